@@ -1,0 +1,85 @@
+//! The command tree. Each leaf lives in its own file under `cmd/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::global::GlobalArgs;
+
+/// agentos: record what coding agents cost and ship, and deliver it to a control center (CCC)
+/// under a privacy tier you choose.
+#[derive(Debug, Parser)]
+#[command(name = "agentos", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record a sample session in each privacy tier and show where the artefacts are.
+    Demo(cmd::demo::Args),
+    /// Create, issue, verify and inspect license packs.
+    #[command(subcommand)]
+    License(cmd::license::Command),
+    /// Everything that talks CCC: sessions, delivery, the collector, ingest and reports.
+    #[command(subcommand)]
+    Ccc(CccCommand),
+}
+
+/// `agentos ccc …`
+#[derive(Debug, Subcommand)]
+pub enum CccCommand {
+    /// Start, or end, a recorded session.
+    #[command(subcommand)]
+    Session(cmd::ccc::session::Command),
+    /// Record one turn of the current session.
+    Turn(cmd::ccc::turn::Args),
+    /// Recompute metrics_summary.json from windows.jsonl.
+    Rollup(cmd::ccc::rollup::Args),
+    /// Print exactly the bytes that would leave under a tier.
+    Preview(cmd::ccc::preview::Args),
+    /// Deliver pending events and summaries once.
+    Sync(cmd::ccc::sync::Args),
+    /// Inspect the delivery backlog.
+    #[command(subcommand)]
+    Outbox(cmd::ccc::outbox::Command),
+    /// Run the collector (CCC endpoint).
+    Serve(cmd::ccc::serve::Args),
+    /// Manage collector API keys.
+    #[command(subcommand)]
+    Keys(cmd::ccc::keys::Command),
+    /// Backfill a CCC root (usage logs, results, usage snapshot) into a summary file.
+    Backfill(cmd::ccc::backfill::Args),
+    /// Ingest a source into the local store.
+    #[command(subcommand)]
+    Ingest(cmd::ccc::ingest::Command),
+    /// Usage reports (daily, weekly, monthly, session, blocks).
+    Report(cmd::ccc::report::Args),
+}
+
+/// Dispatches a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = cli.global;
+    match cli.command {
+        Command::Demo(a) => cmd::demo::run(a, &g),
+        Command::License(c) => cmd::license::run(c, &g),
+        Command::Ccc(c) => match c {
+            CccCommand::Session(c) => cmd::ccc::session::run(c, &g),
+            CccCommand::Turn(a) => cmd::ccc::turn::run(a, &g),
+            CccCommand::Rollup(a) => cmd::ccc::rollup::run(a, &g),
+            CccCommand::Preview(a) => cmd::ccc::preview::run(a, &g),
+            CccCommand::Sync(a) => cmd::ccc::sync::run(a, &g),
+            CccCommand::Outbox(c) => cmd::ccc::outbox::run(c, &g),
+            CccCommand::Serve(a) => cmd::ccc::serve::run(a, &g),
+            CccCommand::Keys(c) => cmd::ccc::keys::run(c, &g),
+            CccCommand::Backfill(a) => cmd::ccc::backfill::run(a, &g),
+            CccCommand::Ingest(c) => cmd::ccc::ingest::run(c, &g),
+            CccCommand::Report(a) => cmd::ccc::report::run(a, &g),
+        },
+    }
+}

@@ -1,0 +1,1 @@
+//! agentos-collector (placeholder)

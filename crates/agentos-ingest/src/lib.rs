@@ -1,0 +1,1 @@
+//! agentos-ingest (placeholder)

@@ -1,0 +1,1 @@
+//! A loopback HTTP server that records requests (owned by the delivery work).
