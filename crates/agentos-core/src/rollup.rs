@@ -1,0 +1,148 @@
+//! Rollups: the running totals behind `metrics_summary.json`.
+//!
+//! [`Rollup`] is incremental: [`Rollup::apply`] costs O(1) per event (plus O(models) in the
+//! turn's attribution), so the recorder never re-reads its log. Recomputing from scratch is the
+//! same fold over the whole log, which is how `agentos ccc rollup` checks it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventBody, Envelope, TurnEvent};
+
+/// Per-model usage totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    /// Estimated cost in USD (Σ `cost.estimated_usd`).
+    pub estimated_usd: f64,
+    /// Input tokens.
+    pub tokens_in: u64,
+    /// Output tokens.
+    pub tokens_out: u64,
+    /// Turns served.
+    pub turns: u64,
+}
+
+/// Running totals; serializable so a recorder can persist and resume it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    /// `session` events seen.
+    pub sessions: u64,
+    /// `turn` events seen.
+    pub turns: u64,
+    /// Σ `measurement.feature_delta`.
+    pub features_shipped: f64,
+    /// Σ `turn.capacity_used`.
+    pub capacity_used: f64,
+    /// Turns that carried a measurement.
+    pub measurements: u64,
+    /// Σ `measurement.cls`.
+    pub sum_cls: f64,
+    /// Σ `measurement.impf`.
+    pub sum_impf: f64,
+    /// Σ `measurement.churn_score`.
+    pub sum_churn_score: f64,
+    /// Σ attribution per model.
+    pub model_value: BTreeMap<String, f64>,
+    /// Usage per model.
+    pub models: BTreeMap<String, ModelUsage>,
+}
+
+impl Rollup {
+    /// An empty rollup.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one event into the totals.
+    pub fn apply(&mut self, env: &Envelope) {
+        match &env.body {
+            EventBody::Session(_) => self.sessions += 1,
+            EventBody::Turn(t) => self.apply_turn(t),
+            EventBody::SessionEnd(_) => {}
+        }
+    }
+
+    /// Folds one turn into the totals.
+    pub fn apply_turn(&mut self, t: &TurnEvent) {
+        self.turns += 1;
+        if let Some(c) = t.turn.capacity_used {
+            self.capacity_used += c;
+        }
+        if let Some(m) = &t.measurement {
+            self.measurements += 1;
+            self.features_shipped += m.feature_delta;
+            self.sum_cls += m.cls;
+            self.sum_impf += m.impf;
+            self.sum_churn_score += m.churn_score;
+        }
+        if let Some(attr) = &t.turn.attribution {
+            for (model, v) in attr {
+                // get_mut first: the common case allocates nothing.
+                match self.model_value.get_mut(model) {
+                    Some(sum) => *sum += v,
+                    None => {
+                        self.model_value.insert(model.clone(), *v);
+                    }
+                }
+            }
+        }
+        let usage = match self.models.get_mut(&t.turn.model) {
+            Some(u) => u,
+            None => self.models.entry(t.turn.model.clone()).or_default(),
+        };
+        usage.turns += 1;
+        usage.tokens_in += t.turn.tokens_in;
+        usage.tokens_out += t.turn.tokens_out;
+        if let Some(c) = &t.cost {
+            usage.estimated_usd += c.estimated_usd;
+        }
+    }
+
+    /// The summary as of `generated_at`.
+    pub fn summary(&self, generated_at: jiff::Timestamp) -> Summary {
+        let avg = |sum: f64| (self.measurements > 0).then(|| sum / self.measurements as f64);
+        Summary {
+            avg_churn_score: avg(self.sum_churn_score),
+            avg_cls: avg(self.sum_cls),
+            avg_impf: avg(self.sum_impf),
+            capacity_used: self.capacity_used,
+            features_per_capacity: (self.capacity_used != 0.0)
+                .then(|| self.features_shipped / self.capacity_used),
+            features_shipped: self.features_shipped,
+            generated_at,
+            model_value: self.model_value.clone(),
+            models: self.models.clone(),
+            sessions: self.sessions,
+            turns: self.turns,
+        }
+    }
+}
+
+/// The content of `metrics_summary.json`. Fields are in alphabetical order so the serialized
+/// keys are sorted whatever map type serde_json is built with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Mean churn score over measured turns (null when none).
+    pub avg_churn_score: Option<f64>,
+    /// Mean CLS over measured turns (null when none).
+    pub avg_cls: Option<f64>,
+    /// Mean interaction minutes per feature (null when none).
+    pub avg_impf: Option<f64>,
+    /// Σ capacity used.
+    pub capacity_used: f64,
+    /// features_shipped / capacity_used; null when capacity is 0.
+    pub features_per_capacity: Option<f64>,
+    /// Σ feature_delta.
+    pub features_shipped: f64,
+    /// When the summary was computed.
+    pub generated_at: jiff::Timestamp,
+    /// Σ attribution per model.
+    pub model_value: BTreeMap<String, f64>,
+    /// Tokens, turns and cost per model.
+    pub models: BTreeMap<String, ModelUsage>,
+    /// Sessions started.
+    pub sessions: u64,
+    /// Turns recorded.
+    pub turns: u64,
+}
