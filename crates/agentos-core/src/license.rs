@@ -57,7 +57,9 @@ pub enum LicenseError {
     #[error("license kid {0:?} is not in the trusted keyring")]
     UnknownKid(String),
     /// The signature does not match the claims under the key named by kid.
-    #[error("license signature does not verify under key {0:?} (claims altered or signed by another key)")]
+    #[error(
+        "license signature does not verify under key {0:?} (claims altered or signed by another key)"
+    )]
     BadSignature(String),
     /// `schema` is not `ccp.license.v1`.
     #[error("license schema mismatch: expected {LICENSE_SCHEMA:?}, found {0:?}")]
@@ -260,8 +262,13 @@ impl Keyring {
     /// # Errors
     /// [`LicenseError::BadKey`] for bad base64, a wrong length or an invalid point.
     pub fn insert_base64(&mut self, kid: &str, key_b64: &str) -> Result<(), LicenseError> {
-        let bad = |reason: String| LicenseError::BadKey { kid: kid.to_string(), reason };
-        let bytes = B64.decode(key_b64.trim()).map_err(|e| bad(format!("not base64: {e}")))?;
+        let bad = |reason: String| LicenseError::BadKey {
+            kid: kid.to_string(),
+            reason,
+        };
+        let bytes = B64
+            .decode(key_b64.trim())
+            .map_err(|e| bad(format!("not base64: {e}")))?;
         let arr: [u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -282,9 +289,10 @@ impl Keyring {
     /// [`LicenseError::BadKey`] naming the entry.
     pub fn extend_from_env(&mut self, spec: &str) -> Result<(), LicenseError> {
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let Some((kid, key)) = entry.split_once('=').filter(|(k, _)| {
-                !k.is_empty() && !k.contains(['+', '/', '='])
-            }) else {
+            let Some((kid, key)) = entry
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty() && !k.contains(['+', '/', '=']))
+            else {
                 return Err(LicenseError::BadKey {
                     kid: entry.to_string(),
                     reason: "expected kid=base64".into(),
@@ -313,7 +321,10 @@ impl Keyring {
 
 impl Verifier for Keyring {
     fn verify(&self, kid: &str, message: &[u8], signature: &Signature) -> Result<(), LicenseError> {
-        let key = self.keys.get(kid).ok_or_else(|| LicenseError::UnknownKid(kid.to_string()))?;
+        let key = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| LicenseError::UnknownKid(kid.to_string()))?;
         key.verify_strict(message, signature)
             .map_err(|_| LicenseError::BadSignature(kid.to_string()))
     }
@@ -356,7 +367,9 @@ pub fn verify_pack(
     let raw: RawPack<'_> =
         serde_json::from_slice(pack).map_err(|e| LicenseError::Malformed(e.to_string()))?;
     let claims = raw.license.ok_or(LicenseError::MissingField("license"))?;
-    let sig = raw.signature.ok_or(LicenseError::MissingField("signature"))?;
+    let sig = raw
+        .signature
+        .ok_or(LicenseError::MissingField("signature"))?;
     verify_parts(claims.get().as_bytes(), &sig, verifier, now_unix, device)
 }
 
@@ -383,8 +396,8 @@ fn verify_parts(
     device: Option<&str>,
 ) -> Result<VerifiedLicense, LicenseError> {
     let signature = decode_signature(signature_text)?;
-    let value: serde_json::Value = serde_json::from_slice(claims_bytes)
-        .map_err(|e| LicenseError::Malformed(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(claims_bytes).map_err(|e| LicenseError::Malformed(e.to_string()))?;
     let obj = value
         .as_object()
         .ok_or_else(|| LicenseError::Malformed("claims are not a JSON object".into()))?;
@@ -396,7 +409,10 @@ fn verify_parts(
     let kid = obj
         .get("kid")
         .and_then(|k| k.as_str())
-        .ok_or_else(|| LicenseError::InvalidField { field: "kid", reason: "not a string".into() })?
+        .ok_or_else(|| LicenseError::InvalidField {
+            field: "kid",
+            reason: "not a string".into(),
+        })?
         .to_string();
 
     // Exact bytes first (what the CCC shim signs), then the canonical form (what we sign).
@@ -415,7 +431,10 @@ fn verify_parts(
         return Err(LicenseError::SchemaMismatch(claims.schema));
     }
     if now_unix > claims.exp {
-        return Err(LicenseError::Expired { exp: claims.exp, now: now_unix });
+        return Err(LicenseError::Expired {
+            exp: claims.exp,
+            now: now_unix,
+        });
     }
     if let (Some(expected), Some(actual)) = (claims.device.as_deref(), device)
         && !expected.is_empty()
@@ -431,10 +450,14 @@ fn verify_parts(
 }
 
 fn parse_claims(value: &serde_json::Value) -> Result<Claims, LicenseError> {
-    let field_err = |field: &'static str, reason: String| LicenseError::InvalidField { field, reason };
+    let field_err =
+        |field: &'static str, reason: String| LicenseError::InvalidField { field, reason };
     let get = |f: &str| value.get(f);
     let str_of = |f: &'static str| -> Result<String, LicenseError> {
-        get(f).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| field_err(f, "not a string".into()))
+        get(f)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| field_err(f, "not a string".into()))
     };
     let opt_str = |f: &'static str| -> Result<Option<String>, LicenseError> {
         match get(f) {
@@ -450,11 +473,18 @@ fn parse_claims(value: &serde_json::Value) -> Result<Claims, LicenseError> {
         .and_then(|v| v.as_array())
         .ok_or_else(|| field_err("features", "not an array".into()))?
         .iter()
-        .map(|f| f.as_str().map(str::to_string).ok_or_else(|| field_err("features", "not all strings".into())))
+        .map(|f| {
+            f.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| field_err("features", "not all strings".into()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let iat = match get("iat") {
         None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| field_err("iat", "not an integer".into()))?),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| field_err("iat", "not an integer".into()))?,
+        ),
     };
     Ok(Claims {
         device: opt_str("device")?,
@@ -477,10 +507,9 @@ fn decode_signature(text: &str) -> Result<Signature, LicenseError> {
     let bytes = B64
         .decode(text.trim())
         .map_err(|e| LicenseError::MalformedSignature(e.to_string()))?;
-    let arr: [u8; 64] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| LicenseError::MalformedSignature(format!("expected 64 bytes, got {}", bytes.len())))?;
+    let arr: [u8; 64] = bytes.as_slice().try_into().map_err(|_| {
+        LicenseError::MalformedSignature(format!("expected 64 bytes, got {}", bytes.len()))
+    })?;
     Ok(Signature::from_bytes(&arr))
 }
 
@@ -504,12 +533,19 @@ pub fn seed_base64(key: &SigningKey) -> String {
 /// # Errors
 /// [`LicenseError::BadKey`] when the text is not base64 of 32 bytes.
 pub fn signing_key_from_base64(text: &str) -> Result<SigningKey, LicenseError> {
-    let bad = |reason: String| LicenseError::BadKey { kid: "signing key".into(), reason };
-    let bytes = B64.decode(text.trim()).map_err(|e| bad(format!("not base64: {e}")))?;
-    let seed: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad(format!("expected a 32-byte seed, got {} bytes", bytes.len())))?;
+    let bad = |reason: String| LicenseError::BadKey {
+        kid: "signing key".into(),
+        reason,
+    };
+    let bytes = B64
+        .decode(text.trim())
+        .map_err(|e| bad(format!("not base64: {e}")))?;
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        bad(format!(
+            "expected a 32-byte seed, got {} bytes",
+            bytes.len()
+        ))
+    })?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{EventBody, Envelope, TurnEvent};
+use crate::event::{Envelope, EventBody, TurnEvent};
 
 /// Per-model usage totals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -163,12 +163,15 @@ static VALIDATORS: LazyLock<Compiled> = LazyLock::new(|| {
         SchemaKind::ALL
             .iter()
             .map(|k| {
-                let doc: Value = serde_json::from_str(k.source())
-                    .unwrap_or_else(|e| panic!("embedded schema {} is not JSON: {e}", k.file_name()));
+                let doc: Value = serde_json::from_str(k.source()).unwrap_or_else(|e| {
+                    panic!("embedded schema {} is not JSON: {e}", k.file_name())
+                });
                 jsonschema::draft202012::options()
                     .should_validate_formats(true)
                     .build(&doc)
-                    .unwrap_or_else(|e| panic!("embedded schema {} does not compile: {e}", k.file_name()))
+                    .unwrap_or_else(|e| {
+                        panic!("embedded schema {} does not compile: {e}", k.file_name())
+                    })
             })
             .collect(),
     )

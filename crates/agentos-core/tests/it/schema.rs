@@ -1,0 +1,238 @@
+use agentos_core::schema::{
+    SchemaKind, check_envelope, parse_envelope, validate, validate_envelope,
+};
+use serde_json::{Value, json};
+
+use crate::examples::*;
+use agentos_core::privacy::Tier;
+
+fn schema_doc(kind: SchemaKind) -> Value {
+    serde_json::from_str(kind.source()).expect("schema is JSON")
+}
+
+fn keys(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+#[test]
+fn every_embedded_schema_is_a_2020_12_document_with_an_id() {
+    for kind in SchemaKind::ALL {
+        let doc = schema_doc(kind);
+        assert_eq!(
+            doc["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{kind}"
+        );
+        assert!(
+            doc["$id"]
+                .as_str()
+                .expect("$id")
+                .ends_with(kind.file_name())
+        );
+    }
+}
+
+#[test]
+fn shipped_schema_files_match_the_embedded_copies() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/v1");
+    for kind in SchemaKind::ALL {
+        let on_disk = std::fs::read_to_string(dir.join(kind.file_name())).expect("schema file");
+        assert_eq!(on_disk, kind.source());
+    }
+}
+
+#[test]
+fn rust_types_and_schemas_name_the_same_fields() {
+    // A fully populated value of each type must use exactly the schema's property names.
+    let events = three_events(Tier::Full);
+    let turn_env = serde_json::to_value(&events[1]).expect("serialize");
+    let session_env = serde_json::to_value(&events[0]).expect("serialize");
+    let mut measurement = turn_env["measurement"].clone();
+    measurement["error_count"] = json!(2);
+    let pairs = [
+        (SchemaKind::Session, session_env["session"].clone()),
+        (SchemaKind::Turn, turn_env["turn"].clone()),
+        (SchemaKind::Measurement, measurement),
+        (SchemaKind::Feature, turn_env["feature"].clone()),
+        (SchemaKind::Cost, turn_env["cost"].clone()),
+        (SchemaKind::Value, turn_env["value"].clone()),
+    ];
+    for (kind, value) in pairs {
+        let schema = schema_doc(kind);
+        assert_eq!(keys(&value), keys(&schema["properties"]), "{kind}");
+        validate(kind, &value).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+    // Decision allows extra fields: every schema property must still be a Rust field.
+    let decision = turn_env["decision"].clone();
+    let named: std::collections::BTreeSet<String> = keys(&decision)
+        .into_iter()
+        .filter(|k| k != "fallback")
+        .collect();
+    assert_eq!(named, keys(&schema_doc(SchemaKind::Decision)["properties"]));
+}
+
+#[test]
+fn typed_envelopes_validate_and_round_trip() {
+    for env in three_events(Tier::Full) {
+        let value = check_envelope(&env).expect("valid");
+        let text = serde_json::to_vec(&value).expect("serialize");
+        let back = parse_envelope(&text).expect("parse");
+        assert_eq!(back, env);
+    }
+}
+
+fn turn_value() -> Value {
+    serde_json::to_value(&three_events(Tier::Full)[1]).expect("serialize")
+}
+
+#[test]
+fn broken_variants_are_rejected_with_the_right_pointer_and_rule() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+        (
+            "negative tokens",
+            Box::new(|v| v["turn"]["tokens_in"] = json!(-1)),
+            "/turn/tokens_in",
+            "minimum",
+        ),
+        (
+            "fractional tokens",
+            Box::new(|v| v["turn"]["tokens_out"] = json!(1.5)),
+            "/turn/tokens_out",
+            "type",
+        ),
+        (
+            "bad input kind",
+            Box::new(|v| v["turn"]["input_kind"] = json!("audio")),
+            "/turn/input_kind",
+            "enum",
+        ),
+        (
+            "negative latency",
+            Box::new(|v| v["turn"]["latency_ms"] = json!(-3)),
+            "/turn/latency_ms",
+            "minimum",
+        ),
+        (
+            "missing model",
+            Box::new(|v| {
+                v["turn"].as_object_mut().map(|m| m.remove("model"));
+            }),
+            "/turn",
+            "required",
+        ),
+        (
+            "extra turn field",
+            Box::new(|v| v["turn"]["prompt"] = json!("hi")),
+            "/turn",
+            "additionalProperties",
+        ),
+        (
+            "negative impf",
+            Box::new(|v| v["measurement"]["impf"] = json!(-1)),
+            "/measurement/impf",
+            "minimum",
+        ),
+        (
+            "errors not strings",
+            Box::new(|v| v["measurement"]["errors"] = json!([1])),
+            "/measurement/errors/0",
+            "type",
+        ),
+        (
+            "bad feature status",
+            Box::new(|v| v["feature"]["status"] = json!("done")),
+            "/feature/status",
+            "enum",
+        ),
+        (
+            "negative cost",
+            Box::new(|v| v["cost"]["estimated_usd"] = json!(-0.1)),
+            "/cost/estimated_usd",
+            "minimum",
+        ),
+        (
+            "value without summary",
+            Box::new(|v| {
+                v["value"].as_object_mut().map(|m| m.remove("summary"));
+            }),
+            "/value",
+            "required",
+        ),
+        (
+            "negative preferred attempt",
+            Box::new(|v| v["decision"]["preferred_attempt"] = json!(-1)),
+            "/decision/preferred_attempt",
+            "minimum",
+        ),
+        (
+            "unknown type",
+            Box::new(|v| v["type"] = json!("heartbeat")),
+            "/type",
+            "enum",
+        ),
+        (
+            "seq zero",
+            Box::new(|v| v["seq"] = json!(0)),
+            "/seq",
+            "minimum",
+        ),
+        (
+            "bad tier",
+            Box::new(|v| v["tier"] = json!("public")),
+            "/tier",
+            "enum",
+        ),
+        (
+            "bad timestamp",
+            Box::new(|v| v["recorded_at"] = json!("yesterday")),
+            "/recorded_at",
+            "format",
+        ),
+        (
+            "stray payload on a turn",
+            Box::new(|v| v["session"] = json!({})),
+            "",
+            "additionalProperties",
+        ),
+    ];
+    for (name, mutate, pointer, rule) in cases {
+        let mut v = turn_value();
+        mutate(&mut v);
+        let err = validate_envelope(&v).expect_err(name);
+        assert_eq!(err.pointer, pointer, "{name}: {err}");
+        assert_eq!(err.rule, rule, "{name}: {err}");
+    }
+}
+
+#[test]
+fn capacity_used_may_be_null() {
+    let mut v = turn_value();
+    v["turn"]["capacity_used"] = Value::Null;
+    validate_envelope(&v).expect("null capacity is allowed");
+}
+
+#[test]
+fn session_and_session_end_examples_validate_and_break() {
+    let events = three_events(Tier::Local);
+    let mut s = serde_json::to_value(&events[0]).expect("serialize");
+    validate_envelope(&s).expect("valid session");
+    s["session"]["privacy_tier"] = json!("open");
+    assert_eq!(
+        validate_envelope(&s).expect_err("bad tier").pointer,
+        "/session/privacy_tier"
+    );
+    let mut e = serde_json::to_value(&events[2]).expect("serialize");
+    validate_envelope(&e).expect("valid end");
+    e.as_object_mut().map(|m| m.remove("ended_at"));
+    assert_eq!(
+        validate_envelope(&e).expect_err("no ended_at").rule,
+        "required"
+    );
+}
+
+#[test]
+fn malformed_json_reports_line_and_column() {
+    let err = parse_envelope(b"{\"type\": \"turn\",\n  \"seq\": }").expect_err("malformed");
+    let msg = err.to_string();
+    assert!(msg.contains("line 2"), "{msg}");
+    assert_eq!(err.code(), "malformed_json");
+}
