@@ -1,0 +1,740 @@
+//! Configuration: data dir resolution, `agentos.toml` loading and `AGENTOS_*` overrides.
+//!
+//! Precedence, highest first: command-line flags (the CLI passes them in as the explicit
+//! arguments of [`Config::load`]), environment (`AGENTOS_*`), the config file, built-in defaults.
+//! `DO_NOT_TRACK=1` beats everything and forces the tier to `local`.
+//!
+//! Where things live:
+//! - data dir: explicit `--data-dir`, else `$AGENTOS_DATA_DIR`, else `$XDG_DATA_HOME/agentos`,
+//!   else `~/.local/share/agentos`;
+//! - config file: explicit `--config` (must exist), else `$AGENTOS_CONFIG` (must exist), else
+//!   `$XDG_CONFIG_HOME/agentos/agentos.toml` (or `~/.config/agentos/agentos.toml`) when it exists,
+//!   else `<data_dir>/agentos.toml` when it exists, else no file (defaults).
+//!
+//! Every key is documented once in `docs/configuration.md`. Unknown keys in the sections this
+//! crate owns are rejected (a typo must not silently disable privacy settings); `[collector]` and
+//! `[ingest]` are kept as raw tables that their crates deserialize with [`Config::section`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use agentos_core::privacy::Tier;
+use serde::{Deserialize, Serialize};
+
+use crate::durable;
+
+/// Name of the config file looked up in the XDG config dir and in the data dir.
+pub const CONFIG_FILE_NAME: &str = "agentos.toml";
+/// Name of the file in the data dir holding this device's id.
+pub const DEVICE_ID_FILE: &str = "device_id";
+
+/// Errors while resolving the data dir or loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Neither a data dir flag, `AGENTOS_DATA_DIR`, `XDG_DATA_HOME` nor `HOME` is set.
+    #[error(
+        "no data dir: pass --data-dir or set AGENTOS_DATA_DIR (HOME and XDG_DATA_HOME are unset)"
+    )]
+    NoDataDir,
+    /// An explicitly named config file does not exist.
+    #[error("config file {path} does not exist")]
+    Missing {
+        /// The file that was asked for.
+        path: PathBuf,
+    },
+    /// The config file could not be read.
+    #[error("reading config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has a bad key/value (the message names line and key).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// An environment variable has a value that cannot be used.
+    #[error("environment variable {var}={value:?}: {reason}")]
+    Env {
+        /// The variable name.
+        var: String,
+        /// Its value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A section could not be deserialized into the caller's type.
+    #[error("config section [{section}]: {message}")]
+    Section {
+        /// The section name.
+        section: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The device id file could not be read or created.
+    #[error("device id file {path}")]
+    DeviceId {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The device id file exists but does not hold a UUID.
+    #[error("device id file {path} holds {content:?}, not a uuid")]
+    BadDeviceId {
+        /// The file.
+        path: PathBuf,
+        /// What it holds (trimmed).
+        content: String,
+    },
+}
+
+impl ConfigError {
+    /// Stable snake_case code for logs and reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::NoDataDir => "no_data_dir",
+            ConfigError::Missing { .. } => "config_missing",
+            ConfigError::Read { .. } => "config_read",
+            ConfigError::Parse { .. } => "config_parse",
+            ConfigError::Env { .. } => "config_env",
+            ConfigError::Section { .. } => "config_section",
+            ConfigError::DeviceId { .. } => "device_id_io",
+            ConfigError::BadDeviceId { .. } => "device_id_invalid",
+        }
+    }
+}
+
+/// The whole resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The resolved data dir (not created by loading).
+    pub data_dir: PathBuf,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// True when `DO_NOT_TRACK` was set to a truthy value (then `ccc.tier` is `local`).
+    pub do_not_track: bool,
+    /// `[ccc]`: where and how to talk to the control center.
+    pub ccc: CccConfig,
+    /// `[privacy]`: what may leave besides the fixed tier table.
+    pub privacy: PrivacyConfig,
+    /// `[license]`: which pack to load and which keys to trust.
+    pub license: LicenseConfig,
+    /// `[delivery]`: batching, retry and timeout knobs of the uploader.
+    pub delivery: DeliveryConfig,
+    /// `[recorder]`: local log durability.
+    pub recorder: RecorderConfig,
+    /// `[collector]`, raw; read it with [`Config::section`].
+    pub collector: toml::Table,
+    /// `[ingest]`, raw; read it with [`Config::section`].
+    pub ingest: toml::Table,
+}
+
+/// `[ccc]` section.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CccConfig {
+    /// Base URL of the collector (e.g. `http://127.0.0.1:8787`); `AGENTOS_CCC_URL`.
+    pub url: Option<String>,
+    /// Bearer API key for the collector; `AGENTOS_CCC_API_KEY`. Never printed.
+    pub api_key: Option<String>,
+    /// Privacy tier for new sessions and for delivery; `AGENTOS_TIER`. Default `local`.
+    pub tier: Tier,
+}
+
+impl Default for CccConfig {
+    fn default() -> Self {
+        CccConfig {
+            url: None,
+            api_key: None,
+            tier: Tier::Local,
+        }
+    }
+}
+
+impl fmt::Debug for CccConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The API key must never reach logs, even at debug level.
+        f.debug_struct("CccConfig")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("tier", &self.tier)
+            .finish()
+    }
+}
+
+/// `[privacy]` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// `session.metadata` keys that may leave under tier `full` (all others are dropped).
+    pub metadata_allowlist: Vec<String>,
+}
+
+/// `[license]` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LicenseConfig {
+    /// License pack file (combined `{"license":…,"signature":…}` JSON, or the claims file of a
+    /// split pack with its `.sig` next to it); `AGENTOS_LICENSE_PACK`. Relative paths are
+    /// resolved against the config file's directory.
+    pub pack: Option<PathBuf>,
+    /// Trusted public keys, kid → standard base64 of the 32-byte Ed25519 key;
+    /// `AGENTOS_LICENSE_PUBKEYS="kid=base64,…"` adds to (and overrides) these.
+    pub pubkeys: BTreeMap<String, String>,
+    /// This machine's device name for device-bound packs; `AGENTOS_DEVICE`.
+    pub device: Option<String>,
+}
+
+/// `[delivery]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Most events in one `/v1/events` request. Default 500 (the collector accepts 1000).
+    pub batch_max_events: usize,
+    /// Most body bytes in one request. Default 524288 (the collector accepts 1 MiB).
+    pub batch_max_bytes: usize,
+    /// First retry delay. Default 500 ms.
+    pub backoff_min_ms: u64,
+    /// Longest retry delay. Default 60000 ms.
+    pub backoff_max_ms: u64,
+    /// Per-request timeout. Default 10000 ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            batch_max_events: 500,
+            batch_max_bytes: 512 * 1024,
+            backoff_min_ms: 500,
+            backoff_max_ms: 60_000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[recorder]` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecorderConfig {
+    /// `sync_data` every append to `windows.jsonl` before reporting it recorded. Default off:
+    /// an append survives a process crash (it is in the page cache) but not a power loss.
+    pub fsync: bool,
+}
+
+/// The file as written by users: every section optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    ccc: CccConfig,
+    privacy: PrivacyConfig,
+    license: LicenseConfig,
+    delivery: DeliveryConfig,
+    recorder: RecorderConfig,
+    collector: toml::Table,
+    ingest: toml::Table,
+}
+
+/// A snapshot of the environment variables the loader reads, so tests can inject their own
+/// (mutating the process environment is `unsafe` in edition 2024 and racy across test threads).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    /// The variables of this process (only the ones the loader cares about).
+    pub fn from_process() -> Self {
+        let vars = ENV_VARS
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect();
+        Env { vars }
+    }
+
+    /// An environment with exactly these variables.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The value of `var`, treating an empty value as unset.
+    pub fn get(&self, var: &str) -> Option<&str> {
+        self.vars
+            .get(var)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Every environment variable [`Config::load`] reads.
+pub const ENV_VARS: &[&str] = &[
+    "AGENTOS_DATA_DIR",
+    "AGENTOS_CONFIG",
+    "AGENTOS_CCC_URL",
+    "AGENTOS_CCC_API_KEY",
+    "AGENTOS_TIER",
+    "AGENTOS_LICENSE_PACK",
+    "AGENTOS_LICENSE_PUBKEYS",
+    "AGENTOS_DEVICE",
+    "DO_NOT_TRACK",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "HOME",
+];
+
+impl Config {
+    /// Loads the configuration from the process environment and the config file.
+    ///
+    /// `data_dir` and `config_path` are the command-line flags (they win over everything).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when no data dir can be resolved, an explicit config file is missing, the
+    /// file does not parse (message names line and key), or an `AGENTOS_*` value is unusable.
+    pub fn load(
+        data_dir: Option<&Path>,
+        config_path: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        Self::load_with_env(data_dir, config_path, &Env::from_process())
+    }
+
+    /// [`Config::load`] with an explicit environment.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_with_env(
+        data_dir: Option<&Path>,
+        config_path: Option<&Path>,
+        env: &Env,
+    ) -> Result<Config, ConfigError> {
+        let data_dir = resolve_data_dir(data_dir, env)?;
+        let config_file = resolve_config_file(config_path, &data_dir, env)?;
+        let file = match &config_file {
+            Some(path) => parse_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut cfg = Config {
+            data_dir,
+            config_file,
+            do_not_track: false,
+            ccc: file.ccc,
+            privacy: file.privacy,
+            license: file.license,
+            delivery: file.delivery,
+            recorder: file.recorder,
+            collector: file.collector,
+            ingest: file.ingest,
+        };
+        // Relative pack paths in the file mean "next to the file", not "wherever the shell is".
+        if let (Some(pack), Some(file)) = (&cfg.license.pack, &cfg.config_file)
+            && pack.is_relative()
+            && let Some(dir) = file.parent()
+        {
+            cfg.license.pack = Some(dir.join(pack));
+        }
+        cfg.apply_env(env)?;
+        Ok(cfg)
+    }
+
+    /// Defaults only (no file, no environment) for the given data dir. Handy in tests.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let f = FileConfig::default();
+        Config {
+            data_dir: data_dir.into(),
+            config_file: None,
+            do_not_track: false,
+            ccc: f.ccc,
+            privacy: f.privacy,
+            license: f.license,
+            delivery: f.delivery,
+            recorder: f.recorder,
+            collector: f.collector,
+            ingest: f.ingest,
+        }
+    }
+
+    fn apply_env(&mut self, env: &Env) -> Result<(), ConfigError> {
+        if let Some(v) = env.get("AGENTOS_CCC_URL") {
+            self.ccc.url = Some(v.to_string());
+        }
+        if let Some(v) = env.get("AGENTOS_CCC_API_KEY") {
+            self.ccc.api_key = Some(v.to_string());
+        }
+        if let Some(v) = env.get("AGENTOS_TIER") {
+            self.ccc.tier = v.parse::<Tier>().map_err(|_| ConfigError::Env {
+                var: "AGENTOS_TIER".into(),
+                value: v.into(),
+                reason: "expected local, minimized or full".into(),
+            })?;
+        }
+        if let Some(v) = env.get("AGENTOS_LICENSE_PACK") {
+            self.license.pack = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env.get("AGENTOS_LICENSE_PUBKEYS") {
+            for (kid, key) in parse_pubkeys_env(v)? {
+                self.license.pubkeys.insert(kid, key);
+            }
+        }
+        if let Some(v) = env.get("AGENTOS_DEVICE") {
+            self.license.device = Some(v.to_string());
+        }
+        if let Some(v) = env.get("DO_NOT_TRACK")
+            && is_truthy(v)
+        {
+            self.do_not_track = true;
+            self.ccc.tier = Tier::Local;
+        }
+        Ok(())
+    }
+
+    /// The resolved data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Deserializes a raw section (`collector` or `ingest`) into the caller's type.
+    ///
+    /// # Errors
+    /// [`ConfigError::Section`] naming the section and the bad key.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        let table = match name {
+            "collector" => self.collector.clone(),
+            "ingest" => self.ingest.clone(),
+            other => {
+                return Err(ConfigError::Section {
+                    section: other.into(),
+                    message: "not a raw section (only collector and ingest are)".into(),
+                });
+            }
+        };
+        T::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Section {
+            section: name.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// This device's id (a UUID in `<data_dir>/device_id`, created on first use).
+    ///
+    /// # Errors
+    /// As [`device_id`].
+    pub fn device_id(&self) -> Result<String, ConfigError> {
+        device_id(&self.data_dir)
+    }
+}
+
+fn is_truthy(v: &str) -> bool {
+    !matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "false" | "no" | "off"
+    )
+}
+
+/// Parses `AGENTOS_LICENSE_PUBKEYS` (`kid=base64,kid2=base64`). The key text is kept as is; the
+/// keyring parser checks the base64 and key length.
+fn parse_pubkeys_env(v: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((kid, key)) = part.split_once('=') else {
+            return Err(ConfigError::Env {
+                var: "AGENTOS_LICENSE_PUBKEYS".into(),
+                value: v.into(),
+                reason: format!("entry {part:?} is not kid=base64"),
+            });
+        };
+        // base64 padding contains '=', so split at the first '=' only.
+        let (kid, key) = (kid.trim(), key.trim());
+        if kid.is_empty() || key.is_empty() {
+            return Err(ConfigError::Env {
+                var: "AGENTOS_LICENSE_PUBKEYS".into(),
+                value: v.into(),
+                reason: format!("entry {part:?} has an empty kid or key"),
+            });
+        }
+        out.push((kid.to_string(), key.to_string()));
+    }
+    Ok(out)
+}
+
+/// Resolves the data dir: flag, `AGENTOS_DATA_DIR`, `$XDG_DATA_HOME/agentos`,
+/// `~/.local/share/agentos`.
+///
+/// # Errors
+/// [`ConfigError::NoDataDir`] when none of them is available.
+pub fn resolve_data_dir(flag: Option<&Path>, env: &Env) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = flag {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = env.get("AGENTOS_DATA_DIR") {
+        return Ok(PathBuf::from(p));
+    }
+    // XDG says relative values must be ignored.
+    if let Some(p) = env.get("XDG_DATA_HOME").map(PathBuf::from)
+        && p.is_absolute()
+    {
+        return Ok(p.join("agentos"));
+    }
+    if let Some(home) = env.get("HOME") {
+        return Ok(Path::new(home).join(".local/share/agentos"));
+    }
+    Err(ConfigError::NoDataDir)
+}
+
+fn resolve_config_file(
+    flag: Option<&Path>,
+    data_dir: &Path,
+    env: &Env,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(p) = flag
+        .map(Path::to_path_buf)
+        .or(env.get("AGENTOS_CONFIG").map(PathBuf::from))
+    {
+        if !p.is_file() {
+            return Err(ConfigError::Missing { path: p });
+        }
+        return Ok(Some(p));
+    }
+    let xdg = env
+        .get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")));
+    if let Some(dir) = xdg {
+        let p = dir.join("agentos").join(CONFIG_FILE_NAME);
+        if p.is_file() {
+            return Ok(Some(p));
+        }
+    }
+    let p = data_dir.join(CONFIG_FILE_NAME);
+    if p.is_file() {
+        return Ok(Some(p));
+    }
+    Ok(None)
+}
+
+fn parse_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_str(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+fn parse_str(text: &str) -> Result<FileConfig, String> {
+    toml::from_str::<FileConfig>(text).map_err(|e| e.to_string().trim_end().to_string())
+}
+
+/// Returns this device's id from `<data_dir>/device_id`, creating it (a UUIDv7) on first use.
+///
+/// Creation is race-free across processes: the id is written to a temp file and hard-linked
+/// into place, so the first writer wins and everyone else reads the winner's id.
+///
+/// # Errors
+/// [`ConfigError::DeviceId`] on I/O failure, [`ConfigError::BadDeviceId`] when the file holds
+/// something that is not a UUID.
+pub fn device_id(data_dir: &Path) -> Result<String, ConfigError> {
+    let path = data_dir.join(DEVICE_ID_FILE);
+    let io = |source| ConfigError::DeviceId {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) => return check_device_id(&path, &s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    durable::create_once(&path, format!("{id}\n").as_bytes()).map_err(io)?;
+    let s = std::fs::read_to_string(&path).map_err(io)?;
+    check_device_id(&path, &s)
+}
+
+fn check_device_id(path: &Path, s: &str) -> Result<String, ConfigError> {
+    let t = s.trim();
+    match uuid::Uuid::parse_str(t) {
+        Ok(u) => Ok(u.to_string()),
+        Err(_) => Err(ConfigError::BadDeviceId {
+            path: path.to_path_buf(),
+            content: t.chars().take(80).collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn data_dir_flag_beats_env_which_beats_xdg_which_beats_home() {
+        let e = env(&[
+            ("AGENTOS_DATA_DIR", "/a"),
+            ("XDG_DATA_HOME", "/x"),
+            ("HOME", "/h"),
+        ]);
+        assert_eq!(
+            resolve_data_dir(Some(Path::new("/f")), &e).ok(),
+            Some("/f".into())
+        );
+        assert_eq!(resolve_data_dir(None, &e).ok(), Some("/a".into()));
+        let e = env(&[("XDG_DATA_HOME", "/x"), ("HOME", "/h")]);
+        assert_eq!(resolve_data_dir(None, &e).ok(), Some("/x/agentos".into()));
+        let e = env(&[("XDG_DATA_HOME", "rel"), ("HOME", "/h")]);
+        assert_eq!(
+            resolve_data_dir(None, &e).ok(),
+            Some("/h/.local/share/agentos".into())
+        );
+        assert!(matches!(
+            resolve_data_dir(None, &env(&[])),
+            Err(ConfigError::NoDataDir)
+        ));
+    }
+
+    #[test]
+    fn file_then_env_then_do_not_track() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE_NAME),
+            r#"
+[ccc]
+url = "http://file"
+tier = "full"
+[license]
+pack = "lic/pack.json"
+pubkeys = { k1 = "AAAA" }
+[delivery]
+batch_max_events = 7
+[recorder]
+fsync = true
+[collector]
+listen = "127.0.0.1:1"
+"#,
+        )
+        .expect("write");
+        let d = dir.path();
+        let cfg = Config::load_with_env(Some(d), None, &env(&[])).expect("load");
+        assert_eq!(
+            cfg.config_file.as_deref(),
+            Some(d.join(CONFIG_FILE_NAME).as_path())
+        );
+        assert_eq!(cfg.ccc.tier, Tier::Full);
+        assert_eq!(cfg.ccc.url.as_deref(), Some("http://file"));
+        assert_eq!(cfg.license.pack, Some(d.join("lic/pack.json")));
+        assert_eq!(cfg.delivery.batch_max_events, 7);
+        assert_eq!(cfg.delivery.timeout_ms, 10_000);
+        assert!(cfg.recorder.fsync);
+        assert_eq!(
+            cfg.collector.get("listen").and_then(|v| v.as_str()),
+            Some("127.0.0.1:1")
+        );
+
+        let e = env(&[
+            ("AGENTOS_CCC_URL", "http://env"),
+            ("AGENTOS_TIER", "minimized"),
+            ("AGENTOS_LICENSE_PUBKEYS", "k1=BBB=,k2=CCC=="),
+            ("AGENTOS_DEVICE", "laptop"),
+        ]);
+        let cfg = Config::load_with_env(Some(d), None, &e).expect("load");
+        assert_eq!(cfg.ccc.url.as_deref(), Some("http://env"));
+        assert_eq!(cfg.ccc.tier, Tier::Minimized);
+        assert_eq!(
+            cfg.license.pubkeys.get("k1").map(String::as_str),
+            Some("BBB=")
+        );
+        assert_eq!(
+            cfg.license.pubkeys.get("k2").map(String::as_str),
+            Some("CCC==")
+        );
+        assert_eq!(cfg.license.device.as_deref(), Some("laptop"));
+        assert!(!cfg.do_not_track);
+
+        let e = env(&[("AGENTOS_TIER", "full"), ("DO_NOT_TRACK", "1")]);
+        let cfg = Config::load_with_env(Some(d), None, &e).expect("load");
+        assert_eq!(cfg.ccc.tier, Tier::Local);
+        assert!(cfg.do_not_track);
+    }
+
+    #[test]
+    fn typo_in_a_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.toml");
+        std::fs::write(&p, "[privacy]\nmetadata_alowlist = [\"a\"]\n").expect("write");
+        let err =
+            Config::load_with_env(Some(dir.path()), Some(&p), &env(&[])).expect_err("must reject");
+        let msg = err.to_string();
+        assert!(msg.contains("metadata_alowlist"), "{msg}");
+        assert!(msg.contains("x.toml"), "{msg}");
+    }
+
+    #[test]
+    fn bad_env_values_are_named() {
+        let err = Config::load_with_env(
+            Some(Path::new("/d")),
+            None,
+            &env(&[("AGENTOS_TIER", "everything")]),
+        )
+        .expect_err("must reject");
+        assert!(err.to_string().contains("AGENTOS_TIER"));
+        let err = Config::load_with_env(
+            Some(Path::new("/d")),
+            None,
+            &env(&[("AGENTOS_LICENSE_PUBKEYS", "nokey")]),
+        )
+        .expect_err("must reject");
+        assert!(err.to_string().contains("nokey"));
+    }
+
+    #[test]
+    fn explicit_missing_config_is_an_error() {
+        let err = Config::load_with_env(
+            Some(Path::new("/d")),
+            Some(Path::new("/nonexistent/agentos.toml")),
+            &env(&[]),
+        )
+        .expect_err("must reject");
+        assert_eq!(err.code(), "config_missing");
+    }
+
+    #[test]
+    fn device_id_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = device_id(dir.path()).expect("create");
+        let b = device_id(dir.path()).expect("read");
+        assert_eq!(a, b);
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+        std::fs::write(dir.path().join(DEVICE_ID_FILE), "garbage").expect("write");
+        assert_eq!(
+            device_id(dir.path()).expect_err("bad").code(),
+            "device_id_invalid"
+        );
+    }
+
+    #[test]
+    fn api_key_is_redacted_in_debug() {
+        let mut c = CccConfig::default();
+        c.api_key = Some("sekrit".into());
+        assert!(!format!("{c:?}").contains("sekrit"));
+    }
+}

@@ -1,0 +1,714 @@
+//! The session recorder: appends v1 envelopes to `windows.jsonl` and keeps the rollup current.
+//!
+//! # Concurrency and cost
+//! Several processes may record into one data dir at once (shell hooks of several agents, each
+//! a separate `agentos ccc turn`). Every append happens under an exclusive lock on
+//! `recorder.lock`, as one `write` of a whole line to a file opened with `O_APPEND`, so lines
+//! never interleave or tear (short of a crash mid-write, see [`crate::log`]).
+//!
+//! Each recorder keeps a [`LogState`] (rollup, last seq, and how many bytes of the log it
+//! covers) in memory and in `rollup_state.json`. Under the lock it stats the log: if the length
+//! equals what it covers, the state is current and the record costs O(1) (validate, append,
+//! fold one event, rewrite the summary). If another process appended meanwhile, only the bytes
+//! after the covered offset are read and folded; a fresh process loads the state file and does
+//! the same. The whole log is read only when the state file is missing or unusable.
+//!
+//! # Durability
+//! By default an append is not fsynced: once `write` returns, the line is in the page cache and
+//! survives a crash of the process, but not a power loss. `[recorder] fsync = true` adds a
+//! `sync_data` per append (a few ms on a disk; see `docs/perf/recorder.md`). The summary and
+//! the state file are derived data, replaced by rename without fsync; after a power loss they
+//! are rebuilt from the log if they turn out stale or empty.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use agentos_core::event::{
+    Envelope, EventBody, EventId, Session, SessionEnd, SessionEvent, SessionId, TurnEvent, TurnId,
+};
+use agentos_core::license::VerifiedLicense;
+use agentos_core::privacy::Tier;
+use agentos_core::rollup::Summary;
+use agentos_core::schema::SchemaError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::durable::{self, FileLock};
+use crate::licensing::{self, LicenseProblem};
+use crate::log::{LogState, LogWarning, STATE_VERSION, Tail};
+
+/// The event log.
+pub const WINDOWS_FILE: &str = "windows.jsonl";
+/// Per-turn token counts of GLM models.
+pub const GLM_COUNTS_FILE: &str = "glm_counts.jsonl";
+/// The rollup summary.
+pub const SUMMARY_FILE: &str = "metrics_summary.json";
+/// The persisted [`LogState`].
+pub const STATE_FILE: &str = "rollup_state.json";
+/// The session shell hooks record into.
+pub const SESSION_FILE: &str = "current_session.json";
+/// The cross-process append lock.
+pub const LOCK_FILE: &str = "recorder.lock";
+
+/// Session metadata key noting the tier that was asked for when a session was downgraded.
+pub const META_REQUESTED_TIER: &str = "agentos.requested_tier";
+/// Session metadata key noting why it was downgraded (a [`LicenseProblem::code`]).
+pub const META_LICENSE_PROBLEM: &str = "agentos.license_problem";
+/// Session metadata key with the human-readable downgrade reason.
+pub const META_LICENSE_DETAIL: &str = "agentos.license_detail";
+
+/// The files of a data dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// `windows.jsonl`.
+    pub windows: PathBuf,
+    /// `glm_counts.jsonl`.
+    pub glm_counts: PathBuf,
+    /// `metrics_summary.json`.
+    pub summary: PathBuf,
+    /// `rollup_state.json`.
+    pub state: PathBuf,
+    /// `current_session.json`.
+    pub session: PathBuf,
+    /// `recorder.lock`.
+    pub lock: PathBuf,
+}
+
+impl Paths {
+    /// The file names under `data_dir`.
+    pub fn new(data_dir: &Path) -> Paths {
+        Paths {
+            data_dir: data_dir.to_path_buf(),
+            windows: data_dir.join(WINDOWS_FILE),
+            glm_counts: data_dir.join(GLM_COUNTS_FILE),
+            summary: data_dir.join(SUMMARY_FILE),
+            state: data_dir.join(STATE_FILE),
+            session: data_dir.join(SESSION_FILE),
+            lock: data_dir.join(LOCK_FILE),
+        }
+    }
+}
+
+/// Errors of the recorder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecorderError {
+    /// A file operation failed.
+    #[error("{op} {path}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The event breaks a v1 schema rule; nothing was written.
+    #[error("event rejected by the v1 schema, nothing written: {0}")]
+    Schema(#[from] SchemaError),
+    /// A turn or session end was recorded with no current session.
+    #[error("no current session in {data_dir}; start one with `agentos ccc session start`")]
+    NoSession {
+        /// The data dir.
+        data_dir: PathBuf,
+    },
+    /// A turn names a session other than the current one.
+    #[error("turn names session {given:?} but the current session is {current:?}")]
+    SessionMismatch {
+        /// The turn's session id.
+        given: String,
+        /// The current session id.
+        current: String,
+    },
+    /// `--strict-license`: the tier's entitlement is missing, so the session was not started.
+    #[error("refusing to start a {requested} session (strict license): {problem}")]
+    LicenseRefused {
+        /// The tier that was asked for.
+        requested: Tier,
+        /// Why it cannot be granted.
+        problem: LicenseProblem,
+    },
+    /// The current-session file is not what this recorder writes.
+    #[error("current session file {path} is corrupt: {message}; remove it or start a new session")]
+    SessionFile {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        message: String,
+    },
+    /// Serialization of a value failed (should not happen for typed events).
+    #[error("serializing {what}: {message}")]
+    Serialize {
+        /// What was being serialized.
+        what: &'static str,
+        /// serde_json's message.
+        message: String,
+    },
+}
+
+impl RecorderError {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecorderError::Io { .. } => "io",
+            RecorderError::Schema(_) => "schema_violation",
+            RecorderError::NoSession { .. } => "no_session",
+            RecorderError::SessionMismatch { .. } => "session_mismatch",
+            RecorderError::LicenseRefused { .. } => "license_refused",
+            RecorderError::SessionFile { .. } => "session_file_corrupt",
+            RecorderError::Serialize { .. } => "serialize",
+        }
+    }
+}
+
+fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RecorderError + 'a {
+    move |source| RecorderError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The session shell hooks record into (`current_session.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentSession {
+    /// The session id.
+    pub session_id: SessionId,
+    /// The tier its events are recorded under.
+    pub tier: Tier,
+    /// The tier that was asked for (differs from `tier` after a license downgrade).
+    pub requested_tier: Tier,
+    /// When it started.
+    pub created_at: jiff::Timestamp,
+}
+
+/// What to start a session with.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    /// Repository id.
+    pub repo_id: String,
+    /// Branch.
+    pub branch: String,
+    /// Commit.
+    pub commit: String,
+    /// License id for the session record; defaults to the verified license's `sub`, else `""`.
+    pub license_id: Option<String>,
+    /// Requested tier; `None` = the configured `[ccc] tier`.
+    pub tier: Option<Tier>,
+    /// Free-form metadata.
+    pub metadata: Map<String, Value>,
+    /// Refuse instead of downgrading to `local` when the license does not allow the tier.
+    pub strict_license: bool,
+    /// Session id to use; a UUIDv7 when `None`.
+    pub session_id: Option<SessionId>,
+}
+
+/// One appended event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// The event's id.
+    pub event_id: EventId,
+    /// Its seq.
+    pub seq: u64,
+    /// The tier it was recorded under.
+    pub tier: Tier,
+    /// Its timestamp.
+    pub recorded_at: jiff::Timestamp,
+    /// Problems found in the log while catching up (torn lines etc.), already handled.
+    pub warnings: Vec<LogWarning>,
+}
+
+/// The result of [`Recorder::start_session`].
+#[derive(Debug, Clone)]
+pub struct StartOutcome {
+    /// The session now current.
+    pub session: CurrentSession,
+    /// The `session` event.
+    pub recorded: Recorded,
+    /// The verified license, when the tier needed one and it was granted.
+    pub license: Option<VerifiedLicense>,
+    /// Why the session records as `local` instead of the requested tier, if it does.
+    pub downgrade: Option<LicenseProblem>,
+    /// A session that was still current and is now replaced (it was never ended).
+    pub replaced: Option<SessionId>,
+}
+
+/// The result of [`Recorder::rebuild`].
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    /// The summary written.
+    pub summary: Summary,
+    /// Valid events folded.
+    pub events: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Highest seq.
+    pub last_seq: u64,
+    /// Skipped lines, with line numbers.
+    pub warnings: Vec<LogWarning>,
+}
+
+/// The line appended to `glm_counts.jsonl` (fields in this order; frozen).
+#[derive(Debug, Serialize)]
+struct GlmCount<'a> {
+    session_id: &'a SessionId,
+    turn_id: &'a TurnId,
+    model: &'a str,
+    tokens_in: u64,
+    tokens_out: u64,
+}
+
+/// Whether `model` is a GLM model (its name starts with `glm`, any case).
+pub fn is_glm_model(model: &str) -> bool {
+    model
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("glm"))
+}
+
+/// The recorder for one data dir.
+#[derive(Debug)]
+pub struct Recorder {
+    config: Config,
+    paths: Paths,
+    state: Option<LogState>,
+    session: Option<CurrentSession>,
+    clock: fn() -> jiff::Timestamp,
+}
+
+impl Recorder {
+    /// Opens the recorder for `config.data_dir` (creating the dir). Cheap: the log is not read
+    /// until the first record.
+    ///
+    /// # Errors
+    /// [`RecorderError::Io`] when the data dir cannot be created.
+    pub fn open(config: Config) -> Result<Recorder, RecorderError> {
+        let paths = Paths::new(&config.data_dir);
+        std::fs::create_dir_all(&paths.data_dir)
+            .map_err(io_err("creating data dir", &paths.data_dir))?;
+        Ok(Recorder {
+            config,
+            paths,
+            state: None,
+            session: None,
+            clock: jiff::Timestamp::now,
+        })
+    }
+
+    /// Replaces the clock (tests: expired licenses, fixed timestamps).
+    pub fn with_clock(mut self, clock: fn() -> jiff::Timestamp) -> Recorder {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The data dir's files.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The session turns are recorded into, from memory or `current_session.json`.
+    ///
+    /// # Errors
+    /// [`RecorderError::SessionFile`] when the file is corrupt; I/O errors.
+    pub fn current_session(&mut self) -> Result<Option<CurrentSession>, RecorderError> {
+        if self.session.is_none() {
+            self.session = read_session_file(&self.paths.session)?;
+        }
+        Ok(self.session.clone())
+    }
+
+    /// Starts a session: license handshake, then the `session` event, then it becomes current.
+    ///
+    /// Without the tier's entitlement the session records as `local` and
+    /// [`StartOutcome::downgrade`] says why (also noted in the session's metadata under
+    /// [`META_REQUESTED_TIER`] and [`META_LICENSE_PROBLEM`]); with `strict_license` it is refused.
+    ///
+    /// # Errors
+    /// [`RecorderError::LicenseRefused`] (strict only), schema and I/O errors.
+    pub fn start_session(&mut self, req: StartRequest) -> Result<StartOutcome, RecorderError> {
+        let now = (self.clock)();
+        let requested = match req.tier {
+            Some(t) => t,
+            None => self.config.ccc.tier,
+        };
+        let mut metadata = req.metadata;
+        let (tier, license, downgrade) =
+            match licensing::check_tier(&self.config, requested, now.as_second()) {
+                Ok(lic) => (requested, lic, None),
+                // DO_NOT_TRACK is the user's explicit choice, not a license failure: strict mode
+                // has nothing to refuse, the session simply records locally.
+                Err(problem) if req.strict_license && problem != LicenseProblem::DoNotTrack => {
+                    return Err(RecorderError::LicenseRefused { requested, problem });
+                }
+                Err(problem) => {
+                    metadata.insert(META_REQUESTED_TIER.into(), Value::from(requested.as_str()));
+                    metadata.insert(META_LICENSE_PROBLEM.into(), Value::from(problem.code()));
+                    metadata.insert(META_LICENSE_DETAIL.into(), Value::from(problem.to_string()));
+                    (Tier::Local, None, Some(problem))
+                }
+            };
+        let session_id = req
+            .session_id
+            .unwrap_or_else(|| SessionId(uuid::Uuid::now_v7().to_string()));
+        let license_id = req
+            .license_id
+            .or_else(|| license.as_ref().and_then(|l| l.claims.sub.clone()))
+            .unwrap_or_default();
+        let session = Session {
+            session_id: session_id.clone(),
+            repo_id: req.repo_id,
+            branch: req.branch,
+            commit: req.commit,
+            license_id,
+            privacy_tier: tier,
+            created_at: now,
+            metadata: (!metadata.is_empty()).then_some(metadata),
+        };
+        let recorded = self.append(tier, EventBody::Session(SessionEvent { session }))?;
+        let current = CurrentSession {
+            session_id,
+            tier,
+            requested_tier: requested,
+            created_at: now,
+        };
+        let replaced = read_session_file(&self.paths.session)
+            .ok()
+            .flatten()
+            .map(|s| s.session_id);
+        let bytes = serde_json::to_vec_pretty(&current).map_err(|e| RecorderError::Serialize {
+            what: "current session",
+            message: e.to_string(),
+        })?;
+        durable::atomic_write(&self.paths.session, &bytes)
+            .map_err(io_err("writing", &self.paths.session))?;
+        self.session = Some(current.clone());
+        Ok(StartOutcome {
+            session: current,
+            recorded,
+            license,
+            downgrade,
+            replaced,
+        })
+    }
+
+    /// Records one turn into the current session.
+    ///
+    /// An empty `turn.session_id` is filled with the current session's id and an empty
+    /// `turn.turn_id` with a fresh UUIDv7. GLM models also get a line in `glm_counts.jsonl`.
+    ///
+    /// # Errors
+    /// [`RecorderError::NoSession`], [`RecorderError::SessionMismatch`], a schema error naming
+    /// the JSON pointer (nothing is written), I/O errors.
+    pub fn record_turn(&mut self, mut turn: TurnEvent) -> Result<Recorded, RecorderError> {
+        let current = self.require_session()?;
+        if turn.turn.session_id.0.is_empty() {
+            turn.turn.session_id = current.session_id.clone();
+        } else if turn.turn.session_id != current.session_id {
+            return Err(RecorderError::SessionMismatch {
+                given: turn.turn.session_id.0,
+                current: current.session_id.0,
+            });
+        }
+        if turn.turn.turn_id.0.is_empty() {
+            turn.turn.turn_id = TurnId(uuid::Uuid::now_v7().to_string());
+        }
+        self.append(current.tier, EventBody::Turn(turn))
+    }
+
+    /// Ends the current session with a `session_end` event (notes never leave the machine).
+    ///
+    /// # Errors
+    /// [`RecorderError::NoSession`], I/O errors.
+    pub fn end_session(&mut self, notes: Option<String>) -> Result<Recorded, RecorderError> {
+        let current = self.require_session()?;
+        let end = SessionEnd {
+            session_id: current.session_id.clone(),
+            ended_at: (self.clock)(),
+            notes,
+        };
+        let recorded = self.append(current.tier, EventBody::SessionEnd(end))?;
+        // Only forget the session file if it still names this session (another process may
+        // have started a new one meanwhile).
+        if let Ok(Some(s)) = read_session_file(&self.paths.session)
+            && s.session_id == current.session_id
+        {
+            match std::fs::remove_file(&self.paths.session) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("removing", &self.paths.session)(e)),
+            }
+        }
+        self.session = None;
+        Ok(recorded)
+    }
+
+    fn require_session(&mut self) -> Result<CurrentSession, RecorderError> {
+        self.current_session()?
+            .ok_or_else(|| RecorderError::NoSession {
+                data_dir: self.paths.data_dir.clone(),
+            })
+    }
+
+    /// Appends one event under `tier`: assigns event id, seq and timestamp, validates, writes
+    /// the line, folds it into the rollup and refreshes the summary.
+    ///
+    /// # Errors
+    /// A schema error (nothing written) or I/O errors.
+    pub fn append(&mut self, tier: Tier, body: EventBody) -> Result<Recorded, RecorderError> {
+        let _lock =
+            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.paths.windows)
+            .map_err(io_err("opening", &self.paths.windows))?;
+        let mut warnings = Vec::new();
+        self.catch_up(&mut file, &mut warnings)?;
+        let state = self.state.get_or_insert_with(LogState::default);
+
+        let env = Envelope {
+            event_id: EventId(uuid::Uuid::now_v7()),
+            seq: state.last_seq + 1,
+            recorded_at: (self.clock)(),
+            tier,
+            body,
+        };
+        let value = agentos_core::schema::check_envelope(&env)?;
+        let mut line = serde_json::to_vec(&value).map_err(|e| RecorderError::Serialize {
+            what: "event",
+            message: e.to_string(),
+        })?;
+        line.push(b'\n');
+        // One write of the whole line: with O_APPEND and the lock held, no other recorder can
+        // interleave; a crash can at worst leave a torn tail, which the next catch-up repairs.
+        file.write_all(&line)
+            .map_err(io_err("appending to", &self.paths.windows))?;
+        if self.config.recorder.fsync {
+            file.sync_data()
+                .map_err(io_err("syncing", &self.paths.windows))?;
+        }
+        state.covered_len += line.len() as u64;
+        state.lines += 1;
+        state.fold_event(&env, None, &mut warnings);
+
+        if let EventBody::Turn(t) = &env.body
+            && is_glm_model(&t.turn.model)
+        {
+            self.append_glm(t)?;
+        }
+        self.persist()?;
+        Ok(Recorded {
+            event_id: env.event_id,
+            seq: env.seq,
+            tier,
+            recorded_at: env.recorded_at,
+            warnings,
+        })
+    }
+
+    fn append_glm(&self, t: &TurnEvent) -> Result<(), RecorderError> {
+        let rec = GlmCount {
+            session_id: &t.turn.session_id,
+            turn_id: &t.turn.turn_id,
+            model: &t.turn.model,
+            tokens_in: t.turn.tokens_in,
+            tokens_out: t.turn.tokens_out,
+        };
+        let mut line = serde_json::to_vec(&rec).map_err(|e| RecorderError::Serialize {
+            what: "glm count",
+            message: e.to_string(),
+        })?;
+        line.push(b'\n');
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.paths.glm_counts)
+            .map_err(io_err("opening", &self.paths.glm_counts))?;
+        f.write_all(&line)
+            .map_err(io_err("appending to", &self.paths.glm_counts))?;
+        if self.config.recorder.fsync {
+            f.sync_data()
+                .map_err(io_err("syncing", &self.paths.glm_counts))?;
+        }
+        Ok(())
+    }
+
+    /// Brings the in-memory state up to the log's current end (caller holds the lock).
+    fn catch_up(
+        &mut self,
+        file: &mut File,
+        warnings: &mut Vec<LogWarning>,
+    ) -> Result<(), RecorderError> {
+        let path = &self.paths.windows;
+        let len = file.metadata().map_err(io_err("stat", path))?.len();
+        if self.state.is_none() {
+            self.state = Some(load_state(&self.paths.state, warnings));
+        }
+        let state = self.state.get_or_insert_with(LogState::default);
+        if state.covered_len == len {
+            return Ok(());
+        }
+        if state.covered_len > len {
+            warnings.push(LogWarning::LogShrank {
+                covered: state.covered_len,
+                len,
+            });
+            *state = LogState::default();
+        }
+        let tail = state
+            .fold_file_range(file, len, warnings)
+            .map_err(io_err("reading", path))?;
+        if tail == Tail::Unterminated {
+            // Terminate the torn line so the next record starts on its own line; the torn
+            // bytes stay (evidence), every reader skips them.
+            file.write_all(b"\n").map_err(io_err("repairing", path))?;
+            state.covered_len += 1;
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), RecorderError> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        let summary = state.rollup.summary((self.clock)());
+        write_summary(&self.paths.summary, &summary)?;
+        let bytes = serde_json::to_vec(state).map_err(|e| RecorderError::Serialize {
+            what: "rollup state",
+            message: e.to_string(),
+        })?;
+        durable::replace_file(&self.paths.state, &bytes)
+            .map_err(io_err("writing", &self.paths.state))
+    }
+
+    /// The summary of everything this recorder has folded (None before the first record).
+    pub fn summary(&self) -> Option<Summary> {
+        self.state
+            .as_ref()
+            .map(|s| s.rollup.summary((self.clock)()))
+    }
+
+    /// The in-memory log state (None before the first record).
+    pub fn state(&self) -> Option<&LogState> {
+        self.state.as_ref()
+    }
+
+    /// Recomputes the rollup from the whole log (streaming, under the lock), then rewrites the
+    /// summary and the state file. Torn and invalid lines are reported with line numbers.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn rebuild(&mut self) -> Result<Rebuilt, RecorderError> {
+        let _lock =
+            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
+        let r = crate::log::recompute(&self.paths.windows)
+            .map_err(io_err("reading", &self.paths.windows))?;
+        let mut state = r.state;
+        if r.tail == Tail::Unterminated {
+            let mut f = OpenOptions::new()
+                .append(true)
+                .open(&self.paths.windows)
+                .map_err(io_err("opening", &self.paths.windows))?;
+            f.write_all(b"\n")
+                .map_err(io_err("repairing", &self.paths.windows))?;
+            state.covered_len += 1;
+        }
+        let out = Rebuilt {
+            summary: state.rollup.summary((self.clock)()),
+            events: state.events,
+            lines: state.lines,
+            last_seq: state.last_seq,
+            warnings: r.warnings,
+        };
+        self.state = Some(state);
+        self.persist()?;
+        Ok(out)
+    }
+}
+
+/// Writes `metrics_summary.json`: pretty, keys sorted (the struct's field order), replaced by
+/// rename so readers never see a partial file.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), RecorderError> {
+    let mut bytes = serde_json::to_vec_pretty(summary).map_err(|e| RecorderError::Serialize {
+        what: "summary",
+        message: e.to_string(),
+    })?;
+    bytes.push(b'\n');
+    durable::replace_file(path, &bytes).map_err(io_err("writing", path))
+}
+
+fn load_state(path: &Path, warnings: &mut Vec<LogWarning>) -> LogState {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LogState::default(),
+        Err(e) => {
+            warnings.push(LogWarning::StateRebuilt {
+                reason: format!("{}: {e}", path.display()),
+            });
+            return LogState::default();
+        }
+    };
+    match serde_json::from_slice::<LogState>(&bytes) {
+        Ok(s) if s.version == STATE_VERSION => s,
+        Ok(s) => {
+            warnings.push(LogWarning::StateRebuilt {
+                reason: format!(
+                    "{} has version {}, expected {STATE_VERSION}",
+                    path.display(),
+                    s.version
+                ),
+            });
+            LogState::default()
+        }
+        Err(e) => {
+            warnings.push(LogWarning::StateRebuilt {
+                reason: format!("{}: {e}", path.display()),
+            });
+            LogState::default()
+        }
+    }
+}
+
+fn read_session_file(path: &Path) -> Result<Option<CurrentSession>, RecorderError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| RecorderError::SessionFile {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("reading", path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glm_detection_is_a_case_insensitive_prefix() {
+        assert!(is_glm_model("glm-4.6"));
+        assert!(is_glm_model("GLM-4.5-air"));
+        assert!(is_glm_model("Glm"));
+        assert!(!is_glm_model("claude-glm"));
+        assert!(!is_glm_model("gl"));
+        assert!(!is_glm_model("ÿlm-x"));
+    }
+}
