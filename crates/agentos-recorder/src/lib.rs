@@ -18,6 +18,7 @@ pub mod config;
 pub mod durable;
 pub mod licensing;
 pub mod log;
+pub mod preview;
 pub mod recorder;
 
 pub use config::{Config, ConfigError};

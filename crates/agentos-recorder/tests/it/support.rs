@@ -1,0 +1,108 @@
+//! Shared helpers: licensed configs with keys made in the test, sample turns.
+
+use std::path::Path;
+
+use agentos_core::event::{
+    Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
+    ValueRecord,
+};
+use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
+use agentos_recorder::Config;
+
+/// A fresh random signing key (real Ed25519, OS RNG seed).
+pub fn signing_key() -> ed25519_dalek::SigningKey {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("os rng");
+    license::signing_key_from_seed(&seed)
+}
+
+/// Claims for `features`, expiring `exp`.
+pub fn claims(kid: &str, features: &[&str], exp: i64) -> Claims {
+    Claims {
+        device: None,
+        exp,
+        features: features.iter().map(|s| s.to_string()).collect(),
+        iat: None,
+        kid: kid.into(),
+        nonce: None,
+        plan: Plan::Pro,
+        schema: LICENSE_SCHEMA.into(),
+        sub: Some("lic-test".into()),
+    }
+}
+
+/// A config for `dir` whose license grants `features` (empty = no pack at all).
+pub fn licensed_config(dir: &Path, features: &[&str]) -> Config {
+    let mut cfg = Config::with_data_dir(dir.join("data"));
+    if features.is_empty() {
+        return cfg;
+    }
+    let key = signing_key();
+    let pack = license::issue_pack(&key, &claims("k1", features, 4_000_000_000));
+    let pack_path = dir.join("pack.json");
+    std::fs::write(&pack_path, pack).expect("write pack");
+    cfg.license.pack = Some(pack_path);
+    cfg.license.pubkeys.insert(
+        "k1".into(),
+        license::public_key_base64(&key.verifying_key()),
+    );
+    cfg
+}
+
+/// The seed's turn: capacity 0.5, cls 1.2, impf 4.5, feature_delta 1.0.
+pub fn seed_turn(model: &str) -> TurnEvent {
+    TurnEvent {
+        turn: Turn {
+            turn_id: TurnId(String::new()),
+            session_id: SessionId(String::new()),
+            model: model.into(),
+            subagent: "main".into(),
+            tokens_in: 1200,
+            tokens_out: 300,
+            input_kind: InputKind::Text,
+            latency_ms: 850.0,
+            attribution: Some([(model.to_string(), 1.0)].into_iter().collect()),
+            capacity_used: Some(0.5),
+        },
+        measurement: Some(Measurement {
+            cls: 1.2,
+            impf: 4.5,
+            churn_score: 0.1,
+            feature_delta: 1.0,
+            errors: Some(vec!["lint: unused import in src/secret_plan.rs".into()]),
+            error_count: None,
+        }),
+        feature: Some(Feature {
+            feature_id: "F-1".into(),
+            spec_ref: "docs/spec.md#f1".into(),
+            status: FeatureStatus::Shipped,
+            notes: Some("private note about the customer".into()),
+        }),
+        cost: Some(Cost {
+            provider: "anthropic".into(),
+            estimated_usd: 0.02,
+            unit_costs: None,
+        }),
+        value: Some(ValueRecord {
+            summary: "login works".into(),
+            links: Some(vec!["https://example.invalid/pr/1".into()]),
+            evidence_refs: Some(vec!["/home/me/evidence.txt".into()]),
+        }),
+        decision: None,
+    }
+}
+
+/// Every line of `windows.jsonl` as JSON.
+pub fn log_lines(data_dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(data_dir.join("windows.jsonl")).expect("read log");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("every line parses"))
+        .collect()
+}
+
+/// `metrics_summary.json` as JSON.
+pub fn summary(data_dir: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(data_dir.join("metrics_summary.json")).expect("read summary");
+    serde_json::from_str(&text).expect("summary parses")
+}

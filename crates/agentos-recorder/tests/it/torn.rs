@@ -1,0 +1,119 @@
+//! A crash mid-append leaves a torn last line: reported, skipped, terminated, seq reused.
+
+use std::io::Write as _;
+
+use agentos_core::privacy::Tier;
+use agentos_recorder::{LogWarning, Recorder, StartRequest};
+
+use crate::support::{licensed_config, seed_turn};
+
+#[test]
+fn torn_tail_is_reported_skipped_terminated_and_its_seq_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let log = cfg.data_dir.join("windows.jsonl");
+    let mut a = Recorder::open(cfg.clone()).expect("open");
+    a.start_session(StartRequest {
+        tier: Some(Tier::Local),
+        ..StartRequest::default()
+    })
+    .expect("start");
+    a.record_turn(seed_turn("m")).expect("turn");
+    drop(a);
+    // Simulate a writer that died after writing half a line.
+    let full = std::fs::read(&log).expect("log");
+    let half_line = br#"{"type":"turn","event_id":"0199"#;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open")
+        .write_all(half_line)
+        .expect("write");
+
+    let mut b = Recorder::open(cfg.clone()).expect("open");
+    let r = b.record_turn(seed_turn("m")).expect("turn");
+    assert_eq!(r.seq, 3, "the torn line's seq is reused");
+    assert!(
+        matches!(
+            r.warnings.as_slice(),
+            [LogWarning::TornLine { line: 3, .. }]
+        ),
+        "{:?}",
+        r.warnings
+    );
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[2].as_bytes(),
+        half_line,
+        "torn bytes kept on their own line"
+    );
+    assert!(text.ends_with('\n'));
+    assert!(text.as_bytes().starts_with(&full));
+    let last: serde_json::Value = serde_json::from_str(lines[3]).expect("new line parses");
+    assert_eq!(last["seq"], 3);
+
+    // Recompute agrees and reports the line number.
+    let rc = agentos_recorder::log::recompute(&log).expect("recompute");
+    assert_eq!(rc.state.rollup.turns, 2);
+    assert_eq!(rc.state.last_seq, 3);
+    assert!(
+        matches!(
+            rc.warnings.as_slice(),
+            [LogWarning::InvalidLine { line: 3, .. }]
+        ),
+        "{:?}",
+        rc.warnings
+    );
+    assert_eq!(b.state().map(|s| &s.rollup), Some(&rc.state.rollup));
+}
+
+#[test]
+fn rebuild_reports_torn_tail_with_its_line_number_and_repairs_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let log = cfg.data_dir.join("windows.jsonl");
+    let mut a = Recorder::open(cfg.clone()).expect("open");
+    a.start_session(StartRequest::default()).expect("start");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open")
+        .write_all(b"{\"type\":\"tu")
+        .expect("write");
+    let mut b = Recorder::open(cfg.clone()).expect("open");
+    let rebuilt = b.rebuild().expect("rebuild");
+    assert_eq!(rebuilt.events, 1);
+    assert!(
+        matches!(
+            rebuilt.warnings.as_slice(),
+            [LogWarning::TornLine { line: 2, .. }]
+        ),
+        "{:?}",
+        rebuilt.warnings
+    );
+    assert!(std::fs::read_to_string(&log).expect("log").ends_with('\n'));
+    let r = b.record_turn(seed_turn("m")).expect("turn");
+    assert_eq!(r.seq, 2);
+}
+
+#[test]
+fn a_missing_or_corrupt_state_file_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let mut a = Recorder::open(cfg.clone()).expect("open");
+    a.start_session(StartRequest::default()).expect("start");
+    a.record_turn(seed_turn("m")).expect("turn");
+    drop(a);
+    std::fs::write(cfg.data_dir.join("rollup_state.json"), b"{not json").expect("corrupt");
+    let mut b = Recorder::open(cfg.clone()).expect("open");
+    let r = b.record_turn(seed_turn("m")).expect("turn");
+    assert_eq!(r.seq, 3);
+    assert!(
+        matches!(r.warnings.as_slice(), [LogWarning::StateRebuilt { .. }]),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(b.state().map(|s| s.rollup.turns), Some(2));
+}
