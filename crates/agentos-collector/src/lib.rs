@@ -1,1 +1,133 @@
-//! agentos-collector (placeholder)
+//! The collector: the CCC endpoint that agentos clients deliver to.
+//!
+//! `agentos ccc serve` runs [`serve`] over [`app`]. Endpoints (wire protocol v1, see
+//! `docs/protocol.md`):
+//!
+//! | route | auth | license | what |
+//! |---|---|---|---|
+//! | `POST /v1/events` | key | `telemetry_full` | store a batch, idempotent by `event_id`; per-device watermark and gaps |
+//! | `POST /v1/metrics` | key | `telemetry_minimized` or `telemetry_full` | latest allowlisted summary of a device |
+//! | `GET /v1/usage` | key | optional (adds `license`) | per-model `ccp.usage.v1` snapshot |
+//! | `GET /v1/summary` | key | – | summaries merged across devices, and per device |
+//! | `GET /healthz`, `/readyz`, `/metrics` | – | – | liveness, readiness, Prometheus |
+//!
+//! A key reads and writes only its own tenant's data: every query is scoped by the tenant the
+//! key resolves to. Storage is SQLite (default) or PostgreSQL ([`store`]); collectors are
+//! stateless apart from short-lived caches, so several can share one PostgreSQL.
+
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod clock;
+pub mod coverage;
+pub mod error;
+pub mod ingest;
+pub mod license;
+pub mod metrics;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod summary;
+pub mod usage;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+pub use ingest::Limits;
+pub use state::{AppState, StateBuilder};
+pub use store::{Store, StoreError, StoreOptions};
+pub use usage::Quotas;
+
+use crate::error::InternalDetail;
+use crate::metrics::RequestLabels;
+
+/// How long one request may take before the server answers 408 (keeps shutdown bounded).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The router with every route, the body limit, the request timeout and request metrics.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.limits().body_bytes;
+    Router::new()
+        .route("/v1/events", post(routes::events::post_events))
+        .route("/v1/metrics", post(routes::metrics::post_metrics))
+        .route("/v1/usage", get(routes::usage::get_usage))
+        .route("/v1/summary", get(routes::summary::get_summary))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::prom::get_metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        // Layers wrap outside-in: the metrics middleware sees the final status, timeouts included.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track_request))
+        .with_state(state)
+}
+
+async fn track_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if let Some(InternalDetail(detail)) = resp.extensions().get::<InternalDetail>() {
+        tracing::error!(%method, %route, status = status.as_u16(), "{detail}");
+    }
+    state
+        .metrics()
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            status: status.as_u16(),
+        })
+        .inc();
+    resp
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish (each is bounded by [`REQUEST_TIMEOUT`]) and returns.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,111 @@
+//! `POST /v1/events`: store a batch (or one event), idempotent by event id.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::ingest::{Rejection, parse_batch};
+use crate::license::Requirement;
+use crate::metrics::EventLabels;
+use crate::state::AppState;
+
+/// Most gap ranges listed in one response (the rest are still tracked).
+const MAX_GAPS_REPORTED: usize = 1000;
+
+/// Response of `POST /v1/events`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventsResponse {
+    /// Events newly stored.
+    pub accepted: u64,
+    /// Events already stored (or repeated within the batch): not stored twice.
+    pub duplicates: u64,
+    /// Events refused, with reasons.
+    pub rejected: Vec<Rejection>,
+    /// Highest seq S with every seq in 1..=S covered for this device.
+    pub watermark: u64,
+    /// Uncovered seq ranges below the highest covered seq.
+    pub gaps: Vec<[u64; 2]>,
+}
+
+/// The handler.
+///
+/// # Errors
+/// 401/403/413/400/422 for the request as a whole, 503/500 when the database fails.
+pub async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let started = Instant::now();
+    let tenant = super::tenant(&state, &headers).await?;
+    state.inner.licenses.require(
+        super::license_header(&headers),
+        super::now_unix(&state),
+        Requirement::Events,
+    )?;
+    let body = super::body_or_error(&state, body)?;
+    let device = super::device_header(&headers)?;
+    let batch = parse_batch(&body, device, &state.limits())?;
+    let valid = batch.events.len() as u64;
+    let outcome = state
+        .store()
+        .ingest(
+            &tenant,
+            &batch.device_id,
+            &batch.events,
+            &batch.covered,
+            state.now_us(),
+        )
+        .await
+        .map_err(|e| {
+            state.metrics().db_error("ingest");
+            ApiError::from_store(&e)
+        })?;
+    let duplicates = valid - outcome.inserted.min(valid) + batch.duplicates_in_batch;
+    let m = state.metrics();
+    m.events
+        .get_or_create(&EventLabels {
+            outcome: "accepted",
+            reason: String::new(),
+        })
+        .inc_by(outcome.inserted);
+    m.events
+        .get_or_create(&EventLabels {
+            outcome: "duplicate",
+            reason: String::new(),
+        })
+        .inc_by(duplicates);
+    for r in &batch.rejected {
+        m.events
+            .get_or_create(&EventLabels {
+                outcome: "rejected",
+                reason: r.code.to_string(),
+            })
+            .inc();
+    }
+    let gaps: Vec<[u64; 2]> = outcome
+        .coverage
+        .gaps()
+        .into_iter()
+        .take(MAX_GAPS_REPORTED)
+        .map(|(f, t)| [f, t])
+        .collect();
+    if !gaps.is_empty() {
+        m.gap_batches.inc();
+        m.gap_seqs.inc_by(outcome.coverage.gap_seqs());
+    }
+    m.ingest_latency.observe(started.elapsed().as_secs_f64());
+    Ok(Json(EventsResponse {
+        accepted: outcome.inserted,
+        duplicates,
+        rejected: batch.rejected,
+        watermark: outcome.coverage.watermark(),
+        gaps,
+    }))
+}

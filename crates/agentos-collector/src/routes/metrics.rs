@@ -1,0 +1,57 @@
+//! `POST /v1/metrics`: the allowlisted summary of one device.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::ingest::{DEFAULT_DEVICE, check_device_id};
+use crate::license::Requirement;
+use crate::state::AppState;
+use crate::summary::MinimizedSummary;
+
+/// The handler.
+///
+/// # Errors
+/// 401/403/413/400, 422 naming a field that is not allowlisted, 503/500 on database failure.
+pub async fn post_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = super::tenant(&state, &headers).await?;
+    state.inner.licenses.require(
+        super::license_header(&headers),
+        super::now_unix(&state),
+        Requirement::Metrics,
+    )?;
+    let body = super::body_or_error(&state, body)?;
+    let device = super::device_header(&headers)?.unwrap_or(DEFAULT_DEVICE);
+    check_device_id(device, "")?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))?;
+    let summary = MinimizedSummary::from_json(&value).map_err(|e| ApiError::InvalidRequest {
+        pointer: e.pointer,
+        message: e.message,
+    })?;
+    let text = serde_json::to_string(&summary)
+        .map_err(|e| ApiError::Internal(format!("cannot serialize summary: {e}")))?;
+    state
+        .store()
+        .upsert_summary(
+            &tenant,
+            device,
+            summary.generated_at.map(|t| t.as_microsecond()),
+            &text,
+            state.now_us(),
+        )
+        .await
+        .map_err(|e| {
+            state.metrics().db_error("metrics");
+            ApiError::from_store(&e)
+        })?;
+    Ok(Json(json!({"stored": true})))
+}

@@ -1,0 +1,66 @@
+//! HTTP handlers, one module per resource.
+
+pub mod events;
+pub mod health;
+pub mod metrics;
+pub mod prom;
+pub mod summary;
+pub mod usage;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Header carrying the license pack (standard base64 of the pack JSON).
+pub const LICENSE_HEADER: &str = "x-agentos-license";
+/// Header carrying the client's device id.
+pub const DEVICE_HEADER: &str = "x-agentos-device";
+
+/// Resolves the tenant of the request's bearer key.
+pub(crate) async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let auth = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state
+        .inner
+        .keys
+        .authenticate(&state.inner.store, auth, state.now_us())
+        .await
+}
+
+pub(crate) fn license_header(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(LICENSE_HEADER).map(|v| v.as_bytes())
+}
+
+/// The `X-AgentOS-Device` header as text (422 when it is not visible ASCII/UTF-8).
+pub(crate) fn device_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(DEVICE_HEADER) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::invalid("", "the X-AgentOS-Device header must be visible ASCII")
+        }),
+    }
+}
+
+/// Maps a body extraction failure (over the limit, broken stream) to the API error.
+pub(crate) fn body_or_error(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: state.limits().body_bytes,
+            }
+        } else {
+            ApiError::MalformedJson(format!("cannot read the request body: {rej}"))
+        }
+    })
+}
+
+pub(crate) fn now_unix(state: &AppState) -> i64 {
+    state.now_us().div_euclid(1_000_000)
+}

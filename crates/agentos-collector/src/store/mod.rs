@@ -1,0 +1,720 @@
+//! Persistence: one API over SQLite (the embedded default, WAL, `synchronous=FULL`) and
+//! PostgreSQL (scale-out: several stateless collectors over one database).
+//!
+//! Both backends share one set of migrations (`migrations/`, written in the SQL subset both
+//! accept). Queries are runtime-checked (`sqlx::query`, no compile-time macros), and timestamps
+//! are BIGINT epoch microseconds.
+//!
+//! Durability: [`Store::ingest`] returns only after the transaction that stored the events and
+//! the device's coverage has committed, so an acknowledged event survives a crash. On SQLite all
+//! writes go through one connection (SQLite has one writer anyway; a single connection avoids
+//! busy-retry storms), reads use a separate pool. On PostgreSQL the per-device coverage row is
+//! locked (`FOR UPDATE`) inside the transaction, so two collectors updating the same device
+//! serialise on that row while different devices proceed in parallel.
+
+mod sql;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::coverage::{Coverage, SeqRange};
+use crate::usage::{UsageInputs, WindowTotals};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database URL is not `sqlite:…` or `postgres://…`.
+    #[error("unsupported database url `{0}` (expected sqlite:PATH or postgres://…)")]
+    UnsupportedUrl(String),
+    /// The driver reported an error.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not have the expected shape.
+    #[error("corrupt row in table {table}: {detail}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// Stable snake_case code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::UnsupportedUrl(_) => "unsupported_database_url",
+            StoreError::Database(_) => "database",
+            StoreError::Migrate(_) => "migration",
+            StoreError::Corrupt { .. } => "corrupt_row",
+        }
+    }
+
+    /// True when retrying later may succeed (lock timeouts, deadlocks, pool exhaustion).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+                sqlx::Error::Database(db) => {
+                    // 40001 serialization failure, 40P01 deadlock (PostgreSQL);
+                    // 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
+                    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "55P03"))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// Lowercase name for logs and `/readyz`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection tuning.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL pool size (SQLite always has one writer plus this many readers, capped at 4).
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing as transient.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One event ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Canonical (lowercase hyphenated) UUID.
+    pub event_id: String,
+    /// Device sequence number.
+    pub seq: i64,
+    /// `session`, `turn` or `session_end`.
+    pub kind: &'static str,
+    /// `recorded_at` in epoch microseconds.
+    pub recorded_at_us: i64,
+    /// Turn model.
+    pub model: Option<String>,
+    /// Turn input tokens.
+    pub tokens_in: Option<i64>,
+    /// Turn output tokens.
+    pub tokens_out: Option<i64>,
+    /// Turn latency.
+    pub latency_ms: Option<f64>,
+    /// The envelope JSON exactly as received.
+    pub body: String,
+}
+
+/// What [`Store::ingest`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestOutcome {
+    /// Events newly stored (the rest were already there).
+    pub inserted: u64,
+    /// The device's coverage after this batch.
+    pub coverage: Coverage,
+}
+
+/// A stored API key record (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Public key id (the part of the key before the secret).
+    pub key_id: String,
+    /// Tenant the key belongs to.
+    pub tenant: String,
+    /// Lowercase hex SHA-256 of the whole key.
+    pub key_hash: String,
+    /// Creation time, epoch microseconds.
+    pub created_at_us: i64,
+    /// Revocation time, if revoked.
+    pub revoked_at_us: Option<i64>,
+}
+
+/// Ingest state of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRecord {
+    /// Device id.
+    pub device_id: String,
+    /// Covered seqs.
+    pub coverage: Coverage,
+    /// Events stored for this device.
+    pub events: u64,
+    /// Last update, epoch microseconds.
+    pub updated_at_us: i64,
+}
+
+/// The latest summary of one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRecord {
+    /// Device id.
+    pub device_id: String,
+    /// The allowlisted summary JSON.
+    pub body: String,
+    /// When it arrived, epoch microseconds.
+    pub received_at_us: i64,
+}
+
+/// The database behind the collector. Cheap to clone (pools are reference counted).
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// SQLite: a single-connection writer pool and a reader pool over the same WAL file.
+    Sqlite {
+        /// All writes.
+        writer: SqlitePool,
+        /// All reads.
+        reader: SqlitePool,
+    },
+    /// PostgreSQL.
+    Postgres {
+        /// The pool.
+        pool: PgPool,
+    },
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`, `postgresql://…`) and
+    /// applies pending migrations. A missing SQLite file is created.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the URL is unsupported, the database is unreachable or a migration
+    /// fails.
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let base = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before we acknowledge it (NORMAL may lose the last
+                // commits on power loss in WAL mode).
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(base.clone())
+                .await?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let reader = if in_memory {
+                // Separate connections to an in-memory database see separate databases.
+                writer.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections.clamp(1, 4))
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(base.read_only(true))
+                    .await?
+            };
+            MIGRATOR.run(&writer).await?;
+            Store::Sqlite { writer, reader }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(options)
+                .await?;
+            // The migrator takes an advisory lock, so several collectors may start at once.
+            MIGRATOR.run(&pool).await?;
+            Store::Postgres { pool }
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(store)
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite { .. } => Backend::Sqlite,
+            Store::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Closes the pools (waits for checked-out connections to come back).
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Store::Postgres { pool } => pool.close().await,
+        }
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// The driver error when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite { reader, .. } => {
+                sqlx::query("SELECT 1").execute(reader).await?;
+            }
+            Store::Postgres { pool } => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a new API key record.
+    ///
+    /// # Errors
+    /// Driver errors (including a duplicate key id).
+    pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        const SQL_LITE: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) VALUES (?, ?, ?, ?, ?)";
+        const SQL_PG: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) VALUES ($1, $2, $3, $4, $5)";
+        match self {
+            Store::Sqlite { writer, .. } => {
+                sqlx::query(SQL_LITE)
+                    .bind(&key.key_id)
+                    .bind(&key.tenant)
+                    .bind(&key.key_hash)
+                    .bind(key.created_at_us)
+                    .bind(key.revoked_at_us)
+                    .execute(writer)
+                    .await?;
+            }
+            Store::Postgres { pool } => {
+                sqlx::query(SQL_PG)
+                    .bind(&key.key_id)
+                    .bind(&key.tenant)
+                    .bind(&key.key_hash)
+                    .bind(key.created_at_us)
+                    .bind(key.revoked_at_us)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up a key record by its public id.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        const COLS: &str = "key_id, tenant, key_hash, created_at_us, revoked_at_us";
+        let row = match self {
+            Store::Sqlite { reader, .. } => {
+                sqlx::query(AssertSqlSafe(format!("SELECT {COLS} FROM api_keys WHERE key_id = ?")))
+                    .bind(key_id)
+                    .fetch_optional(reader)
+                    .await?
+                    .map(|r| key_from_row(&r))
+            }
+            Store::Postgres { pool } => {
+                sqlx::query(AssertSqlSafe(format!("SELECT {COLS} FROM api_keys WHERE key_id = $1")))
+                    .bind(key_id)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|r| key_from_row(&r))
+            }
+        };
+        row.transpose()
+    }
+
+    /// All key records, optionally of one tenant, ordered by creation.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us FROM api_keys ORDER BY created_at_us, key_id";
+        let rows: Vec<KeyRecord> = match self {
+            Store::Sqlite { reader, .. } => sqlx::query(SQL)
+                .fetch_all(reader)
+                .await?
+                .iter()
+                .map(key_from_row)
+                .collect::<Result<_, _>>()?,
+            Store::Postgres { pool } => sqlx::query(SQL)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(key_from_row)
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter(|k| tenant.is_none_or(|t| k.tenant == t))
+            .collect())
+    }
+
+    /// Marks a key revoked. Returns false when no such (unrevoked) key exists.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn revoke_key(&self, key_id: &str, now_us: i64) -> Result<bool, StoreError> {
+        let n = match self {
+            Store::Sqlite { writer, .. } => sqlx::query(
+                "UPDATE api_keys SET revoked_at_us = ? WHERE key_id = ? AND revoked_at_us IS NULL",
+            )
+            .bind(now_us)
+            .bind(key_id)
+            .execute(writer)
+            .await?
+            .rows_affected(),
+            Store::Postgres { pool } => sqlx::query(
+                "UPDATE api_keys SET revoked_at_us = $1 WHERE key_id = $2 AND revoked_at_us IS NULL",
+            )
+            .bind(now_us)
+            .bind(key_id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(n > 0)
+    }
+
+    /// Stores `events` (skipping event ids the tenant already has) and adds `covered` to the
+    /// device's coverage, in one transaction. Returns after the commit.
+    ///
+    /// # Errors
+    /// Driver errors; nothing is stored then.
+    pub async fn ingest(
+        &self,
+        tenant: &str,
+        device_id: &str,
+        events: &[NewEvent],
+        covered: &[SeqRange],
+        now_us: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        match self {
+            Store::Sqlite { writer, .. } => {
+                sql::sqlite_ingest(writer, tenant, device_id, events, covered, now_us).await
+            }
+            Store::Postgres { pool } => {
+                sql::pg_ingest(pool, tenant, device_id, events, covered, now_us).await
+            }
+        }
+    }
+
+    /// Replaces the latest summary of a device.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn upsert_summary(
+        &self,
+        tenant: &str,
+        device_id: &str,
+        generated_at_us: Option<i64>,
+        body: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
+        const SQL_LITE: &str = "INSERT INTO summaries (tenant, device_id, generated_at_us, received_at_us, body) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (tenant, device_id) DO UPDATE SET generated_at_us = excluded.generated_at_us, \
+             received_at_us = excluded.received_at_us, body = excluded.body";
+        const SQL_PG: &str = "INSERT INTO summaries (tenant, device_id, generated_at_us, received_at_us, body) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, device_id) DO UPDATE SET generated_at_us = excluded.generated_at_us, \
+             received_at_us = excluded.received_at_us, body = excluded.body";
+        match self {
+            Store::Sqlite { writer, .. } => {
+                sqlx::query(SQL_LITE)
+                    .bind(tenant)
+                    .bind(device_id)
+                    .bind(generated_at_us)
+                    .bind(now_us)
+                    .bind(body)
+                    .execute(writer)
+                    .await?;
+            }
+            Store::Postgres { pool } => {
+                sqlx::query(SQL_PG)
+                    .bind(tenant)
+                    .bind(device_id)
+                    .bind(generated_at_us)
+                    .bind(now_us)
+                    .bind(body)
+                    .execute(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Latest summary of every device of a tenant, sorted by device id.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn summaries(&self, tenant: &str) -> Result<Vec<SummaryRecord>, StoreError> {
+        let rows = match self {
+            Store::Sqlite { reader, .. } => {
+                sqlx::query("SELECT device_id, body, received_at_us FROM summaries WHERE tenant = ? ORDER BY device_id")
+                    .bind(tenant)
+                    .fetch_all(reader)
+                    .await?
+                    .iter()
+                    .map(summary_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Store::Postgres { pool } => {
+                sqlx::query("SELECT device_id, body, received_at_us FROM summaries WHERE tenant = $1 ORDER BY device_id")
+                    .bind(tenant)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(summary_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Ingest state of every device of a tenant, sorted by device id.
+    ///
+    /// # Errors
+    /// Driver errors, or [`StoreError::Corrupt`] for an unreadable coverage column.
+    pub async fn devices(&self, tenant: &str) -> Result<Vec<DeviceRecord>, StoreError> {
+        let rows = match self {
+            Store::Sqlite { reader, .. } => {
+                sqlx::query("SELECT device_id, covered, events, updated_at_us FROM devices WHERE tenant = ? ORDER BY device_id")
+                    .bind(tenant)
+                    .fetch_all(reader)
+                    .await?
+                    .iter()
+                    .map(device_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Store::Postgres { pool } => {
+                sqlx::query("SELECT device_id, covered, events, updated_at_us FROM devices WHERE tenant = $1 ORDER BY device_id")
+                    .bind(tenant)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(device_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Number of stored events of a tenant (all devices).
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn event_count(&self, tenant: &str) -> Result<u64, StoreError> {
+        let n: i64 = match self {
+            Store::Sqlite { reader, .. } => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant = ?")
+                    .bind(tenant)
+                    .fetch_one(reader)
+                    .await?
+            }
+            Store::Postgres { pool } => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant = $1")
+                    .bind(tenant)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Aggregates a tenant's turns for `/v1/usage`: per model over `recorded_at > rolling_after`,
+    /// and per model and UTC hour over `recorded_at > weekly_after` (epoch microseconds).
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn usage_inputs(
+        &self,
+        tenant: &str,
+        rolling_after_us: i64,
+        weekly_after_us: i64,
+    ) -> Result<UsageInputs, StoreError> {
+        // CAST keeps PostgreSQL's SUM(BIGINT) (NUMERIC) and SQLite's SUM in one Rust type.
+        const ROLLING: &str = "SELECT COALESCE(model, '') AS model, COUNT(*) AS n, \
+            CAST(SUM(COALESCE(tokens_in, 0)) AS BIGINT) AS tin, CAST(SUM(COALESCE(tokens_out, 0)) AS BIGINT) AS tout, \
+            CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
+            FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 GROUP BY COALESCE(model, '')";
+        const HOURLY: &str = "SELECT COALESCE(model, '') AS model, CAST((recorded_at_us / 3600000000) % 24 AS BIGINT) AS hour, COUNT(*) AS n, \
+            CAST(SUM(COALESCE(tokens_in, 0)) AS BIGINT) AS tin, CAST(SUM(COALESCE(tokens_out, 0)) AS BIGINT) AS tout, \
+            CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
+            FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
+            GROUP BY COALESCE(model, ''), CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)";
+        let mut inputs = UsageInputs::default();
+        let (rolling_rows, hourly_rows) = match self {
+            // SQLite understands `$1` placeholders too, so both backends share the SQL.
+            Store::Sqlite { reader, .. } => (
+                sqlx::query(ROLLING)
+                    .bind(tenant)
+                    .bind(rolling_after_us)
+                    .fetch_all(reader)
+                    .await?
+                    .iter()
+                    .map(usage_from_row)
+                    .collect::<Result<Vec<_>, _>>()?,
+                sqlx::query(HOURLY)
+                    .bind(tenant)
+                    .bind(weekly_after_us)
+                    .fetch_all(reader)
+                    .await?
+                    .iter()
+                    .map(usage_from_row)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Store::Postgres { pool } => (
+                sqlx::query(ROLLING)
+                    .bind(tenant)
+                    .bind(rolling_after_us)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(usage_from_row)
+                    .collect::<Result<Vec<_>, _>>()?,
+                sqlx::query(HOURLY)
+                    .bind(tenant)
+                    .bind(weekly_after_us)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(usage_from_row)
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        for (model, _, totals) in rolling_rows {
+            inputs.rolling.insert(model, totals);
+        }
+        for (model, hour, totals) in hourly_rows {
+            let hour = u8::try_from(hour.rem_euclid(24)).unwrap_or(0);
+            inputs
+                .weekly_by_hour
+                .entry(model)
+                .or_insert_with(BTreeMap::new)
+                .entry(hour)
+                .or_default()
+                .merge(&totals);
+        }
+        Ok(inputs)
+    }
+}
+
+/// Hides a password in a database URL before it appears in an error or log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn key_from_row<R: Row>(r: &R) -> Result<KeyRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(KeyRecord {
+        key_id: r.try_get("key_id")?,
+        tenant: r.try_get("tenant")?,
+        key_hash: r.try_get("key_hash")?,
+        created_at_us: r.try_get("created_at_us")?,
+        revoked_at_us: r.try_get("revoked_at_us")?,
+    })
+}
+
+fn summary_from_row<R: Row>(r: &R) -> Result<SummaryRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(SummaryRecord {
+        device_id: r.try_get("device_id")?,
+        body: r.try_get("body")?,
+        received_at_us: r.try_get("received_at_us")?,
+    })
+}
+
+fn device_from_row<R: Row>(r: &R) -> Result<DeviceRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let covered: String = r.try_get("covered")?;
+    let events: i64 = r.try_get("events")?;
+    Ok(DeviceRecord {
+        device_id: r.try_get("device_id")?,
+        coverage: parse_coverage(&covered)?,
+        events: u64::try_from(events).unwrap_or(0),
+        updated_at_us: r.try_get("updated_at_us")?,
+    })
+}
+
+fn usage_from_row<R: Row>(r: &R) -> Result<(String, i64, WindowTotals), StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<f64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let hour: i64 = r.try_get("hour").unwrap_or(0);
+    let n: i64 = r.try_get("n")?;
+    let tin: Option<i64> = r.try_get("tin")?;
+    let tout: Option<i64> = r.try_get("tout")?;
+    let lat: Option<f64> = r.try_get("lat")?;
+    Ok((
+        r.try_get("model")?,
+        hour,
+        WindowTotals {
+            samples: u64::try_from(n).unwrap_or(0),
+            tokens_in: u64::try_from(tin.unwrap_or(0)).unwrap_or(0),
+            tokens_out: u64::try_from(tout.unwrap_or(0)).unwrap_or(0),
+            dirty_seconds: lat.unwrap_or(0.0) / 1000.0,
+            oldest_us: r.try_get("oldest")?,
+        },
+    ))
+}
+
+fn parse_coverage(text: &str) -> Result<Coverage, StoreError> {
+    let ranges: Vec<SeqRange> = serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        table: "devices",
+        detail: format!("covered column is not a JSON range list: {e}"),
+    })?;
+    Ok(Coverage::from_ranges(ranges))
+}
+
+fn coverage_json(c: &Coverage) -> String {
+    // Serializing a Vec of integer pairs cannot fail.
+    serde_json::to_string(c.ranges()).unwrap_or_else(|_| "[]".into())
+}
