@@ -172,6 +172,16 @@ pub fn generate_signing_key() -> Result<SigningKey, std::io::Error> {
     Ok(license::signing_key_from_seed(&seed))
 }
 
+/// 12 random bytes as lowercase hex, for the `nonce` claim (makes equal claims distinct).
+///
+/// # Errors
+/// The OS RNG failed.
+pub fn random_nonce() -> Result<String, std::io::Error> {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 /// Where [`write_key_pair`] put the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPairFiles {

@@ -1,17 +1,211 @@
-//! `agentos ccc session` (not yet implemented).
+//! `agentos ccc session start|end`: open and close the session that `agentos ccc turn` records
+//! into. The session lives in the data dir, so each shell-hook call can be a new process.
+//!
+//! Also home of the few output helpers the recorder commands share (colours, warnings, config).
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
+
+use agentos_core::privacy::Tier;
+use agentos_recorder::{Config, LogWarning, Recorder, RecorderError, StartRequest};
+use anyhow::Context as _;
+use serde_json::{Value, json};
 
 use crate::global::GlobalArgs;
 
 /// Subcommands of `agentos ccc session`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Placeholder.
-    Todo,
+    /// Start a session (license handshake; prints the session id).
+    Start(StartArgs),
+    /// End the current session.
+    End(EndArgs),
+}
+
+/// Arguments of `agentos ccc session start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Repository the agent works in.
+    #[arg(long, default_value = "")]
+    pub repo_id: String,
+    /// Branch at session start.
+    #[arg(long, default_value = "")]
+    pub branch: String,
+    /// Commit at session start.
+    #[arg(long, default_value = "")]
+    pub commit: String,
+    /// License id for the session record (default: the license's `sub`, else empty).
+    #[arg(long)]
+    pub license_id: Option<String>,
+    /// Privacy tier: local, minimized or full (default: `[ccc] tier` / `AGENTOS_TIER`, else local).
+    #[arg(long)]
+    pub tier: Option<Tier>,
+    /// Session metadata, repeatable (only allowlisted keys ever leave).
+    #[arg(long = "metadata", value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+    /// Refuse to start (exit 1) instead of recording as `local` when the license lacks the
+    /// tier's entitlement.
+    #[arg(long)]
+    pub strict_license: bool,
+    /// Use this session id instead of a new UUIDv7.
+    #[arg(long)]
+    pub session_id: Option<String>,
+    /// Print a JSON report instead of the bare session id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `agentos ccc session end`.
+#[derive(Debug, clap::Args)]
+pub struct EndArgs {
+    /// Free-text notes (kept locally; never leave the machine).
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Print a JSON report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `agentos ccc session`.
-pub fn run(_cmd: Command, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`agentos ccc session` is not implemented yet")
+pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Start(a) => start(a, g),
+        Command::End(a) => end(a, g),
+    }
+}
+
+fn start(a: StartArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(g)?;
+    let mut metadata = serde_json::Map::new();
+    for kv in &a.metadata {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--metadata {kv:?} is not KEY=VALUE"))?;
+        metadata.insert(k.to_string(), Value::from(v));
+    }
+    let mut rec = Recorder::open(cfg)?;
+    let req = StartRequest {
+        repo_id: a.repo_id,
+        branch: a.branch,
+        commit: a.commit,
+        license_id: a.license_id,
+        tier: a.tier,
+        metadata,
+        strict_license: a.strict_license,
+        session_id: a.session_id.map(agentos_core::SessionId),
+    };
+    let out = match rec.start_session(req) {
+        Ok(out) => out,
+        Err(RecorderError::LicenseRefused { requested, problem }) => {
+            if a.json {
+                print_json(&json!({
+                    "started": false,
+                    "requested_tier": requested,
+                    "problem": {"code": problem.code(), "message": problem.to_string()},
+                }))?;
+            }
+            error_line(&format!(
+                "refusing to start a {requested} session (--strict-license): {problem}"
+            ));
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    report_log_warnings(&out.recorded.warnings);
+    if let Some(problem) = &out.downgrade {
+        warn_line(&format!(
+            "tier {} NOT granted: {problem}. Recording LOCALLY ONLY as tier local (nothing will leave this machine).",
+            out.session.requested_tier
+        ));
+    }
+    if let Some(old) = &out.replaced {
+        warn_line(&format!(
+            "session {old} was still current and never ended; it is replaced"
+        ));
+    }
+    if a.json {
+        print_json(&json!({
+            "started": true,
+            "session_id": out.session.session_id,
+            "tier": out.session.tier,
+            "requested_tier": out.session.requested_tier,
+            "downgrade": out.downgrade.as_ref().map(|p| json!({"code": p.code(), "message": p.to_string()})),
+            "license": out.license.as_ref().map(|l| json!({
+                "kid": l.kid, "plan": l.claims.plan.as_str(), "features": l.claims.features, "exp": l.claims.exp,
+            })),
+            "seq": out.recorded.seq,
+            "event_id": out.recorded.event_id,
+            "data_dir": rec.paths().data_dir,
+        }))?;
+    } else {
+        println!("{}", out.session.session_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn end(a: EndArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(g)?;
+    let mut rec = Recorder::open(cfg)?;
+    let session = rec.current_session()?;
+    let r = rec.end_session(a.notes)?;
+    report_log_warnings(&r.warnings);
+    let session_id = session.map(|s| s.session_id.0).unwrap_or_default();
+    if a.json {
+        print_json(&json!({
+            "ended": true, "session_id": session_id, "seq": r.seq, "event_id": r.event_id, "tier": r.tier,
+        }))?;
+    } else {
+        println!("ended {session_id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the configuration from the global flags (flags > env > file > defaults).
+pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<Config> {
+    Ok(Config::load(g.data_dir.as_deref(), g.config.as_deref())?)
+}
+
+/// Whether stderr may be coloured (a terminal and no `NO_COLOR`).
+pub(crate) fn color_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Whether stdout may be coloured (a terminal and no `NO_COLOR`).
+pub(crate) fn color_stdout() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// Wraps `text` in an SGR colour code when `on`.
+pub(crate) fn paint(text: &str, sgr: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{sgr}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// A loud warning on stderr.
+pub(crate) fn warn_line(msg: &str) {
+    eprintln!("{} {msg}", paint("WARNING:", "1;33", color_stderr()));
+}
+
+/// An error line on stderr (for "ran but found problems" exits).
+pub(crate) fn error_line(msg: &str) {
+    eprintln!("{} {msg}", paint("error:", "1;31", color_stderr()));
+}
+
+/// Reports problems found in the log while catching up (torn lines etc.).
+pub(crate) fn report_log_warnings(warnings: &[LogWarning]) {
+    for w in warnings {
+        warn_line(&format!("windows.jsonl: {w}"));
+    }
+}
+
+/// Prints one JSON document on stdout.
+pub(crate) fn print_json(v: &Value) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
 }
