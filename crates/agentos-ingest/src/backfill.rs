@@ -1,0 +1,255 @@
+//! `ccc backfill`: a CCC root (usage logs, results, optional `/v1/usage` snapshot) → the
+//! `ccp_metrics_summary.json` document.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::account::{Account, Progress, SkippedLine};
+use crate::error::IngestError;
+use crate::pricing::{PriceTable, Tokens};
+use crate::source::ccc::{self, Assembler, CccTurn, LogJob};
+use crate::source::results::read_results;
+use crate::source::usage_snapshot::{ModelHealth, load_snapshot};
+use crate::time::TimeRange;
+
+/// Inputs of a backfill.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// The CCC root (holding `logs/` and `results/`).
+    pub ccp_root: PathBuf,
+    /// Snapshot file or URL.
+    pub usage_json: Option<String>,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Prices for `estimated_usd`.
+    pub prices: PriceTable,
+    /// Value of `generated_at` (RFC 3339); `None` = now.
+    pub generated_at: Option<String>,
+}
+
+/// Per-model totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModelStats {
+    /// Requests.
+    pub turns: u64,
+    /// Input tokens.
+    pub tokens_in: u64,
+    /// Output tokens.
+    pub tokens_out: u64,
+    /// Cost at list price (0 for models the price table does not know).
+    pub estimated_usd: f64,
+    /// Requests that did not end with a 2xx.
+    pub errors: u64,
+}
+
+/// Request-level routing counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RequestStats {
+    /// Requests that did not end with a 2xx.
+    pub errors: u64,
+    /// Streamed requests.
+    pub streams: u64,
+    /// Requests rerouted by a fallback decision line.
+    pub fallbacks: u64,
+    /// Requests without a final line.
+    pub incomplete: u64,
+    /// Requests in the old telemetry shape.
+    pub legacy: u64,
+    /// Distinct request ids.
+    pub distinct_rids: u64,
+    /// Final `reroute_decision` → requests.
+    pub reroute_decisions: BTreeMap<String, u64>,
+    /// Reroute mode → requests.
+    pub reroute_modes: BTreeMap<String, u64>,
+    /// Lane → requests.
+    pub lanes: BTreeMap<String, u64>,
+}
+
+/// The summary document (field names follow the seed's `metrics_summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackfillSummary {
+    /// Creation time.
+    pub generated_at: String,
+    /// Every file used: usage logs, results files, the snapshot.
+    pub sources: Vec<String>,
+    /// Sessions found (CCC logs carry no session concept: 0).
+    pub sessions: u64,
+    /// One per request.
+    pub turns: u64,
+    /// Sum of results `total`s.
+    pub features_shipped: f64,
+    /// Capacity consumed (not measurable from CCC logs: 0).
+    pub capacity_used: f64,
+    /// `features_shipped / capacity_used`; null when capacity is 0.
+    pub features_per_capacity: Option<f64>,
+    /// Mean CLS (no measurements in CCC logs: 0).
+    pub avg_cls: f64,
+    /// Mean IMPF (0).
+    pub avg_impf: f64,
+    /// Mean churn score (0).
+    pub avg_churn_score: f64,
+    /// Value per model (CCC logs carry no value records: empty).
+    pub model_value: BTreeMap<String, f64>,
+    /// Per-model totals.
+    pub models: BTreeMap<String, ModelStats>,
+    /// From the snapshot, when given: keys are exactly the snapshot's models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_health: Option<BTreeMap<String, ModelHealth>>,
+    /// Routing counts.
+    pub requests: RequestStats,
+    /// The run's account.
+    pub ingest: Account,
+}
+
+/// Result of a backfill run.
+#[derive(Debug)]
+pub struct Backfill {
+    /// The document.
+    pub summary: BackfillSummary,
+    /// Skipped lines (for the list file).
+    pub skipped: Vec<SkippedLine>,
+    /// The turns (one per request).
+    pub turns: Vec<CccTurn>,
+}
+
+/// Runs a backfill.
+pub fn backfill(
+    opts: &BackfillOptions,
+    progress: Option<&Progress>,
+) -> Result<Backfill, IngestError> {
+    let logs = ccc::paths::usage_logs(&opts.ccp_root)?;
+    let results_files = ccc::paths::results_files(&opts.ccp_root);
+    let snapshot = opts.usage_json.as_deref().map(load_snapshot).transpose()?;
+    let results = read_results(&results_files)?;
+    let mut jobs = Vec::new();
+    for p in &logs {
+        let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        jobs.push(LogJob {
+            path: p.clone(),
+            start: 0,
+            first_line: 1,
+            size,
+        });
+    }
+    if let Some(pr) = progress {
+        pr.total_bytes.store(
+            jobs.iter().map(|j| j.size).sum(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    let outcomes = ccc::read_logs(&jobs, opts.threads, &TimeRange::default(), progress);
+    let mut account = Account::default();
+    let mut skipped = Vec::new();
+    let mut asm = Assembler::default();
+    for o in outcomes {
+        account.add(&o.account);
+        skipped.extend(o.skipped);
+        asm.push(o.closed, o.open);
+    }
+    let duplicates = asm.duplicates;
+    let (turns, incomplete) = asm.finish();
+    account.duplicates += duplicates;
+    account.incomplete = incomplete;
+    account.turns = turns.len() as u64;
+
+    let summary = summarize(opts, &turns, &logs, results, snapshot, account, incomplete);
+    Ok(Backfill {
+        summary,
+        skipped,
+        turns,
+    })
+}
+
+fn summarize(
+    opts: &BackfillOptions,
+    turns: &[CccTurn],
+    logs: &[PathBuf],
+    results: crate::source::results::ResultsTotals,
+    snapshot: Option<crate::source::usage_snapshot::Snapshot>,
+    account: Account,
+    incomplete: u64,
+) -> BackfillSummary {
+    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
+    let mut req = RequestStats {
+        incomplete,
+        ..RequestStats::default()
+    };
+    let mut rids = rustc_hash::FxHashSet::default();
+    let mut warn_cfg: BTreeMap<&str, f64> = BTreeMap::new();
+    for t in turns {
+        let m = models.entry(t.model.to_string()).or_default();
+        m.turns += 1;
+        m.tokens_in += t.input_tokens;
+        m.tokens_out += t.output_tokens;
+        if t.complete && !t.ok() {
+            m.errors += 1;
+            req.errors += 1;
+        }
+        req.streams += u64::from(t.stream);
+        req.fallbacks += u64::from(t.decision.fallback.is_some());
+        req.legacy += u64::from(t.legacy);
+        rids.insert(t.rid.clone());
+        if let Some(d) = &t.decision.reroute_decision {
+            *req.reroute_decisions.entry(d.to_string()).or_default() += 1;
+        }
+        if let Some(mode) = t.decision.reroute_mode {
+            let name = serde_json::to_value(mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *req.reroute_modes.entry(name).or_default() += 1;
+        }
+        *req.lanes.entry(t.lane.as_str().to_string()).or_default() += 1;
+        if let Some(w) = t.decision.warn_pct_cfg {
+            warn_cfg.insert(&t.model, w);
+        }
+    }
+    req.distinct_rids = rids.len() as u64;
+    // Cost is linear in tokens: pricing the per-model sums keeps the figure independent of the
+    // order turns were added in (float sums are not associative).
+    for (name, m) in models.iter_mut() {
+        if let Some(p) = opts.prices.lookup(name) {
+            m.estimated_usd = p.cost(&Tokens {
+                input: m.tokens_in,
+                output: m.tokens_out,
+                ..Tokens::default()
+            });
+        }
+    }
+    let mut sources: Vec<String> = logs.iter().map(|p| p.display().to_string()).collect();
+    sources.extend(results.files.iter().map(|p| p.display().to_string()));
+    let model_health = snapshot.map(|s| {
+        sources.push(s.origin.clone());
+        s.models
+            .into_iter()
+            .map(|(k, mut h)| {
+                if h.warn_pct_cfg.is_none() {
+                    h.warn_pct_cfg = warn_cfg.get(k.as_str()).copied();
+                }
+                (k, h)
+            })
+            .collect()
+    });
+    BackfillSummary {
+        generated_at: opts
+            .generated_at
+            .clone()
+            .unwrap_or_else(|| jiff::Timestamp::now().to_string()),
+        sources,
+        sessions: 0,
+        turns: turns.len() as u64,
+        features_shipped: results.features_shipped,
+        capacity_used: 0.0,
+        features_per_capacity: None,
+        avg_cls: 0.0,
+        avg_impf: 0.0,
+        avg_churn_score: 0.0,
+        model_value: BTreeMap::new(),
+        models,
+        model_health,
+        requests: req,
+        ingest: account,
+    }
+}

@@ -1,0 +1,188 @@
+//! Cost estimates from an embedded Claude price table (overridable by a file). Never touches the
+//! network, so `--offline` is the only mode there is.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IngestError;
+
+/// Embedded default table (`prices/claude.json`).
+const EMBEDDED: &str = include_str!("../prices/claude.json");
+
+/// Tokens of one record by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    /// Uncached input tokens.
+    pub input: u64,
+    /// Output tokens.
+    pub output: u64,
+    /// Tokens written to the prompt cache.
+    pub cache_creation: u64,
+    /// Tokens read from the prompt cache.
+    pub cache_read: u64,
+}
+
+impl Tokens {
+    /// Sum of all kinds.
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_creation + self.cache_read
+    }
+
+    /// Adds `o` into `self`.
+    pub fn add(&mut self, o: &Tokens) {
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_creation += o.cache_creation;
+        self.cache_read += o.cache_read;
+    }
+}
+
+/// USD per million tokens for one model family.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    /// Uncached input.
+    pub input: f64,
+    /// Output.
+    pub output: f64,
+    /// Cache write.
+    #[serde(default)]
+    pub cache_creation: f64,
+    /// Cache read.
+    #[serde(default)]
+    pub cache_read: f64,
+}
+
+impl Price {
+    /// Cost in USD of `t` at this price.
+    pub fn cost(&self, t: &Tokens) -> f64 {
+        (t.input as f64 * self.input
+            + t.output as f64 * self.output
+            + t.cache_creation as f64 * self.cache_creation
+            + t.cache_read as f64 * self.cache_read)
+            / 1_000_000.0
+    }
+}
+
+#[derive(Deserialize)]
+struct TableFile {
+    models: BTreeMap<String, Price>,
+}
+
+/// A price table: model family → price. Lookups normalise the model name first.
+#[derive(Debug, Clone)]
+pub struct PriceTable {
+    // Sorted longest key first so the first prefix match is the most specific one.
+    entries: Vec<(String, Price)>,
+}
+
+impl PriceTable {
+    /// The embedded table.
+    pub fn embedded() -> PriceTable {
+        // The embedded file is part of the build and covered by a test; failing here is a bug.
+        Self::parse(EMBEDDED, "<embedded>").unwrap_or(PriceTable {
+            entries: Vec::new(),
+        })
+    }
+
+    /// The embedded table with entries from `path` added or replaced.
+    pub fn with_override(path: &Path) -> Result<PriceTable, IngestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, e))?;
+        let over = Self::parse(&text, &path.display().to_string())?;
+        let mut t = Self::embedded();
+        for (k, p) in over.entries {
+            t.entries.retain(|(k2, _)| *k2 != k);
+            t.entries.push((k, p));
+        }
+        t.sort();
+        Ok(t)
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<PriceTable, IngestError> {
+        let f: TableFile = serde_json::from_str(text).map_err(|e| IngestError::json(origin, e))?;
+        let mut entries = Vec::new();
+        for (k, p) in f.models {
+            for (name, v) in [
+                ("input", p.input),
+                ("output", p.output),
+                ("cache_creation", p.cache_creation),
+                ("cache_read", p.cache_read),
+            ] {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(IngestError::Prices {
+                        origin: origin.to_string(),
+                        detail: format!("model {k:?} has {name} price {v}"),
+                    });
+                }
+            }
+            entries.push((normalize_model(&k), p));
+        }
+        let mut t = PriceTable { entries };
+        t.sort();
+        Ok(t)
+    }
+
+    fn sort(&mut self) {
+        self.entries
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    }
+
+    /// Price of `model`, or `None` for models the table does not know (their cost counts as 0
+    /// and the report lists them as unpriced).
+    pub fn lookup(&self, model: &str) -> Option<Price> {
+        let m = normalize_model(model);
+        self.entries
+            .iter()
+            .find(|(k, _)| m.starts_with(k.as_str()))
+            .map(|(_, p)| *p)
+    }
+}
+
+/// Lower case, without a `provider/` prefix, dots turned into dashes (`claude-haiku-4.5` and
+/// `claude-haiku-4-5-20251001` both become `claude-haiku-4-5…`).
+pub fn normalize_model(model: &str) -> String {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    let m = m.strip_prefix("anthropic.").unwrap_or(m);
+    m.to_ascii_lowercase().replace('.', "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_table_parses_and_prefers_the_most_specific_family() {
+        let t = PriceTable::embedded();
+        assert!(t.entries.len() >= 10);
+        let opus41 = t.lookup("claude-opus-4-1-20250805").expect("priced");
+        assert_eq!(opus41.output, 75.0);
+        let opus45 = t.lookup("claude-opus-4-5-20251101").expect("priced");
+        assert_eq!(opus45.output, 25.0);
+        assert_eq!(t.lookup("claude-haiku-4.5").expect("priced").input, 1.0);
+        assert_eq!(
+            t.lookup("anthropic/claude-3-5-haiku-20241022")
+                .expect("priced")
+                .input,
+            0.8
+        );
+        assert!(t.lookup("glm-4.6").is_none());
+    }
+
+    #[test]
+    fn cost_is_per_million_tokens() {
+        let p = Price {
+            input: 3.0,
+            output: 15.0,
+            cache_creation: 3.75,
+            cache_read: 0.3,
+        };
+        let t = Tokens {
+            input: 1_000_000,
+            output: 1_000_000,
+            cache_creation: 0,
+            cache_read: 2_000_000,
+        };
+        assert!((p.cost(&t) - 18.6).abs() < 1e-9);
+    }
+}

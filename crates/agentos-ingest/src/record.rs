@@ -1,0 +1,259 @@
+//! The normalised usage record every source is reduced to, the string table it points into, and
+//! the de-duplicating set reports are computed from.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::dedup::{Candidate, DedupKey, prefer};
+use crate::pricing::Tokens;
+
+/// Record flag: written by a sub-agent (Claude `isSidechain`).
+pub const FLAG_SIDECHAIN: u32 = 1;
+/// Record flag: the request failed (CCC status ≠ 2xx).
+pub const FLAG_ERROR: u32 = 2;
+/// Record flag: the request never got a final line (CCC).
+pub const FLAG_INCOMPLETE: u32 = 4;
+
+/// One billable model call: a de-duplicated Claude assistant message or one CCC request.
+///
+/// On disk (`records.bin` in the store) it is exactly [`UsageRecord::SIZE`] little-endian bytes in
+/// field order. **Do not add, remove, retype or reorder fields** without a new store version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageRecord {
+    /// Identity for de-duplication.
+    pub key: DedupKey,
+    /// Time of the call, epoch milliseconds.
+    pub ts_ms: i64,
+    /// Model name (index into a [`StringTable`]).
+    pub model: u32,
+    /// Session id (index; 0 = none).
+    pub session: u32,
+    /// Project (Claude) or lane (CCC) (index; 0 = none).
+    pub project: u32,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+    /// Tokens by kind.
+    pub tokens: Tokens,
+}
+
+impl UsageRecord {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 72;
+
+    /// Appends the fixed-size encoding to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.a.to_le_bytes());
+        out.extend_from_slice(&self.key.b.to_le_bytes());
+        out.extend_from_slice(&self.ts_ms.to_le_bytes());
+        out.extend_from_slice(&self.model.to_le_bytes());
+        out.extend_from_slice(&self.session.to_le_bytes());
+        out.extend_from_slice(&self.project.to_le_bytes());
+        out.extend_from_slice(&self.flags.to_le_bytes());
+        out.extend_from_slice(&self.tokens.input.to_le_bytes());
+        out.extend_from_slice(&self.tokens.output.to_le_bytes());
+        out.extend_from_slice(&self.tokens.cache_creation.to_le_bytes());
+        out.extend_from_slice(&self.tokens.cache_read.to_le_bytes());
+    }
+
+    /// Decodes one record from exactly [`Self::SIZE`] bytes.
+    pub fn decode(b: &[u8; Self::SIZE]) -> UsageRecord {
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        let u32_at = |i: usize| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&b[i..i + 4]);
+            u32::from_le_bytes(a)
+        };
+        UsageRecord {
+            key: DedupKey {
+                a: u64_at(0),
+                b: u64_at(8),
+            },
+            ts_ms: u64_at(16) as i64,
+            model: u32_at(24),
+            session: u32_at(28),
+            project: u32_at(32),
+            flags: u32_at(36),
+            tokens: Tokens {
+                input: u64_at(40),
+                output: u64_at(48),
+                cache_creation: u64_at(56),
+                cache_read: u64_at(64),
+            },
+        }
+    }
+
+    fn candidate(&self) -> Candidate {
+        Candidate {
+            sidechain: self.flags & FLAG_SIDECHAIN != 0,
+            total_tokens: self.tokens.total(),
+            ts_ms: self.ts_ms,
+        }
+    }
+}
+
+/// Interned strings; index 0 is always the empty string.
+#[derive(Debug, Clone)]
+pub struct StringTable {
+    items: Vec<Arc<str>>,
+    index: FxHashMap<Arc<str>, u32>,
+}
+
+impl Default for StringTable {
+    fn default() -> Self {
+        let empty: Arc<str> = Arc::from("");
+        let mut index = FxHashMap::default();
+        index.insert(empty.clone(), 0);
+        StringTable {
+            items: vec![empty],
+            index,
+        }
+    }
+}
+
+impl StringTable {
+    /// Index of `s`, adding it when new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.items.len() as u32;
+        let a: Arc<str> = Arc::from(s);
+        self.items.push(a.clone());
+        self.index.insert(a, i);
+        i
+    }
+
+    /// The string at `i` ("" when out of range).
+    pub fn get(&self, i: u32) -> &str {
+        self.items.get(i as usize).map(|s| &**s).unwrap_or("")
+    }
+
+    /// Number of strings (including the empty one).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when only the empty string is present.
+    pub fn is_empty(&self) -> bool {
+        self.items.len() <= 1
+    }
+
+    /// All strings in index order.
+    pub fn items(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|s| &**s)
+    }
+
+    /// Builds a table from strings in index order (as saved by the store).
+    pub fn from_items(items: Vec<String>) -> StringTable {
+        let mut t = StringTable::default();
+        for s in items.iter().skip(1) {
+            let a: Arc<str> = Arc::from(s.as_str());
+            let i = t.items.len() as u32;
+            t.items.push(a.clone());
+            t.index.entry(a).or_insert(i);
+        }
+        t
+    }
+}
+
+/// The records of one file, with strings indexed into a file-local table.
+#[derive(Debug, Default)]
+pub struct LocalBatch {
+    /// File-local strings (index 0 = "").
+    pub strings: StringTable,
+    /// Records in line order.
+    pub records: Vec<UsageRecord>,
+}
+
+/// A de-duplicated set of records with one shared string table.
+#[derive(Debug, Default, Clone)]
+pub struct RecordSet {
+    /// Shared strings.
+    pub strings: StringTable,
+    /// Kept records, in the order first seen.
+    pub records: Vec<UsageRecord>,
+    index: FxHashMap<DedupKey, u32>,
+    /// Records dropped (or replaced) as duplicates.
+    pub duplicates: u64,
+}
+
+impl RecordSet {
+    /// Adds one record whose strings already index `self.strings`; returns false when it was a
+    /// duplicate that lost the tie-break.
+    pub fn push(&mut self, r: UsageRecord) -> bool {
+        match self.index.get(&r.key) {
+            Some(&i) => {
+                self.duplicates += 1;
+                let kept = &mut self.records[i as usize];
+                if prefer(r.candidate(), kept.candidate()) {
+                    *kept = r;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => {
+                self.index.insert(r.key, self.records.len() as u32);
+                self.records.push(r);
+                true
+            }
+        }
+    }
+
+    /// True when a record with `key` is present.
+    pub fn contains(&self, key: &DedupKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// Merges a file batch, remapping its strings; returns the records that were new or won a
+    /// tie-break (for appending to a store).
+    pub fn merge_batch(&mut self, b: LocalBatch) -> Vec<UsageRecord> {
+        let map: Vec<u32> = b.strings.items().map(|s| self.strings.intern(s)).collect();
+        let remap = |i: u32| map.get(i as usize).copied().unwrap_or(0);
+        let mut fresh = Vec::new();
+        for mut r in b.records {
+            r.model = remap(r.model);
+            r.session = remap(r.session);
+            r.project = remap(r.project);
+            // Replacements are returned too: the store is append-only and applies the same
+            // tie-break when it is loaded, so the winner comes out the same.
+            if self.push(r) {
+                fresh.push(r);
+            }
+        }
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_survives_the_byte_encoding() {
+        let r = UsageRecord {
+            key: DedupKey::claude("m", "r"),
+            ts_ms: -5,
+            model: 3,
+            session: 4,
+            project: 5,
+            flags: FLAG_SIDECHAIN,
+            tokens: Tokens {
+                input: 1,
+                output: 2,
+                cache_creation: 3,
+                cache_read: u64::MAX,
+            },
+        };
+        let mut v = Vec::new();
+        r.encode(&mut v);
+        assert_eq!(v.len(), UsageRecord::SIZE);
+        let arr: [u8; UsageRecord::SIZE] = v.try_into().expect("size");
+        assert_eq!(UsageRecord::decode(&arr), r);
+    }
+}

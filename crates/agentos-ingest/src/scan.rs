@@ -1,0 +1,292 @@
+//! Streaming line reader shared by every JSONL source.
+//!
+//! A file is read in fixed-size blocks into one reusable buffer and split with `memchr`, so memory
+//! stays at the buffer size (plus the longest line) whatever the file size. Reading can start at a
+//! byte offset (from a checkpoint). An unterminated last line is handed to the caller flagged as
+//! such: the caller decides whether it is complete JSON (consume it) or a write in progress (leave
+//! it for the next run).
+
+use std::fs::{File, Metadata};
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IngestError;
+
+/// Block size of one read. Large enough to amortise syscalls, small enough for the memory bound.
+const BLOCK: usize = 1 << 20;
+
+/// Lines longer than this are skipped (reported) rather than buffered without bound.
+pub const MAX_LINE: usize = 256 << 20;
+
+/// Identity of a file that survives renames: device and inode number.
+///
+/// Rotation (`usage.jsonl` → `usage.jsonl.1`) keeps the inode, so a checkpoint keyed by identity
+/// follows the file to its new name instead of counting it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// Identity of the file described by `meta`.
+    #[cfg(unix)]
+    pub fn of(meta: &Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    /// Identity of the file described by `meta` (no inode on this platform: size and creation
+    /// time stand in, which still tells files apart in practice).
+    #[cfg(not(unix))]
+    pub fn of(meta: &Metadata) -> FileId {
+        let created = meta
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        FileId {
+            dev: 0,
+            ino: created,
+        }
+    }
+}
+
+/// Stable 64-bit FNV-1a hash. Used for anything persisted (checkpoints, dedup keys in the store),
+/// where the std hasher's unspecified algorithm would be wrong across Rust releases.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// One physical line handed to a scan callback.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// 1-based line number within the file (counted from the scan start plus `first_line_no`).
+    pub no: u64,
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
+    /// The line without its terminating `\n` (and without a trailing `\r`).
+    pub bytes: &'a [u8],
+    /// True when the file ended without a newline after this line.
+    pub unterminated: bool,
+}
+
+/// What the callback decides about an unterminated last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// The line was used; the scan end moves past it.
+    Consumed,
+    /// The line looks like a write in progress; leave it for the next run.
+    Pending,
+}
+
+/// Where a scan ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanEnd {
+    /// Offset just after the last consumed line (the next run starts here).
+    pub offset: u64,
+    /// Offset of the last consumed line's first byte.
+    pub last_line_offset: u64,
+    /// FNV-1a hash of the last consumed line (without newline), 0 when none.
+    pub last_line_hash: u64,
+    /// Number of the last consumed line.
+    pub lines: u64,
+    /// Bytes read from disk in this scan.
+    pub bytes_read: u64,
+    /// Lines longer than [`MAX_LINE`], skipped.
+    pub oversized: u64,
+}
+
+/// Scans `path` from `start` (a line boundary), calling `f` for each line.
+///
+/// `first_line_no` is the number the line at `start` gets (checkpoints remember it). The callback
+/// returns [`Tail`] for the unterminated last line and anything for others; `ControlFlow::Break`
+/// stops early (the end offset then stays after the last line handed out).
+pub fn scan_file(
+    path: &Path,
+    start: u64,
+    first_line_no: u64,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(Line<'_>) -> ControlFlow<(), Tail>,
+) -> Result<ScanEnd, IngestError> {
+    let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| IngestError::io(path, e))?;
+    }
+    scan_reader(&mut file, start, first_line_no, buf, &mut f).map_err(|e| IngestError::io(path, e))
+}
+
+fn scan_reader(
+    r: &mut impl Read,
+    start: u64,
+    first_line_no: u64,
+    buf: &mut Vec<u8>,
+    f: &mut impl FnMut(Line<'_>) -> ControlFlow<(), Tail>,
+) -> std::io::Result<ScanEnd> {
+    if buf.is_empty() {
+        buf.resize(BLOCK, 0);
+    }
+    let mut end = ScanEnd {
+        offset: start,
+        last_line_offset: start,
+        lines: first_line_no.saturating_sub(1),
+        ..ScanEnd::default()
+    };
+    // buf[..filled] holds unread bytes; buf_offset is the file offset of buf[0].
+    let mut filled = 0usize;
+    let mut buf_offset = start;
+    let mut line_no = first_line_no;
+    let mut skipping_oversized = false;
+    loop {
+        if filled == buf.len() {
+            if buf.len() >= MAX_LINE {
+                // One line fills the whole maximum buffer: drop it and skip to its end.
+                skipping_oversized = true;
+                buf_offset += filled as u64;
+                filled = 0;
+            } else {
+                let n = (buf.len() * 2).min(MAX_LINE);
+                buf.resize(n, 0);
+            }
+        }
+        let n = r.read(&mut buf[filled..])?;
+        end.bytes_read += n as u64;
+        let eof = n == 0;
+        let data_end = filled + n;
+        let mut pos = 0usize;
+        // Only the newly read part can hold new newlines; the carried-over part has none.
+        let mut search_from = filled;
+        while let Some(i) = memchr::memchr(b'\n', &buf[search_from..data_end]) {
+            let nl = search_from + i;
+            let line_start_off = buf_offset + pos as u64;
+            if skipping_oversized {
+                skipping_oversized = false;
+                end.oversized += 1;
+            } else {
+                let mut line = &buf[pos..nl];
+                if let [rest @ .., b'\r'] = line {
+                    line = rest;
+                }
+                let flow = f(Line {
+                    no: line_no,
+                    offset: line_start_off,
+                    bytes: line,
+                    unterminated: false,
+                });
+                end.last_line_hash = fnv1a64(line);
+                end.last_line_offset = line_start_off;
+                end.lines = line_no;
+                end.offset = buf_offset + nl as u64 + 1;
+                if flow.is_break() {
+                    return Ok(end);
+                }
+            }
+            line_no += 1;
+            pos = nl + 1;
+            search_from = pos;
+        }
+        if eof {
+            if pos < data_end && !skipping_oversized {
+                let line = &buf[pos..data_end];
+                let line_start_off = buf_offset + pos as u64;
+                if let ControlFlow::Continue(Tail::Consumed) = f(Line {
+                    no: line_no,
+                    offset: line_start_off,
+                    bytes: line,
+                    unterminated: true,
+                }) {
+                    end.last_line_hash = fnv1a64(line);
+                    end.last_line_offset = line_start_off;
+                    end.lines = line_no;
+                    end.offset = buf_offset + data_end as u64;
+                }
+            }
+            return Ok(end);
+        }
+        // Move the incomplete remainder to the front.
+        buf.copy_within(pos..data_end, 0);
+        buf_offset += pos as u64;
+        filled = data_end - pos;
+    }
+}
+
+/// Reads the line that starts at `offset` and returns its FNV-1a hash, or `None` when the file is
+/// shorter than that. Used to check that a checkpoint still describes the same content.
+pub fn hash_line_at(path: &Path, offset: u64, len_hint: u64) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    let mut v = vec![0u8; (len_hint as usize).clamp(1, MAX_LINE)];
+    let mut got = 0;
+    while got < v.len() {
+        let n = file.read(&mut v[got..]).ok()?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    v.truncate(got);
+    let mut line = match memchr::memchr(b'\n', &v) {
+        Some(i) => &v[..i],
+        None => &v[..],
+    };
+    if let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    Some(fnv1a64(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(data: &[u8], block: usize) -> (Vec<(u64, u64, Vec<u8>, bool)>, ScanEnd) {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; block];
+        let mut r = std::io::Cursor::new(data.to_vec());
+        let end = scan_reader(&mut r, 0, 1, &mut buf, &mut |l: Line<'_>| {
+            out.push((l.no, l.offset, l.bytes.to_vec(), l.unterminated));
+            ControlFlow::Continue(Tail::Pending)
+        })
+        .expect("in-memory read");
+        (out, end)
+    }
+
+    #[test]
+    fn lines_are_split_with_offsets_and_a_pending_tail_is_not_consumed() {
+        let (lines, end) = collect(b"ab\r\ncd\nef", BLOCK);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], (1, 0, b"ab".to_vec(), false));
+        assert_eq!(lines[1], (2, 4, b"cd".to_vec(), false));
+        assert_eq!(lines[2], (3, 7, b"ef".to_vec(), true));
+        assert_eq!(end.offset, 7);
+        assert_eq!(end.lines, 2);
+        assert_eq!(end.last_line_hash, fnv1a64(b"cd"));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_block_is_still_one_line() {
+        let mut data = vec![b'x'; 3000];
+        data.push(b'\n');
+        data.extend_from_slice(b"y\n");
+        let (lines, end) = collect(&data, 1024);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].2.len(), 3000);
+        assert_eq!(lines[1].1, 3001);
+        assert_eq!(end.offset, 3003);
+    }
+}

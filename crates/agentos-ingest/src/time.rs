@@ -1,0 +1,222 @@
+//! Timestamps: a fast parser for the ISO-8601 stamps the sources write, time ranges and calendar
+//! bucketing in a time zone.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::error::IngestError;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type EpochMs = i64;
+
+/// Days from 1970-01-01 to the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Civil date (year, month, day) of a day number since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` without allocation; anything else goes through
+/// jiff. Returns `None` for text that is not a timestamp.
+pub fn parse_iso_ms(s: &str) -> Option<EpochMs> {
+    let b = s.as_bytes();
+    if b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') {
+        let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+        let (h, mi, se) = (
+            digits(&b[11..13])?,
+            digits(&b[14..16])?,
+            digits(&b[17..19])?,
+        );
+        let mut i = 19;
+        let mut ms = 0u32;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 3 {
+                    ms = ms * 10 + u32::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            for _ in (i - start)..3 {
+                ms *= 10;
+            }
+        }
+        let off_s: i64 = match &b[i..] {
+            b"Z" | b"z" => 0,
+            [sign @ (b'+' | b'-'), hh1, hh2, b':', mm1, mm2] => {
+                let hh = digits(&[*hh1, *hh2])?;
+                let mm = digits(&[*mm1, *mm2])?;
+                let v = i64::from(hh * 3600 + mm * 60);
+                if *sign == b'-' { -v } else { v }
+            }
+            _ => return s.parse::<Timestamp>().ok().map(|t| t.as_millisecond()),
+        };
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let days = days_from_civil(i64::from(y), mo, d);
+        let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se) - off_s;
+        return Some(secs * 1000 + i64::from(ms));
+    }
+    s.parse::<Timestamp>().ok().map(|t| t.as_millisecond())
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC with millisecond precision.
+pub fn format_ms(ms: EpochMs) -> String {
+    match Timestamp::from_millisecond(ms) {
+        Ok(t) => format!("{t:.3}"),
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// A half-open time range `[since, until)` in epoch milliseconds; `None` ends are open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Inclusive lower bound.
+    pub since: Option<EpochMs>,
+    /// Exclusive upper bound.
+    pub until: Option<EpochMs>,
+}
+
+impl TimeRange {
+    /// True when no bound is set.
+    pub fn is_open(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+
+    /// True when `ms` lies inside the range.
+    pub fn contains(&self, ms: EpochMs) -> bool {
+        self.since.is_none_or(|s| ms >= s) && self.until.is_none_or(|u| ms < u)
+    }
+
+    /// Builds a range from user dates (`YYYY-MM-DD` or `YYYYMMDD`, whole days in `tz`; `until` is
+    /// inclusive of its day) or full RFC 3339 timestamps.
+    pub fn from_user(
+        since: Option<&str>,
+        until: Option<&str>,
+        tz: &TimeZone,
+    ) -> Result<TimeRange, String> {
+        let parse = |s: &str, end_of_day: bool| -> Result<EpochMs, String> {
+            let norm = if s.len() == 8 && s.bytes().all(|c| c.is_ascii_digit()) {
+                format!("{}-{}-{}", &s[0..4], &s[4..6], &s[6..8])
+            } else {
+                s.to_string()
+            };
+            if let Ok(date) = norm.parse::<jiff::civil::Date>() {
+                let date = if end_of_day {
+                    date.tomorrow().map_err(|e| format!("date {s:?}: {e}"))?
+                } else {
+                    date
+                };
+                let z = date
+                    .to_zoned_datetime(tz.clone())
+                    .map_err(|e| format!("date {s:?}: {e}"))?;
+                return Ok(z.timestamp().as_millisecond());
+            }
+            parse_iso_ms(&norm).ok_or_else(|| {
+                format!("{s:?} is neither a date (YYYY-MM-DD, YYYYMMDD) nor an RFC 3339 timestamp")
+            })
+        };
+        Ok(TimeRange {
+            since: since.map(|s| parse(s, false)).transpose()?,
+            until: until.map(|s| parse(s, true)).transpose()?,
+        })
+    }
+}
+
+/// Resolves a user time zone name (`UTC`, `Europe/Berlin`, `local`).
+pub fn time_zone(name: Option<&str>) -> Result<TimeZone, IngestError> {
+    match name {
+        None | Some("UTC") | Some("utc") => Ok(TimeZone::UTC),
+        Some("local") => Ok(TimeZone::system()),
+        Some(n) => TimeZone::get(n).map_err(|_| IngestError::TimeZone {
+            name: n.to_string(),
+        }),
+    }
+}
+
+/// Local offset in seconds of `ms` in `tz`.
+pub fn offset_seconds(tz: &TimeZone, ms: EpochMs) -> i64 {
+    match Timestamp::from_millisecond(ms) {
+        Ok(t) => i64::from(tz.to_offset(t).seconds()),
+        Err(_) => 0,
+    }
+}
+
+/// Local day number (days since 1970-01-01 in `tz`) of `ms`.
+pub fn local_day(tz: &TimeZone, ms: EpochMs) -> i64 {
+    (ms / 1000 + offset_seconds(tz, ms)).div_euclid(86_400)
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn day_string(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_fast_path_agrees_with_jiff() {
+        for s in [
+            "2026-09-01T00:00:00Z",
+            "2026-09-01T12:34:56.789Z",
+            "2025-10-19T16:05:00Z",
+            "2024-02-29T23:59:59.5+02:00",
+            "1999-12-31T23:59:59.123456Z",
+        ] {
+            let want = s.parse::<Timestamp>().expect("valid").as_millisecond();
+            assert_eq!(parse_iso_ms(s), Some(want), "{s}");
+        }
+        assert_eq!(parse_iso_ms("not a time"), None);
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for d in [-1000, 0, 1, 19_000, 20_697] {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+        }
+    }
+
+    #[test]
+    fn until_date_includes_its_whole_day() {
+        let r = TimeRange::from_user(Some("2026-09-02"), Some("20260902"), &TimeZone::UTC)
+            .expect("valid range");
+        assert!(r.contains(parse_iso_ms("2026-09-02T23:59:59Z").expect("ts")));
+        assert!(!r.contains(parse_iso_ms("2026-09-03T00:00:00Z").expect("ts")));
+        assert!(!r.contains(parse_iso_ms("2026-09-01T23:59:59Z").expect("ts")));
+    }
+}

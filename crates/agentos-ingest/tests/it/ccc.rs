@@ -1,0 +1,276 @@
+//! CCC logs, results and snapshots against the generator's TRUTH.json and the AgentOS fixtures.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use agentos_ingest::backfill::{BackfillOptions, backfill};
+use agentos_ingest::source::ccc::{self, Assembler, LogJob};
+use agentos_ingest::source::usage_snapshot::{load_snapshot, parse_snapshot};
+use agentos_ingest::time::TimeRange;
+use agentos_ingest::{IngestError, PriceTable};
+
+use crate::support::{fixture, generate};
+
+fn opts(root: &std::path::Path, threads: usize) -> BackfillOptions {
+    BackfillOptions {
+        ccp_root: root.to_path_buf(),
+        usage_json: None,
+        threads,
+        prices: PriceTable::embedded(),
+        generated_at: Some("2026-11-24T00:00:00Z".into()),
+    }
+}
+
+#[test]
+fn backfill_matches_the_generator_truth_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let truth = generate(
+        "gen_ccp_logs.py",
+        dir.path(),
+        &["--requests", "3000", "--seed", "11"],
+    );
+    let b = backfill(&opts(dir.path(), 2), None).expect("backfill runs");
+    let s = &b.summary;
+    assert_eq!(s.turns, truth["requests"].as_u64().expect("requests"));
+    assert_eq!(s.requests.distinct_rids, s.turns);
+    assert_eq!(s.ingest.lines, truth["lines"].as_u64().expect("lines"));
+    assert_eq!(
+        s.ingest.lines_skipped,
+        truth["torn_lines"].as_u64().expect("torn")
+    );
+    assert_eq!(s.requests.incomplete, 0);
+    for (model, t) in truth["models"].as_object().expect("models") {
+        let got = &s.models[model];
+        assert_eq!(
+            got.turns,
+            t["requests"].as_u64().expect("n"),
+            "{model} requests"
+        );
+        assert_eq!(
+            got.tokens_in,
+            t["input_tokens"].as_u64().expect("n"),
+            "{model} in"
+        );
+        assert_eq!(
+            got.tokens_out,
+            t["output_tokens"].as_u64().expect("n"),
+            "{model} out"
+        );
+        assert_eq!(
+            got.errors,
+            t["errors"].as_u64().expect("n"),
+            "{model} errors"
+        );
+    }
+    assert_eq!(
+        s.models.len(),
+        truth["models"].as_object().expect("models").len()
+    );
+    let want: BTreeMap<String, u64> = truth["reroute_decisions"]
+        .as_object()
+        .expect("decisions")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("n")))
+        .collect();
+    assert_eq!(s.requests.reroute_decisions, want);
+    assert_eq!(
+        s.features_shipped,
+        truth["features_shipped"].as_f64().expect("f")
+    );
+    assert_eq!(s.features_per_capacity, None);
+    // Every log and results file is listed as a source.
+    assert_eq!(
+        s.sources.iter().filter(|p| p.contains("METRICS_")).count(),
+        3
+    );
+    assert_eq!(s.sources.iter().filter(|p| p.contains("usage")).count(), 7);
+}
+
+#[test]
+fn torn_lines_are_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::write(
+        logs.join("usage.jsonl"),
+        concat!(
+            "{\"ts\":1.0,\"rid\":\"aa\",\"status\":-1,\"event\":\"decision\",\"lane\":\"zai\",\"model\":\"m\"}\n",
+            "{\"ts\":1.5,\"rid\":\"bb\",\"lane\":\"zai\",\"mod\n",
+            "{\"ts\":2.0,\"rid\":\"aa\",\"status\":200,\"lane\":\"zai\",\"model\":\"m\",\"input_tokens\":5,\"output_tokens\":6,\"op\":\"nonstream\",\"reason\":\"ok\"}\n",
+        ),
+    )
+    .expect("write");
+    let b = backfill(&opts(dir.path(), 1), None).expect("a torn line never aborts");
+    assert_eq!(b.summary.turns, 1);
+    assert_eq!(b.skipped.len(), 1);
+    assert_eq!(b.skipped[0].line, 2);
+    assert!(b.skipped[0].path.ends_with("logs/usage.jsonl"));
+}
+
+#[test]
+fn old_telemetry_shape_gives_eight_records_and_four_requests() {
+    let jobs = vec![LogJob {
+        path: fixture("telemetry_sample.jsonl"),
+        start: 0,
+        first_line: 1,
+        size: 0,
+    }];
+    let outs = ccc::read_logs(&jobs, 1, &TimeRange::default(), None);
+    assert_eq!(outs[0].account.records, 8);
+    assert_eq!(outs[0].account.lines_skipped, 0);
+    let mut asm = Assembler::default();
+    for o in outs {
+        asm.push(o.closed, o.open);
+    }
+    let (turns, incomplete) = asm.finish();
+    assert_eq!(incomplete, 0);
+    let rids: Vec<&str> = turns.iter().map(|t| &*t.rid).collect();
+    assert_eq!(rids, ["R1", "R2", "R3", "R4"]);
+    assert!(turns.iter().all(|t| t.legacy && t.lines == 2 && t.ok()));
+    // The routed (last) line is the one kept.
+    assert_eq!(turns[0].input_tokens, 1000);
+    assert_eq!(turns[0].lane.as_str(), "glm");
+}
+
+#[test]
+fn a_request_split_by_rotation_is_one_turn_with_both_halves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::write(
+        logs.join("usage.jsonl.1"),
+        "{\"ts\":1.0,\"rid\":\"cafe0001\",\"status\":-1,\"event\":\"decision\",\"lane\":\"zai\",\"model\":\"claude-haiku-4.5\",\"decision\":\"quota_warn_attempt\",\"warn_pct_cfg\":0.8,\"reroute_mode\":\"hybrid\"}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        logs.join("usage.jsonl"),
+        "{\"ts\":3.0,\"rid\":\"cafe0001\",\"status\":200,\"lane\":\"zai\",\"model\":\"claude-haiku-4.5\",\"input_tokens\":10,\"output_tokens\":20,\"op\":\"nonstream\",\"reason\":\"ok\",\"reroute_decision\":\"quota_warn_attempt\"}\n",
+    )
+    .expect("write");
+    for threads in [1, 2] {
+        let b = backfill(&opts(dir.path(), threads), None).expect("backfill");
+        assert_eq!(b.turns.len(), 1);
+        let t = &b.turns[0];
+        assert_eq!(t.started_ts, 1.0);
+        assert_eq!(t.ts, 3.0);
+        assert_eq!(t.lines, 2);
+        assert_eq!(t.decision.decision.as_deref(), Some("quota_warn_attempt"));
+        assert_eq!(t.decision.warn_pct_cfg, Some(0.8));
+    }
+}
+
+#[test]
+fn an_archived_copy_of_a_rotated_file_adds_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate(
+        "gen_ccp_logs.py",
+        dir.path(),
+        &["--requests", "300", "--archives", "1"],
+    );
+    let before = backfill(&opts(dir.path(), 2), None).expect("backfill");
+    std::fs::copy(
+        dir.path().join("logs/usage.jsonl.1"),
+        dir.path().join("logs/archive/usage-copy-of-1.jsonl"),
+    )
+    .expect("copy");
+    let after = backfill(&opts(dir.path(), 2), None).expect("backfill");
+    assert_eq!(after.summary.turns, before.summary.turns);
+    assert_eq!(after.summary.models, before.summary.models);
+    assert!(after.summary.ingest.duplicates > 0);
+}
+
+#[test]
+fn the_r35_fixture_yields_model_health_for_exactly_its_models() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("logs")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("results")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("logs/usage.jsonl"),
+        "{\"ts\":1761267000.5,\"rid\":\"0badf00d\",\"lane\":\"zai\",\"model\":\"claude-haiku-4.5\",\"input_tokens\":120,\"output_tokens\":40,\"status\":200,\"reason\":\"ok\",\"op\":\"nonstream\",\"latency_ms\":900}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("results/METRICS_stub.json"),
+        "{\"total\": 0}",
+    )
+    .expect("write");
+    let mut o = opts(dir.path(), 1);
+    o.usage_json = Some(fixture("ccc_usage_r35_full.json").display().to_string());
+    let s = backfill(&o, None).expect("backfill").summary;
+    let health = s.model_health.expect("model_health present");
+    let keys: Vec<&str> = health.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["claude-3.5-sonnet", "claude-haiku-4.5"]);
+    let haiku = &health["claude-haiku-4.5"];
+    assert_eq!(haiku.warn_pct_auto, Some(0.72));
+    assert_eq!(haiku.gap_seconds_p95, Some(48.0));
+    assert!(haiku.speeds.get("rolling").is_some());
+    assert!(s.turns >= 1);
+    assert_eq!(s.features_shipped, 0.0);
+    assert!(s.sources.iter().any(|p| p.ends_with("METRICS_stub.json")));
+}
+
+#[test]
+fn an_unknown_snapshot_shape_is_a_clear_error() {
+    for (body, needle) in [
+        (&b"[1,2]"[..], "top-level value is an array"),
+        (&b"{\"ts\":1}"[..], "\"models\" is missing"),
+        (&b"{\"models\":[]}"[..], "\"models\" is an array"),
+        (&b"{\"models\":{\"m\":3}}"[..], "model \"m\" is a number"),
+    ] {
+        let err = parse_snapshot(body, "snap.json").expect_err("unknown shape");
+        assert_eq!(err.code(), "unknown_snapshot_shape");
+        let msg = err.to_string();
+        assert!(msg.contains(needle) && msg.contains("snap.json"), "{msg}");
+    }
+}
+
+#[test]
+fn a_snapshot_is_fetched_from_a_loopback_url() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let body = std::fs::read(fixture("ccc_usage_r35_full.json")).expect("fixture");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut req = [0u8; 2048];
+        let n = s.read(&mut req).expect("read request");
+        let head = String::from_utf8_lossy(&req[..n]).to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(resp.as_bytes()).expect("write head");
+        s.write_all(&body).expect("write body");
+        head
+    });
+    let snap = load_snapshot(&format!("http://{addr}/v1/usage")).expect("fetch");
+    let head = server.join().expect("server thread");
+    assert!(head.starts_with("GET /v1/usage "), "{head}");
+    assert_eq!(snap.models.len(), 2);
+    assert_eq!(snap.models["claude-3.5-sonnet"].gap_seconds_p95, Some(60.0));
+}
+
+#[test]
+fn a_missing_root_is_fatal_and_named() {
+    let err = backfill(
+        &opts(std::path::Path::new("/nonexistent/ccc-root"), 1),
+        None,
+    )
+    .expect_err("missing root");
+    assert!(matches!(err, IngestError::MissingRoot { .. }));
+    assert!(err.to_string().contains("/nonexistent/ccc-root"));
+}
+
+#[test]
+fn one_thread_and_many_threads_give_identical_summaries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate(
+        "gen_ccp_logs.py",
+        dir.path(),
+        &["--requests", "2000", "--seed", "5"],
+    );
+    let a = backfill(&opts(dir.path(), 1), None).expect("backfill");
+    let b = backfill(&opts(dir.path(), 4), None).expect("backfill");
+    assert_eq!(a.summary, b.summary);
+    assert_eq!(a.turns, b.turns);
+}

@@ -1,0 +1,44 @@
+//! Test helpers: locating the shared generators and running them into temp dirs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The crate's committed fixtures directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fixture file by name.
+pub fn fixture(name: &str) -> PathBuf {
+    fixtures().join(name)
+}
+
+/// The generator script `name`: `$AGENTOS_SHARED_DIR/tools`, else `<repo>/../shared/tools`,
+/// else the copy committed under `tests/fixtures/tools`.
+pub fn generator(name: &str) -> PathBuf {
+    let mut candidates = Vec::new();
+    if let Some(d) = std::env::var_os("AGENTOS_SHARED_DIR") {
+        candidates.push(PathBuf::from(d).join("tools").join(name));
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    candidates.push(repo.join("../shared/tools").join(name));
+    candidates.push(fixtures().join("tools").join(name));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("generator script not found (set AGENTOS_SHARED_DIR)")
+}
+
+/// Runs a generator with `args` into `out` and returns its TRUTH.json.
+pub fn generate(script: &str, out: &Path, args: &[&str]) -> serde_json::Value {
+    let status = Command::new("python3")
+        .arg(generator(script))
+        .arg(out)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "{script} failed");
+    let t = std::fs::read(out.join("TRUTH.json")).expect("TRUTH.json written");
+    serde_json::from_slice(&t).expect("TRUTH.json is json")
+}
