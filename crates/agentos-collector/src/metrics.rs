@@ -34,6 +34,9 @@ pub struct DbErrorLabels {
     pub op: &'static str,
 }
 
+/// Operations whose database errors are counted.
+pub const DB_OPS: [&str; 6] = ["ingest", "metrics", "usage", "summary", "ping", "keys"];
+
 /// Every metric the collector exports, plus the registry that renders them.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -95,6 +98,11 @@ impl Metrics {
             "Database errors by operation",
             db_errors.clone(),
         );
+        // Pre-create the series so a healthy collector exports explicit zeros (alerts on
+        // `increase(...) > 0` then work from the first scrape).
+        for op in DB_OPS {
+            db_errors.get_or_create(&DbErrorLabels { op });
+        }
         Metrics {
             registry: Arc::new(registry),
             requests,

@@ -29,6 +29,11 @@ pub(crate) async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<Stri
         .keys
         .authenticate(&state.inner.store, auth, state.now_us())
         .await
+        .inspect_err(|e| {
+            if e.status().is_server_error() {
+                state.metrics().db_error("keys");
+            }
+        })
 }
 
 pub(crate) fn license_header(headers: &HeaderMap) -> Option<&[u8]> {

@@ -1,0 +1,2 @@
+//! Load generator (placeholder while it is being written).
+fn main() {}

@@ -1,0 +1,144 @@
+//! Ingest: acknowledgement, idempotency, coverage (watermark and gaps), per-event rejection.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::{Harness, batch, turn};
+
+async fn a_batch_is_stored_and_acknowledged(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let (status, body) = h
+        .post_events(&key, &batch("dev-1", 1, 3, vec![turn(1), turn(2), turn(3)]))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 3);
+    assert_eq!(body["duplicates"], 0);
+    assert_eq!(body["rejected"], json!([]));
+    assert_eq!(body["watermark"], 3);
+    assert_eq!(body["gaps"], json!([]));
+    assert_eq!(h.state.store().event_count("acme").await?, 3);
+    Ok(())
+}
+both_backends!(a_batch_is_stored_and_acknowledged);
+
+async fn a_replayed_batch_is_not_stored_twice(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let b = batch("dev-1", 1, 3, vec![turn(1), turn(2), turn(3)]);
+    let (_, first) = h.post_events(&key, &b).await?;
+    assert_eq!(first["accepted"], 3);
+    let (status, again) = h.post_events(&key, &b).await?;
+    assert_eq!(status, 200);
+    assert_eq!(again["accepted"], 0);
+    assert_eq!(again["duplicates"], 3);
+    assert_eq!(again["watermark"], 3);
+    // The same event twice inside one batch counts once.
+    let e = turn(4);
+    let (_, dup) = h
+        .post_events(&key, &batch("dev-1", 4, 4, vec![e.clone(), e]))
+        .await?;
+    assert_eq!(dup["accepted"], 1);
+    assert_eq!(dup["duplicates"], 1);
+    assert_eq!(h.state.store().event_count("acme").await?, 4);
+    Ok(())
+}
+both_backends!(a_replayed_batch_is_not_stored_twice);
+
+async fn withheld_seqs_are_covered_and_missing_batches_are_gaps(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    // Seqs 3 and 5 were withheld by the client (privacy tier): covered, not gaps.
+    let (_, r) = h
+        .post_events(&key, &batch("dev-1", 1, 5, vec![turn(1), turn(2), turn(4)]))
+        .await?;
+    assert_eq!(r["accepted"], 3);
+    assert_eq!(r["watermark"], 5);
+    assert_eq!(r["gaps"], json!([]));
+    // Batch 6..7 is lost in transit; 8..9 arrives.
+    let (_, r) = h
+        .post_events(&key, &batch("dev-1", 8, 9, vec![turn(8), turn(9)]))
+        .await?;
+    assert_eq!(r["watermark"], 5);
+    assert_eq!(r["gaps"], json!([[6, 7]]));
+    // Another device is independent.
+    let (_, other) = h
+        .post_events(&key, &batch("dev-2", 1, 1, vec![turn(1)]))
+        .await?;
+    assert_eq!(other["watermark"], 1);
+    assert_eq!(other["gaps"], json!([]));
+    // The retry fills the gap.
+    let (_, r) = h
+        .post_events(&key, &batch("dev-1", 6, 7, vec![turn(6), turn(7)]))
+        .await?;
+    assert_eq!(r["watermark"], 9);
+    assert_eq!(r["gaps"], json!([]));
+    Ok(())
+}
+both_backends!(withheld_seqs_are_covered_and_missing_batches_are_gaps);
+
+async fn bad_events_are_rejected_one_by_one_and_still_covered(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let mut negative = turn(2);
+    negative["turn"]["tokens_in"] = json!(-1);
+    let mut minimized = turn(3);
+    minimized["tier"] = json!("minimized");
+    let mut unredacted = turn(4);
+    unredacted["feature"]["notes"] = json!("secret plans");
+    let mut value_extra = turn(5);
+    value_extra["value"] = json!({"summary": "s", "evidence_refs": ["private"]});
+    let (status, r) = h
+        .post_events(
+            &key,
+            &batch(
+                "dev-1",
+                1,
+                5,
+                vec![turn(1), negative, minimized, unredacted, value_extra],
+            ),
+        )
+        .await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["accepted"], 1);
+    let rejected = r["rejected"].as_array().expect("rejected array");
+    let codes: Vec<(&str, u64)> = rejected
+        .iter()
+        .map(|x| (x["code"].as_str().unwrap_or(""), x["seq"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("schema_violation", 2),
+            ("tier_not_allowed", 3),
+            ("unredacted_field", 4),
+            ("unredacted_field", 5)
+        ]
+    );
+    let reason = rejected[0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("/turn/tokens_in"), "reason names the pointer: {reason}");
+    assert!(rejected[2]["reason"].as_str().unwrap_or("").contains("/feature/notes"));
+    assert_eq!(r["watermark"], 5, "rejected seqs count as covered");
+    assert_eq!(h.state.store().event_count("acme").await?, 1);
+    Ok(())
+}
+both_backends!(bad_events_are_rejected_one_by_one_and_still_covered);
+
+async fn a_single_bare_event_uses_the_device_header(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let (status, r) = h
+        .send(
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(&key),
+            Some(&h.full()),
+            Some("laptop-7"),
+            Some(serde_json::to_vec(&turn(1))?),
+        )
+        .await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["accepted"], 1);
+    assert_eq!(r["watermark"], 1);
+    let devices = h.state.store().devices("acme").await?;
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device_id, "laptop-7");
+    assert_eq!(devices[0].events, 1);
+    Ok(())
+}
+both_backends!(a_single_bare_event_uses_the_device_header);

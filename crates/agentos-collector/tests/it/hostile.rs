@@ -1,0 +1,84 @@
+//! Hostile input: 413, 400 with position, 422 with pointer, batch limit.
+
+use serde_json::json;
+
+use agentos_collector::Limits;
+
+use crate::common::{Harness, Options, batch, turn};
+
+async fn post_raw(h: &Harness, key: &str, body: Vec<u8>) -> anyhow::Result<(u16, serde_json::Value)> {
+    h.send(
+        reqwest::Method::POST,
+        "/v1/events",
+        Some(key),
+        Some(&h.full()),
+        None,
+        Some(body),
+    )
+    .await
+}
+
+async fn malformed_and_misshapen_bodies_are_refused_with_a_location(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let (s, b) = post_raw(h, &key, b"{\"events\": [1,\n  2,, 3]}".to_vec()).await?;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["code"], "malformed_json");
+    let msg = b["message"].as_str().unwrap_or("");
+    assert!(msg.contains("line 2 column"), "position in message: {msg}");
+
+    let (s, b) = post_raw(h, &key, vec![0xff, 0xfe]).await?;
+    assert_eq!((s, b["code"].as_str()), (400, Some("malformed_json")));
+
+    let cases = [
+        (json!([1, 2]), ""),
+        (json!({"device_id": "d"}), "/events"),
+        (json!({"events": {}}), "/events"),
+        (json!({"events": [], "extra": 1}), "/extra"),
+        (json!({"events": [], "device_id": 5}), "/device_id"),
+        (json!({"events": [], "covers": {"from": 5, "to": 2}}), "/covers"),
+        (json!({"events": [], "covers": {"from": -1, "to": 2}}), "/covers/from"),
+        (json!({"events": [], "batch_id": "nope"}), "/batch_id"),
+    ];
+    for (body, pointer) in cases {
+        let (s, b) = post_raw(h, &key, serde_json::to_vec(&body)?).await?;
+        assert_eq!(s, 422, "{body} -> {b}");
+        assert_eq!(b["code"], "invalid_request");
+        assert_eq!(b["pointer"], pointer, "{body} -> {b}");
+    }
+    Ok(())
+}
+crate::both_backends!(malformed_and_misshapen_bodies_are_refused_with_a_location);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413_and_batches_over_the_limit_get_422() -> anyhow::Result<()> {
+    let h = Harness::sqlite_with(Options {
+        limits: Limits {
+            body_bytes: 64 * 1024,
+            batch_events: 10,
+        },
+        ..Options::default()
+    })
+    .await?;
+    let key = h.key("acme").await?;
+    let big = vec![b' '; 64 * 1024 + 1];
+    let (s, b) = post_raw(&h, &key, big).await?;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(b["code"], "payload_too_large");
+    let eleven: Vec<_> = (1..=11).map(turn).collect();
+    let (s, b) = h.post_events(&key, &batch("d", 1, 11, eleven)).await?;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["pointer"], "/events");
+    assert!(b["message"].as_str().unwrap_or("").contains("limit is 10"), "{b}");
+    let ten: Vec<_> = (1..=10).map(turn).collect();
+    assert_eq!(h.post_events(&key, &batch("d", 1, 10, ten)).await?.0, 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_body_limit_is_one_mebibyte() -> anyhow::Result<()> {
+    let h = Harness::sqlite().await?;
+    let key = h.key("acme").await?;
+    let (s, _) = post_raw(&h, &key, vec![b' '; 1024 * 1024 + 1]).await?;
+    assert_eq!(s, 413);
+    Ok(())
+}

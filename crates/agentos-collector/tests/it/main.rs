@@ -1,0 +1,15 @@
+//! Integration suite of the collector. Every test in a `both_backends!` module runs twice: over
+//! a real SQLite file and over a fresh database in a throwaway PostgreSQL cluster.
+
+mod common;
+
+mod auth;
+mod events;
+mod hostile;
+mod license;
+mod lifecycle;
+mod metrics_summary;
+mod props;
+mod prom;
+mod scaleout;
+mod usage;
