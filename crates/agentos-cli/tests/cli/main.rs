@@ -1,0 +1,455 @@
+//! End-to-end tests of the recorder and license commands through the real `agentos` binary.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{Sandbox, seed_turn_args, strs};
+use serde_json::json;
+
+fn start(sb: &Sandbox, tier: &str) -> common::Run {
+    sb.run(&[
+        "ccc",
+        "session",
+        "start",
+        "--repo-id",
+        "repo-1",
+        "--branch",
+        "main",
+        "--commit",
+        "abc",
+        "--license-id",
+        "lic-1",
+        "--tier",
+        tier,
+        "--metadata",
+        "team=core",
+        "--metadata",
+        "customer=ACME secret",
+        "--json",
+    ])
+}
+
+#[test]
+fn local_tier_seed_scenario_writes_three_events_and_the_summary() {
+    let sb = Sandbox::new();
+    let s = start(&sb, "local");
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert_eq!(s.json()["tier"], "local");
+    sb.ok(&strs(&seed_turn_args("claude-sonnet-4.5")));
+    sb.ok(&["ccc", "session", "end", "--notes", "done"]);
+    let lines = sb.log_lines();
+    let types: Vec<_> = lines
+        .iter()
+        .map(|l| l["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types, ["session", "turn", "session_end"]);
+    let seqs: Vec<_> = lines
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    let summary = sb.summary();
+    assert_eq!(summary["features_shipped"], json!(1.0));
+    assert_eq!(summary["features_per_capacity"], json!(2.0));
+    assert_eq!(summary["avg_cls"], json!(1.2));
+    assert_eq!(summary["avg_impf"], json!(4.5));
+    let p = sb.ok(&["ccc", "preview", "--tier", "local"]);
+    assert_eq!(p.stdout, "", "nothing leaves under local");
+    // Events recorded under local never leave, even if the tier is raised later.
+    let p = sb
+        .ok(&["ccc", "preview", "--tier", "full", "--json"])
+        .json();
+    assert_eq!(p["events"], json!([]));
+    assert_eq!(p["events_withheld"], 3);
+}
+
+#[test]
+fn minimized_tier_seed_scenario_sends_only_the_allowlisted_summary_and_counts_glm() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_minimized");
+    let s = start(&sb, "minimized").json();
+    assert_eq!(s["tier"], "minimized", "{s}");
+    assert_eq!(s["license"]["plan"], "pro");
+    sb.ok(&strs(&seed_turn_args("glm-4.6")));
+    sb.ok(&["ccc", "session", "end"]);
+    let glm = std::fs::read_to_string(sb.data_dir().join("glm_counts.jsonl")).expect("glm counts");
+    let glm: serde_json::Value = serde_json::from_str(glm.trim()).expect("one line");
+    assert_eq!(glm["model"], "glm-4.6");
+    assert_eq!(glm["tokens_in"], 1200);
+    assert_eq!(glm["tokens_out"], 300);
+    let p = sb.ok(&["ccc", "preview", "--tier", "minimized"]);
+    let lines: Vec<&str> = p.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", p.stdout);
+    let body = lines[0]
+        .strip_prefix("/v1/metrics\t")
+        .expect("metrics label");
+    let v: serde_json::Value = serde_json::from_str(body).expect("json");
+    let keys: Vec<_> = v.as_object().expect("object").keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "avg_churn_score",
+            "avg_cls",
+            "avg_impf",
+            "capacity_used",
+            "features_per_capacity",
+            "features_shipped",
+            "generated_at"
+        ]
+    );
+    assert_eq!(v["features_per_capacity"], json!(2.0));
+}
+
+#[test]
+fn full_tier_seed_scenario_previews_redacted_events() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_minimized,telemetry_full");
+    std::fs::create_dir_all(sb.data_dir()).expect("mkdir");
+    std::fs::write(
+        sb.data_dir().join("agentos.toml"),
+        "[privacy]\nmetadata_allowlist = [\"team\"]\n",
+    )
+    .expect("config");
+    assert_eq!(start(&sb, "full").json()["tier"], "full");
+    sb.ok(&strs(&seed_turn_args("claude-sonnet-4.5")));
+    sb.ok(&["ccc", "session", "end", "--notes", "secret retro"]);
+    let p = sb.ok(&["ccc", "preview", "--tier", "full"]);
+    let events: Vec<serde_json::Value> = p
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("/v1/events\t"))
+        .map(|b| serde_json::from_str(b).expect("json"))
+        .collect();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["session"]["metadata"], json!({"team": "core"}));
+    assert_eq!(
+        events[1]["value"],
+        json!({"links": ["https://example.invalid/pr/1"], "summary": "login works"})
+    );
+    assert_eq!(events[1]["measurement"]["error_count"], 1);
+    assert!(events[1]["feature"].get("notes").is_none());
+    assert!(events[2].get("notes").is_none());
+    for secret in [
+        "ACME",
+        "secret retro",
+        "secret_plan",
+        "private note",
+        "evidence.txt",
+    ] {
+        assert!(
+            !p.stdout.contains(secret),
+            "{secret} would leave: {}",
+            p.stdout
+        );
+    }
+    assert_eq!(
+        p.stdout
+            .lines()
+            .filter(|l| l.starts_with("/v1/metrics\t"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn missing_entitlement_records_locally_with_a_loud_warning() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_minimized");
+    let r = sb.run(&["ccc", "session", "start", "--tier", "full"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("WARNING") && r.stderr.contains("telemetry_full"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains('\x1b'), "NO_COLOR is respected");
+    let session = &sb.log_lines()[0];
+    assert_eq!(session["tier"], "local");
+    assert_eq!(
+        session["session"]["metadata"]["agentos.requested_tier"],
+        "full"
+    );
+    assert_eq!(
+        session["session"]["metadata"]["agentos.license_problem"],
+        "missing_entitlement"
+    );
+}
+
+#[test]
+fn strict_license_refuses_with_exit_1_and_records_nothing() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_minimized");
+    let r = sb.run(&[
+        "ccc",
+        "session",
+        "start",
+        "--tier",
+        "full",
+        "--strict-license",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("telemetry_full"), "{}", r.stderr);
+    assert!(sb.log_lines().is_empty());
+    let t = sb.run(&["ccc", "turn", "--model", "m"]);
+    assert_eq!(t.code, 2);
+    assert!(t.stderr.contains("no current session"), "{}", t.stderr);
+}
+
+#[test]
+fn do_not_track_forces_local() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_minimized,telemetry_full");
+    sb.set_env("DO_NOT_TRACK", "1");
+    let s = sb.run(&["ccc", "session", "start", "--tier", "full", "--json"]);
+    assert_eq!(s.json()["tier"], "local");
+    assert_eq!(s.json()["downgrade"]["code"], "do_not_track");
+}
+
+#[test]
+fn license_keygen_issue_verify_status_round_trip() {
+    let mut sb = Sandbox::new();
+    let (key, public) = sb.keygen("k1");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let pack = sb.issue(
+        &key,
+        "good.json",
+        "telemetry_minimized,telemetry_full",
+        "90d",
+    );
+    let pack_s = pack.to_str().expect("utf8");
+    let trust = format!("k1={public}");
+
+    let v = sb.run(&["license", "verify", pack_s, "--pubkey", &trust, "--json"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    let v = v.json();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["kid"], "k1");
+    assert_eq!(
+        v["features"],
+        json!(["telemetry_minimized", "telemetry_full"])
+    );
+
+    // No trusted key: unknown kid.
+    let r = sb.run(&["license", "verify", pack_s]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("not in the trusted keyring"),
+        "{}",
+        r.stderr
+    );
+
+    // Expired.
+    let expired = sb.issue(&key, "expired.json", "telemetry_full", "1000");
+    let r = sb.run(&[
+        "license",
+        "verify",
+        expired.to_str().expect("utf8"),
+        "--pubkey",
+        &trust,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("expired"), "{}", r.stderr);
+
+    // Bad signature: trusted kid k1 is another key.
+    let (_, other_public) = sb.keygen("other");
+    let r = sb.run(&[
+        "license",
+        "verify",
+        pack_s,
+        "--pubkey",
+        &format!("k1={other_public}"),
+        "--json",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json()["code"], "bad_signature");
+
+    // Tampered claims.
+    let text = std::fs::read_to_string(&pack).expect("pack");
+    let tampered = sb.path().join("tampered.json");
+    std::fs::write(&tampered, text.replace("\"pro\"", "\"enterprise\"")).expect("write");
+    let r = sb.run(&[
+        "license",
+        "verify",
+        tampered.to_str().expect("utf8"),
+        "--pubkey",
+        &trust,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
+
+    // Status of the configured pack never shows the signature.
+    sb.set_env("AGENTOS_LICENSE_PACK", pack_s);
+    sb.set_env("AGENTOS_LICENSE_PUBKEYS", &trust);
+    let signature =
+        serde_json::from_str::<serde_json::Value>(&text).expect("pack json")["signature"]
+            .as_str()
+            .expect("sig")
+            .to_string();
+    let st = sb.ok(&["license", "status"]);
+    assert!(
+        st.stdout.contains("plan:     pro") && st.stdout.contains("telemetry_full"),
+        "{}",
+        st.stdout
+    );
+    assert!(!st.stdout.contains(&signature));
+    let st = sb.ok(&["license", "status", "--json"]);
+    assert!(!st.stdout.contains(&signature));
+    assert_eq!(st.json()["plan"], "pro");
+}
+
+#[test]
+fn turn_json_input_is_validated_with_pointers() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    let bad = r#"{"turn":{"model":"m","subagent":"","tokens_in":1,"tokens_out":-2,"input_kind":"text","latency_ms":1}}"#;
+    let r = sb.run_with_stdin(&["ccc", "turn", "--json", "-"], Some(bad));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/turn/tokens_out"), "{}", r.stderr);
+    let good = r#"{"type":"turn","turn":{"model":"glm-4.5","subagent":"","tokens_in":1,"tokens_out":2,"input_kind":"image","latency_ms":1},"measurement":{"cls":1,"impf":2,"churn_score":0,"feature_delta":1}}"#;
+    let f = sb.path().join("turn.json");
+    std::fs::write(&f, good).expect("write");
+    let r = sb.ok(&[
+        "ccc",
+        "turn",
+        "--json-file",
+        f.to_str().expect("utf8"),
+        "--report-json",
+    ]);
+    assert_eq!(r.json()["seq"], 2);
+    assert_eq!(r.json()["glm"], true);
+    let lines = sb.log_lines();
+    assert_eq!(lines.len(), 2, "the bad turn wrote nothing");
+    assert_eq!(lines[1]["turn"]["input_kind"], "image");
+}
+
+#[test]
+fn concurrent_processes_record_gap_free_and_the_summary_counts_all() {
+    const PROCS: usize = 4;
+    const TURNS: usize = 8;
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    std::thread::scope(|s| {
+        for p in 0..PROCS {
+            let sb = &sb;
+            s.spawn(move || {
+                for _ in 0..TURNS {
+                    let model = format!("model-{p}");
+                    sb.ok(&[
+                        "ccc",
+                        "turn",
+                        "--model",
+                        &model,
+                        "--tokens-in",
+                        "3",
+                        "--capacity-used",
+                        "0.25",
+                    ]);
+                }
+            });
+        }
+    });
+    let lines = sb.log_lines();
+    let n = 1 + PROCS * TURNS;
+    assert_eq!(lines.len(), n);
+    let seqs: Vec<u64> = lines
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>());
+    let summary = sb.summary();
+    assert_eq!(summary["turns"], (PROCS * TURNS) as u64);
+    assert_eq!(
+        summary["capacity_used"],
+        json!(0.25 * (PROCS * TURNS) as f64)
+    );
+    // The from-scratch recompute agrees.
+    let r = sb.ok(&["ccc", "rollup", "--json", "--strict"]).json();
+    assert_eq!(r["summary"]["turns"], (PROCS * TURNS) as u64);
+    assert_eq!(r["last_seq"], n as u64);
+}
+
+#[test]
+fn rollup_reports_a_torn_line_with_its_number() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    sb.ok(&["ccc", "turn", "--model", "m"]);
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(sb.data_dir().join("windows.jsonl"))
+        .expect("open")
+        .write_all(b"{\"type\":\"tu")
+        .expect("tear");
+    let r = sb.run(&["ccc", "rollup", "--strict"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("line 3") && r.stderr.contains("torn"),
+        "{}",
+        r.stderr
+    );
+    let t = sb.ok(&["ccc", "turn", "--model", "m", "--report-json"]);
+    assert_eq!(t.json()["seq"], 3, "the torn line's seq is reused");
+    let r = sb.ok(&["ccc", "rollup", "--json"]).json();
+    assert_eq!(r["summary"]["turns"], 2);
+    assert_eq!(r["skipped"][0]["code"], "invalid_line");
+}
+
+#[test]
+fn demo_records_a_session_in_each_tier() {
+    let sb = Sandbox::new();
+    let out = sb.path().join("demo");
+    let r = sb
+        .ok(&["demo", "--out", out.to_str().expect("utf8"), "--json"])
+        .json();
+    let tiers = r["tiers"].as_array().expect("tiers");
+    assert_eq!(tiers.len(), 3);
+    for t in tiers {
+        assert_eq!(
+            t["tier"], t["recorded_as"],
+            "the demo license grants every tier"
+        );
+        assert!(std::path::Path::new(t["windows"].as_str().expect("path")).is_file());
+    }
+    assert!(
+        tiers[0]["would_leave"]["events"]
+            .as_array()
+            .expect("events")
+            .is_empty()
+    );
+    assert!(tiers[0]["would_leave"]["metrics"].is_null());
+    assert!(
+        tiers[1]["would_leave"]["events"]
+            .as_array()
+            .expect("events")
+            .is_empty()
+    );
+    assert!(tiers[1]["would_leave"]["metrics"].is_object());
+    assert!(
+        !tiers[2]["would_leave"]["events"]
+            .as_array()
+            .expect("events")
+            .is_empty()
+    );
+    // The follow-up command the demo prints works on its data dir.
+    let full_dir = tiers[2]["data_dir"].as_str().expect("dir");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_agentos"))
+        .args([
+            "--data-dir",
+            full_dir,
+            "--config",
+            &format!("{full_dir}/agentos.toml"),
+        ])
+        .args(["ccc", "preview", "--tier", "full"])
+        .env("HOME", sb.path())
+        .env_remove("AGENTOS_CONFIG")
+        .env_remove("DO_NOT_TRACK")
+        .output()
+        .expect("run");
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("/v1/events\t"));
+}
