@@ -101,7 +101,7 @@ impl Metrics {
         // Pre-create the series so a healthy collector exports explicit zeros (alerts on
         // `increase(...) > 0` then work from the first scrape).
         for op in DB_OPS {
-            db_errors.get_or_create(&DbErrorLabels { op });
+            let _ = db_errors.get_or_create(&DbErrorLabels { op });
         }
         Metrics {
             registry: Arc::new(registry),

@@ -1,17 +1,103 @@
-//! `agentos ccc keys` (not yet implemented).
+//! `agentos ccc keys`: manage collector API keys (create, list, revoke).
+//!
+//! A key is printed once, at creation; the database keeps only its SHA-256.
 
 use std::process::ExitCode;
 
+use agentos_collector::{Store, StoreOptions};
+use anyhow::Context as _;
+
+use crate::cmd::ccc::serve::{load_config, resolve_database};
 use crate::global::GlobalArgs;
 
 /// Subcommands of `agentos ccc keys`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Placeholder.
-    Todo,
+    /// Create a key for a tenant and print it (only this once).
+    Create {
+        /// Tenant the key reads and writes (1-64 of A-Z a-z 0-9 . _ -).
+        #[arg(long)]
+        tenant: String,
+        /// Collector database (default: as `agentos ccc serve`).
+        #[arg(long, env = "AGENTOS_COLLECTOR_DATABASE")]
+        database: Option<String>,
+    },
+    /// List key ids, tenants and states (never the keys).
+    List {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Collector database (default: as `agentos ccc serve`).
+        #[arg(long, env = "AGENTOS_COLLECTOR_DATABASE")]
+        database: Option<String>,
+    },
+    /// Revoke a key by id (takes effect on running collectors within 30 s).
+    Revoke {
+        /// The key id (the 12 hex digits after `aos_`).
+        key_id: String,
+        /// Collector database (default: as `agentos ccc serve`).
+        #[arg(long, env = "AGENTOS_COLLECTOR_DATABASE")]
+        database: Option<String>,
+    },
 }
 
 /// Runs `agentos ccc keys`.
-pub fn run(_cmd: Command, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`agentos ccc keys` is not implemented yet")
+pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, section) = load_config(g)?;
+    let flag = match &cmd {
+        Command::Create { database, .. }
+        | Command::List { database, .. }
+        | Command::Revoke { database, .. } => database.clone(),
+    };
+    let url = resolve_database(flag.as_deref(), &section, cfg.data_dir())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let shown = agentos_collector::store::redact_url(&url);
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .with_context(|| format!("opening the database {shown}"))?;
+        let now = jiff::Timestamp::now().as_microsecond();
+        let code = match cmd {
+            Command::Create { tenant, .. } => {
+                let (key, record) = agentos_collector::auth::generate_key(&tenant, now)?;
+                store.insert_key(&record).await.context("storing the key")?;
+                println!("{key}");
+                eprintln!(
+                    "created key {} for tenant {tenant}; store it now, it is not shown again",
+                    record.key_id
+                );
+                ExitCode::SUCCESS
+            }
+            Command::List { tenant, .. } => {
+                for k in store.keys(tenant.as_deref()).await? {
+                    let created = jiff::Timestamp::from_microsecond(k.created_at_us)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
+                    let state = match k
+                        .revoked_at_us
+                        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+                    {
+                        Some(t) => format!("revoked {t}"),
+                        None => "active".to_string(),
+                    };
+                    println!("{}\t{}\t{created}\t{state}", k.key_id, k.tenant);
+                }
+                ExitCode::SUCCESS
+            }
+            Command::Revoke { key_id, .. } => {
+                if store.revoke_key(&key_id, now).await? {
+                    eprintln!("revoked key {key_id}");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("no active key with id {key_id}");
+                    ExitCode::from(1)
+                }
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
 }
