@@ -54,6 +54,8 @@ pub const METRICS_KEYS: [&str; 7] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
+    /// No fault: answer this request normally (lets a test place a fault after N good requests).
+    Pass,
     /// Answer with this status and a JSON error body, without looking at the request.
     Status(u16),
     /// `429 Too Many Requests` with `Retry-After: <secs>`.
@@ -580,7 +582,7 @@ fn gate(shared: &Shared, conn: &ConnHandle, headers: &HeaderMap) -> Gate {
         f
     };
     let answer = match fault {
-        None => None,
+        None | Some(Fault::Pass) => None,
         Some(Fault::Stall(d)) => return Gate::Proceed { stall: Some(d) },
         Some(Fault::Status(s)) => {
             let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,0 +1,224 @@
+//! The seed's three tier scenarios end to end: the recorder writes a session, the uploader
+//! delivers it to a real loopback server, and we look at what the server received.
+
+use agentos_core::event::{
+    Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
+    ValueRecord,
+};
+use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
+use agentos_delivery::{Settings, SummaryOutcome};
+use agentos_recorder::Config;
+use agentos_recorder::recorder::{Recorder, StartRequest};
+use agentos_test_support::http::{RecordingServer, ServerOptions};
+use serde_json::{Value, json};
+
+use crate::support::{licensed_config, sync};
+
+fn seed_turn() -> TurnEvent {
+    TurnEvent {
+        turn: Turn {
+            turn_id: TurnId(String::new()),
+            session_id: SessionId(String::new()),
+            model: "claude-sonnet-4.5".into(),
+            subagent: "main".into(),
+            tokens_in: 1200,
+            tokens_out: 300,
+            input_kind: InputKind::Text,
+            latency_ms: 850.0,
+            attribution: Some(
+                [("claude-sonnet-4.5".to_string(), 1.0)]
+                    .into_iter()
+                    .collect(),
+            ),
+            capacity_used: Some(0.5),
+        },
+        measurement: Some(Measurement {
+            cls: 1.2,
+            impf: 4.5,
+            churn_score: 0.1,
+            feature_delta: 1.0,
+            errors: Some(vec!["lint: unused import in src/secret_plan.rs".into()]),
+            error_count: None,
+        }),
+        feature: Some(Feature {
+            feature_id: "F-1".into(),
+            spec_ref: "docs/spec.md#f1".into(),
+            status: FeatureStatus::Shipped,
+            notes: Some("private note about the customer".into()),
+        }),
+        cost: Some(Cost {
+            provider: "anthropic".into(),
+            estimated_usd: 0.02,
+            unit_costs: None,
+        }),
+        value: Some(ValueRecord {
+            summary: "login works".into(),
+            links: Some(vec!["https://example.invalid/pr/1".into()]),
+            evidence_refs: Some(vec!["/home/me/evidence.txt".into()]),
+        }),
+        decision: None,
+    }
+}
+
+/// Records session + turn + session_end under `cfg`'s tier and returns the delivery settings.
+fn record_seed_session(cfg: &Config, server: &RecordingServer) -> Settings {
+    let mut rec = Recorder::open(cfg.clone()).expect("open recorder");
+    let started = rec
+        .start_session(StartRequest {
+            repo_id: "repo-1".into(),
+            branch: "main".into(),
+            commit: "abc123".into(),
+            license_id: Some("lic-1".into()),
+            tier: Some(cfg.ccc.tier),
+            metadata: [
+                ("team".to_string(), json!("core")),
+                ("customer".to_string(), json!("ACME secret")),
+            ]
+            .into_iter()
+            .collect(),
+            ..StartRequest::default()
+        })
+        .expect("start session");
+    assert!(
+        started.downgrade.is_none(),
+        "the license grants the tier: {:?}",
+        started.downgrade
+    );
+    rec.record_turn(seed_turn()).expect("turn");
+    rec.end_session(Some("closing notes, private".into()))
+        .expect("end session");
+    let mut s = Settings::from_config(cfg).expect("settings");
+    s.url = Some(server.url());
+    s
+}
+
+#[test]
+fn local_tier_makes_zero_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RecordingServer::start().expect("server");
+    let cfg = licensed_config(dir.path(), Tier::Local, &[]);
+    let s = record_seed_session(&cfg, &server);
+    let report = sync(&s);
+    assert!(report.caught_up);
+    assert_eq!(report.withheld, 3, "all three events stay home");
+    assert_eq!(report.summary, Some(SummaryOutcome::Withheld));
+    assert_eq!(server.connections(), 0, "local: not even a TCP connection");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn minimized_tier_sends_exactly_one_allowlisted_summary_and_no_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RecordingServer::start_with(ServerOptions {
+        api_key: Some("k-min".into()),
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let mut cfg = licensed_config(dir.path(), Tier::Minimized, &["telemetry_minimized"]);
+    cfg.ccc.api_key = Some("k-min".into());
+    let s = record_seed_session(&cfg, &server);
+    let report = sync(&s);
+    assert!(report.caught_up);
+    assert_eq!(report.sent, 0);
+    assert_eq!(report.summary, Some(SummaryOutcome::Sent));
+    // A second sync has nothing new to say.
+    let again = sync(&s);
+    assert_eq!(again.summary, Some(SummaryOutcome::Unchanged));
+
+    assert!(
+        server.requests_to("/v1/events").is_empty(),
+        "no events under minimized"
+    );
+    let metrics = server.requests_to("/v1/metrics");
+    assert_eq!(metrics.len(), 1, "exactly one /v1/metrics body");
+    let body = metrics[0].json().expect("json body");
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    let mut want = MINIMIZED_SUMMARY_FIELDS.to_vec();
+    want.sort_unstable();
+    assert_eq!(keys, want, "only the allowlisted summary keys");
+    assert_eq!(body["features_shipped"], json!(1.0));
+    assert_eq!(body["features_per_capacity"], json!(2.0));
+    assert_eq!(body["avg_cls"], json!(1.2));
+    assert_eq!(body["avg_impf"], json!(4.5));
+    assert_eq!(metrics[0].authorization.as_deref(), Some("Bearer k-min"));
+    assert!(
+        metrics[0].license.is_some(),
+        "the license pack travels in a header"
+    );
+    assert!(metrics[0].device.is_some());
+}
+
+#[test]
+fn full_tier_sends_redacted_session_turn_and_end_plus_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = RecordingServer::start().expect("server");
+    let mut cfg = licensed_config(dir.path(), Tier::Full, &["telemetry_full"]);
+    cfg.privacy.metadata_allowlist = vec!["team".into()];
+    let s = record_seed_session(&cfg, &server);
+    let report = sync(&s);
+    assert!(report.caught_up);
+    assert_eq!(report.sent, 3);
+    assert_eq!(report.accepted, 3);
+    assert_eq!(report.summary, Some(SummaryOutcome::Sent));
+
+    let events: Vec<Value> = server
+        .events()
+        .iter()
+        .map(|e| e.json().expect("event json"))
+        .collect();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["session", "turn", "session_end"]);
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+
+    let session = &events[0]["session"];
+    assert_eq!(
+        session["metadata"],
+        json!({"team": "core"}),
+        "only allowlisted metadata keys"
+    );
+    let turn = &events[1];
+    assert_eq!(
+        turn["value"],
+        json!({"summary": "login works", "links": ["https://example.invalid/pr/1"]}),
+        "value keeps only summary and links"
+    );
+    assert!(
+        turn["feature"].get("notes").is_none(),
+        "feature.notes never leaves"
+    );
+    assert!(
+        turn["measurement"].get("errors").is_none(),
+        "measurement.errors never leaves"
+    );
+    assert_eq!(
+        turn["measurement"]["error_count"],
+        json!(1),
+        "but its count does"
+    );
+    assert!(
+        events[2].get("notes").is_none(),
+        "session_end.notes never leaves"
+    );
+    let all = serde_json::to_string(&events).expect("json");
+    for secret in [
+        "ACME secret",
+        "private note",
+        "secret_plan",
+        "closing notes",
+        "evidence.txt",
+    ] {
+        assert!(!all.contains(secret), "{secret:?} left the machine");
+    }
+
+    let batch = server.requests_to("/v1/events")[0].json().expect("batch");
+    assert_eq!(batch["covers"], json!({"from": 1, "to": 3}));
+    assert_eq!(server.watermark(&s.device_id), 3);
+    let metrics = server.metrics();
+    assert_eq!(metrics.len(), 1, "plus the summary");
+    assert_eq!(metrics[0].1["features_shipped"], json!(1.0));
+}
