@@ -43,8 +43,8 @@ pub struct SkippedLine {
 pub struct Account {
     /// Files read (fully or from a checkpoint).
     pub files: u64,
-    /// Files skipped without reading (unchanged since the checkpoint, or outside `--since`).
-    pub files_unchanged: u64,
+    /// Files not opened: unchanged since their checkpoint, or last written before `--since`.
+    pub files_skipped: u64,
     /// Bytes read.
     pub bytes: u64,
     /// Physical lines read.
@@ -55,6 +55,8 @@ pub struct Account {
     pub turns: u64,
     /// Records dropped as duplicates.
     pub duplicates: u64,
+    /// Records added to the store by this run (0 for direct scans).
+    pub added: u64,
     /// Lines skipped (torn, malformed, oversized).
     pub lines_skipped: u64,
     /// Stray JSON fragments such as `{}` that carry nothing.
@@ -71,12 +73,13 @@ impl Account {
     /// Adds the counters of `o` (not the list path).
     pub fn add(&mut self, o: &Account) {
         self.files += o.files;
-        self.files_unchanged += o.files_unchanged;
+        self.files_skipped += o.files_skipped;
         self.bytes += o.bytes;
         self.lines += o.lines;
         self.records += o.records;
         self.turns += o.turns;
         self.duplicates += o.duplicates;
+        self.added += o.added;
         self.lines_skipped += o.lines_skipped;
         self.fragments += o.fragments;
         self.out_of_range += o.out_of_range;
@@ -88,15 +91,18 @@ impl fmt::Display for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} files ({} unchanged), {} bytes, {} records, {} turns, {} duplicates dropped, {} lines skipped",
+            "{} files ({} not opened), {} bytes, {} records, {} turns, {} duplicates dropped, {} lines skipped",
             self.files,
-            self.files_unchanged,
+            self.files_skipped,
             self.bytes,
             self.records,
             self.turns,
             self.duplicates,
             self.lines_skipped
         )?;
+        if self.added > 0 {
+            write!(f, ", {} added to the store", self.added)?;
+        }
         if self.incomplete > 0 {
             write!(f, ", {} incomplete requests", self.incomplete)?;
         }

@@ -13,6 +13,7 @@ pub mod backfill;
 pub mod checkpoint;
 pub mod dedup;
 pub mod error;
+pub mod ingest;
 pub mod parallel;
 pub mod pricing;
 pub mod record;

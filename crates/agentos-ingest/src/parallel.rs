@@ -68,6 +68,58 @@ pub fn map_ordered<J: Sync, T: Send>(
     out.into_iter().flatten().collect()
 }
 
+/// Runs `f` on every job with up to `threads` scoped threads and hands each result to `consume`
+/// **in job order** as soon as it and all earlier ones are done.
+///
+/// Unlike [`map_ordered`], workers take jobs from a shared queue in job order, so at most a few
+/// results wait in the reorder buffer at any time: memory stays bounded by the thread count, not
+/// by the number of files. The queue balances load by itself (a worker that finishes early takes
+/// the next job).
+pub fn for_each_ordered<J: Sync, T: Send>(
+    jobs: &[J],
+    threads: usize,
+    f: impl Fn(&J) -> T + Sync,
+    mut consume: impl FnMut(T),
+) {
+    let threads = thread_count(threads, jobs.len());
+    if threads <= 1 {
+        for j in jobs {
+            consume(f(j));
+        }
+        return;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // A bounded channel makes fast workers wait instead of piling up results.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, T)>(threads * 2);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, f) = (&next, &f);
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= jobs.len() {
+                        break;
+                    }
+                    if tx.send((i, f(&jobs[i]))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut pending: std::collections::BTreeMap<usize, T> = std::collections::BTreeMap::new();
+        let mut want = 0usize;
+        for (i, t) in rx {
+            pending.insert(i, t);
+            while let Some(t) = pending.remove(&want) {
+                consume(t);
+                want += 1;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +130,9 @@ mod tests {
         let one = map_ordered(&jobs, 1, |j| *j, |j| j * 2);
         for t in [2, 3, 8] {
             assert_eq!(map_ordered(&jobs, t, |j| *j, |j| j * 2), one);
+            let mut streamed = Vec::new();
+            for_each_ordered(&jobs, t, |j| j * 2, |r| streamed.push(r));
+            assert_eq!(streamed, one);
         }
     }
 }

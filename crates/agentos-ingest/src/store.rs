@@ -1,1 +1,325 @@
-//! Local store.
+//! The local ingest store: normalised records plus checkpoints, one directory per source root.
+//!
+//! Layout of `<data_dir>/ingest/<kind>-<hash of the root>/`:
+//! * `meta.json` — `{version, kind, root}`;
+//! * `records.bin` — append-only [`UsageRecord`]s, [`UsageRecord::SIZE`] bytes each;
+//! * `strings.json` — the string table the records index into (append-only in meaning);
+//! * `checkpoints.json` — per-file checkpoints and `records_len`, the committed length of
+//!   `records.bin`;
+//! * `pending.json` — CCC requests still waiting for their final line;
+//! * `skipped.jsonl` — the lines skipped by the last run.
+//!
+//! Commit order: append records and `fsync`, then replace `strings.json`, `pending.json` and
+//! `checkpoints.json` (each by temp file + rename). A crash before the checkpoint rename leaves
+//! extra bytes after `records_len`; they are cut off when the store is next opened, and the files
+//! are re-read from the old checkpoints, so nothing is lost or counted twice.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoints;
+use crate::error::IngestError;
+use crate::record::{RecordSet, StringTable, UsageRecord};
+use crate::scan::fnv1a64;
+use crate::source::ccc::CccTurn;
+
+/// Store format version.
+pub const STORE_VERSION: u32 = 1;
+
+/// Which source a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Claude Code transcripts.
+    Claude,
+    /// CCC shim usage logs.
+    Ccc,
+}
+
+impl SourceKind {
+    /// Directory-name prefix.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceKind::Claude => "claude",
+            SourceKind::Ccc => "ccc",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    version: u32,
+    kind: SourceKind,
+    root: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CheckpointFile {
+    records_len: u64,
+    #[serde(default)]
+    checkpoints: Checkpoints,
+}
+
+/// One opened store directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    kind: SourceKind,
+    /// Checkpoints as committed.
+    pub checkpoints: Checkpoints,
+    records_len: u64,
+}
+
+/// The ingest root: `<data_dir>/ingest`.
+pub fn ingest_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ingest")
+}
+
+/// The store directory for a source root.
+pub fn store_dir(data_dir: &Path, kind: SourceKind, root_key: &str) -> PathBuf {
+    ingest_dir(data_dir).join(format!(
+        "{}-{:016x}",
+        kind.as_str(),
+        fnv1a64(root_key.as_bytes())
+    ))
+}
+
+/// All store directories under `<data_dir>/ingest`, sorted, with their kinds.
+pub fn list_stores(data_dir: &Path) -> Vec<(SourceKind, PathBuf)> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(ingest_dir(data_dir)) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(text) = std::fs::read(p.join("meta.json")) else {
+                continue;
+            };
+            if let Ok(m) = serde_json::from_slice::<Meta>(&text) {
+                v.push((m.kind, p));
+            }
+        }
+    }
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, IngestError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| IngestError::json(path.display().to_string(), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IngestError::io(path, e)),
+    }
+}
+
+fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), IngestError> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes =
+        serde_json::to_vec(v).map_err(|e| IngestError::json(path.display().to_string(), e))?;
+    let mut f = File::create(&tmp).map_err(|e| IngestError::io(&tmp, e))?;
+    f.write_all(&bytes).map_err(|e| IngestError::io(&tmp, e))?;
+    f.sync_data().map_err(|e| IngestError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| IngestError::io(path, e))
+}
+
+impl Store {
+    /// Opens (creating when needed) the store at `dir` for `kind` and `root`, cutting off any
+    /// uncommitted tail of `records.bin`.
+    pub fn open(dir: &Path, kind: SourceKind, root: &str) -> Result<Store, IngestError> {
+        std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
+        let meta_path = dir.join("meta.json");
+        match read_json::<Meta>(&meta_path)? {
+            Some(m) if m.version != STORE_VERSION || m.kind != kind => {
+                return Err(IngestError::Store {
+                    path: meta_path,
+                    detail: format!(
+                        "store holds {:?} version {}, expected {:?} version {STORE_VERSION}",
+                        m.kind, m.version, kind
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => write_json_atomic(
+                &meta_path,
+                &Meta {
+                    version: STORE_VERSION,
+                    kind,
+                    root: root.to_string(),
+                },
+            )?,
+        }
+        let cpf: CheckpointFile = read_json(&dir.join("checkpoints.json"))?.unwrap_or_default();
+        let mut checkpoints = cpf.checkpoints;
+        checkpoints.reindex();
+        let rec_path = dir.join("records.bin");
+        if let Ok(m) = std::fs::metadata(&rec_path)
+            && m.len() > cpf.records_len
+        {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&rec_path)
+                .map_err(|e| IngestError::io(&rec_path, e))?;
+            f.set_len(cpf.records_len)
+                .map_err(|e| IngestError::io(&rec_path, e))?;
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            kind,
+            checkpoints,
+            records_len: cpf.records_len,
+        })
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The source kind.
+    pub fn kind(&self) -> SourceKind {
+        self.kind
+    }
+
+    /// Loads all committed records into a de-duplicated set.
+    pub fn load(&self) -> Result<RecordSet, IngestError> {
+        let mut set = RecordSet::default();
+        self.load_into(&mut set)?;
+        Ok(set)
+    }
+
+    /// Loads all committed records into `set` (strings are remapped into its table).
+    pub fn load_into(&self, set: &mut RecordSet) -> Result<(), IngestError> {
+        let spath = self.dir.join("strings.json");
+        let strings: Vec<String> = read_json(&spath)?.unwrap_or_default();
+        let table = StringTable::from_items(strings);
+        let same_table = set.records.is_empty() && set.strings.is_empty();
+        let map: Vec<u32> = if same_table {
+            set.strings = table.clone();
+            (0..table.len() as u32).collect()
+        } else {
+            table.items().map(|s| set.strings.intern(s)).collect()
+        };
+        let remap = |i: u32| map.get(i as usize).copied().unwrap_or(0);
+        let rpath = self.dir.join("records.bin");
+        let mut f = match File::open(&rpath) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(IngestError::io(&rpath, e)),
+        };
+        let mut remaining = self.records_len;
+        let mut buf = vec![0u8; UsageRecord::SIZE * 8192];
+        set.records
+            .reserve((remaining / UsageRecord::SIZE as u64) as usize);
+        while remaining > 0 {
+            let want = (buf.len() as u64).min(remaining) as usize;
+            f.read_exact(&mut buf[..want])
+                .map_err(|e| IngestError::io(&rpath, e))?;
+            for chunk in buf[..want].chunks_exact(UsageRecord::SIZE) {
+                let mut arr = [0u8; UsageRecord::SIZE];
+                arr.copy_from_slice(chunk);
+                let mut r = UsageRecord::decode(&arr);
+                if !same_table {
+                    r.model = remap(r.model);
+                    r.session = remap(r.session);
+                    r.project = remap(r.project);
+                }
+                set.push(r);
+            }
+            remaining -= want as u64;
+        }
+        Ok(())
+    }
+
+    /// CCC requests left open by the last run.
+    pub fn pending(&self) -> Result<Vec<CccTurn>, IngestError> {
+        Ok(read_json(&self.dir.join("pending.json"))?.unwrap_or_default())
+    }
+
+    /// Starts appending records (they stay uncommitted until [`Store::commit`]).
+    pub fn appender(&self) -> Appender {
+        Appender {
+            path: self.dir.join("records.bin"),
+            file: None,
+            written: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Makes appended records durable and commits strings, pending requests and checkpoints.
+    pub fn commit(
+        &mut self,
+        app: Appender,
+        strings: &StringTable,
+        pending: Option<&[CccTurn]>,
+        checkpoints: Checkpoints,
+    ) -> Result<(), IngestError> {
+        if let Some(f) = &app.file {
+            f.sync_data().map_err(|e| IngestError::io(&app.path, e))?;
+        }
+        if app.written > 0 {
+            self.records_len += app.written;
+            let items: Vec<&str> = strings.items().collect();
+            write_json_atomic(&self.dir.join("strings.json"), &items)?;
+        }
+        if let Some(p) = pending {
+            write_json_atomic(&self.dir.join("pending.json"), &p)?;
+        }
+        self.checkpoints = checkpoints;
+        write_json_atomic(
+            &self.dir.join("checkpoints.json"),
+            &CheckpointFile {
+                records_len: self.records_len,
+                checkpoints: self.checkpoints.clone(),
+            },
+        )
+    }
+
+    /// Where this store's skipped-lines list goes.
+    pub fn skipped_path(&self) -> PathBuf {
+        self.dir.join("skipped.jsonl")
+    }
+}
+
+/// Appends records to `records.bin` during a run.
+#[derive(Debug)]
+pub struct Appender {
+    path: PathBuf,
+    file: Option<File>,
+    written: u64,
+    buf: Vec<u8>,
+}
+
+impl Appender {
+    /// Appends `recs` (not yet durable).
+    pub fn write(&mut self, recs: &[UsageRecord]) -> Result<(), IngestError> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| IngestError::io(&self.path, e))?;
+            self.file = Some(f);
+        }
+        self.buf.clear();
+        for r in recs {
+            r.encode(&mut self.buf);
+        }
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(&self.buf)
+                .map_err(|e| IngestError::io(&self.path, e))?;
+        }
+        self.written += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes appended so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
