@@ -1,14 +1,87 @@
-//! `agentos ccc backfill` (not yet implemented).
+//! `agentos ccc backfill`: a CCC root (usage logs, results, optional `/v1/usage` snapshot) →
+//! `ccp_metrics_summary.json`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use agentos_ingest::Progress;
+use agentos_ingest::account::write_skipped;
+use agentos_ingest::backfill::{BackfillOptions, backfill};
+use anyhow::Context as _;
+
+use super::ingest::{Bar, exit_for, prices, print_account, settings};
 use crate::global::GlobalArgs;
 
 /// Arguments of `agentos ccc backfill`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The CCC root (holding `logs/` and `results/`).
+    #[arg(long)]
+    pub ccp_root: PathBuf,
+    /// A `/v1/usage` snapshot: a file, or a URL of a running CCC or collector.
+    #[arg(long, value_name = "FILE|URL")]
+    pub usage_json: Option<String>,
+    /// Where to write the summary (default `<data_dir>/ccp_metrics_summary.json`).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Print the summary on stdout and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Worker threads (0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Price table override (JSON, same shape as the embedded one).
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
+    /// Exit 1 when a line had to be skipped.
+    #[arg(long)]
+    pub strict: bool,
+}
 
 /// Runs `agentos ccc backfill`.
-pub fn run(_args: Args, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`agentos ccc backfill` is not implemented yet")
+pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let s = settings(g)?;
+    let opts = BackfillOptions {
+        ccp_root: args.ccp_root.clone(),
+        usage_json: args.usage_json.clone(),
+        threads: args.threads.or(s.section.threads).unwrap_or(0),
+        prices: prices(args.prices.as_deref(), &s)?,
+        generated_at: None,
+    };
+    let progress = Arc::new(Progress::default());
+    let bar = Bar::start(progress.clone(), "backfill");
+    let res = backfill(&opts, Some(&progress));
+    bar.finish();
+    let mut b = res.with_context(|| format!("backfilling {}", args.ccp_root.display()))?;
+    if !args.dry_run {
+        let list = s.data_dir.join("ingest").join("backfill-skipped.jsonl");
+        b.summary.ingest.skipped_list = write_skipped(&list, &b.skipped)
+            .with_context(|| format!("writing {}", list.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&b.summary)?;
+    if args.dry_run {
+        println!("{text}");
+    } else {
+        let out = args
+            .output
+            .clone()
+            .unwrap_or_else(|| s.data_dir.join("ccp_metrics_summary.json"));
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        agentos_recorder::atomic_write(&out, format!("{text}\n").as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("{}", out.display());
+    }
+    for sk in b.skipped.iter().take(20) {
+        eprintln!(
+            "agentos: skipped {}:{}: {}",
+            sk.path.display(),
+            sk.line,
+            serde_json::to_string(&sk.reason).unwrap_or_default()
+        );
+    }
+    print_account("backfill", &b.summary.ingest);
+    Ok(exit_for(args.strict, &b.summary.ingest))
 }
