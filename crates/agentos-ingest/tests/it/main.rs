@@ -1,4 +1,6 @@
 //! Integration tests of agentos-ingest (one test binary, a module per area).
 
 mod ccc;
+mod claude;
+mod store;
 mod support;
