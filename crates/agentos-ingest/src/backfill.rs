@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use agentos_core::rollup::{ModelUsage, Summary};
 use serde::Serialize;
 
 use crate::account::{Account, Progress, SkippedLine};
@@ -25,23 +26,8 @@ pub struct BackfillOptions {
     pub threads: usize,
     /// Prices for `estimated_usd`.
     pub prices: PriceTable,
-    /// Value of `generated_at` (RFC 3339); `None` = now.
-    pub generated_at: Option<String>,
-}
-
-/// Per-model totals.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ModelStats {
-    /// Requests.
-    pub turns: u64,
-    /// Input tokens.
-    pub tokens_in: u64,
-    /// Output tokens.
-    pub tokens_out: u64,
-    /// Cost at list price (0 for models the price table does not know).
-    pub estimated_usd: f64,
-    /// Requests that did not end with a 2xx.
-    pub errors: u64,
+    /// Value of `generated_at`; `None` = now.
+    pub generated_at: Option<jiff::Timestamp>,
 }
 
 /// Request-level routing counts.
@@ -49,6 +35,8 @@ pub struct ModelStats {
 pub struct RequestStats {
     /// Requests that did not end with a 2xx.
     pub errors: u64,
+    /// Model → requests that did not end with a 2xx.
+    pub errors_by_model: BTreeMap<String, u64>,
     /// Streamed requests.
     pub streams: u64,
     /// Requests rerouted by a fallback decision line.
@@ -67,33 +55,20 @@ pub struct RequestStats {
     pub lanes: BTreeMap<String, u64>,
 }
 
-/// The summary document (field names follow the seed's `metrics_summary.json`).
+/// The summary document: the rollup fields of [`Summary`] (flattened, as in the seed's
+/// `metrics_summary.json`) plus sources, model health, routing counts and the run's account.
+///
+/// From CCC logs alone: `sessions` is 0 (the shim has no session concept), `capacity_used` is 0
+/// (so `features_per_capacity` is null), the `avg_*` means are null (no measurements) and
+/// `model_value` is empty (no value records); `models` carries turns, tokens and the list-price
+/// estimate per model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackfillSummary {
-    /// Creation time.
-    pub generated_at: String,
+    /// The rollup fields.
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Every file used: usage logs, results files, the snapshot.
     pub sources: Vec<String>,
-    /// Sessions found (CCC logs carry no session concept: 0).
-    pub sessions: u64,
-    /// One per request.
-    pub turns: u64,
-    /// Sum of results `total`s.
-    pub features_shipped: f64,
-    /// Capacity consumed (not measurable from CCC logs: 0).
-    pub capacity_used: f64,
-    /// `features_shipped / capacity_used`; null when capacity is 0.
-    pub features_per_capacity: Option<f64>,
-    /// Mean CLS (no measurements in CCC logs: 0).
-    pub avg_cls: f64,
-    /// Mean IMPF (0).
-    pub avg_impf: f64,
-    /// Mean churn score (0).
-    pub avg_churn_score: f64,
-    /// Value per model (CCC logs carry no value records: empty).
-    pub model_value: BTreeMap<String, f64>,
-    /// Per-model totals.
-    pub models: BTreeMap<String, ModelStats>,
     /// From the snapshot, when given: keys are exactly the snapshot's models.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_health: Option<BTreeMap<String, ModelHealth>>,
@@ -171,7 +146,7 @@ fn summarize(
     account: Account,
     incomplete: u64,
 ) -> BackfillSummary {
-    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
+    let mut models: BTreeMap<String, ModelUsage> = BTreeMap::new();
     let mut req = RequestStats {
         incomplete,
         ..RequestStats::default()
@@ -184,7 +159,7 @@ fn summarize(
         m.tokens_in += t.input_tokens;
         m.tokens_out += t.output_tokens;
         if t.complete && !t.ok() {
-            m.errors += 1;
+            *req.errors_by_model.entry(t.model.to_string()).or_default() += 1;
             req.errors += 1;
         }
         req.streams += u64::from(t.stream);
@@ -233,21 +208,20 @@ fn summarize(
             .collect()
     });
     BackfillSummary {
-        generated_at: opts
-            .generated_at
-            .clone()
-            .unwrap_or_else(|| jiff::Timestamp::now().to_string()),
+        summary: Summary {
+            avg_churn_score: None,
+            avg_cls: None,
+            avg_impf: None,
+            capacity_used: 0.0,
+            features_per_capacity: None,
+            features_shipped: results.features_shipped,
+            generated_at: opts.generated_at.unwrap_or_else(jiff::Timestamp::now),
+            model_value: BTreeMap::new(),
+            models,
+            sessions: 0,
+            turns: turns.len() as u64,
+        },
         sources,
-        sessions: 0,
-        turns: turns.len() as u64,
-        features_shipped: results.features_shipped,
-        capacity_used: 0.0,
-        features_per_capacity: None,
-        avg_cls: 0.0,
-        avg_impf: 0.0,
-        avg_churn_score: 0.0,
-        model_value: BTreeMap::new(),
-        models,
         model_health,
         requests: req,
         ingest: account,

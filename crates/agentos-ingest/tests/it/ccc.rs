@@ -18,7 +18,7 @@ fn opts(root: &std::path::Path, threads: usize) -> BackfillOptions {
         usage_json: None,
         threads,
         prices: PriceTable::embedded(),
-        generated_at: Some("2026-11-24T00:00:00Z".into()),
+        generated_at: Some("2026-11-24T00:00:00Z".parse().expect("timestamp")),
     }
 }
 
@@ -32,8 +32,11 @@ fn backfill_matches_the_generator_truth_exactly() {
     );
     let b = backfill(&opts(dir.path(), 2), None).expect("backfill runs");
     let s = &b.summary;
-    assert_eq!(s.turns, truth["requests"].as_u64().expect("requests"));
-    assert_eq!(s.requests.distinct_rids, s.turns);
+    assert_eq!(
+        s.summary.turns,
+        truth["requests"].as_u64().expect("requests")
+    );
+    assert_eq!(s.requests.distinct_rids, s.summary.turns);
     assert_eq!(s.ingest.lines, truth["lines"].as_u64().expect("lines"));
     assert_eq!(
         s.ingest.lines_skipped,
@@ -41,7 +44,7 @@ fn backfill_matches_the_generator_truth_exactly() {
     );
     assert_eq!(s.requests.incomplete, 0);
     for (model, t) in truth["models"].as_object().expect("models") {
-        let got = &s.models[model];
+        let got = &s.summary.models[model];
         assert_eq!(
             got.turns,
             t["requests"].as_u64().expect("n"),
@@ -58,13 +61,13 @@ fn backfill_matches_the_generator_truth_exactly() {
             "{model} out"
         );
         assert_eq!(
-            got.errors,
+            s.requests.errors_by_model.get(model).copied().unwrap_or(0),
             t["errors"].as_u64().expect("n"),
             "{model} errors"
         );
     }
     assert_eq!(
-        s.models.len(),
+        s.summary.models.len(),
         truth["models"].as_object().expect("models").len()
     );
     let want: BTreeMap<String, u64> = truth["reroute_decisions"]
@@ -75,10 +78,10 @@ fn backfill_matches_the_generator_truth_exactly() {
         .collect();
     assert_eq!(s.requests.reroute_decisions, want);
     assert_eq!(
-        s.features_shipped,
+        s.summary.features_shipped,
         truth["features_shipped"].as_f64().expect("f")
     );
-    assert_eq!(s.features_per_capacity, None);
+    assert_eq!(s.summary.features_per_capacity, None);
     // Every log and results file is listed as a source.
     assert_eq!(
         s.sources.iter().filter(|p| p.contains("METRICS_")).count(),
@@ -102,7 +105,7 @@ fn torn_lines_are_reported_with_file_and_line() {
     )
     .expect("write");
     let b = backfill(&opts(dir.path(), 1), None).expect("a torn line never aborts");
-    assert_eq!(b.summary.turns, 1);
+    assert_eq!(b.summary.summary.turns, 1);
     assert_eq!(b.skipped.len(), 1);
     assert_eq!(b.skipped[0].line, 2);
     assert!(b.skipped[0].path.ends_with("logs/usage.jsonl"));
@@ -175,8 +178,8 @@ fn an_archived_copy_of_a_rotated_file_adds_nothing() {
     )
     .expect("copy");
     let after = backfill(&opts(dir.path(), 2), None).expect("backfill");
-    assert_eq!(after.summary.turns, before.summary.turns);
-    assert_eq!(after.summary.models, before.summary.models);
+    assert_eq!(after.summary.summary.turns, before.summary.summary.turns);
+    assert_eq!(after.summary.summary.models, before.summary.summary.models);
     assert!(after.summary.ingest.duplicates > 0);
 }
 
@@ -205,8 +208,8 @@ fn the_r35_fixture_yields_model_health_for_exactly_its_models() {
     assert_eq!(haiku.warn_pct_auto, Some(0.72));
     assert_eq!(haiku.gap_seconds_p95, Some(48.0));
     assert!(haiku.speeds.get("rolling").is_some());
-    assert!(s.turns >= 1);
-    assert_eq!(s.features_shipped, 0.0);
+    assert!(s.summary.turns >= 1);
+    assert_eq!(s.summary.features_shipped, 0.0);
     assert!(s.sources.iter().any(|p| p.ends_with("METRICS_stub.json")));
 }
 

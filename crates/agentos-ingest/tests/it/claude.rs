@@ -190,7 +190,20 @@ fn since_and_until_skip_lines_outside_the_range() {
 #[test]
 fn daily_report_json_is_pinned() {
     let dir = tempfile::tempdir().expect("tempdir");
-    corpus(dir.path(), "3", "12", "21");
+    crate::support::generate_pinned(
+        "gen_claude_logs.py",
+        dir.path(),
+        &[
+            "--sessions",
+            "3",
+            "--turns",
+            "12",
+            "--seed",
+            "21",
+            "--pad",
+            "200",
+        ],
+    );
     let run = scan_claude(Some(dir.path()), &opts(1), None).expect("scan");
     let rep = build(&run.set, &report_opts(ReportKind::Daily));
     insta::assert_json_snapshot!("daily_report_of_a_small_generated_corpus", rep);

@@ -31,14 +31,24 @@ pub fn generator(name: &str) -> PathBuf {
 
 /// Runs a generator with `args` into `out` and returns its TRUTH.json.
 pub fn generate(script: &str, out: &Path, args: &[&str]) -> serde_json::Value {
+    run_generator(&generator(script), out, args)
+}
+
+/// Like [`generate`] but always with the committed copy of the script, for pinned snapshots
+/// that must not move when the shared generator changes.
+pub fn generate_pinned(script: &str, out: &Path, args: &[&str]) -> serde_json::Value {
+    run_generator(&fixtures().join("tools").join(script), out, args)
+}
+
+fn run_generator(script: &Path, out: &Path, args: &[&str]) -> serde_json::Value {
     let status = Command::new("python3")
-        .arg(generator(script))
+        .arg(script)
         .arg(out)
         .args(args)
         .stdout(std::process::Stdio::null())
         .status()
         .expect("python3 runs");
-    assert!(status.success(), "{script} failed");
+    assert!(status.success(), "{} failed", script.display());
     let t = std::fs::read(out.join("TRUTH.json")).expect("TRUTH.json written");
     serde_json::from_slice(&t).expect("TRUTH.json is json")
 }
