@@ -171,25 +171,46 @@ pub struct LocalBatch {
 }
 
 /// A de-duplicated set of records with one shared string table.
-#[derive(Debug, Default, Clone)]
+///
+/// The index stores only record positions (4 bytes a slot) and compares keys through the records
+/// themselves, so it costs a fifth of a key → position map; this keeps a 400k-message history
+/// well inside the memory budget.
+#[derive(Default, Clone)]
 pub struct RecordSet {
     /// Shared strings.
     pub strings: StringTable,
     /// Kept records, in the order first seen.
     pub records: Vec<UsageRecord>,
-    index: FxHashMap<DedupKey, u32>,
+    index: hashbrown::HashTable<u32>,
     /// Records dropped (or replaced) as duplicates.
     pub duplicates: u64,
+}
+
+impl std::fmt::Debug for RecordSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordSet")
+            .field("records", &self.records.len())
+            .field("strings", &self.strings.len())
+            .field("duplicates", &self.duplicates)
+            .finish()
+    }
+}
+
+/// Slot hash of a key. The halves are already FNV hashes; a multiply mixes them.
+fn slot_hash(k: &DedupKey) -> u64 {
+    (k.a ^ k.b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl RecordSet {
     /// Adds one record whose strings already index `self.strings`; returns false when it was a
     /// duplicate that lost the tie-break.
     pub fn push(&mut self, r: UsageRecord) -> bool {
-        match self.index.get(&r.key) {
+        let RecordSet { records, index, .. } = self;
+        let h = slot_hash(&r.key);
+        match index.find(h, |&i| records[i as usize].key == r.key) {
             Some(&i) => {
                 self.duplicates += 1;
-                let kept = &mut self.records[i as usize];
+                let kept = &mut records[i as usize];
                 if prefer(r.candidate(), kept.candidate()) {
                     *kept = r;
                     true
@@ -198,8 +219,9 @@ impl RecordSet {
                 }
             }
             None => {
-                self.index.insert(r.key, self.records.len() as u32);
-                self.records.push(r);
+                let pos = records.len() as u32;
+                records.push(r);
+                index.insert_unique(h, pos, |&i| slot_hash(&records[i as usize].key));
                 true
             }
         }
@@ -207,7 +229,9 @@ impl RecordSet {
 
     /// True when a record with `key` is present.
     pub fn contains(&self, key: &DedupKey) -> bool {
-        self.index.contains_key(key)
+        self.index
+            .find(slot_hash(key), |&i| self.records[i as usize].key == *key)
+            .is_some()
     }
 
     /// Merges a file batch, remapping its strings; returns the records that were new or won a

@@ -254,7 +254,9 @@ pub fn hash_line_at(path: &Path, offset: u64, len_hint: u64) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn collect(data: &[u8], block: usize) -> (Vec<(u64, u64, Vec<u8>, bool)>, ScanEnd) {
+    type Seen = Vec<(u64, u64, Vec<u8>, bool)>;
+
+    fn collect(data: &[u8], block: usize) -> (Seen, ScanEnd) {
         let mut out = Vec::new();
         let mut buf = vec![0u8; block];
         let mut r = std::io::Cursor::new(data.to_vec());

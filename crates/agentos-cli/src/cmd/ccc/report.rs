@@ -200,12 +200,22 @@ fn cells(
     ]
 }
 
+/// Short model name for tables: without the `claude-` prefix and a `-YYYYMMDD` date suffix.
+fn short_model(m: &str) -> &str {
+    let m = m.strip_prefix("claude-").unwrap_or(m);
+    match m.rsplit_once('-') {
+        Some((head, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => m,
+    }
+}
+
 fn row_cells(r: &Row) -> Vec<String> {
     let key = match &r.project {
         Some(p) if !p.is_empty() => format!("{} ({p})", r.key),
         _ => r.key.clone(),
     };
-    cells(key, r.models.join(", "), &r.tokens, r.cost_usd, r.turns)
+    let models: Vec<&str> = r.models.iter().map(|m| short_model(m)).collect();
+    cells(key, models.join(", "), &r.tokens, r.cost_usd, r.turns)
 }
 
 /// Renders a report as an aligned text table.
@@ -289,4 +299,49 @@ fn render_table(
         }
     }
     writeln!(out, "Time zone: {}", rep.timezone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(66_253_048), "66,253,048");
+    }
+
+    #[test]
+    fn model_names_are_shortened_only_by_a_date_suffix_and_prefix() {
+        assert_eq!(short_model("claude-sonnet-4-20250514"), "sonnet-4");
+        assert_eq!(short_model("claude-haiku-4.5"), "haiku-4.5");
+        assert_eq!(short_model("glm-4.6"), "glm-4.6");
+    }
+
+    #[test]
+    fn report_arguments_parse() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            a: Args,
+        }
+        let t = T::try_parse_from([
+            "t",
+            "blocks",
+            "--source",
+            "claude",
+            "--since",
+            "20260901",
+            "--timezone",
+            "UTC",
+            "--json",
+        ])
+        .expect("valid arguments");
+        assert_eq!(t.a.kind, Kind::Blocks);
+        assert_eq!(t.a.source, Some(Source::Claude));
+        assert!(T::try_parse_from(["t", "hourly"]).is_err());
+    }
 }

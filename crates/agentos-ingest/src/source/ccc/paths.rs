@@ -36,7 +36,7 @@ pub fn usage_logs(root: &Path) -> Result<Vec<PathBuf>, IngestError> {
             Some((k, p))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     out.extend(rotated.into_iter().map(|(_, p)| p));
     let current = logs.join("usage.jsonl");
     if current.is_file() {
