@@ -145,6 +145,7 @@ pub fn ingest_claude(
     )?;
     run.set = store.load()?;
     let before = run.set.duplicates;
+    let replaced_before = run.set.replacements;
     set_total(progress, jobs.iter().map(|j| j.size - j.start).sum());
     let mut app = store.appender();
     let mut err = None;
@@ -176,7 +177,13 @@ pub fn ingest_claude(
         return Err(e);
     }
     run.account.duplicates = run.set.duplicates - before;
-    store.commit(app, &run.set.strings, None, cps)?;
+    if jobs.is_empty() && cps == store.checkpoints {
+        // Nothing new and nothing moved: leave the store untouched (no fsync on a warm run).
+        finish_counts_store(&mut run, &store)?;
+        return Ok(run);
+    }
+    let replaced = run.set.replacements - replaced_before;
+    store.commit(app, replaced, &run.set.strings, None, cps)?;
     finish_counts_store(&mut run, &store)?;
     Ok(run)
 }
@@ -357,12 +364,14 @@ pub fn ingest_ccc(
         batch.records.push(r);
     }
     let before = run.set.duplicates;
+    let replaced_before = run.set.replacements;
     let fresh = run.set.merge_batch(batch);
     let mut app = store.appender();
     app.write(&fresh)?;
     run.account.added = fresh.len() as u64;
     run.account.duplicates += dups + (run.set.duplicates - before);
-    store.commit(app, &run.set.strings, Some(&still_open), cps)?;
+    let replaced = run.set.replacements - replaced_before;
+    store.commit(app, replaced, &run.set.strings, Some(&still_open), cps)?;
     finish_counts_store(&mut run, &store)?;
     Ok(run)
 }

@@ -184,6 +184,11 @@ pub struct RecordSet {
     index: hashbrown::HashTable<u32>,
     /// Records dropped (or replaced) as duplicates.
     pub duplicates: u64,
+    /// Records that replaced an earlier copy (the store then holds both).
+    pub replacements: u64,
+    // True when `records` was filled without the index (a store known to be duplicate-free);
+    // the index is built on the first push.
+    unindexed: bool,
 }
 
 impl std::fmt::Debug for RecordSet {
@@ -205,6 +210,9 @@ impl RecordSet {
     /// Adds one record whose strings already index `self.strings`; returns false when it was a
     /// duplicate that lost the tie-break.
     pub fn push(&mut self, r: UsageRecord) -> bool {
+        if self.unindexed {
+            self.build_index();
+        }
         let RecordSet { records, index, .. } = self;
         let h = slot_hash(&r.key);
         match index.find(h, |&i| records[i as usize].key == r.key) {
@@ -213,6 +221,7 @@ impl RecordSet {
                 let kept = &mut records[i as usize];
                 if prefer(r.candidate(), kept.candidate()) {
                     *kept = r;
+                    self.replacements += 1;
                     true
                 } else {
                     false
@@ -227,8 +236,39 @@ impl RecordSet {
         }
     }
 
+    /// Appends records known to have distinct keys without indexing them (the index is built
+    /// lazily if a later [`RecordSet::push`] needs it). Only valid on a set that holds nothing yet
+    /// or was filled the same way.
+    pub fn extend_unique(&mut self, recs: impl IntoIterator<Item = UsageRecord>) {
+        if self.records.is_empty() {
+            self.unindexed = true;
+        }
+        if self.unindexed {
+            self.records.extend(recs);
+        } else {
+            for r in recs {
+                self.push(r);
+            }
+        }
+    }
+
+    fn build_index(&mut self) {
+        self.unindexed = false;
+        let RecordSet { records, index, .. } = self;
+        index.clear();
+        index.reserve(records.len(), |&i| slot_hash(&records[i as usize].key));
+        for (pos, r) in records.iter().enumerate() {
+            index.insert_unique(slot_hash(&r.key), pos as u32, |&i| {
+                slot_hash(&records[i as usize].key)
+            });
+        }
+    }
+
     /// True when a record with `key` is present.
     pub fn contains(&self, key: &DedupKey) -> bool {
+        if self.unindexed {
+            return self.records.iter().any(|r| r.key == *key);
+        }
         self.index
             .find(slot_hash(key), |&i| self.records[i as usize].key == *key)
             .is_some()
@@ -279,5 +319,30 @@ mod tests {
         assert_eq!(v.len(), UsageRecord::SIZE);
         let arr: [u8; UsageRecord::SIZE] = v.try_into().expect("size");
         assert_eq!(UsageRecord::decode(&arr), r);
+    }
+
+    #[test]
+    fn a_set_loaded_without_index_still_catches_a_later_duplicate() {
+        let r = |m: &str, out: u64| UsageRecord {
+            key: DedupKey::claude(m, "req"),
+            ts_ms: 1,
+            model: 0,
+            session: 0,
+            project: 0,
+            flags: 0,
+            tokens: Tokens {
+                output: out,
+                ..Tokens::default()
+            },
+        };
+        let mut set = RecordSet::default();
+        set.extend_unique([r("a", 1), r("b", 1)]);
+        assert!(set.contains(&DedupKey::claude("a", "req")));
+        assert!(set.push(r("a", 5)), "more tokens win the tie-break");
+        assert!(!set.push(r("b", 0)));
+        assert_eq!(set.records.len(), 2);
+        assert_eq!(set.duplicates, 2);
+        assert_eq!(set.replacements, 1);
+        assert_eq!(set.records[0].tokens.output, 5);
     }
 }

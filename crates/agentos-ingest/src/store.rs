@@ -59,6 +59,10 @@ struct Meta {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CheckpointFile {
     records_len: u64,
+    /// Appended records that replaced an earlier copy of the same key; 0 means `records.bin`
+    /// holds distinct keys and can be loaded without de-duplication.
+    #[serde(default)]
+    replaced: u64,
     #[serde(default)]
     checkpoints: Checkpoints,
 }
@@ -71,6 +75,7 @@ pub struct Store {
     /// Checkpoints as committed.
     pub checkpoints: Checkpoints,
     records_len: u64,
+    replaced: u64,
 }
 
 /// The ingest root: `<data_dir>/ingest`.
@@ -170,6 +175,7 @@ impl Store {
             kind,
             checkpoints,
             records_len: cpf.records_len,
+            replaced: cpf.replaced,
         })
     }
 
@@ -213,6 +219,9 @@ impl Store {
         let mut buf = vec![0u8; UsageRecord::SIZE * 8192];
         set.records
             .reserve((remaining / UsageRecord::SIZE as u64) as usize);
+        // A duplicate-free store loaded into an empty set needs no index until something new
+        // arrives: a warm run with nothing new never builds it.
+        let unique = same_table && self.replaced == 0;
         while remaining > 0 {
             let want = (buf.len() as u64).min(remaining) as usize;
             f.read_exact(&mut buf[..want])
@@ -226,7 +235,11 @@ impl Store {
                     r.session = remap(r.session);
                     r.project = remap(r.project);
                 }
-                set.push(r);
+                if unique {
+                    set.extend_unique(std::iter::once(r));
+                } else {
+                    set.push(r);
+                }
             }
             remaining -= want as u64;
         }
@@ -249,9 +262,11 @@ impl Store {
     }
 
     /// Makes appended records durable and commits strings, pending requests and checkpoints.
+    /// `replaced` is how many appended records replaced an earlier copy.
     pub fn commit(
         &mut self,
         app: Appender,
+        replaced: u64,
         strings: &StringTable,
         pending: Option<&[CccTurn]>,
         checkpoints: Checkpoints,
@@ -259,6 +274,7 @@ impl Store {
         if let Some(f) = &app.file {
             f.sync_data().map_err(|e| IngestError::io(&app.path, e))?;
         }
+        self.replaced += replaced;
         if app.written > 0 {
             self.records_len += app.written;
             let items: Vec<&str> = strings.items().collect();
@@ -272,6 +288,7 @@ impl Store {
             &self.dir.join("checkpoints.json"),
             &CheckpointFile {
                 records_len: self.records_len,
+                replaced: self.replaced,
                 checkpoints: self.checkpoints.clone(),
             },
         )
