@@ -85,8 +85,8 @@ pub enum IngestError {
         /// The name given.
         name: String,
     },
-    /// The local store has a record file whose length is not a whole number of records and no
-    /// checkpoint to truncate it back to.
+    /// The local store cannot be used: another process holds it, or its metadata is for another
+    /// source kind or format version.
     #[error("store {path} is damaged: {detail}")]
     Store {
         /// The store file.
@@ -109,7 +109,7 @@ impl IngestError {
             IngestError::Prices { .. } => "invalid_prices",
             IngestError::BadResults { .. } => "bad_results",
             IngestError::TimeZone { .. } => "unknown_time_zone",
-            IngestError::Store { .. } => "damaged_store",
+            IngestError::Store { .. } => "store_unusable",
         }
     }
 

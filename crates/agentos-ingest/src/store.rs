@@ -76,6 +76,8 @@ pub struct Store {
     pub checkpoints: Checkpoints,
     records_len: u64,
     replaced: u64,
+    // Held for the store's lifetime: one writer per store directory.
+    _lock: File,
 }
 
 /// The ingest root: `<data_dir>/ingest`.
@@ -135,6 +137,19 @@ impl Store {
     /// uncommitted tail of `records.bin`.
     pub fn open(dir: &Path, kind: SourceKind, root: &str) -> Result<Store, IngestError> {
         std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| IngestError::io(&lock_path, e))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(IngestError::Store {
+                path: lock_path,
+                detail: format!("it is locked ({e}); is another agentos ingest or report running?"),
+            });
+        }
         let meta_path = dir.join("meta.json");
         match read_json::<Meta>(&meta_path)? {
             Some(m) if m.version != STORE_VERSION || m.kind != kind => {
@@ -176,6 +191,7 @@ impl Store {
             checkpoints,
             records_len: cpf.records_len,
             replaced: cpf.replaced,
+            _lock: lock,
         })
     }
 

@@ -133,3 +133,18 @@ fn uncommitted_records_after_a_crash_are_cut_off_and_re_read_once() {
         2 * 72
     );
 }
+
+#[test]
+fn a_second_writer_on_the_same_store_gets_a_clear_error() {
+    use agentos_ingest::store::{SourceKind, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Store::open(dir.path(), SourceKind::Ccc, "root").expect("open");
+    let err = Store::open(dir.path(), SourceKind::Ccc, "root").expect_err("locked");
+    assert_eq!(err.code(), "store_unusable");
+    assert!(
+        err.to_string().contains("is another agentos ingest"),
+        "{err}"
+    );
+    drop(first);
+    Store::open(dir.path(), SourceKind::Ccc, "root").expect("free again");
+}
