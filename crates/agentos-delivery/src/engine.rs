@@ -469,10 +469,12 @@ impl Delivery {
         loop {
             let tier_now = self.tier.get();
             if tier_now < batch.tier {
+                let withheld_before = batch.withheld;
                 self.retier(&mut batch, tier_now);
+                // The drain loop already counted what was withheld when the batch was built.
+                report.withheld += batch.withheld - withheld_before;
                 if batch.envs.is_empty() || !tier_now.allows(Egress::Events) {
-                    report.withheld += batch.withheld + batch.envs.len() as u64;
-                    batch.withheld = 0;
+                    report.withheld += batch.envs.len() as u64;
                     self.commit_local(&batch)?;
                     return Ok(Step::Done);
                 }
