@@ -940,3 +940,16 @@ pub fn upload_summary_blocking(
         .map_err(|e| DeliveryError::io("starting runtime for", &settings.data_dir, e))?;
     rt.block_on(upload_summary(settings, summary, timeout))
 }
+
+/// Opens delivery for `settings.data_dir`, drains the log once and sends the summary, giving up
+/// on transient failures after `timeout` (the `agentos ccc sync` path, for library callers).
+///
+/// # Errors
+/// As [`Delivery::open`] and [`Delivery::sync`].
+pub async fn sync_once(
+    settings: Settings,
+    timeout: Duration,
+) -> Result<DrainReport, DeliveryError> {
+    let mut d = Delivery::open(settings)?;
+    d.sync(Some(Instant::now() + timeout)).await
+}

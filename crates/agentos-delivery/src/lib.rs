@@ -10,7 +10,8 @@
 //! resend, which the server dedupes by `event_id`.
 //!
 //! Entry points:
-//! - [`Delivery`]: the engine; [`Delivery::sync`] drains once (the `agentos ccc sync` command).
+//! - [`Delivery`]: the engine; [`Delivery::sync`] / [`sync_once`] drain once (the
+//!   `agentos ccc sync` command).
 //! - [`Uploader`]: a background tokio task with [`Uploader::flush`] and [`Uploader::shutdown`].
 //! - [`upload_summary`] / [`upload_summary_blocking`]: `POST /v1/metrics` at session close.
 //! - [`outbox::status`]: the backlog report of `agentos ccc outbox status`.
@@ -26,7 +27,8 @@ pub mod uploader;
 pub mod wire;
 
 pub use engine::{
-    Delivery, DrainReport, SummaryOutcome, read_summary, upload_summary, upload_summary_blocking,
+    Delivery, DrainReport, SummaryOutcome, read_summary, sync_once, upload_summary,
+    upload_summary_blocking,
 };
 pub use error::DeliveryError;
 pub use outbox::{OutboxStatus, Paths, status};

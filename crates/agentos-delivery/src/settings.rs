@@ -84,7 +84,8 @@ impl Settings {
     /// `DO_NOT_TRACK`); creates the device id on first use.
     ///
     /// # Errors
-    /// When the device id cannot be read or created, or the license pack cannot be read.
+    /// When the device id cannot be read or created, or (unless the tier is `local`) the
+    /// configured license pack cannot be read.
     pub fn from_config(cfg: &Config) -> Result<Settings, DeliveryError> {
         let device_id = cfg.device_id()?;
         let mut s = Settings::new(cfg.data_dir.clone(), device_id);
@@ -99,7 +100,15 @@ impl Settings {
                 (Some(file), true) => file.parent().unwrap_or(Path::new(".")).join(pack),
                 _ => pack.clone(),
             };
-            s.license_pack = Some(read_license_pack(&pack)?);
+            s.license_pack = match read_license_pack(&pack) {
+                Ok(bytes) => Some(bytes),
+                // Under `local` nothing leaves, so a stale pack path must not block anything.
+                Err(e) if s.tier == Tier::Local => {
+                    tracing::debug!(error = %e, "license pack unreadable; irrelevant under tier local");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
         }
         let d = &cfg.delivery;
         s.batch_max_events = d.batch_max_events.max(1);

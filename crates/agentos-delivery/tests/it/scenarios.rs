@@ -222,3 +222,40 @@ fn full_tier_sends_redacted_session_turn_and_end_plus_the_summary() {
     assert_eq!(metrics.len(), 1, "plus the summary");
     assert_eq!(metrics[0].1["features_shipped"], json!(1.0));
 }
+
+#[test]
+fn closing_a_session_uploads_the_summary_once_and_sync_does_not_repeat_it() {
+    for (tier, features) in [
+        (Tier::Minimized, &["telemetry_minimized"][..]),
+        (Tier::Full, &["telemetry_full"][..]),
+        (Tier::Local, &[][..]),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = RecordingServer::start().expect("server");
+        let cfg = licensed_config(dir.path(), tier, features);
+        let s = record_seed_session(&cfg, &server);
+        // What `agentos ccc session end` does after appending session_end.
+        let summary = agentos_delivery::read_summary(&agentos_delivery::Paths::new(&s.data_dir))
+            .expect("summary file")
+            .expect("the recorder wrote one");
+        let outcome = agentos_delivery::upload_summary_blocking(
+            &s,
+            &summary,
+            std::time::Duration::from_secs(30),
+        )
+        .expect("upload");
+        let report = sync(&s);
+        if tier == Tier::Local {
+            assert_eq!(outcome, SummaryOutcome::Withheld);
+            assert_eq!(server.connections(), 0);
+            continue;
+        }
+        assert_eq!(outcome, SummaryOutcome::Sent, "{tier}");
+        assert_eq!(report.summary, Some(SummaryOutcome::Unchanged), "{tier}");
+        assert_eq!(
+            server.metrics().len(),
+            1,
+            "{tier}: exactly one summary body"
+        );
+    }
+}
