@@ -132,6 +132,15 @@ fn main() -> anyhow::Result<()> {
         .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    let secs = |label: &str| -> f64 {
+        stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let user_s = secs("User time (seconds):");
+    let sys_s = secs("System time (seconds):");
     let device = std::fs::read_to_string(data.join("device_id"))?
         .trim()
         .to_owned();
@@ -143,6 +152,8 @@ fn main() -> anyhow::Result<()> {
         "events_per_second": events as f64 / wall,
         "uploader_max_rss_mb": max_rss_kb as f64 / 1024.0,
         "uploader_exit": out.status.code(),
+        "uploader_user_seconds": user_s,
+        "uploader_sys_seconds": sys_s,
         "server_stored": stored,
         "server_duplicates": server.duplicates(),
         "server_watermark": server.watermark(&device),

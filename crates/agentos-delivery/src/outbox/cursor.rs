@@ -202,4 +202,27 @@ mod tests {
             CursorLoad::Corrupt(r) if r.contains("line 1")
         ));
     }
+
+    #[test]
+    fn every_single_byte_flip_is_detected() {
+        let c = Cursor {
+            offset: 987_654,
+            acked_seq: 4321,
+            reported_seq: 4300,
+        };
+        let good = c.to_bytes();
+        for i in 0..good.len() {
+            for bit in 0..8 {
+                let mut bad = good.clone();
+                bad[i] ^= 1 << bit;
+                match Cursor::from_bytes(&bad) {
+                    CursorLoad::Loaded(got) => assert_eq!(
+                        got, c,
+                        "flip of bit {bit} at byte {i} changed the cursor unnoticed"
+                    ),
+                    CursorLoad::Corrupt(_) | CursorLoad::Fresh => {}
+                }
+            }
+        }
+    }
 }

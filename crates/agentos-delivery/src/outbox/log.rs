@@ -201,4 +201,44 @@ mod tests {
         assert_eq!(second, Some((b"end".to_vec(), content.len() as u64)));
         Ok(())
     }
+
+    #[test]
+    fn truncating_the_last_line_at_every_offset_never_yields_a_partial_line() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("log");
+        let lines: [&[u8]; 3] = [
+            b"{\"seq\":1}\n",
+            b"{\"seq\":2}\n",
+            b"{\"seq\":3,\"pad\":\"xxxxxxxx\"}\n",
+        ];
+        let full: Vec<u8> = lines.concat();
+        let last_start = full.len() - lines[2].len();
+        for cut in last_start..=full.len() {
+            std::fs::write(&p, &full[..cut])?;
+            let mut r = LogReader::open(&p, 0)?;
+            let mut got = Vec::new();
+            while let Some(l) = r.next_line()? {
+                got.push(l.bytes.to_vec());
+            }
+            let want = if cut == full.len() { 3 } else { 2 };
+            assert_eq!(got.len(), want, "cut at {cut}");
+            assert_eq!(
+                r.tail_bytes(),
+                if cut == full.len() {
+                    0
+                } else {
+                    cut - last_start
+                }
+            );
+            assert_eq!(
+                complete_len(&p)?,
+                if cut == full.len() {
+                    full.len() as u64
+                } else {
+                    last_start as u64
+                }
+            );
+        }
+        Ok(())
+    }
 }
