@@ -109,7 +109,7 @@ struct Prepared {
 struct Batch {
     /// First seq among its lines (the body's `covers.from` may start lower).
     first_seq: Option<u64>,
-    /// Highest seq among its lines.
+    /// Highest seq among its lines (0 when none has one).
     last_seq: u64,
     /// Offset just past its last line.
     end: u64,
@@ -122,6 +122,120 @@ struct Batch {
     events_json: Vec<u8>,
     spans: Vec<Span>,
     tier: Tier,
+    /// Unparsable lines among its lines; logged to `rejected.jsonl` when the batch commits.
+    local_rejects: Vec<RejectedRecord>,
+}
+
+/// Reads the log ahead of the sender and turns lines into batches. It owns everything it needs,
+/// so the next batch can be built on a blocking thread while the current one is in flight.
+struct Builder {
+    reader: LogReader,
+    carry: Option<Prepared>,
+    log: std::path::PathBuf,
+    policy: agentos_core::privacy::RedactionPolicy,
+    max_events: usize,
+    max_bytes: usize,
+}
+
+impl Builder {
+    fn next(&mut self, tier: Tier) -> Result<Batch, DeliveryError> {
+        let max_events = self.max_events.max(1);
+        let max_bytes = self.max_bytes;
+        let max_lines = max_events as u64 * SCAN_FACTOR;
+        let mut b = Batch {
+            first_seq: None,
+            last_seq: 0,
+            end: 0,
+            lines: 0,
+            withheld: 0,
+            envs: Vec::new(),
+            events_json: Vec::new(),
+            spans: Vec::new(),
+            tier,
+            local_rejects: Vec::new(),
+        };
+        loop {
+            let p = match self.carry.take() {
+                Some(p) => p,
+                None => {
+                    let line = self
+                        .reader
+                        .next_line()
+                        .map_err(|e| DeliveryError::io("reading log", &self.log, e))?;
+                    let Some(line) = line else { break };
+                    let trimmed = line.bytes.trim_ascii();
+                    if trimmed.is_empty() {
+                        b.end = line.end;
+                        b.lines += 1;
+                        continue;
+                    }
+                    match serde_json::from_slice::<Envelope>(trimmed) {
+                        Ok(env) => Prepared { env, end: line.end },
+                        Err(e) => {
+                            tracing::warn!(offset = line.start, error = %e, "unparsable line in windows.jsonl; recorded in rejected.jsonl and skipped");
+                            b.local_rejects.push(RejectedRecord {
+                                at: jiff::Timestamp::now(),
+                                seq: None,
+                                event_id: None,
+                                offset: Some(line.start),
+                                status: None,
+                                code: "unparsable_local_line".into(),
+                                reason: format!(
+                                    "{} at byte {}: line 1 column {}: {e}",
+                                    self.log.display(),
+                                    line.start,
+                                    e.column()
+                                ),
+                                event: None,
+                            });
+                            b.end = line.end;
+                            b.lines += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let seq = p.env.seq;
+            match egress_event(&p.env, tier, &self.policy) {
+                None => {
+                    b.withheld += 1;
+                }
+                Some(v) => {
+                    let start = b.events_json.len() + usize::from(!b.spans.is_empty());
+                    let mut bytes = Vec::with_capacity(512);
+                    if serde_json::to_writer(&mut bytes, &v).is_err() {
+                        // Serializing a Value cannot fail; keep the line accounted anyway.
+                        b.withheld += 1;
+                    } else {
+                        // Room for the framing (`{"events":[`, `],"device_id":…}`): ~200 bytes.
+                        let projected = b.events_json.len() + bytes.len() + 256;
+                        if !b.spans.is_empty() && projected > max_bytes {
+                            self.carry = Some(p);
+                            break;
+                        }
+                        if !b.spans.is_empty() {
+                            b.events_json.push(b',');
+                        }
+                        b.events_json.extend_from_slice(&bytes);
+                        b.spans.push(Span {
+                            seq,
+                            event_id: p.env.event_id.to_string(),
+                            range: start..b.events_json.len(),
+                        });
+                        b.envs.push(p.env);
+                    }
+                }
+            }
+            b.first_seq.get_or_insert(seq);
+            b.last_seq = b.last_seq.max(seq);
+            b.end = p.end;
+            b.lines += 1;
+            if b.spans.len() >= max_events || b.lines >= max_lines {
+                break;
+            }
+        }
+        Ok(b)
+    }
 }
 
 /// Hash of the last summary body the server acknowledged (`delivery/summary_sent.json`).
@@ -266,26 +380,68 @@ impl Delivery {
             ..DrainReport::default()
         };
         let retries_before = self.state.retries_total;
-        let mut reader = LogReader::open(&self.paths.log, self.cursor.offset)
+        let reader = LogReader::open(&self.paths.log, self.cursor.offset)
             .map_err(|e| DeliveryError::io("reading log", &self.paths.log, e))?;
-        let mut carry: Option<Prepared> = None;
+        let mut builder = Some(Builder {
+            reader,
+            carry: None,
+            log: self.paths.log.clone(),
+            policy: self.settings.policy.clone(),
+            max_events: self.settings.batch_max_events,
+            max_bytes: self.settings.batch_max_bytes,
+        });
+        // The batch after the current one, being built on a blocking thread while the current
+        // one is in flight (read-ahead only: nothing is committed before its turn, and the tier
+        // is checked again when it is sent).
+        let mut ahead: Option<tokio::task::JoinHandle<(Builder, Result<Batch, DeliveryError>)>> =
+            None;
         let result = loop {
-            let tier_now = self.tier.get();
-            let batch = self.build_batch(&mut reader, &mut carry, tier_now)?;
+            let (b, built) = match ahead.take() {
+                Some(h) => match h.await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        break Err(DeliveryError::io(
+                            "building a batch from",
+                            &self.paths.log,
+                            std::io::Error::other(e.to_string()),
+                        ));
+                    }
+                },
+                None => match builder.take() {
+                    Some(mut b) => {
+                        let r = b.next(self.tier.get());
+                        (b, r)
+                    }
+                    None => break Ok(()),
+                },
+            };
+            let batch = match built {
+                Ok(batch) => batch,
+                Err(e) => break Err(e),
+            };
             if batch.lines == 0 {
-                if reader.tail_bytes() > 0 {
+                if b.reader.tail_bytes() > 0 {
                     tracing::debug!(
-                        bytes = reader.tail_bytes(),
+                        bytes = b.reader.tail_bytes(),
                         "windows.jsonl ends in an unterminated line; it is not sent until it is complete"
                     );
                 }
                 report.caught_up = true;
                 break Ok(());
             }
+            let mut b = b;
+            let tier_ahead = self.tier.get();
+            ahead = Some(tokio::task::spawn_blocking(move || {
+                let r = b.next(tier_ahead);
+                (b, r)
+            }));
+            let tier_now = self.tier.get();
             report.withheld += batch.withheld;
             if batch.envs.is_empty() || !tier_now.allows(Egress::Events) {
                 report.withheld += batch.envs.len() as u64;
-                self.commit_local(&batch)?;
+                if let Err(e) = self.commit_local(&batch) {
+                    break Err(e);
+                }
                 continue;
             }
             match self.deliver(batch, deadline, &mut report).await {
@@ -297,114 +453,6 @@ impl Delivery {
         report.retries = self.state.retries_total - retries_before;
         self.store_state();
         result.map(|()| report)
-    }
-
-    fn build_batch(
-        &mut self,
-        reader: &mut LogReader,
-        carry: &mut Option<Prepared>,
-        tier: Tier,
-    ) -> Result<Batch, DeliveryError> {
-        let max_events = self.settings.batch_max_events.max(1);
-        let max_bytes = self.settings.batch_max_bytes;
-        let max_lines = max_events as u64 * SCAN_FACTOR;
-        let mut b = Batch {
-            first_seq: None,
-            last_seq: self.cursor.acked_seq,
-            end: self.cursor.offset,
-            lines: 0,
-            withheld: 0,
-            envs: Vec::new(),
-            events_json: Vec::new(),
-            spans: Vec::new(),
-            tier,
-        };
-        let mut local_rejects = Vec::new();
-        loop {
-            let p = match carry.take() {
-                Some(p) => p,
-                None => {
-                    let line = reader
-                        .next_line()
-                        .map_err(|e| DeliveryError::io("reading log", &self.paths.log, e))?;
-                    let Some(line) = line else { break };
-                    let trimmed = line.bytes.trim_ascii();
-                    if trimmed.is_empty() {
-                        b.end = line.end;
-                        b.lines += 1;
-                        continue;
-                    }
-                    match serde_json::from_slice::<Envelope>(trimmed) {
-                        Ok(env) => Prepared { env, end: line.end },
-                        Err(e) => {
-                            tracing::warn!(offset = line.start, error = %e, "unparsable line in windows.jsonl; recorded in rejected.jsonl and skipped");
-                            local_rejects.push(RejectedRecord {
-                                at: jiff::Timestamp::now(),
-                                seq: None,
-                                event_id: None,
-                                offset: Some(line.start),
-                                status: None,
-                                code: "unparsable_local_line".into(),
-                                reason: format!(
-                                    "{} at byte {}: line 1 column {}: {e}",
-                                    self.paths.log.display(),
-                                    line.start,
-                                    e.column()
-                                ),
-                                event: None,
-                            });
-                            b.end = line.end;
-                            b.lines += 1;
-                            continue;
-                        }
-                    }
-                }
-            };
-            let seq = p.env.seq;
-            match egress_event(&p.env, tier, &self.settings.policy) {
-                None => {
-                    b.withheld += 1;
-                }
-                Some(v) => {
-                    let start = b.events_json.len() + usize::from(!b.spans.is_empty());
-                    let mut bytes = Vec::with_capacity(512);
-                    if serde_json::to_writer(&mut bytes, &v).is_err() {
-                        // Serializing a Value cannot fail; keep the line accounted anyway.
-                        b.withheld += 1;
-                    } else {
-                        // Room for the framing (`{"events":[`, `],"device_id":…}`): ~200 bytes.
-                        let projected = b.events_json.len() + bytes.len() + 256;
-                        if !b.spans.is_empty() && projected > max_bytes {
-                            *carry = Some(p);
-                            break;
-                        }
-                        if !b.spans.is_empty() {
-                            b.events_json.push(b',');
-                        }
-                        b.events_json.extend_from_slice(&bytes);
-                        b.spans.push(Span {
-                            seq,
-                            event_id: p.env.event_id.to_string(),
-                            range: start..b.events_json.len(),
-                        });
-                        b.envs.push(p.env);
-                    }
-                }
-            }
-            b.first_seq.get_or_insert(seq);
-            b.last_seq = b.last_seq.max(seq);
-            b.end = p.end;
-            b.lines += 1;
-            if b.spans.len() >= max_events || b.lines >= max_lines {
-                break;
-            }
-        }
-        if !local_rejects.is_empty() {
-            self.state.rejected_total += local_rejects.len() as u64;
-            append_rejected(&self.paths.rejected, &local_rejects)
-                .map_err(|e| DeliveryError::io("appending to", &self.paths.rejected, e))?;
-        }
-        Ok(b)
     }
 
     /// Re-applies the tier to a batch built under a higher one (the tier was lowered while the
@@ -650,6 +698,7 @@ impl Delivery {
         reported: u64,
         report: &mut DrainReport,
     ) -> Result<(), DeliveryError> {
+        self.record_local_rejects(batch)?;
         if !resp.rejected.is_empty() {
             let records: Vec<RejectedRecord> = resp
                 .rejected
@@ -709,6 +758,7 @@ impl Delivery {
 
     /// Accounts for a batch nothing of which may leave: no request, cursor moves on.
     fn commit_local(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        self.record_local_rejects(batch)?;
         let next = Cursor {
             offset: batch.end,
             acked_seq: self.cursor.acked_seq.max(batch.last_seq),
@@ -717,6 +767,15 @@ impl Delivery {
         self.state.withheld_total += batch.withheld + batch.envs.len() as u64;
         self.state.last_ack_seq = next.acked_seq;
         self.advance(next)
+    }
+
+    fn record_local_rejects(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        if batch.local_rejects.is_empty() {
+            return Ok(());
+        }
+        self.state.rejected_total += batch.local_rejects.len() as u64;
+        append_rejected(&self.paths.rejected, &batch.local_rejects)
+            .map_err(|e| DeliveryError::io("appending to", &self.paths.rejected, e))
     }
 
     fn advance(&mut self, next: Cursor) -> Result<(), DeliveryError> {
