@@ -174,3 +174,83 @@ mod tests {
         assert!(parse_duration("3 weeks").is_err());
     }
 }
+
+#[cfg(test)]
+mod cli_tests {
+    use std::io::Write as _;
+    use std::process::ExitCode;
+    use std::time::Duration;
+
+    use agentos_core::event::{Envelope, EventBody, EventId, TurnEvent};
+    use agentos_core::privacy::Tier;
+    use agentos_test_support::http::{RecordingServer, ServerOptions};
+
+    use super::{Args, run};
+    use crate::global::GlobalArgs;
+
+    fn write_log(dir: &std::path::Path, n: u64) {
+        std::fs::create_dir_all(dir).expect("data dir");
+        let mut f = std::fs::File::create(dir.join("windows.jsonl")).expect("log");
+        for seq in 1..=n {
+            let env = Envelope {
+                event_id: uuid_v7(),
+                seq,
+                recorded_at: jiff::Timestamp::now(),
+                tier: Tier::Full,
+                body: EventBody::Turn(TurnEvent::default()),
+            };
+            serde_json::to_writer(&mut f, &env).expect("json");
+            f.write_all(b"\n").expect("newline");
+        }
+    }
+
+    fn uuid_v7() -> agentos_core::event::EventId {
+        // The CLI crate has no uuid dependency; round-trip one through serde instead.
+        let text = format!(
+            "\"0190a0a0-0000-7000-8000-{:012x}\"",
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        serde_json::from_str::<EventId>(&text).expect("uuid")
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+    fn args(url: &str, key: &str) -> Args {
+        Args {
+            url: Some(url.into()),
+            api_key: Some(key.into()),
+            tier: Some(Tier::Full),
+            timeout: Duration::from_secs(30),
+            json: true,
+        }
+    }
+
+    #[test]
+    fn sync_exits_0_when_everything_is_delivered_and_1_when_the_server_refuses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        write_log(&data, 25);
+        // An empty config file keeps the developer's own agentos.toml out of the test.
+        let config = dir.path().join("agentos.toml");
+        std::fs::write(&config, "").expect("config");
+        let g = GlobalArgs {
+            data_dir: Some(data.clone()),
+            config: Some(config),
+            log: "warn".into(),
+        };
+        let server = RecordingServer::start_with(ServerOptions {
+            api_key: Some("right".into()),
+            ..ServerOptions::default()
+        })
+        .expect("server");
+
+        let refused = run(args(&server.url(), "wrong"), &g).expect("runs");
+        assert_eq!(refused, ExitCode::from(1));
+        assert_eq!(server.event_count(), 0);
+
+        let ok = run(args(&server.url(), "right"), &g).expect("runs");
+        assert_eq!(ok, ExitCode::SUCCESS);
+        assert_eq!(server.event_count(), 25);
+        let status = agentos_delivery::status(&data).expect("status");
+        assert_eq!(status.pending_events, 0);
+    }
+}
