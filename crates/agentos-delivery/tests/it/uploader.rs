@@ -54,3 +54,58 @@ fn flush_reports_false_while_the_server_is_down_and_nothing_is_lost() {
     assert!(st.retries_total > 0);
     assert!(!st.uploader_running);
 }
+
+#[test]
+fn the_recorder_never_waits_on_a_struggling_uploader() {
+    use agentos_recorder::recorder::{Recorder, StartRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = crate::support::licensed_config(dir.path(), Tier::Full, &["telemetry_full"]);
+    let server = RecordingServer::start().expect("server");
+    // The server is down for a while: 40 failures of every kind before it recovers.
+    server.push_faults((0..40).map(|i| match i % 4 {
+        0 => Fault::Status(503),
+        1 => Fault::Reset,
+        2 => Fault::TooManyRequests {
+            retry_after_secs: 0,
+        },
+        _ => Fault::Status(500),
+    }));
+    let mut s = agentos_delivery::Settings::from_config(&cfg).expect("settings");
+    s.url = Some(server.url());
+    s.device_id = crate::support::DEVICE.into();
+    s.backoff_min = Duration::from_millis(5);
+    s.backoff_max = Duration::from_millis(20);
+    s.poll_interval = Duration::from_millis(20);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let up = Uploader::start(s).expect("start");
+        // Record from another thread while the uploader is retrying.
+        let rec_cfg = cfg.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            let mut rec = Recorder::open(rec_cfg).expect("recorder");
+            rec.start_session(StartRequest {
+                tier: Some(Tier::Full),
+                ..StartRequest::default()
+            })
+            .expect("start");
+            for _ in 0..150 {
+                rec.record_turn(agentos_core::event::TurnEvent::default())
+                    .expect("record while the uploader struggles");
+            }
+            rec.end_session(None).expect("end").seq
+        })
+        .await
+        .expect("recorder thread");
+        assert_eq!(recorded, 152);
+        up.notify();
+        assert!(up.flush(Duration::from_secs(60)).await);
+        up.shutdown(Duration::from_secs(10)).await;
+    });
+    assert_exactly_once_in_order(&server, 152);
+    assert!(server.pending_faults() == 0, "the outage was really served");
+}
