@@ -265,8 +265,8 @@ impl Delivery {
     /// corrupt cursor, or one that does not fit the log, starts a rescan from offset 0).
     ///
     /// # Errors
-    /// [`DeliveryError::Locked`] when another uploader runs; I/O errors; a bad URL when one is
-    /// set (no URL is fine until something may leave).
+    /// [`DeliveryError::Locked`] when another uploader runs; I/O errors. A missing or bad URL is
+    /// reported only when something may leave.
     pub fn open(settings: Settings) -> Result<Delivery, DeliveryError> {
         let paths = Paths::new(&settings.data_dir);
         std::fs::create_dir_all(&paths.dir)
@@ -301,10 +301,9 @@ impl Delivery {
             state.note_rescan(r);
             let _ = state.store(&paths.state);
         }
-        let transport = match settings.url {
-            Some(_) => Some(Transport::new(&settings)?),
-            None => None,
-        };
+        // The client is built on first use, so a bad or missing URL only matters once
+        // something may actually leave (tier local never needs one).
+        let transport = None;
         let backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
         let tier = TierHandle::new(settings.tier);
         Ok(Delivery {
@@ -635,6 +634,9 @@ impl Delivery {
         idempotency_key: Option<&str>,
         deadline: Option<Instant>,
     ) -> Result<Attempt, DeliveryError> {
+        if self.transport.is_none() {
+            self.transport = Some(Transport::new(&self.settings)?);
+        }
         let transport = self.transport.as_ref().ok_or(DeliveryError::NoUrl)?;
         match transport.post(path, body, idempotency_key).await {
             Ok(bytes) => {
@@ -985,6 +987,9 @@ pub async fn upload_summary(
 ///
 /// # Errors
 /// As [`upload_summary`]; also a runtime that cannot be built.
+///
+/// # Panics
+/// When called from inside a tokio runtime (use [`upload_summary`] there).
 pub fn upload_summary_blocking(
     settings: &Settings,
     summary: &Summary,
