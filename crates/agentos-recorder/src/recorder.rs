@@ -281,6 +281,10 @@ pub struct Recorder {
     state: Option<LogState>,
     session: Option<CurrentSession>,
     clock: fn() -> jiff::Timestamp,
+    /// Records folded since the summary and state files were last written.
+    dirty: bool,
+    /// When they were last written by this recorder.
+    last_refresh: Option<std::time::Instant>,
 }
 
 impl Recorder {
@@ -299,6 +303,8 @@ impl Recorder {
             state: None,
             session: None,
             clock: jiff::Timestamp::now,
+            dirty: false,
+            last_refresh: None,
         })
     }
 
@@ -376,7 +382,8 @@ impl Recorder {
             created_at: now,
             metadata: (!metadata.is_empty()).then_some(metadata),
         };
-        let recorded = self.append(tier, EventBody::Session(SessionEvent { session }))?;
+        let recorded =
+            self.append_inner(tier, EventBody::Session(SessionEvent { session }), true)?;
         let current = CurrentSession {
             session_id,
             tier,
@@ -438,7 +445,7 @@ impl Recorder {
             ended_at: (self.clock)(),
             notes,
         };
-        let recorded = self.append(current.tier, EventBody::SessionEnd(end))?;
+        let recorded = self.append_inner(current.tier, EventBody::SessionEnd(end), true)?;
         // Only forget the session file if it still names this session (another process may
         // have started a new one meanwhile).
         if let Ok(Some(s)) = read_session_file(&self.paths.session)
@@ -467,6 +474,15 @@ impl Recorder {
     /// # Errors
     /// A schema error (nothing written) or I/O errors.
     pub fn append(&mut self, tier: Tier, body: EventBody) -> Result<Recorded, RecorderError> {
+        self.append_inner(tier, body, false)
+    }
+
+    fn append_inner(
+        &mut self,
+        tier: Tier,
+        body: EventBody,
+        force_refresh: bool,
+    ) -> Result<Recorded, RecorderError> {
         let _lock =
             FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
         let mut file = OpenOptions::new()
@@ -509,7 +525,11 @@ impl Recorder {
         {
             self.append_glm(t)?;
         }
-        self.persist()?;
+        self.dirty = true;
+        let interval = std::time::Duration::from_millis(self.config.recorder.refresh_interval_ms);
+        if force_refresh || self.last_refresh.is_none_or(|t| t.elapsed() >= interval) {
+            self.persist()?;
+        }
         Ok(Recorded {
             event_id: env.event_id,
             seq: env.seq,
@@ -580,7 +600,33 @@ impl Recorder {
         Ok(())
     }
 
-    fn persist(&self) -> Result<(), RecorderError> {
+    /// Writes the summary and the state file if records were folded since the last write.
+    /// Takes the lock and catches up first, so the summary includes other writers' records and
+    /// never goes back in time.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn flush(&mut self) -> Result<(), RecorderError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let _lock =
+            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.paths.windows)
+            .map_err(io_err("opening", &self.paths.windows))?;
+        let mut warnings = Vec::new();
+        self.catch_up(&mut file, &mut warnings)?;
+        self.persist()
+    }
+
+    /// Caller holds the lock and the state is caught up.
+    fn persist(&mut self) -> Result<(), RecorderError> {
+        self.dirty = false;
+        self.last_refresh = Some(std::time::Instant::now());
         let Some(state) = &self.state else {
             return Ok(());
         };
@@ -636,6 +682,14 @@ impl Recorder {
         self.state = Some(state);
         self.persist()?;
         Ok(out)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Best effort: a failure here only delays the summary until the next record or
+        // `agentos ccc rollup`; the log itself is already written.
+        let _ = self.flush();
     }
 }
 

@@ -112,6 +112,7 @@ proptest! {
         }
         main.record_turn(turn(0, Some(1), None, (1, 1))).expect("final turn");
         valid += 1;
+        main.flush().expect("flush");
         let rc = agentos_recorder::log::recompute(&log).expect("recompute");
         let inc = main.state().expect("state");
         prop_assert_eq!(&inc.rollup, &rc.state.rollup);

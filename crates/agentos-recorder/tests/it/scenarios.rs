@@ -251,3 +251,24 @@ fn a_second_recorder_continues_the_session_from_the_state_files() {
     assert_eq!(s["sessions"], 1);
     assert_eq!(s["turns"], 1);
 }
+
+#[test]
+fn a_busy_recorder_coalesces_summary_refreshes_and_flushes_on_drop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = licensed_config(dir.path(), &[]);
+    cfg.recorder.refresh_interval_ms = 3_600_000;
+    let data = cfg.data_dir.clone();
+    let mut rec = Recorder::open(cfg.clone()).expect("open");
+    rec.start_session(start(Tier::Local)).expect("start");
+    assert_eq!(summary(&data)["sessions"], 1, "session start refreshes at once");
+    for _ in 0..3 {
+        rec.record_turn(seed_turn("m")).expect("turn");
+    }
+    assert_eq!(summary(&data)["turns"], 0, "turns within the interval are coalesced");
+    assert_eq!(log_lines(&data).len(), 4, "the log itself is never delayed");
+    rec.flush().expect("flush");
+    assert_eq!(summary(&data)["turns"], 3);
+    rec.record_turn(seed_turn("m")).expect("turn");
+    drop(rec);
+    assert_eq!(summary(&data)["turns"], 4, "drop flushes");
+}
