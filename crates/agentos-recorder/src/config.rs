@@ -360,7 +360,10 @@ impl Config {
             && pack.is_relative()
             && let Some(dir) = file.parent()
         {
-            cfg.license.pack = Some(dir.join(pack));
+            // Absolute, so later consumers never resolve it a second time against a
+            // relative config path.
+            let joined = dir.join(pack);
+            cfg.license.pack = Some(std::path::absolute(&joined).unwrap_or(joined));
         }
         cfg.apply_env(env)?;
         Ok(cfg)

@@ -260,11 +260,19 @@ fn a_busy_recorder_coalesces_summary_refreshes_and_flushes_on_drop() {
     let data = cfg.data_dir.clone();
     let mut rec = Recorder::open(cfg.clone()).expect("open");
     rec.start_session(start(Tier::Local)).expect("start");
-    assert_eq!(summary(&data)["sessions"], 1, "session start refreshes at once");
+    assert_eq!(
+        summary(&data)["sessions"],
+        1,
+        "session start refreshes at once"
+    );
     for _ in 0..3 {
         rec.record_turn(seed_turn("m")).expect("turn");
     }
-    assert_eq!(summary(&data)["turns"], 0, "turns within the interval are coalesced");
+    assert_eq!(
+        summary(&data)["turns"],
+        0,
+        "turns within the interval are coalesced"
+    );
     assert_eq!(log_lines(&data).len(), 4, "the log itself is never delayed");
     rec.flush().expect("flush");
     assert_eq!(summary(&data)["turns"], 3);
