@@ -124,6 +124,9 @@ pub fn parse_batch(
             e.valid_up_to()
         ))
     })?;
+    if let Some(fast) = parse_fast(text, header_device, limits) {
+        return fast;
+    }
     let top: HashMap<String, &RawValue> = match serde_json::from_str(text) {
         Ok(m) => m,
         Err(e) if is_syntax(&e) => return Err(malformed(&e)),
@@ -136,7 +139,71 @@ pub fn parse_batch(
         }
     };
     let header_device = header_device.unwrap_or(DEFAULT_DEVICE);
+    parse_slow(text, top, header_device, limits)
+}
 
+/// The common, well-formed batch in one pass over the body (events stay borrowed raw text).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBatch<'a> {
+    #[serde(default)]
+    device_id: Option<String>,
+    #[serde(default)]
+    batch_id: Option<uuid::Uuid>,
+    #[serde(default)]
+    covers: Option<WireCovers>,
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireCovers {
+    from: u64,
+    to: u64,
+}
+
+fn parse_fast(
+    text: &str,
+    header_device: Option<&str>,
+    limits: &Limits,
+) -> Option<Result<ParsedBatch, ApiError>> {
+    let wire: WireBatch<'_> = serde_json::from_str(text).ok()?;
+    let device_id = wire
+        .device_id
+        .unwrap_or_else(|| header_device.unwrap_or(DEFAULT_DEVICE).to_string());
+    let covers_ok = wire
+        .covers
+        .as_ref()
+        .is_none_or(|c| c.from <= c.to && i64::try_from(c.to).is_ok());
+    if check_device_id(&device_id, "/device_id").is_err()
+        || wire.events.len() > limits.batch_events
+        || !covers_ok
+    {
+        // Let the slow path word the error.
+        return None;
+    }
+    let mut out = ParsedBatch {
+        device_id,
+        batch_id: wire.batch_id,
+        covered: wire.covers.map(|c| (c.from, c.to)).into_iter().collect(),
+        events: Vec::with_capacity(wire.events.len()),
+        rejected: Vec::new(),
+        duplicates_in_batch: 0,
+    };
+    let mut seen = HashSet::with_capacity(wire.events.len());
+    for raw in wire.events {
+        push_event(&mut out, raw.get(), &mut seen);
+    }
+    Some(Ok(out))
+}
+
+fn parse_slow(
+    text: &str,
+    top: HashMap<String, &RawValue>,
+    header_device: &str,
+    limits: &Limits,
+) -> Result<ParsedBatch, ApiError> {
     if top.contains_key("type") {
         check_device_id(header_device, "")?;
         let mut out = ParsedBatch {
@@ -374,20 +441,17 @@ fn check_redacted(value: &Value) -> Result<(), Refusal> {
             }
             (Some(obj), String::new())
         } else {
-            (
-                obj.get(head).and_then(Value::as_object),
-                format!("/{head}"),
-            )
+            (obj.get(head).and_then(Value::as_object), format!("/{head}"))
         };
         let Some(target) = target else { continue };
         let refused = match (rule, field) {
-            (FieldRule::Drop | FieldRule::CountInto(_), Some(f)) => {
-                target.get(f).is_some_and(|v| !v.is_null()).then(|| f.to_string())
+            (FieldRule::Drop | FieldRule::CountInto(_), Some(f)) => target
+                .get(f)
+                .is_some_and(|v| !v.is_null())
+                .then(|| f.to_string()),
+            (FieldRule::KeepOnly(keep), None) => {
+                target.keys().find(|k| !keep.contains(&k.as_str())).cloned()
             }
-            (FieldRule::KeepOnly(keep), None) => target
-                .keys()
-                .find(|k| !keep.contains(&k.as_str()))
-                .cloned(),
             (FieldRule::KeepOnly(keep), Some(f)) => target
                 .get(f)
                 .and_then(Value::as_object)
@@ -398,7 +462,9 @@ fn check_redacted(value: &Value) -> Result<(), Refusal> {
         if let Some(f) = refused {
             return Err((
                 "unredacted_field",
-                format!("{prefix}/{f}: this field never leaves the device (redact it before upload)"),
+                format!(
+                    "{prefix}/{f}: this field never leaves the device (redact it before upload)"
+                ),
             ));
         }
     }

@@ -77,7 +77,11 @@ impl LicenseGate {
     ///
     /// # Errors
     /// 403 `license_missing` / `license_invalid` with the reason.
-    pub fn verify(&self, header: Option<&[u8]>, now_unix: i64) -> Result<VerifiedLicense, ApiError> {
+    pub fn verify(
+        &self,
+        header: Option<&[u8]>,
+        now_unix: i64,
+    ) -> Result<VerifiedLicense, ApiError> {
         let Some(header) = header.filter(|h| !h.is_empty()) else {
             return Err(ApiError::Forbidden {
                 code: "license_missing",
@@ -133,7 +137,9 @@ impl LicenseGate {
     fn verify_uncached(&self, header: &[u8]) -> CachedResult {
         let pack = base64::engine::general_purpose::STANDARD
             .decode(header.trim_ascii())
-            .map_err(|e| LicenseError::Malformed(format!("X-AgentOS-License is not standard base64: {e}")))?;
+            .map_err(|e| {
+                LicenseError::Malformed(format!("X-AgentOS-License is not standard base64: {e}"))
+            })?;
         // Verified with a time far in the past so that the cached result stays reusable; the
         // expiry check happens on every use in `verify`.
         verify_pack(&pack, self.keyring.as_ref(), i64::MIN / 2, None)

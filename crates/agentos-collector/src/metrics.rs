@@ -72,7 +72,11 @@ impl Metrics {
         // 0.5 ms … ~16 s: covers a one-event insert on SQLite up to a congested PostgreSQL.
         let ingest_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let db_errors = Family::<DbErrorLabels, Counter>::default();
-        registry.register("requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "events",
             "Events received by outcome (accepted, duplicate, rejected) and rejection reason",

@@ -151,7 +151,9 @@ fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 }
 
 /// Merges the latest summary of each device.
-pub fn merge<'a>(summaries: impl IntoIterator<Item = &'a MinimizedSummary> + Clone) -> MergedSummary {
+pub fn merge<'a>(
+    summaries: impl IntoIterator<Item = &'a MinimizedSummary> + Clone,
+) -> MergedSummary {
     let all: Vec<&MinimizedSummary> = summaries.into_iter().collect();
     let features_shipped: f64 = all.iter().filter_map(|s| s.features_shipped).sum();
     let capacity_used: f64 = all.iter().filter_map(|s| s.capacity_used).sum();

@@ -179,7 +179,10 @@ impl Quotas {
             .windows
             .rolling_seconds
             .unwrap_or(DEFAULT_ROLLING_SECONDS);
-        let weekly_seconds = file.windows.weekly_seconds.unwrap_or(DEFAULT_WEEKLY_SECONDS);
+        let weekly_seconds = file
+            .windows
+            .weekly_seconds
+            .unwrap_or(DEFAULT_WEEKLY_SECONDS);
         if rolling_seconds == 0 {
             return Err(field_err(
                 "windows.rolling_seconds".into(),

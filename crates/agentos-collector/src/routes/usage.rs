@@ -28,7 +28,11 @@ pub async fn get_usage(
     });
     let now = state.now_us();
     let q = &state.inner.quotas;
-    let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000);
+    let secs = |s: u64| {
+        i64::try_from(s)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_mul(1_000_000)
+    };
     let inputs = state
         .store()
         .usage_inputs(

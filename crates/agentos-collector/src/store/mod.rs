@@ -71,7 +71,10 @@ impl StoreError {
                 sqlx::Error::Database(db) => {
                     // 40001 serialization failure, 40P01 deadlock (PostgreSQL);
                     // 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
-                    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "55P03"))
+                    matches!(
+                        db.code().as_deref(),
+                        Some("40001" | "40P01" | "5" | "6" | "55P03")
+                    )
                 }
                 _ => false,
             },
@@ -329,20 +332,20 @@ impl Store {
     pub async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         const COLS: &str = "key_id, tenant, key_hash, created_at_us, revoked_at_us";
         let row = match self {
-            Store::Sqlite { reader, .. } => {
-                sqlx::query(AssertSqlSafe(format!("SELECT {COLS} FROM api_keys WHERE key_id = ?")))
-                    .bind(key_id)
-                    .fetch_optional(reader)
-                    .await?
-                    .map(|r| key_from_row(&r))
-            }
-            Store::Postgres { pool } => {
-                sqlx::query(AssertSqlSafe(format!("SELECT {COLS} FROM api_keys WHERE key_id = $1")))
-                    .bind(key_id)
-                    .fetch_optional(pool)
-                    .await?
-                    .map(|r| key_from_row(&r))
-            }
+            Store::Sqlite { reader, .. } => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {COLS} FROM api_keys WHERE key_id = ?"
+            )))
+            .bind(key_id)
+            .fetch_optional(reader)
+            .await?
+            .map(|r| key_from_row(&r)),
+            Store::Postgres { pool } => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {COLS} FROM api_keys WHERE key_id = $1"
+            )))
+            .bind(key_id)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| key_from_row(&r)),
         };
         row.transpose()
     }

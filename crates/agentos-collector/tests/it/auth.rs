@@ -38,7 +38,9 @@ async fn requests_without_a_valid_key_get_401(h: &Harness) -> anyhow::Result<()>
     assert_eq!(s, 401);
     // Revocation takes effect (cache is per id and short-lived; a fresh id is not cached).
     let other = h.key("acme").await?;
-    let id = agentos_collector::auth::key_id_of(&other).unwrap_or_default().to_string();
+    let id = agentos_collector::auth::key_id_of(&other)
+        .unwrap_or_default()
+        .to_string();
     assert!(h.state.store().revoke_key(&id, 0).await?);
     assert_eq!(h.get("/v1/summary", &other).await?.0, 401);
     Ok(())
@@ -52,7 +54,9 @@ async fn a_key_only_sees_its_own_tenant(h: &Harness) -> anyhow::Result<()> {
     let (_, ra) = h.post_events(&a, &batch("d", 1, 2, events.clone())).await?;
     assert_eq!(ra["accepted"], 2);
     // The same event ids under another tenant are new there, not duplicates.
-    let (_, rb) = h.post_events(&b, &batch("d", 1, 1, events[..1].to_vec())).await?;
+    let (_, rb) = h
+        .post_events(&b, &batch("d", 1, 1, events[..1].to_vec()))
+        .await?;
     assert_eq!(rb["accepted"], 1);
     assert_eq!(rb["duplicates"], 0);
     assert_eq!(rb["watermark"], 1, "device state is per tenant");

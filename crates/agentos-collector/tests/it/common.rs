@@ -12,10 +12,10 @@ use agentos_core::event::{
 use agentos_core::license::{
     Claims, Keyring, LICENSE_SCHEMA, Plan, issue_pack, signing_key_from_seed,
 };
-use ed25519_dalek::SigningKey;
 use agentos_core::privacy::{RedactionPolicy, Tier, egress_event};
 use agentos_test_support::pg::{PgDatabase, fresh_database};
 use base64::Engine as _;
+use ed25519_dalek::SigningKey;
 use serde_json::Value;
 
 /// Fixed "now" of every test: 2026-11-24T20:00:00Z.
@@ -236,7 +236,14 @@ impl Drop for Harness {
 }
 
 /// A full-tier turn event, exactly as a client's egress produces it.
-pub fn turn_at(seq: u64, recorded_at_us: i64, model: &str, tin: u64, tout: u64, latency_ms: f64) -> Value {
+pub fn turn_at(
+    seq: u64,
+    recorded_at_us: i64,
+    model: &str,
+    tin: u64,
+    tout: u64,
+    latency_ms: f64,
+) -> Value {
     let env = Envelope {
         event_id: EventId(uuid::Uuid::now_v7()),
         seq,
@@ -267,7 +274,14 @@ pub fn turn_at(seq: u64, recorded_at_us: i64, model: &str, tin: u64, tout: u64, 
 }
 
 pub fn turn(seq: u64) -> Value {
-    turn_at(seq, NOW_US - 60_000_000, "claude-haiku-4.5", 100, 50, 1000.0)
+    turn_at(
+        seq,
+        NOW_US - 60_000_000,
+        "claude-haiku-4.5",
+        100,
+        50,
+        1000.0,
+    )
 }
 
 pub fn batch(device: &str, from: u64, to: u64, events: Vec<Value>) -> Value {

@@ -100,7 +100,12 @@ async fn bad_events_are_rejected_one_by_one_and_still_covered(h: &Harness) -> an
     let rejected = r["rejected"].as_array().expect("rejected array");
     let codes: Vec<(&str, u64)> = rejected
         .iter()
-        .map(|x| (x["code"].as_str().unwrap_or(""), x["seq"].as_u64().unwrap_or(0)))
+        .map(|x| {
+            (
+                x["code"].as_str().unwrap_or(""),
+                x["seq"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(
         codes,
@@ -112,8 +117,16 @@ async fn bad_events_are_rejected_one_by_one_and_still_covered(h: &Harness) -> an
         ]
     );
     let reason = rejected[0]["reason"].as_str().unwrap_or("");
-    assert!(reason.contains("/turn/tokens_in"), "reason names the pointer: {reason}");
-    assert!(rejected[2]["reason"].as_str().unwrap_or("").contains("/feature/notes"));
+    assert!(
+        reason.contains("/turn/tokens_in"),
+        "reason names the pointer: {reason}"
+    );
+    assert!(
+        rejected[2]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/feature/notes")
+    );
     assert_eq!(r["watermark"], 5, "rejected seqs count as covered");
     assert_eq!(h.state.store().event_count("acme").await?, 1);
     Ok(())

@@ -6,7 +6,11 @@ use agentos_collector::Limits;
 
 use crate::common::{Harness, Options, batch, turn};
 
-async fn post_raw(h: &Harness, key: &str, body: Vec<u8>) -> anyhow::Result<(u16, serde_json::Value)> {
+async fn post_raw(
+    h: &Harness,
+    key: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
     h.send(
         reqwest::Method::POST,
         "/v1/events",
@@ -18,7 +22,9 @@ async fn post_raw(h: &Harness, key: &str, body: Vec<u8>) -> anyhow::Result<(u16,
     .await
 }
 
-async fn malformed_and_misshapen_bodies_are_refused_with_a_location(h: &Harness) -> anyhow::Result<()> {
+async fn malformed_and_misshapen_bodies_are_refused_with_a_location(
+    h: &Harness,
+) -> anyhow::Result<()> {
     let key = h.key("acme").await?;
     let (s, b) = post_raw(h, &key, b"{\"events\": [1,\n  2,, 3]}".to_vec()).await?;
     assert_eq!(s, 400, "{b}");
@@ -35,8 +41,14 @@ async fn malformed_and_misshapen_bodies_are_refused_with_a_location(h: &Harness)
         (json!({"events": {}}), "/events"),
         (json!({"events": [], "extra": 1}), "/extra"),
         (json!({"events": [], "device_id": 5}), "/device_id"),
-        (json!({"events": [], "covers": {"from": 5, "to": 2}}), "/covers"),
-        (json!({"events": [], "covers": {"from": -1, "to": 2}}), "/covers/from"),
+        (
+            json!({"events": [], "covers": {"from": 5, "to": 2}}),
+            "/covers",
+        ),
+        (
+            json!({"events": [], "covers": {"from": -1, "to": 2}}),
+            "/covers/from",
+        ),
         (json!({"events": [], "batch_id": "nope"}), "/batch_id"),
     ];
     for (body, pointer) in cases {
@@ -68,7 +80,10 @@ async fn bodies_over_the_limit_get_413_and_batches_over_the_limit_get_422() -> a
     let (s, b) = h.post_events(&key, &batch("d", 1, 11, eleven)).await?;
     assert_eq!(s, 422, "{b}");
     assert_eq!(b["pointer"], "/events");
-    assert!(b["message"].as_str().unwrap_or("").contains("limit is 10"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap_or("").contains("limit is 10"),
+        "{b}"
+    );
     let ten: Vec<_> = (1..=10).map(turn).collect();
     assert_eq!(h.post_events(&key, &batch("d", 1, 10, ten)).await?.0, 200);
     Ok(())

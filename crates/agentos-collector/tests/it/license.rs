@@ -12,36 +12,71 @@ async fn events_need_telemetry_full_and_metrics_need_either(h: &Harness) -> anyh
     let send = |path: &'static str, lic: Option<String>, body: Vec<u8>| {
         let key = key.clone();
         async move {
-            h.send(reqwest::Method::POST, path, Some(&key), lic.as_deref(), None, Some(body))
-                .await
+            h.send(
+                reqwest::Method::POST,
+                path,
+                Some(&key),
+                lic.as_deref(),
+                None,
+                Some(body),
+            )
+            .await
         }
     };
     let (s, b) = send("/v1/events", None, events.clone()).await?;
-    assert_eq!((s, b["code"].as_str()), (403, Some("license_missing")), "{b}");
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("license_missing")),
+        "{b}"
+    );
 
     let minimized = h.license(&["telemetry_minimized"]);
     let (s, b) = send("/v1/events", Some(minimized.clone()), events.clone()).await?;
-    assert_eq!((s, b["code"].as_str()), (403, Some("entitlement_missing")), "{b}");
-    assert!(b["message"].as_str().unwrap_or("").contains("telemetry_full"), "{b}");
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("entitlement_missing")),
+        "{b}"
+    );
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("telemetry_full"),
+        "{b}"
+    );
     let (s, b) = send("/v1/metrics", Some(minimized), metrics.clone()).await?;
     assert_eq!(s, 200, "{b}");
 
     let neither = h.license(&["zai_offload"]);
     let (s, b) = send("/v1/metrics", Some(neither), metrics.clone()).await?;
-    assert_eq!((s, b["code"].as_str()), (403, Some("entitlement_missing")), "{b}");
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("entitlement_missing")),
+        "{b}"
+    );
 
     let expired = h.license_signed(&h.signing, &["telemetry_full"], NOW_US / 1_000_000 - 1);
     let (s, b) = send("/v1/events", Some(expired), events.clone()).await?;
     assert_eq!(s, 403);
-    assert!(b["message"].as_str().unwrap_or("").contains("expired"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap_or("").contains("expired"),
+        "{b}"
+    );
 
     // Signed by a key the collector does not trust (same kid, other key).
     let stranger = h.license_signed(&signing_key(), &["telemetry_full"], NOW_US / 1_000_000 + 60);
     let (s, b) = send("/v1/events", Some(stranger), events.clone()).await?;
-    assert_eq!((s, b["code"].as_str()), (403, Some("license_invalid")), "{b}");
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("license_invalid")),
+        "{b}"
+    );
 
     // The shared CCC fixture carries a fake signature.
-    let fixture = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/full_pack.json"))?;
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/full_pack.json"
+    ))?;
     let fake = base64::engine::general_purpose::STANDARD.encode(fixture);
     let (s, _) = send("/v1/events", Some(fake), events.clone()).await?;
     assert_eq!(s, 403);
@@ -58,7 +93,14 @@ both_backends!(events_need_telemetry_full_and_metrics_need_either);
 async fn usage_carries_the_license_block_of_a_valid_pack(h: &Harness) -> anyhow::Result<()> {
     let key = h.key("acme").await?;
     let (s, with) = h
-        .send(reqwest::Method::GET, "/v1/usage", Some(&key), Some(&h.full()), None, None)
+        .send(
+            reqwest::Method::GET,
+            "/v1/usage",
+            Some(&key),
+            Some(&h.full()),
+            None,
+            None,
+        )
         .await?;
     assert_eq!(s, 200);
     assert_eq!(with["license"]["ok"], true);

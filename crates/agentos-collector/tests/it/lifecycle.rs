@@ -36,7 +36,12 @@ async fn without_license_keys_readyz_is_503_and_says_why() -> anyhow::Result<()>
     assert_eq!(s, 503, "{b}");
     assert_eq!(b["keyring"]["loaded"], false);
     assert_eq!(b["tiers"]["full"]["accepted"], false);
-    assert!(b["tiers"]["minimized"]["reason"].as_str().unwrap_or("").contains("no license public keys"));
+    assert!(
+        b["tiers"]["minimized"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no license public keys")
+    );
     Ok(())
 }
 

@@ -9,7 +9,7 @@ mod hostile;
 mod license;
 mod lifecycle;
 mod metrics_summary;
-mod props;
 mod prom;
+mod props;
 mod scaleout;
 mod usage;

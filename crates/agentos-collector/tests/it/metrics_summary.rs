@@ -3,7 +3,12 @@
 use crate::both_backends;
 use crate::common::{Harness, batch, turn};
 
-async fn post_metrics(h: &Harness, key: &str, device: &str, body: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+async fn post_metrics(
+    h: &Harness,
+    key: &str,
+    device: &str,
+    body: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
     h.send(
         reqwest::Method::POST,
         "/v1/metrics",
@@ -25,7 +30,13 @@ async fn only_allowlisted_summary_fields_are_accepted(h: &Harness) -> anyhow::Re
     assert_eq!((s, b["pointer"].as_str()), (422, Some("/avg_cls")));
     let (s, b) = post_metrics(h, &key, "d1", r#"{"avg_cls":1.2"#).await?;
     assert_eq!(s, 400, "{b}");
-    let (s, b) = post_metrics(h, &key, "d1", r#"{"avg_cls":1.2,"generated_at":"2026-11-24T19:00:00Z"}"#).await?;
+    let (s, b) = post_metrics(
+        h,
+        &key,
+        "d1",
+        r#"{"avg_cls":1.2,"generated_at":"2026-11-24T19:00:00Z"}"#,
+    )
+    .await?;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["stored"], true);
     Ok(())
@@ -40,7 +51,8 @@ async fn summaries_merge_across_devices(h: &Harness) -> anyhow::Result<()> {
     assert_eq!(post_metrics(h, &key, "desktop", b).await?.0, 200);
     // A newer summary of the same device replaces the older one.
     assert_eq!(post_metrics(h, &key, "laptop", a).await?.0, 200);
-    h.post_events(&key, &batch("laptop", 1, 2, vec![turn(1), turn(2)])).await?;
+    h.post_events(&key, &batch("laptop", 1, 2, vec![turn(1), turn(2)]))
+        .await?;
     let (s, r) = h.get("/v1/summary", &key).await?;
     assert_eq!(s, 200, "{r}");
     let m = &r["merged"];

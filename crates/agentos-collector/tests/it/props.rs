@@ -51,7 +51,10 @@ fn call(path: &str, body: Vec<u8>) -> (u16, Value) {
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     })
 }
 
@@ -60,7 +63,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,12}".prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {
@@ -132,7 +137,10 @@ fn assert_well_formed(status: u16, body: &Value) -> Result<(), TestCaseError> {
     );
     if status != 200 {
         prop_assert!(body["code"].is_string(), "error body without code: {body}");
-        prop_assert!(body["message"].is_string(), "error body without message: {body}");
+        prop_assert!(
+            body["message"].is_string(),
+            "error body without message: {body}"
+        );
     }
     Ok(())
 }
@@ -174,6 +182,9 @@ proptest! {
 
 #[test]
 fn a_metrics_body_with_only_allowed_fields_is_stored() {
-    let (s, b) = call("/v1/metrics", serde_json::to_vec(&json!({"avg_cls": 1.0})).unwrap_or_default());
+    let (s, b) = call(
+        "/v1/metrics",
+        serde_json::to_vec(&json!({"avg_cls": 1.0})).unwrap_or_default(),
+    );
     assert_eq!(s, 200, "{b}");
 }

@@ -23,11 +23,17 @@ async fn two_collectors_share_one_database(a: Harness) -> anyhow::Result<()> {
         for i in 0..BATCHES {
             let from = i * PER_BATCH + 1;
             let to = from + PER_BATCH - 1;
-            let body = serde_json::to_vec(&batch(&format!("dev-{d}"), from, to, (from..=to).map(turn).collect()))?;
+            let body = serde_json::to_vec(&batch(
+                &format!("dev-{d}"),
+                from,
+                to,
+                (from..=to).map(turn).collect(),
+            ))?;
             // Original through one collector, the replay through the other, concurrently.
             for copy in 0..2 {
                 let base = bases[((d + i + copy) % 2) as usize].clone();
-                let (client, key, lic, body) = (client.clone(), key.clone(), lic.clone(), body.clone());
+                let (client, key, lic, body) =
+                    (client.clone(), key.clone(), lic.clone(), body.clone());
                 tasks.spawn(async move {
                     let resp = client
                         .post(format!("{base}/v1/events"))
@@ -51,7 +57,10 @@ async fn two_collectors_share_one_database(a: Harness) -> anyhow::Result<()> {
     }
     let total = DEVICES * BATCHES * PER_BATCH;
     assert_eq!(accepted, total, "each event stored exactly once");
-    assert_eq!(duplicates, total, "each replayed event recognised as a duplicate");
+    assert_eq!(
+        duplicates, total,
+        "each replayed event recognised as a duplicate"
+    );
     assert_eq!(a.state.store().event_count("acme").await?, total);
 
     let mut views = Vec::new();
@@ -78,12 +87,20 @@ async fn two_collectors_share_one_database(a: Harness) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         let m = &usage["models"]["claude-haiku-4.5"];
-        views.push((devices, m["reqs"].as_u64(), m["rolling_in"].as_u64(), m["rolling_out"].as_u64()));
+        views.push((
+            devices,
+            m["reqs"].as_u64(),
+            m["rolling_in"].as_u64(),
+            m["rolling_out"].as_u64(),
+        ));
     }
     let (devices, reqs, tin, tout) = &views[0];
     assert_eq!(devices.len() as u64, DEVICES);
     for (events, watermark, gaps) in devices.values() {
-        assert_eq!((*events, *watermark, *gaps), (BATCHES * PER_BATCH, BATCHES * PER_BATCH, 0));
+        assert_eq!(
+            (*events, *watermark, *gaps),
+            (BATCHES * PER_BATCH, BATCHES * PER_BATCH, 0)
+        );
     }
     assert_eq!(*reqs, Some(total));
     assert_eq!(*tin, Some(total * 100));
@@ -93,7 +110,8 @@ async fn two_collectors_share_one_database(a: Harness) -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_two_collectors_no_duplicates_consistent_watermarks_and_usage() -> anyhow::Result<()> {
+async fn postgres_two_collectors_no_duplicates_consistent_watermarks_and_usage()
+-> anyhow::Result<()> {
     let Some(a) = Harness::postgres().await? else {
         return Ok(());
     };

@@ -34,7 +34,13 @@ async fn usage_matches_the_hand_computed_example(h: &Harness) -> anyhow::Result<
     let (s, u) = h.get("/v1/usage", &key).await?;
     assert_eq!(s, 200, "{u}");
     assert_eq!(u["ts"].as_f64(), Some(1_795_550_400.0));
-    assert!(u["path"].as_str().unwrap_or("").ends_with("quotas.example.json"), "{u}");
+    assert!(
+        u["path"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("quotas.example.json"),
+        "{u}"
+    );
     let m = &u["models"][haiku];
     assert_eq!(m["provider"], "zai");
     assert_eq!(m["rolling_in"], 150_000);
@@ -50,7 +56,10 @@ async fn usage_matches_the_hand_computed_example(h: &Harness) -> anyhow::Result<
     assert_eq!(rolling["out_elr_tps"].as_f64(), Some(25.0));
     assert_eq!(rolling["in_dirty_tps"].as_f64(), Some(41.666666666666664));
     assert_eq!(rolling["total_dirty_tps"].as_f64(), Some(66.66666666666667));
-    assert_eq!(m["speeds"]["session"]["out_dirty_tps"].as_f64(), Some(13.88888888888889));
+    assert_eq!(
+        m["speeds"]["session"]["out_dirty_tps"].as_f64(),
+        Some(13.88888888888889)
+    );
     assert_eq!(m["speeds"]["rolling_samples"], 3);
     assert_eq!(m["speeds"]["weekly_samples"], 4);
     assert_eq!(m["speeds"]["ttft_ms"]["p50"].as_f64(), Some(0.0));
@@ -58,7 +67,10 @@ async fn usage_matches_the_hand_computed_example(h: &Harness) -> anyhow::Result<
     assert_eq!(hourly.len(), 24);
     assert_eq!(hourly[18]["samples"], 3, "2 h before 20:00Z is hour 18 UTC");
     assert_eq!(hourly[20]["samples"], 1);
-    assert!(hourly[18].get("out_dirty_tps").is_none(), "rates need >= 10 samples");
+    assert!(
+        hourly[18].get("out_dirty_tps").is_none(),
+        "rates need >= 10 samples"
+    );
 
     let g = &u["models"]["glm-4.6"];
     assert!(g.get("provider").is_none(), "{g}");
@@ -72,7 +84,10 @@ async fn usage_matches_the_hand_computed_example(h: &Harness) -> anyhow::Result<
     assert_eq!(g["speeds"]["rolling"]["out_dirty_tps"].as_f64(), Some(25.0));
     assert_eq!(g["speeds"]["rolling"]["in_elr_tps"].as_f64(), Some(37.5));
     assert_eq!(g["speeds"]["rolling"]["total_elr_tps"].as_f64(), Some(62.5));
-    assert!(u["models"].get("claude-sonnet-4.5").is_none(), "models without turns are omitted");
+    assert!(
+        u["models"].get("claude-sonnet-4.5").is_none(),
+        "models without turns are omitted"
+    );
 
     // Time passes: 3 more hours and the haiku burst leaves the rolling window.
     h.clock.set(NOW_US + 3 * H + 1);
@@ -84,7 +99,10 @@ async fn usage_matches_the_hand_computed_example(h: &Harness) -> anyhow::Result<
 }
 
 fn options() -> anyhow::Result<Options> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/quotas.example.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/quotas.example.json"
+    );
     Ok(Options {
         quotas: Quotas::load(std::path::Path::new(path))?,
         ..Options::default()
