@@ -25,7 +25,7 @@ fn turn(session: &SessionId, i: u64) -> TurnEvent {
         turn: Turn {
             turn_id: TurnId(format!("t{i}")),
             session_id: session.clone(),
-            model: if i % 3 == 0 {
+            model: if i.is_multiple_of(3) {
                 "glm-4.6".into()
             } else {
                 "claude-sonnet-4.5".into()

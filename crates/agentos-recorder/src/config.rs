@@ -750,8 +750,10 @@ listen = "127.0.0.1:1"
 
     #[test]
     fn api_key_is_redacted_in_debug() {
-        let mut c = CccConfig::default();
-        c.api_key = Some("sekrit".into());
+        let c = CccConfig {
+            api_key: Some("sekrit".into()),
+            ..CccConfig::default()
+        };
         assert!(!format!("{c:?}").contains("sekrit"));
     }
 }

@@ -50,6 +50,24 @@ pub struct Args {
     #[arg(long)]
     pub turn_id: Option<String>,
 
+    /// Measurement, feature, cost and value flags (boxed: they make the struct large).
+    #[command(flatten)]
+    pub payload: Box<PayloadArgs>,
+
+    /// Read the whole turn body as JSON from this file (`-` = stdin) instead of flags.
+    #[arg(long, value_name = "FILE", conflicts_with = "json")]
+    pub json_file: Option<PathBuf>,
+    /// The whole turn body as inline JSON (`-` = read stdin) instead of flags.
+    #[arg(long, value_name = "JSON")]
+    pub json: Option<String>,
+    /// Print a JSON report of what was recorded.
+    #[arg(long)]
+    pub report_json: bool,
+}
+
+/// The optional payload records of a turn, as flags.
+#[derive(Debug, clap::Args)]
+pub struct PayloadArgs {
     /// Measurement: cognitive load score (give all four measurement flags, or none).
     #[arg(long)]
     pub cls: Option<f64>,
@@ -95,16 +113,6 @@ pub struct Args {
     /// Value: an evidence reference, repeatable (kept locally; never leaves).
     #[arg(long = "evidence-ref", value_name = "REF")]
     pub evidence_refs: Vec<String>,
-
-    /// Read the whole turn body as JSON from this file (`-` = stdin) instead of flags.
-    #[arg(long, value_name = "FILE", conflicts_with = "json")]
-    pub json_file: Option<PathBuf>,
-    /// The whole turn body as inline JSON (`-` = read stdin) instead of flags.
-    #[arg(long, value_name = "JSON")]
-    pub json: Option<String>,
-    /// Print a JSON report of what was recorded.
-    #[arg(long)]
-    pub report_json: bool,
 }
 
 fn parse_input_kind(s: &str) -> Result<InputKind, String> {
@@ -154,14 +162,14 @@ fn has_field_flags(a: &Args) -> bool {
     a.model.is_some()
         || a.capacity_used.is_some()
         || !a.attribution.is_empty()
-        || a.cls.is_some()
-        || a.impf.is_some()
-        || a.churn_score.is_some()
-        || a.feature_delta.is_some()
-        || !a.errors.is_empty()
-        || a.feature_id.is_some()
-        || a.cost_provider.is_some()
-        || a.value_summary.is_some()
+        || a.payload.cls.is_some()
+        || a.payload.impf.is_some()
+        || a.payload.churn_score.is_some()
+        || a.payload.feature_delta.is_some()
+        || !a.payload.errors.is_empty()
+        || a.payload.feature_id.is_some()
+        || a.payload.cost_provider.is_some()
+        || a.payload.value_summary.is_some()
 }
 
 fn json_source(a: &Args) -> anyhow::Result<Option<(String, String)>> {
@@ -247,6 +255,7 @@ fn turn_from_json(label: &str, text: &str, session: &SessionId) -> anyhow::Resul
 }
 
 fn turn_from_flags(a: Args) -> anyhow::Result<TurnEvent> {
+    let p = *a.payload;
     let model = a
         .model
         .context("--model is required (or give the turn as --json/--json-file)")?;
@@ -260,29 +269,29 @@ fn turn_from_flags(a: Args) -> anyhow::Result<TurnEvent> {
             .with_context(|| format!("--attribution {kv:?}: {share:?} is not a number"))?;
         attribution.insert(m.to_string(), share);
     }
-    let measurement = match (a.cls, a.impf, a.churn_score, a.feature_delta) {
-        (None, None, None, None) if a.errors.is_empty() => None,
+    let measurement = match (p.cls, p.impf, p.churn_score, p.feature_delta) {
+        (None, None, None, None) if p.errors.is_empty() => None,
         (Some(cls), Some(impf), Some(churn_score), Some(feature_delta)) => Some(Measurement {
             cls,
             impf,
             churn_score,
             feature_delta,
-            errors: (!a.errors.is_empty()).then_some(a.errors),
+            errors: (!p.errors.is_empty()).then_some(p.errors),
             error_count: None,
         }),
         _ => bail!("a measurement needs all of --cls, --impf, --churn-score and --feature-delta"),
     };
-    let feature = match (a.feature_id, a.spec_ref, a.status) {
-        (None, None, None) if a.feature_notes.is_none() => None,
+    let feature = match (p.feature_id, p.spec_ref, p.status) {
+        (None, None, None) if p.feature_notes.is_none() => None,
         (Some(feature_id), Some(spec_ref), Some(status)) => Some(Feature {
             feature_id,
             spec_ref,
             status,
-            notes: a.feature_notes,
+            notes: p.feature_notes,
         }),
         _ => bail!("a feature needs all of --feature-id, --spec-ref and --status"),
     };
-    let cost = match (a.cost_provider, a.estimated_usd) {
+    let cost = match (p.cost_provider, p.estimated_usd) {
         (None, None) => None,
         (Some(provider), Some(estimated_usd)) => Some(Cost {
             provider,
@@ -291,13 +300,13 @@ fn turn_from_flags(a: Args) -> anyhow::Result<TurnEvent> {
         }),
         _ => bail!("a cost needs both --cost-provider and --estimated-usd"),
     };
-    let value = match a.value_summary {
-        None if a.links.is_empty() && a.evidence_refs.is_empty() => None,
+    let value = match p.value_summary {
+        None if p.links.is_empty() && p.evidence_refs.is_empty() => None,
         None => bail!("--link/--evidence-ref need --value-summary"),
         Some(summary) => Some(ValueRecord {
             summary,
-            links: (!a.links.is_empty()).then_some(a.links),
-            evidence_refs: (!a.evidence_refs.is_empty()).then_some(a.evidence_refs),
+            links: (!p.links.is_empty()).then_some(p.links),
+            evidence_refs: (!p.evidence_refs.is_empty()).then_some(p.evidence_refs),
         }),
     };
     Ok(TurnEvent {
