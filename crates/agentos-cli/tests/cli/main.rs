@@ -453,3 +453,34 @@ fn demo_records_a_session_in_each_tier() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("/v1/events\t"));
 }
+
+#[test]
+fn the_seed_fixture_packs_with_fake_signatures_are_rejected() {
+    let mut sb = Sandbox::new();
+    let (_, public) = sb.keygen("test-key");
+    let trust = format!("test-key={public}");
+    for name in ["full_pack.json", "minimized_pack.json"] {
+        let pack = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../agentos-core/tests/fixtures/"
+        )
+        .to_string()
+            + name;
+        let r = sb.run(&["license", "verify", &pack, "--pubkey", &trust, "--json"]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert_eq!(r.json()["valid"], false);
+        assert_eq!(r.json()["code"], "malformed_signature", "{name}");
+    }
+    // Configured as the license, it cannot unlock a tier: the session records locally.
+    let pack = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../agentos-core/tests/fixtures/full_pack.json"
+    );
+    sb.set_env("AGENTOS_LICENSE_PACK", pack);
+    sb.set_env("AGENTOS_LICENSE_PUBKEYS", &trust);
+    let s = sb
+        .run(&["ccc", "session", "start", "--tier", "full", "--json"])
+        .json();
+    assert_eq!(s["tier"], "local");
+    assert_eq!(s["downgrade"]["code"], "malformed_signature");
+}
