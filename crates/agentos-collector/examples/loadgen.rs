@@ -70,7 +70,7 @@ fn parse_opts() -> Result<Opts, String> {
 fn event(out: &mut String, device: usize, seq: u64, recorded_at: &str) {
     use std::fmt::Write as _;
     let id = uuid::Uuid::now_v7();
-    let model = if seq % 3 == 0 {
+    let model = if seq.is_multiple_of(3) {
         "glm-4.6"
     } else {
         "claude-haiku-4.5"

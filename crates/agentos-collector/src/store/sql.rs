@@ -27,7 +27,7 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
     {
         return sql;
     }
-    let row = format!("({})", vec!["?"; SQLITE_ROW_PARAMS].join(","));
+    let row = format!("({})", ["?"; SQLITE_ROW_PARAMS].join(","));
     let mut sql = String::from(
         "INSERT INTO events (tenant, event_id, device_id, seq, kind, recorded_at_us, model, \
          tokens_in, tokens_out, latency_ms, received_at_us, body) VALUES ",
