@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod e2e;
 mod events;
 mod hostile;
 mod license;
