@@ -171,6 +171,7 @@ fn scan_reader(
         let mut pos = 0usize;
         // Only the newly read part can hold new newlines; the carried-over part has none.
         let mut search_from = filled;
+        let mut last_in_block: Option<(usize, usize)> = None;
         while let Some(i) = memchr::memchr(b'\n', &buf[search_from..data_end]) {
             let nl = search_from + i;
             let line_start_off = buf_offset + pos as u64;
@@ -188,17 +189,23 @@ fn scan_reader(
                     bytes: line,
                     unterminated: false,
                 });
-                end.last_line_hash = fnv1a64(line);
+                // Hashing every line would cost more than splitting them: only the last line
+                // of each block is hashed, once, below.
+                last_in_block = Some((pos, pos + line.len()));
                 end.last_line_offset = line_start_off;
                 end.lines = line_no;
                 end.offset = buf_offset + nl as u64 + 1;
                 if flow.is_break() {
+                    end.last_line_hash = fnv1a64(line);
                     return Ok(end);
                 }
             }
             line_no += 1;
             pos = nl + 1;
             search_from = pos;
+        }
+        if let Some((a, b)) = last_in_block {
+            end.last_line_hash = fnv1a64(&buf[a..b]);
         }
         if eof {
             if pos < data_end && !skipping_oversized {

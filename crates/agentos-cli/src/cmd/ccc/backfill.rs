@@ -74,7 +74,8 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", out.display()))?;
         println!("{}", out.display());
     }
-    for sk in b.skipped.iter().take(20) {
+    // A few examples on stderr; the full list is in the skipped-lines file.
+    for sk in b.skipped.iter().take(3) {
         eprintln!(
             "agentos: skipped {}:{}: {}",
             sk.path.display(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use super::parser::{Kind, Lane, LogRecord, RerouteMode, Status, parse_objects};
+use super::parser::{Kind, Lane, LogRecord, RerouteMode, Status};
 use crate::account::{Account, Progress, SkipReason, SkippedLine};
 use crate::dedup::DedupKey;
 use crate::scan::{ScanEnd, Tail, scan_file};
@@ -323,26 +323,22 @@ pub fn read_log(job: &LogJob, range: &TimeRange, progress: Option<&Progress>) ->
             return ControlFlow::Continue(Tail::Consumed);
         }
         // Records borrow from the scan buffer, so they live only for this call.
-        let mut local: Vec<LogRecord<'_>> = Vec::with_capacity(1);
-        let parsed = parse_objects(bytes, &mut local);
-        if let Err(e) = parsed {
-            if line.unterminated && local.is_empty() {
-                acc.lines -= 1;
-                return ControlFlow::Continue(Tail::Pending);
-            }
-            acc.lines_skipped += 1;
-            skipped.push(SkippedLine {
-                path: path.clone(),
-                line: line.no,
-                offset: line.offset,
-                reason: if e.is_data() {
-                    SkipReason::BadField(e.to_string())
-                } else {
-                    SkipReason::InvalidJson(e.to_string())
-                },
-            });
-        }
-        for r in &local {
+        // Records are handled as the streaming deserialiser yields them (several objects may
+        // share a line); they borrow from the scan buffer only for this call.
+        let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<LogRecord<'_>>();
+        let mut parsed_ok = 0usize;
+        let mut failure = None;
+        loop {
+            let r = match stream.next() {
+                None => break,
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            parsed_ok += 1;
+            let r = &r;
             let kind = r.kind();
             if kind == Kind::Fragment {
                 acc.fragments += 1;
@@ -394,6 +390,23 @@ pub fn read_log(job: &LogJob, range: &TimeRange, progress: Option<&Progress>) ->
                 }
                 Kind::Fragment | Kind::Anomaly => {}
             }
+        }
+        if let Some(e) = failure {
+            if line.unterminated && parsed_ok == 0 {
+                acc.lines -= 1;
+                return ControlFlow::Continue(Tail::Pending);
+            }
+            acc.lines_skipped += 1;
+            skipped.push(SkippedLine {
+                path: path.clone(),
+                line: line.no,
+                offset: line.offset,
+                reason: if e.is_data() {
+                    SkipReason::BadField(e.to_string())
+                } else {
+                    SkipReason::InvalidJson(e.to_string())
+                },
+            });
         }
         ControlFlow::Continue(Tail::Consumed)
     });
