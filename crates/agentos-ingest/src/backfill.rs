@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use agentos_core::rollup::{ModelUsage, Summary};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::account::{Account, Progress, SkippedLine};
 use crate::error::IngestError;
 use crate::pricing::{PriceTable, Tokens};
-use crate::source::ccc::{self, Assembler, CccTurn, LogJob};
+use crate::source::ccc::{self, Assembler, CccTurn, LogJob, RerouteMode};
 use crate::source::results::read_results;
 use crate::source::usage_snapshot::{ModelHealth, load_snapshot};
 use crate::time::TimeRange;
@@ -146,41 +147,56 @@ fn summarize(
     account: Account,
     incomplete: u64,
 ) -> BackfillSummary {
-    let mut models: BTreeMap<String, ModelUsage> = BTreeMap::new();
+    // Count into maps keyed by borrowed strings (no allocation per turn), then sort once.
+    let mut models_h: FxHashMap<&str, ModelUsage> = FxHashMap::default();
+    let mut errors_h: FxHashMap<&str, u64> = FxHashMap::default();
+    let mut decisions_h: FxHashMap<&str, u64> = FxHashMap::default();
+    let mut modes_h: FxHashMap<RerouteMode, u64> = FxHashMap::default();
+    let mut lanes_h: FxHashMap<&str, u64> = FxHashMap::default();
     let mut req = RequestStats {
         incomplete,
         ..RequestStats::default()
     };
-    let mut rids = rustc_hash::FxHashSet::default();
-    let mut warn_cfg: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut rids: FxHashSet<&str> = FxHashSet::default();
+    let mut warn_cfg: FxHashMap<&str, f64> = FxHashMap::default();
     for t in turns {
-        let m = models.entry(t.model.to_string()).or_default();
+        let m = models_h.entry(&t.model).or_default();
         m.turns += 1;
         m.tokens_in += t.input_tokens;
         m.tokens_out += t.output_tokens;
         if t.complete && !t.ok() {
-            *req.errors_by_model.entry(t.model.to_string()).or_default() += 1;
+            *errors_h.entry(&t.model).or_default() += 1;
             req.errors += 1;
         }
         req.streams += u64::from(t.stream);
         req.fallbacks += u64::from(t.decision.fallback.is_some());
         req.legacy += u64::from(t.legacy);
-        rids.insert(t.rid.clone());
+        rids.insert(&t.rid);
         if let Some(d) = &t.decision.reroute_decision {
-            *req.reroute_decisions.entry(d.to_string()).or_default() += 1;
+            *decisions_h.entry(d).or_default() += 1;
         }
         if let Some(mode) = t.decision.reroute_mode {
-            let name = serde_json::to_value(mode)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *req.reroute_modes.entry(name).or_default() += 1;
+            *modes_h.entry(mode).or_default() += 1;
         }
-        *req.lanes.entry(t.lane.as_str().to_string()).or_default() += 1;
+        *lanes_h.entry(t.lane.as_str()).or_default() += 1;
         if let Some(w) = t.decision.warn_pct_cfg {
             warn_cfg.insert(&t.model, w);
         }
     }
+    let owned = |h: FxHashMap<&str, u64>| -> BTreeMap<String, u64> {
+        h.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    };
+    let mut models: BTreeMap<String, ModelUsage> = models_h
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    req.errors_by_model = owned(errors_h);
+    req.reroute_decisions = owned(decisions_h);
+    req.lanes = owned(lanes_h);
+    req.reroute_modes = modes_h
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_string(), v))
+        .collect();
     req.distinct_rids = rids.len() as u64;
     // Cost is linear in tokens: pricing the per-model sums keeps the figure independent of the
     // order turns were added in (float sums are not associative).

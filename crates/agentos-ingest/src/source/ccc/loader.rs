@@ -349,8 +349,13 @@ pub fn read_log(job: &LogJob, range: &TimeRange, progress: Option<&Progress>) ->
             }
             acc.records += 1;
             let ts = r.ts.map(|t| t.0).unwrap_or(0.0);
-            let rid = match nonempty(&r.rid) {
-                Some(v) => it.get(v),
+            let rid: Arc<str> = match nonempty(&r.rid) {
+                // An open request already holds the rid; a new one gets its own allocation
+                // (rids are unique per request, so interning them would only grow a set).
+                Some(v) => match open.get_key_value(v) {
+                    Some((k, _)) => k.clone(),
+                    None => Arc::from(v),
+                },
                 None => {
                     // No rid: a request on its own; key it by model and time so reruns agree.
                     let m = r.model.as_deref().unwrap_or("");

@@ -186,6 +186,15 @@ pub enum RerouteMode {
 }
 
 impl RerouteMode {
+    /// The mode's name as logged.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RerouteMode::Hybrid => "hybrid",
+            RerouteMode::Preemptive => "preemptive",
+            RerouteMode::Run2cap => "run2cap",
+        }
+    }
+
     /// Parses a mode (aliases as the shim accepts them); unknown → `None`.
     pub fn parse(s: &str) -> Option<RerouteMode> {
         match s {
