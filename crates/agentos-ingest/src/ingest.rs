@@ -6,6 +6,7 @@ use crate::account::{Account, Progress, SkippedLine, write_skipped};
 use crate::checkpoint::{Checkpoints, Plan, mtime_ns};
 use crate::error::IngestError;
 use crate::record::{FLAG_ERROR, FLAG_INCOMPLETE, LocalBatch, RecordSet, UsageRecord};
+use crate::report::{Aggregator, Report, ReportOptions, build};
 use crate::source::ccc::{self, Assembler, CccTurn, LogJob};
 use crate::source::claude::{self, FileJob};
 use crate::store::{SourceKind, Store, list_stores, store_dir};
@@ -31,6 +32,32 @@ pub struct IngestRun {
     pub skipped: Vec<SkippedLine>,
     /// The store used, if any.
     pub store_dir: Option<PathBuf>,
+    /// Set when nothing was new and the store is duplicate-free: `set` is then left empty and
+    /// reports stream the records from the store instead of holding them (the warm path).
+    pub deferred: Option<Store>,
+}
+
+impl IngestRun {
+    /// Number of records the run stands for (in `set`, or in the deferred store).
+    pub fn record_count(&self) -> u64 {
+        match &self.deferred {
+            Some(st) => st.record_count(),
+            None => self.set.records.len() as u64,
+        }
+    }
+
+    /// Builds a report over the run's records.
+    pub fn report(&self, o: &ReportOptions) -> Result<Report, IngestError> {
+        match &self.deferred {
+            Some(st) => {
+                let strings = st.strings()?;
+                let mut agg = Aggregator::new(o);
+                st.for_each_record(|r| agg.add(r))?;
+                Ok(agg.finish(&strings))
+            }
+            None => Ok(build(&self.set, o)),
+        }
+    }
 }
 
 /// A CCC request is kept open across runs for at most this long after the newest line seen;
@@ -143,6 +170,11 @@ pub fn ingest_claude(
         &TimeRange::default(),
         &mut run.account,
     )?;
+    if jobs.is_empty() && cps == store.checkpoints && store.is_duplicate_free() {
+        run.account.turns = store.record_count();
+        run.deferred = Some(store);
+        return Ok(run);
+    }
     run.set = store.load()?;
     let before = run.set.duplicates;
     let replaced_before = run.set.replacements;
@@ -316,8 +348,16 @@ pub fn ingest_ccc(
         &TimeRange::default(),
         &mut run.account,
     )?;
+    if jobs.is_empty() && cps == store.checkpoints && store.is_duplicate_free() {
+        run.account.turns = store.record_count();
+        run.deferred = Some(store);
+        return Ok(run);
+    }
     run.set = store.load()?;
     if jobs.is_empty() {
+        // Only paths or mtimes moved (e.g. a rotation without new lines): remember them.
+        let app = store.appender();
+        store.commit(app, 0, &run.set.strings, None, cps)?;
         finish_counts_store(&mut run, &store)?;
         return Ok(run);
     }

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::pricing::{PriceTable, Tokens};
-use crate::record::{RecordSet, UsageRecord};
+use crate::record::{RecordSet, StringTable, UsageRecord};
 use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds};
 
 /// Which report.
@@ -165,53 +165,105 @@ const BLOCK_MS: i64 = 5 * 3600 * 1000;
 
 /// Builds a report from a record set.
 pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
-    // Group key: an i64 for calendar buckets and blocks, a string index for sessions.
-    let mut groups: FxHashMap<(i64, u32), Agg> = FxHashMap::default();
-    let mut extra: FxHashMap<i64, (u32, i64)> = FxHashMap::default(); // session → (project, ..)
-    let recs: Vec<&UsageRecord> = set
-        .records
-        .iter()
-        .filter(|r| o.range.contains(r.ts_ms))
-        .collect();
-    let block_of: Vec<i64> = if o.kind == ReportKind::Blocks {
-        blocks(&recs)
-    } else {
-        Vec::new()
-    };
-    // Offsets change rarely: cache the last hour's offset instead of asking the zone per record.
-    let mut off_cache: (i64, i64) = (i64::MIN, 0);
-    let mut local_day_of = |ms: i64| -> i64 {
-        let hour = ms.div_euclid(3_600_000);
-        if hour != off_cache.0 {
-            off_cache = (hour, offset_seconds(&o.tz, ms));
+    let mut agg = Aggregator::new(o);
+    for r in &set.records {
+        agg.add(r);
+    }
+    agg.finish(&set.strings)
+}
+
+/// Incremental report builder: feed records one by one (e.g. straight from the store, without
+/// holding them all), then [`Aggregator::finish`].
+pub struct Aggregator<'o> {
+    o: &'o ReportOptions,
+    utc: bool,
+    groups: FxHashMap<(i64, u32), Agg>,
+    // Session → project (session report).
+    projects: FxHashMap<i64, u32>,
+    // Blocks need every record in time order; other reports keep only their buckets.
+    kept: Vec<UsageRecord>,
+    off_cache: (i64, i64),
+}
+
+impl<'o> Aggregator<'o> {
+    /// A new, empty aggregator.
+    pub fn new(o: &'o ReportOptions) -> Aggregator<'o> {
+        Aggregator {
+            o,
+            utc: o.tz == TimeZone::UTC,
+            groups: FxHashMap::default(),
+            projects: FxHashMap::default(),
+            kept: Vec::new(),
+            off_cache: (i64::MIN, 0),
         }
-        (ms.div_euclid(1000) + off_cache.1).div_euclid(86_400)
-    };
-    for (i, r) in recs.iter().enumerate() {
-        let key = match o.kind {
-            ReportKind::Daily => local_day_of(r.ts_ms),
+    }
+
+    fn local_day(&mut self, ms: i64) -> i64 {
+        if self.utc {
+            return ms.div_euclid(86_400_000);
+        }
+        // Offsets change rarely: cache the last hour's offset instead of asking the zone each time.
+        let hour = ms.div_euclid(3_600_000);
+        if hour != self.off_cache.0 {
+            self.off_cache = (hour, offset_seconds(&self.o.tz, ms));
+        }
+        (ms.div_euclid(1000) + self.off_cache.1).div_euclid(86_400)
+    }
+
+    /// Adds one record (records outside the range are ignored).
+    pub fn add(&mut self, r: &UsageRecord) {
+        if !self.o.range.contains(r.ts_ms) {
+            return;
+        }
+        let key = match self.o.kind {
+            ReportKind::Daily => self.local_day(r.ts_ms),
             ReportKind::Weekly => {
-                let d = local_day_of(r.ts_ms);
+                let d = self.local_day(r.ts_ms);
                 d - (d + 3).rem_euclid(7)
             }
             ReportKind::Monthly => {
-                let (y, m, _) = civil_from_days(local_day_of(r.ts_ms));
+                let (y, m, _) = civil_from_days(self.local_day(r.ts_ms));
                 y * 12 + i64::from(m) - 1
             }
             ReportKind::Session => {
-                extra.entry(i64::from(r.session)).or_insert((r.project, 0));
+                self.projects
+                    .entry(i64::from(r.session))
+                    .or_insert(r.project);
                 i64::from(r.session)
             }
-            ReportKind::Blocks => block_of[i],
+            ReportKind::Blocks => {
+                self.kept.push(*r);
+                return;
+            }
         };
-        groups.entry((key, r.model)).or_default().add(r);
+        self.groups.entry((key, r.model)).or_default().add(r);
     }
+
+    /// The finished report; `strings` is the table the records index into.
+    pub fn finish(mut self, strings: &StringTable) -> Report {
+        if self.o.kind == ReportKind::Blocks {
+            let recs: Vec<&UsageRecord> = self.kept.iter().collect();
+            let starts = blocks(&recs);
+            for (r, start) in self.kept.iter().zip(starts) {
+                self.groups.entry((start, r.model)).or_default().add(r);
+            }
+        }
+        finish_groups(self.o, strings, self.groups, &self.projects)
+    }
+}
+
+fn finish_groups(
+    o: &ReportOptions,
+    strings: &StringTable,
+    groups: FxHashMap<(i64, u32), Agg>,
+    projects: &FxHashMap<i64, u32>,
+) -> Report {
     let mut by_key: BTreeMap<i64, Vec<(String, Agg)>> = BTreeMap::new();
     for ((k, m), a) in groups {
         by_key
             .entry(k)
             .or_default()
-            .push((set.strings.get(m).to_string(), a));
+            .push((strings.get(m).to_string(), a));
     }
     let mut rows = Vec::new();
     let mut model_totals: BTreeMap<String, Agg> = BTreeMap::new();
@@ -234,8 +286,8 @@ pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
                 None,
             ),
             ReportKind::Session => {
-                let project = extra.get(&k).map(|(p, _)| set.strings.get(*p).to_string());
-                (set.strings.get(k as u32).to_string(), project, None)
+                let project = projects.get(&k).map(|p| strings.get(*p).to_string());
+                (strings.get(k as u32).to_string(), project, None)
             }
             ReportKind::Blocks => (
                 local_time(&o.tz, k),

@@ -205,6 +205,48 @@ impl Store {
         self.kind
     }
 
+    /// Number of committed records.
+    pub fn record_count(&self) -> u64 {
+        self.records_len / UsageRecord::SIZE as u64
+    }
+
+    /// True when no committed record replaced another, i.e. `records.bin` holds distinct keys
+    /// and can be used without de-duplication.
+    pub fn is_duplicate_free(&self) -> bool {
+        self.replaced == 0
+    }
+
+    /// The committed string table.
+    pub fn strings(&self) -> Result<StringTable, IngestError> {
+        let items: Vec<String> = read_json(&self.dir.join("strings.json"))?.unwrap_or_default();
+        Ok(StringTable::from_items(items))
+    }
+
+    /// Calls `f` for every committed record in order, without holding them all in memory.
+    /// Only meaningful as a report source when [`Store::is_duplicate_free`].
+    pub fn for_each_record(&self, mut f: impl FnMut(&UsageRecord)) -> Result<(), IngestError> {
+        let rpath = self.dir.join("records.bin");
+        let mut file = match File::open(&rpath) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(IngestError::io(&rpath, e)),
+        };
+        let mut remaining = self.records_len;
+        let mut buf = vec![0u8; UsageRecord::SIZE * 4096];
+        while remaining > 0 {
+            let want = (buf.len() as u64).min(remaining) as usize;
+            file.read_exact(&mut buf[..want])
+                .map_err(|e| IngestError::io(&rpath, e))?;
+            for chunk in buf[..want].chunks_exact(UsageRecord::SIZE) {
+                let mut arr = [0u8; UsageRecord::SIZE];
+                arr.copy_from_slice(chunk);
+                f(&UsageRecord::decode(&arr));
+            }
+            remaining -= want as u64;
+        }
+        Ok(())
+    }
+
     /// Loads all committed records into a de-duplicated set.
     pub fn load(&self) -> Result<RecordSet, IngestError> {
         let mut set = RecordSet::default();

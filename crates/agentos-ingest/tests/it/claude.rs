@@ -108,7 +108,18 @@ fn reingesting_adds_nothing_and_reads_nothing() {
     assert_eq!(second.account.added, 0);
     assert_eq!(second.account.bytes, 0);
     assert_eq!(second.account.files_skipped, 6);
-    assert_eq!(second.set.records.len(), first.set.records.len());
+    assert_eq!(second.record_count(), first.record_count());
+    assert!(
+        second.deferred.is_some(),
+        "a warm run streams from the store"
+    );
+    let daily = report_opts(ReportKind::Daily);
+    assert_eq!(
+        second.report(&daily).expect("report"),
+        first.report(&daily).expect("report"),
+        "the streamed warm report equals the cold one"
+    );
+    drop(second); // releases the store lock the warm run holds
     let all = load_all(data.path(), None).expect("load");
     assert_eq!(
         all.records.len() as u64,
@@ -155,7 +166,7 @@ fn appended_lines_are_read_from_the_checkpoint_and_counted_once() {
     // The copy with more tokens replaced the first one.
     assert_eq!(rep.totals.tokens.output_tokens, 57);
     let r3 = ingest_claude(data.path(), Some(dir.path()), &opts(1), None).expect("ingest");
-    let rep3 = build(&r3.set, &report_opts(ReportKind::Daily));
+    let rep3 = r3.report(&report_opts(ReportKind::Daily)).expect("report");
     assert_eq!(rep3.totals.tokens.output_tokens, 57);
     assert_eq!(r3.account.added, 0);
 }

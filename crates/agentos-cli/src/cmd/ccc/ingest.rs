@@ -188,7 +188,7 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let v = serde_json::json!({
             "store": store,
             "added": r.account.added,
-            "records_in_store": r.set.records.len(),
+            "records_in_store": r.record_count(),
             "account": r.account,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -197,7 +197,7 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "{} new record(s) in {} ({} in the store)",
             r.account.added,
             store,
-            r.set.records.len()
+            r.record_count()
         );
     }
     print_account(what, &r.account);

@@ -16,7 +16,7 @@ use agentos_ingest::account::write_skipped;
 use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
-use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row, build};
+use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row};
 use agentos_ingest::time::{TimeRange, time_zone};
 use anyhow::Context as _;
 
@@ -138,9 +138,8 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         run.account.skipped_list = write_skipped(&list, &run.skipped)
             .with_context(|| format!("writing {}", list.display()))?;
     }
-    let report = build(
-        &run.set,
-        &ReportOptions {
+    let report = run
+        .report(&ReportOptions {
             kind: match args.kind {
                 Kind::Daily => ReportKind::Daily,
                 Kind::Weekly => ReportKind::Weekly,
@@ -152,8 +151,8 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             tz_name,
             range,
             prices: prices(args.prices.as_deref(), &s)?,
-        },
-    );
+        })
+        .context("building the report")?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
