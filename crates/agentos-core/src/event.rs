@@ -35,7 +35,7 @@ impl fmt::Display for EventId {
 }
 
 /// Identity of a recorded session.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SessionId(pub String);
 
@@ -46,7 +46,7 @@ impl fmt::Display for SessionId {
 }
 
 /// Identity of one turn within a session.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TurnId(pub String);
 
@@ -75,6 +75,10 @@ pub struct Envelope {
 /// The payload of an [`Envelope`], tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "turns are the common case; boxing them would cost an allocation per event for no gain"
+)]
 pub enum EventBody {
     /// A session started.
     Session(SessionEvent),
@@ -192,18 +196,6 @@ pub struct Turn {
     /// Capacity consumed by this turn (provider units; pp or prompts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_used: Option<f64>,
-}
-
-impl Default for TurnId {
-    fn default() -> Self {
-        TurnId(String::new())
-    }
-}
-
-impl Default for SessionId {
-    fn default() -> Self {
-        SessionId(String::new())
-    }
 }
 
 /// Kind of input a turn consumed.

@@ -229,17 +229,43 @@ fn apply_rule(
 
 /// The `/v1/metrics` body for `summary` under tier `now`, or `None` if nothing may leave.
 ///
-/// Only [`MINIMIZED_SUMMARY_FIELDS`] are present; keys are sorted.
+/// Only [`MINIMIZED_SUMMARY_FIELDS`] are present (keys sorted), and their values come from
+/// [`Summary::shareable`]: aggregates over turns recorded under a tier that allows metrics, so
+/// work recorded as `local` never leaves, even as a sum.
 pub fn egress_summary(summary: &Summary, now: Tier) -> Option<Value> {
     if !now.allows(Egress::Metrics) {
         return None;
     }
-    let Value::Object(full) = serde_json::to_value(summary).ok()? else {
-        return None;
-    };
-    let kept: Map<String, Value> = full
-        .into_iter()
-        .filter(|(k, _)| MINIMIZED_SUMMARY_FIELDS.contains(&k.as_str()))
-        .collect();
+    let shared = &summary.shareable;
+    let mut kept = Map::new();
+    kept.insert(
+        "avg_churn_score".into(),
+        serde_json::to_value(shared.avg_churn_score).ok()?,
+    );
+    kept.insert("avg_cls".into(), serde_json::to_value(shared.avg_cls).ok()?);
+    kept.insert(
+        "avg_impf".into(),
+        serde_json::to_value(shared.avg_impf).ok()?,
+    );
+    kept.insert(
+        "capacity_used".into(),
+        serde_json::to_value(shared.capacity_used).ok()?,
+    );
+    kept.insert(
+        "features_per_capacity".into(),
+        serde_json::to_value(shared.features_per_capacity).ok()?,
+    );
+    kept.insert(
+        "features_shipped".into(),
+        serde_json::to_value(shared.features_shipped).ok()?,
+    );
+    kept.insert(
+        "generated_at".into(),
+        serde_json::to_value(summary.generated_at).ok()?,
+    );
+    debug_assert!(
+        kept.keys()
+            .all(|k| MINIMIZED_SUMMARY_FIELDS.contains(&k.as_str()))
+    );
     Some(Value::Object(kept))
 }

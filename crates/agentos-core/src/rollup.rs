@@ -3,12 +3,80 @@
 //! [`Rollup`] is incremental: [`Rollup::apply`] costs O(1) per event (plus O(models) in the
 //! turn's attribution), so the recorder never re-reads its log. Recomputing from scratch is the
 //! same fold over the whole log, which is how `agentos ccc rollup` checks it.
+//!
+//! Besides the totals over everything, the rollup keeps [`ShareableTotals`]: the same aggregate
+//! fields over only the events recorded under a tier that allows `/v1/metrics`. The summary that
+//! leaves the machine is built from those, so raising the tier never leaks aggregates of work
+//! recorded as `local` (for example during a license downgrade).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Envelope, EventBody, TurnEvent};
+use crate::privacy::Egress;
+
+/// Aggregate sums over the turns whose recorded tier allows `/v1/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShareableTotals {
+    /// Σ `turn.capacity_used`.
+    pub capacity_used: f64,
+    /// Σ `measurement.feature_delta`.
+    pub features_shipped: f64,
+    /// Turns that carried a measurement.
+    pub measurements: u64,
+    /// Σ `measurement.churn_score`.
+    pub sum_churn_score: f64,
+    /// Σ `measurement.cls`.
+    pub sum_cls: f64,
+    /// Σ `measurement.impf`.
+    pub sum_impf: f64,
+}
+
+impl ShareableTotals {
+    fn apply_turn(&mut self, t: &TurnEvent) {
+        if let Some(c) = t.turn.capacity_used {
+            self.capacity_used += c;
+        }
+        if let Some(m) = &t.measurement {
+            self.measurements += 1;
+            self.features_shipped += m.feature_delta;
+            self.sum_cls += m.cls;
+            self.sum_impf += m.impf;
+            self.sum_churn_score += m.churn_score;
+        }
+    }
+
+    fn summary(&self) -> SharedSummary {
+        let avg = |sum: f64| (self.measurements > 0).then(|| sum / self.measurements as f64);
+        SharedSummary {
+            avg_churn_score: avg(self.sum_churn_score),
+            avg_cls: avg(self.sum_cls),
+            avg_impf: avg(self.sum_impf),
+            capacity_used: self.capacity_used,
+            features_per_capacity: (self.capacity_used != 0.0)
+                .then(|| self.features_shipped / self.capacity_used),
+            features_shipped: self.features_shipped,
+        }
+    }
+}
+
+/// The aggregate summary fields computed over shareable turns only (see [`ShareableTotals`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharedSummary {
+    /// Mean churn score (null when none).
+    pub avg_churn_score: Option<f64>,
+    /// Mean CLS (null when none).
+    pub avg_cls: Option<f64>,
+    /// Mean interaction minutes per feature (null when none).
+    pub avg_impf: Option<f64>,
+    /// Σ capacity used.
+    pub capacity_used: f64,
+    /// features_shipped / capacity_used; null when capacity is 0.
+    pub features_per_capacity: Option<f64>,
+    /// Σ feature_delta.
+    pub features_shipped: f64,
+}
 
 /// Per-model usage totals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +114,9 @@ pub struct Rollup {
     pub model_value: BTreeMap<String, f64>,
     /// Usage per model.
     pub models: BTreeMap<String, ModelUsage>,
+    /// Aggregates over turns recorded under a tier that allows `/v1/metrics`.
+    #[serde(default)]
+    pub shareable: ShareableTotals,
 }
 
 impl Rollup {
@@ -58,12 +129,18 @@ impl Rollup {
     pub fn apply(&mut self, env: &Envelope) {
         match &env.body {
             EventBody::Session(_) => self.sessions += 1,
-            EventBody::Turn(t) => self.apply_turn(t),
+            EventBody::Turn(t) => {
+                self.apply_turn(t);
+                if env.tier.allows(Egress::Metrics) {
+                    self.shareable.apply_turn(t);
+                }
+            }
             EventBody::SessionEnd(_) => {}
         }
     }
 
-    /// Folds one turn into the totals.
+    /// Folds one turn into the totals over everything (not into [`Rollup::shareable`], which
+    /// needs the recorded tier: use [`Rollup::apply`]).
     pub fn apply_turn(&mut self, t: &TurnEvent) {
         self.turns += 1;
         if let Some(c) = t.turn.capacity_used {
@@ -114,6 +191,7 @@ impl Rollup {
             model_value: self.model_value.clone(),
             models: self.models.clone(),
             sessions: self.sessions,
+            shareable: self.shareable.summary(),
             turns: self.turns,
         }
     }
@@ -143,6 +221,9 @@ pub struct Summary {
     pub models: BTreeMap<String, ModelUsage>,
     /// Sessions started.
     pub sessions: u64,
+    /// The aggregate fields over shareable turns only: what `/v1/metrics` may carry.
+    #[serde(default)]
+    pub shareable: SharedSummary,
     /// Turns recorded.
     pub turns: u64,
 }

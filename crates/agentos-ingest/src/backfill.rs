@@ -235,6 +235,8 @@ fn summarize(
             model_value: BTreeMap::new(),
             models,
             sessions: 0,
+            // Backfilled history never leaves the machine through /v1/metrics.
+            shareable: Default::default(),
             turns: turns.len() as u64,
         },
         sources,

@@ -1,4 +1,8 @@
 //! Integration tests of agentos-core, one module per area.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test failing on unwrap is the assertion"
+)]
 
 mod examples;
 mod license;

@@ -149,3 +149,21 @@ fn docs_privacy_table_mirrors_the_code_table() {
         );
     }
 }
+
+#[test]
+fn aggregates_of_work_recorded_as_local_never_leave_even_after_the_tier_is_raised() {
+    let mut r = Rollup::new();
+    for e in three_events(Tier::Local) {
+        r.apply(&e);
+    }
+    let s = r.summary(ts("2026-11-24T12:00:00Z"));
+    assert_eq!(
+        s.features_shipped, 1.0,
+        "the local summary counts everything"
+    );
+    let body = egress_summary(&s, Tier::Full).expect("full sends a summary");
+    assert_eq!(body["features_shipped"], 0.0);
+    assert_eq!(body["capacity_used"], 0.0);
+    assert!(body["avg_cls"].is_null());
+    assert!(body["features_per_capacity"].is_null());
+}

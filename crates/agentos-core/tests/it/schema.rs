@@ -80,13 +80,16 @@ fn typed_envelopes_validate_and_round_trip() {
     }
 }
 
+/// Name, change to a valid turn envelope, expected pointer, expected rule.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 fn turn_value() -> Value {
     serde_json::to_value(&three_events(Tier::Full)[1]).expect("serialize")
 }
 
 #[test]
 fn broken_variants_are_rejected_with_the_right_pointer_and_rule() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+    let cases: Vec<(&str, Mutation, &str, &str)> = vec![
         (
             "negative tokens",
             Box::new(|v| v["turn"]["tokens_in"] = json!(-1)),
