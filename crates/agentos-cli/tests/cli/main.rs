@@ -484,3 +484,54 @@ fn the_seed_fixture_packs_with_fake_signatures_are_rejected() {
     assert_eq!(s["tier"], "local");
     assert_eq!(s["downgrade"]["code"], "malformed_signature");
 }
+
+#[test]
+fn closing_a_minimized_session_uploads_only_the_allowlisted_summary() {
+    let server = agentos_test_support::http::RecordingServer::start().expect("loopback server");
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_minimized");
+    sb.set_env("AGENTOS_CCC_URL", &server.url());
+    sb.set_env("AGENTOS_CCC_API_KEY", "test-key");
+    let s = start(&sb, "minimized").json();
+    assert_eq!(s["tier"], "minimized", "{s}");
+    sb.ok(&strs(&seed_turn_args("glm-4.6")));
+    let end = sb
+        .ok(&["ccc", "session", "end", "--notes", "secret notes", "--json"])
+        .json();
+    assert_eq!(end["summary_upload"], "sent", "{end}");
+    assert!(
+        server.requests_to("/v1/events").is_empty(),
+        "no events under minimized"
+    );
+    let metrics = server.requests_to("/v1/metrics");
+    assert_eq!(metrics.len(), 1);
+    let body = metrics[0].json().expect("json body");
+    let mut keys: Vec<_> = body.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "avg_churn_score",
+            "avg_cls",
+            "avg_impf",
+            "capacity_used",
+            "features_per_capacity",
+            "features_shipped",
+            "generated_at"
+        ]
+    );
+    assert_eq!(body["features_per_capacity"], json!(2.0));
+    assert_eq!(metrics[0].authorization.as_deref(), Some("Bearer test-key"));
+}
+
+#[test]
+fn closing_a_local_session_makes_no_connection() {
+    let server = agentos_test_support::http::RecordingServer::start().expect("loopback server");
+    let mut sb = Sandbox::new();
+    sb.set_env("AGENTOS_CCC_URL", &server.url());
+    start(&sb, "local");
+    sb.ok(&strs(&seed_turn_args("glm-4.6")));
+    let end = sb.ok(&["ccc", "session", "end", "--json"]).json();
+    assert_eq!(end["summary_upload"], "withheld");
+    assert_eq!(server.connections(), 0);
+}

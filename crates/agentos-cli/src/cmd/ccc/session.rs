@@ -61,6 +61,12 @@ pub struct EndArgs {
     /// Free-text notes (kept locally; never leave the machine).
     #[arg(long)]
     pub notes: Option<String>,
+    /// Do not upload the summary now (the next `agentos ccc sync` sends it).
+    #[arg(long)]
+    pub no_upload: bool,
+    /// How long the summary upload may take, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub upload_timeout: u64,
     /// Print a JSON report.
     #[arg(long)]
     pub json: bool,
@@ -145,19 +151,70 @@ fn start(a: StartArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
 
 fn end(a: EndArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(g)?;
-    let mut rec = Recorder::open(cfg)?;
+    let mut rec = Recorder::open(cfg.clone())?;
     let session = rec.current_session()?;
     let r = rec.end_session(a.notes)?;
     report_log_warnings(&r.warnings);
     let session_id = session.map(|s| s.session_id.0).unwrap_or_default();
+    let upload = if a.no_upload {
+        "skipped"
+    } else {
+        upload_summary_at_close(&cfg, r.tier, &rec, a.upload_timeout)
+    };
     if a.json {
         print_json(&json!({
             "ended": true, "session_id": session_id, "seq": r.seq, "event_id": r.event_id, "tier": r.tier,
+            "summary_upload": upload,
         }))?;
     } else {
         println!("ended {session_id}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Closing a session sends the summary for the minimized and full tiers (the seed's "upload at
+/// session close"). A failure is a warning, not an error: the summary stays on disk and the next
+/// `agentos ccc sync` sends it, so nothing is lost. The tier is the one the session was recorded
+/// under (license-checked at start, forced to `local` by `DO_NOT_TRACK`).
+fn upload_summary_at_close(
+    cfg: &Config,
+    session_tier: Tier,
+    rec: &Recorder,
+    timeout_secs: u64,
+) -> &'static str {
+    use agentos_delivery::{Settings, SummaryOutcome, upload_summary_blocking};
+    if !session_tier.allows(agentos_core::privacy::Egress::Metrics) {
+        return "withheld";
+    }
+    if cfg.ccc.url.is_none() {
+        return "no_url";
+    }
+    let Some(summary) = rec.summary() else {
+        return "no_summary";
+    };
+    let result = Settings::from_config(cfg)
+        .map_err(anyhow::Error::from)
+        .and_then(|mut s| {
+            s.tier = session_tier;
+            upload_summary_blocking(&s, &summary, std::time::Duration::from_secs(timeout_secs))
+                .map_err(anyhow::Error::from)
+        });
+    match result {
+        Ok(SummaryOutcome::Sent) => "sent",
+        Ok(SummaryOutcome::Unchanged) => "unchanged",
+        Ok(SummaryOutcome::Withheld) => "withheld",
+        Ok(SummaryOutcome::NoSummary) => "no_summary",
+        Ok(SummaryOutcome::OutOfTime) => {
+            warn_line("summary upload timed out; `agentos ccc sync` will send it");
+            "pending"
+        }
+        Err(e) => {
+            warn_line(&format!(
+                "summary upload failed ({e:#}); `agentos ccc sync` will send it"
+            ));
+            "pending"
+        }
+    }
 }
 
 /// Loads the configuration from the global flags (flags > env > file > defaults).
