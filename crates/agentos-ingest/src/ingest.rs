@@ -282,6 +282,17 @@ pub fn ccc_record(t: &CccTurn, batch: &mut LocalBatch) -> UsageRecord {
     }
 }
 
+fn turns_batch(turns: &[CccTurn], range: &TimeRange) -> LocalBatch {
+    let mut batch = LocalBatch::default();
+    for t in turns {
+        let r = ccc_record(t, &mut batch);
+        if range.contains(r.ts_ms) {
+            batch.records.push(r);
+        }
+    }
+    batch
+}
+
 /// Reads a CCC root's usage logs straight from disk (no store).
 pub fn scan_ccc(
     root: &Path,
@@ -300,19 +311,16 @@ pub fn scan_ccc(
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             asm.push(o.closed, o.open);
+            // Finished turns become compact records right away, so memory follows the
+            // records (72 bytes each), not the full turns.
+            let done = std::mem::take(&mut asm.turns);
+            run.set.merge_batch(turns_batch(&done, &opts.range));
         },
     );
     let dups = asm.duplicates;
     let (turns, incomplete) = asm.finish();
     run.account.incomplete = incomplete;
-    let mut batch = LocalBatch::default();
-    for t in &turns {
-        let r = ccc_record(t, &mut batch);
-        if opts.range.contains(r.ts_ms) {
-            batch.records.push(r);
-        }
-    }
-    run.set.merge_batch(batch);
+    run.set.merge_batch(turns_batch(&turns, &opts.range));
     run.account.duplicates += dups;
     finish_counts(&mut run);
     Ok(run)
@@ -365,6 +373,10 @@ pub fn ingest_ccc(
     let mut asm = Assembler::with_open(store.pending()?);
     let none = TimeRange::default();
     let mut max_ts = f64::MIN;
+    let mut app = store.appender();
+    let mut err = None;
+    let before = run.set.duplicates;
+    let replaced_before = run.set.replacements;
     crate::parallel::for_each_ordered(
         &jobs,
         opts.threads,
@@ -380,11 +392,22 @@ pub fn ingest_ccc(
                 max_ts = max_ts.max(t.ts);
             }
             asm.push(o.closed, o.open);
+            let done = std::mem::take(&mut asm.turns);
+            let fresh = run.set.merge_batch(turns_batch(&done, &none));
+            run.account.added += fresh.len() as u64;
+            if err.is_none()
+                && let Err(e) = app.write(&fresh)
+            {
+                err = Some(e);
+            }
             if let (Some(end), Some(meta)) = (o.end, meta) {
                 cps.record(&p, &meta, &end);
             }
         },
     );
+    if let Some(e) = err {
+        return Err(e);
+    }
     let mut still_open = Vec::new();
     let mut stale = Vec::new();
     for t in asm.take_open() {
@@ -395,20 +418,12 @@ pub fn ingest_ccc(
         }
     }
     let dups = asm.duplicates;
-    let mut turns = asm.turns;
+    let mut turns = std::mem::take(&mut asm.turns);
     run.account.incomplete = stale.iter().filter(|t| !t.complete).count() as u64;
     turns.extend(stale);
-    let mut batch = LocalBatch::default();
-    for t in &turns {
-        let r = ccc_record(t, &mut batch);
-        batch.records.push(r);
-    }
-    let before = run.set.duplicates;
-    let replaced_before = run.set.replacements;
-    let fresh = run.set.merge_batch(batch);
-    let mut app = store.appender();
+    let fresh = run.set.merge_batch(turns_batch(&turns, &none));
     app.write(&fresh)?;
-    run.account.added = fresh.len() as u64;
+    run.account.added += fresh.len() as u64;
     run.account.duplicates += dups + (run.set.duplicates - before);
     let replaced = run.set.replacements - replaced_before;
     store.commit(app, replaced, &run.set.strings, Some(&still_open), cps)?;
