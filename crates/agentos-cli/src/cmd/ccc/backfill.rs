@@ -86,3 +86,63 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     print_account("backfill", &b.summary.ingest);
     Ok(exit_for(args.strict, &b.summary.ingest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../agentos-ingest/tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn backfill_writes_the_summary_with_model_health_and_sources() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let data = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("logs")).expect("mkdir");
+        std::fs::create_dir_all(root.path().join("results")).expect("mkdir");
+        std::fs::write(
+            root.path().join("logs/usage.jsonl"),
+            "{\"ts\":1761267000.5,\"rid\":\"0badf00d\",\"lane\":\"zai\",\"model\":\"claude-haiku-4.5\",\"input_tokens\":120,\"output_tokens\":40,\"status\":200,\"reason\":\"ok\",\"op\":\"nonstream\"}\n{\"ts\":1761267001.0,\"rid\":\"torn\n",
+        )
+        .expect("write");
+        std::fs::write(root.path().join("results/METRICS_1.json"), "{\"total\": 0}")
+            .expect("write");
+        let out = data.path().join("out/ccp_metrics_summary.json");
+        let args = Args {
+            ccp_root: root.path().to_path_buf(),
+            usage_json: Some(fixture("ccc_usage_r35_full.json").display().to_string()),
+            output: Some(out.clone()),
+            dry_run: false,
+            threads: Some(1),
+            prices: None,
+            strict: true,
+        };
+        let g = GlobalArgs {
+            data_dir: Some(data.path().to_path_buf()),
+            config: None,
+            log: "warn".into(),
+        };
+        let code = run(args, &g).expect("backfill runs");
+        assert_eq!(code, ExitCode::from(1), "--strict with a torn line exits 1");
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).expect("summary written")).expect("json");
+        assert_eq!(v["turns"], 1);
+        let keys: Vec<&String> = v["model_health"]
+            .as_object()
+            .expect("object")
+            .keys()
+            .collect();
+        assert_eq!(keys, ["claude-3.5-sonnet", "claude-haiku-4.5"]);
+        assert_eq!(v["model_health"]["claude-haiku-4.5"]["warn_pct_auto"], 0.72);
+        assert_eq!(
+            v["model_health"]["claude-haiku-4.5"]["gap_seconds_p95"],
+            48.0
+        );
+        assert_eq!(v["ingest"]["lines_skipped"], 1);
+        assert!(data.path().join("ingest/backfill-skipped.jsonl").is_file());
+        assert_eq!(v["sources"].as_array().expect("array").len(), 3);
+    }
+}
