@@ -142,13 +142,13 @@ impl CccTurn {
             }
         }
         if let Some(v) = nonempty(&r.decision_reason) {
-            d.decision_reason = Some(it.get(v));
+            set_interned(&mut d.decision_reason, v, it);
         }
         if let Some(v) = nonempty(&r.reroute_mode) {
             d.reroute_mode = RerouteMode::parse(v).or(d.reroute_mode);
         }
         if let Some(v) = nonempty(&r.reroute_decision) {
-            d.reroute_decision = Some(it.get(v));
+            set_interned(&mut d.reroute_decision, v, it);
         }
         if let Some(f) = r.preferred_attempt {
             d.preferred_attempt = f.0;
@@ -175,7 +175,9 @@ impl CccTurn {
             self.lane = Lane::parse(l);
         }
         if let Some(m) = nonempty(&r.model) {
-            self.model = it.get(m);
+            if *self.model != *m {
+                self.model = it.get(m);
+            }
         }
         if let Some(ts) = r.ts {
             self.started_ts = self.started_ts.min(ts.0);
@@ -239,6 +241,14 @@ impl CccTurn {
 
 fn nonempty<'b>(v: &'b Option<std::borrow::Cow<'_, str>>) -> Option<&'b str> {
     v.as_deref().filter(|s| !s.is_empty())
+}
+
+/// Sets `slot` to `v`, interning only when the value changes (a final line usually repeats what
+/// the decision line said).
+fn set_interned(slot: &mut Option<Arc<str>>, v: &str, it: &mut Interner) {
+    if slot.as_deref() != Some(v) {
+        *slot = Some(it.get(v));
+    }
 }
 
 #[derive(Default)]

@@ -235,8 +235,6 @@ pub struct LogRecord<'a> {
     #[serde(borrow)]
     pub err_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    pub upstream: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub event: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub decision: Option<Cow<'a, str>>,
