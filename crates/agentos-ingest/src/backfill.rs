@@ -16,6 +16,9 @@ use crate::source::results::read_results;
 use crate::source::usage_snapshot::{ModelHealth, load_snapshot};
 use crate::time::TimeRange;
 
+/// Large logs are read in chunks of this size so every worker stays busy.
+pub const CHUNK_BYTES: u64 = 16 << 20;
+
 /// Inputs of a backfill.
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
@@ -102,12 +105,7 @@ pub fn backfill(
     let mut jobs = Vec::new();
     for p in &logs {
         let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        jobs.push(LogJob {
-            path: p.clone(),
-            start: 0,
-            first_line: 1,
-            size,
-        });
+        jobs.push(LogJob::whole(p.clone(), 0, 1, size));
     }
     if let Some(pr) = progress {
         pr.total_bytes.store(
@@ -115,15 +113,23 @@ pub fn backfill(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
-    let outcomes = ccc::read_logs(&jobs, opts.threads, &TimeRange::default(), progress);
+    let jobs = ccc::split_jobs(jobs, CHUNK_BYTES);
     let mut account = Account::default();
     let mut skipped = Vec::new();
     let mut asm = Assembler::default();
-    for o in outcomes {
-        account.add(&o.account);
-        skipped.extend(o.skipped);
-        asm.push(o.closed, o.open);
-    }
+    let mut joiner = ccc::ChunkJoiner::default();
+    let none = TimeRange::default();
+    crate::parallel::for_each_ordered(
+        &jobs,
+        opts.threads,
+        |j| ccc::read_log(j, &none, progress),
+        |j, mut o| {
+            joiner.fix(j, &mut o);
+            account.add(&o.account);
+            skipped.extend(o.skipped);
+            asm.push(o.closed, o.open);
+        },
+    );
     let duplicates = asm.duplicates;
     let (turns, incomplete) = asm.finish();
     account.duplicates += duplicates;

@@ -138,7 +138,7 @@ pub fn scan_claude(
         &jobs,
         opts.threads,
         |j| claude::read_file(j, &opts.range, progress),
-        |o| {
+        |_, o| {
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             run.set.merge_batch(o.batch);
@@ -188,9 +188,9 @@ pub fn ingest_claude(
         |j| {
             let o = claude::read_file(j, &none, progress);
             let meta = std::fs::metadata(&j.path).ok();
-            (j.path.clone(), meta, o)
+            (meta, o)
         },
-        |(p, meta, o)| {
+        |j, (meta, o)| {
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             let fresh = run.set.merge_batch(o.batch);
@@ -201,7 +201,7 @@ pub fn ingest_claude(
                 err = Some(e);
             }
             if let (Some(end), Some(meta)) = (o.end, meta) {
-                cps.record(&p, &meta, &end);
+                cps.record(&j.path, &meta, &end);
             }
         },
     );
@@ -248,12 +248,7 @@ fn ccc_jobs(
             Some((Plan::Resume { offset, first_line }, _)) => (offset, first_line),
             Some((Plan::Fresh, _)) | None => (0, 1),
         };
-        jobs.push(LogJob {
-            path: f,
-            start,
-            first_line,
-            size: meta.len(),
-        });
+        jobs.push(LogJob::whole(f, start, first_line, meta.len()));
     }
     Ok(jobs)
 }
@@ -302,12 +297,15 @@ pub fn scan_ccc(
     let mut run = IngestRun::default();
     let jobs = ccc_jobs(root, None, &opts.range, &mut run.account)?;
     set_total(progress, jobs.iter().map(|j| j.size).sum());
+    let jobs = ccc::split_jobs(jobs, crate::backfill::CHUNK_BYTES);
     let mut asm = Assembler::default();
+    let mut joiner = ccc::ChunkJoiner::default();
     crate::parallel::for_each_ordered(
         &jobs,
         opts.threads,
         |j| ccc::read_log(j, &opts.range, progress),
-        |o| {
+        |j, mut o| {
+            joiner.fix(j, &mut o);
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             asm.push(o.closed, o.open);
@@ -370,6 +368,8 @@ pub fn ingest_ccc(
         return Ok(run);
     }
     set_total(progress, jobs.iter().map(|j| j.size - j.start).sum());
+    let jobs = ccc::split_jobs(jobs, crate::backfill::CHUNK_BYTES);
+    let mut joiner = ccc::ChunkJoiner::default();
     let mut asm = Assembler::with_open(store.pending()?);
     let none = TimeRange::default();
     let mut max_ts = f64::MIN;
@@ -383,9 +383,10 @@ pub fn ingest_ccc(
         |j| {
             let o = ccc::read_log(j, &none, progress);
             let meta = std::fs::metadata(&j.path).ok();
-            (j.path.clone(), meta, o)
+            (meta, o)
         },
-        |(p, meta, o)| {
+        |j, (meta, mut o)| {
+            joiner.fix(j, &mut o);
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             for t in o.closed.iter().chain(o.open.iter()) {
@@ -400,8 +401,11 @@ pub fn ingest_ccc(
             {
                 err = Some(e);
             }
-            if let (Some(end), Some(meta)) = (o.end, meta) {
-                cps.record(&p, &meta, &end);
+            // Only the file's last chunk knows where the file ends.
+            if j.limit.is_none()
+                && let (Some(end), Some(meta)) = (o.end, meta)
+            {
+                cps.record(&j.path, &meta, &end);
             }
         },
     );

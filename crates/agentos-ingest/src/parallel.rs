@@ -68,8 +68,8 @@ pub fn map_ordered<J: Sync, T: Send>(
     out.into_iter().flatten().collect()
 }
 
-/// Runs `f` on every job with up to `threads` scoped threads and hands each result to `consume`
-/// **in job order** as soon as it and all earlier ones are done.
+/// Runs `f` on every job with up to `threads` scoped threads and hands each job and its result
+/// to `consume` **in job order** as soon as it and all earlier ones are done.
 ///
 /// Unlike [`map_ordered`], workers take jobs from a shared queue in job order, so at most a few
 /// results wait in the reorder buffer at any time: memory stays bounded by the thread count, not
@@ -79,12 +79,12 @@ pub fn for_each_ordered<J: Sync, T: Send>(
     jobs: &[J],
     threads: usize,
     f: impl Fn(&J) -> T + Sync,
-    mut consume: impl FnMut(T),
+    mut consume: impl FnMut(&J, T),
 ) {
     let threads = thread_count(threads, jobs.len());
     if threads <= 1 {
         for j in jobs {
-            consume(f(j));
+            consume(j, f(j));
         }
         return;
     }
@@ -113,7 +113,7 @@ pub fn for_each_ordered<J: Sync, T: Send>(
         for (i, t) in rx {
             pending.insert(i, t);
             while let Some(t) = pending.remove(&want) {
-                consume(t);
+                consume(&jobs[want], t);
                 want += 1;
             }
         }
@@ -131,7 +131,7 @@ mod tests {
         for t in [2, 3, 8] {
             assert_eq!(map_ordered(&jobs, t, |j| *j, |j| j * 2), one);
             let mut streamed = Vec::new();
-            for_each_ordered(&jobs, t, |j| j * 2, |r| streamed.push(r));
+            for_each_ordered(&jobs, t, |j| j * 2, |_, r| streamed.push(r));
             assert_eq!(streamed, one);
         }
     }

@@ -113,12 +113,7 @@ fn torn_lines_are_reported_with_file_and_line() {
 
 #[test]
 fn old_telemetry_shape_gives_eight_records_and_four_requests() {
-    let jobs = vec![LogJob {
-        path: fixture("telemetry_sample.jsonl"),
-        start: 0,
-        first_line: 1,
-        size: 0,
-    }];
+    let jobs = vec![LogJob::whole(fixture("telemetry_sample.jsonl"), 0, 1, 0)];
     let outs = ccc::read_logs(&jobs, 1, &TimeRange::default(), None);
     assert_eq!(outs[0].account.records, 8);
     assert_eq!(outs[0].account.lines_skipped, 0);
@@ -276,4 +271,65 @@ fn one_thread_and_many_threads_give_identical_summaries() {
     let b = backfill(&opts(dir.path(), 4), None).expect("backfill");
     assert_eq!(a.summary, b.summary);
     assert_eq!(a.turns, b.turns);
+}
+
+#[test]
+fn reading_large_logs_in_chunks_gives_the_same_turns_and_line_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let truth = generate(
+        "gen_ccp_logs.py",
+        dir.path(),
+        &["--requests", "14000", "--seed", "8", "--archives", "0"],
+    );
+    let whole: Vec<LogJob> = ccc::paths::usage_logs(dir.path())
+        .expect("logs")
+        .into_iter()
+        .map(|p| {
+            let size = std::fs::metadata(&p).expect("meta").len();
+            LogJob::whole(p, 0, 1, size)
+        })
+        .collect();
+    let chunked = ccc::split_jobs(whole.clone(), 1 << 20);
+    assert!(
+        chunked.len() > whole.len(),
+        "files must be split for this test"
+    );
+    let run = |jobs: &[LogJob]| {
+        let mut asm = Assembler::default();
+        let mut joiner = ccc::ChunkJoiner::default();
+        let mut skipped = Vec::new();
+        let mut lines = 0;
+        let mut files = 0;
+        let mut ends = Vec::new();
+        for j in jobs {
+            let mut o = ccc::read_log(j, &TimeRange::default(), None);
+            joiner.fix(j, &mut o);
+            lines += o.account.lines;
+            files += o.account.files;
+            skipped.extend(o.skipped.iter().map(|s| (s.path.to_path_buf(), s.line)));
+            if j.limit.is_none() {
+                let e = o.end.expect("read");
+                ends.push((e.offset, e.last_line_offset, e.last_line_hash, e.lines));
+            }
+            asm.push(o.closed, o.open);
+        }
+        let (turns, incomplete) = asm.finish();
+        (turns, incomplete, skipped, lines, files, ends)
+    };
+    let a = run(&whole);
+    let b = run(&chunked);
+    assert_eq!(a.0.len() as u64, truth["requests"].as_u64().expect("n"));
+    assert_eq!(b.0.len(), a.0.len());
+    let key =
+        |t: &agentos_ingest::source::ccc::CccTurn| (t.rid.clone(), t.input_tokens, t.output_tokens);
+    let mut ka: Vec<_> = a.0.iter().map(key).collect();
+    let mut kb: Vec<_> = b.0.iter().map(key).collect();
+    ka.sort();
+    kb.sort();
+    assert_eq!(ka, kb);
+    assert_eq!(b.1, a.1);
+    assert_eq!(b.2, a.2, "skipped lines keep their file line numbers");
+    assert_eq!(b.3, a.3);
+    assert_eq!(b.4, a.4);
+    assert_eq!(b.5, a.5, "the checkpoint end of each file is the same");
 }

@@ -92,8 +92,6 @@ pub struct CccTurn {
     pub complete: bool,
     /// Old telemetry shape.
     pub legacy: bool,
-    #[serde(skip)]
-    orphan: bool,
 }
 
 impl CccTurn {
@@ -117,7 +115,6 @@ impl CccTurn {
             lines: 0,
             complete: false,
             legacy: false,
-            orphan: false,
         }
     }
 
@@ -276,6 +273,84 @@ pub struct LogJob {
     pub first_line: u64,
     /// Current size.
     pub size: u64,
+    /// Stop before lines that start at or after this offset (a chunk of a large file).
+    pub limit: Option<u64>,
+    /// `start` is a chunk boundary inside a line: the partial first line belongs to the
+    /// previous chunk and is skipped; line numbers are then relative to the chunk (see
+    /// [`ChunkJoiner`]).
+    pub resync: bool,
+}
+
+impl LogJob {
+    /// A whole file read from `start` (line `first_line`).
+    pub fn whole(path: PathBuf, start: u64, first_line: u64, size: u64) -> LogJob {
+        LogJob {
+            path,
+            start,
+            first_line,
+            size,
+            limit: None,
+            resync: false,
+        }
+    }
+}
+
+/// Splits files read from their start into chunks of about `chunk` bytes, so a few large logs
+/// keep every worker busy. Chunks of one file stay adjacent and in order.
+pub fn split_jobs(jobs: Vec<LogJob>, chunk: u64) -> Vec<LogJob> {
+    let chunk = chunk.max(1 << 20);
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        if j.start != 0 || j.limit.is_some() || j.size < 2 * chunk {
+            out.push(j);
+            continue;
+        }
+        let n = j.size.div_ceil(chunk);
+        for k in 0..n {
+            let start = k * chunk;
+            out.push(LogJob {
+                path: j.path.clone(),
+                start,
+                first_line: if k == 0 { 1 } else { 0 },
+                size: j.size.min(start + chunk) - start,
+                limit: (k + 1 < n).then_some(start + chunk),
+                resync: k > 0,
+            });
+        }
+    }
+    out
+}
+
+/// Turns chunk-relative line numbers into file line numbers while outcomes are consumed in job
+/// order.
+#[derive(Debug, Default)]
+pub struct ChunkJoiner {
+    base: u64,
+}
+
+impl ChunkJoiner {
+    /// Fixes `o` (the outcome of `job`) in place.
+    pub fn fix(&mut self, job: &LogJob, o: &mut LogOutcome) {
+        if !job.resync {
+            self.base = 0;
+        } else {
+            // The file was counted by its first chunk.
+            o.account.files = 0;
+            for s in &mut o.skipped {
+                if s.line > 0 {
+                    s.line += self.base;
+                }
+            }
+            if let Some(e) = o.end.as_mut() {
+                e.lines += self.base;
+            }
+        }
+        self.base += o.account.lines;
+        if !job.resync && job.first_line > 1 {
+            // A resumed file: its line numbers are already absolute.
+            self.base += job.first_line - 1;
+        }
+    }
 }
 
 /// What one log file produced.
@@ -319,7 +394,16 @@ pub fn read_log(job: &LogJob, range: &TimeRange, progress: Option<&Progress>) ->
     let acc = &mut out.account;
     let closed = &mut out.closed;
     let skipped = &mut out.skipped;
-    let res = scan_file(&job.path, job.start, job.first_line, &mut buf, |line| {
+    let scan_start = if job.resync { job.start - 1 } else { job.start };
+    let mut skip_partial = job.resync;
+    let res = scan_file(&job.path, scan_start, job.first_line, &mut buf, |line| {
+        if skip_partial {
+            skip_partial = false;
+            return ControlFlow::Continue(Tail::Consumed);
+        }
+        if job.limit.is_some_and(|l| line.offset >= l) {
+            return ControlFlow::Break(());
+        }
         let bytes = line.bytes.trim_ascii();
         acc.lines += 1;
         if bytes.is_empty() {
@@ -394,11 +478,7 @@ pub fn read_log(job: &LogJob, range: &TimeRange, progress: Option<&Progress>) ->
                 Kind::Final => {
                     let mut t = match open.remove(&rid) {
                         Some(t) => t,
-                        None => {
-                            let mut t = CccTurn::new(rid.clone(), ts);
-                            t.orphan = true;
-                            t
-                        }
+                        None => CccTurn::new(rid.clone(), ts),
                     };
                     t.absorb_final(r, &mut it);
                     closed.push(t);
@@ -493,12 +573,11 @@ impl Assembler {
     /// Adds one file's outcome.
     pub fn push(&mut self, closed: Vec<CccTurn>, open: Vec<CccTurn>) {
         for mut t in closed {
-            if t.orphan
-                && let Some(prior) = self.open.remove(&t.rid)
-            {
+            // Earlier lines of this request may sit in an older file or chunk (a decision line
+            // before the rotation, an early stream line after it).
+            if let Some(prior) = self.open.remove(&t.rid) {
                 t.merge_prior(prior);
             }
-            t.orphan = false;
             if self.seen.insert(t.key()) {
                 self.turns.push(t);
             } else {

@@ -4,5 +4,8 @@ pub mod loader;
 pub mod parser;
 pub mod paths;
 
-pub use loader::{Assembler, CccTurn, LogJob, LogOutcome, RoutingDecision, read_log, read_logs};
+pub use loader::{
+    Assembler, CccTurn, ChunkJoiner, LogJob, LogOutcome, RoutingDecision, read_log, read_logs,
+    split_jobs,
+};
 pub use parser::{Kind, Lane, LogRecord, RerouteMode, Status};
