@@ -171,10 +171,10 @@ impl CccTurn {
         if let Some(l) = nonempty(&r.lane) {
             self.lane = Lane::parse(l);
         }
-        if let Some(m) = nonempty(&r.model) {
-            if *self.model != *m {
-                self.model = it.get(m);
-            }
+        if let Some(m) = nonempty(&r.model)
+            && *self.model != *m
+        {
+            self.model = it.get(m);
         }
         if let Some(ts) = r.ts {
             self.started_ts = self.started_ts.min(ts.0);
