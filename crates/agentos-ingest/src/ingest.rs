@@ -253,7 +253,7 @@ fn ccc_jobs(
     Ok(jobs)
 }
 
-/// Converts a CCC turn to a usage record (lane in the project slot).
+/// Converts a CCC turn to a usage record (CCC has no sessions or projects: both stay empty).
 pub fn ccc_record(t: &CccTurn, batch: &mut LocalBatch) -> UsageRecord {
     let mut flags = 0;
     if t.complete && !t.ok() {
@@ -267,7 +267,7 @@ pub fn ccc_record(t: &CccTurn, batch: &mut LocalBatch) -> UsageRecord {
         ts_ms: (t.ts * 1000.0).round() as i64,
         model: batch.strings.intern(&t.model),
         session: 0,
-        project: batch.strings.intern(t.lane.as_str()),
+        project: 0,
         flags,
         tokens: crate::pricing::Tokens {
             input: t.input_tokens,

@@ -276,7 +276,8 @@ fn finish_groups(
             merge_agg(model_totals.entry(name.clone()).or_default(), a);
             breakdown.push(model_row(name, a, &o.prices));
         }
-        let cost_usd = breakdown.iter().map(|b| b.cost_usd).sum();
+        // `+ 0.0` turns the empty sum's -0.0 into 0.0.
+        let cost_usd = breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let (key, project, end) = match o.kind {
             ReportKind::Daily => (day_string(k), None, None),
             ReportKind::Weekly => (day_string(k), None, None),
@@ -324,7 +325,7 @@ fn finish_groups(
         totals: Totals {
             turns: t_agg.turns,
             tokens: t_agg.tokens.into(),
-            cost_usd: t_break.iter().map(|b| b.cost_usd).sum(),
+            cost_usd: t_break.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
             breakdown: t_break,
         },
     }
@@ -464,5 +465,12 @@ mod tests {
         let r = build(&set, &opts(ReportKind::Weekly, "UTC"));
         let keys: Vec<&str> = r.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-08-31", "2026-09-07"]);
+    }
+
+    #[test]
+    fn an_empty_report_costs_plus_zero() {
+        let r = build(&RecordSet::default(), &opts(ReportKind::Daily, "UTC"));
+        assert_eq!(r.totals.cost_usd.to_bits(), 0.0f64.to_bits());
+        assert!(r.rows.is_empty());
     }
 }
