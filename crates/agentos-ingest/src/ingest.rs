@@ -113,6 +113,8 @@ fn claude_jobs(
                 start,
                 first_line,
                 size: meta.len(),
+                limit: None,
+                resync: false,
             });
         }
     }
@@ -134,11 +136,14 @@ pub fn scan_claude(
     let mut run = IngestRun::default();
     let (jobs, _) = claude_jobs(path, None, &opts.range, &mut run.account)?;
     set_total(progress, jobs.iter().map(|j| j.size).sum());
+    let jobs = claude::split_jobs(jobs, crate::backfill::CHUNK_BYTES);
+    let mut joiner = claude::ChunkJoiner::default();
     crate::parallel::for_each_ordered(
         &jobs,
         opts.threads,
         |j| claude::read_file(j, &opts.range, progress),
-        |_, o| {
+        |j, mut o| {
+            joiner.fix(j, &mut o);
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             run.set.merge_batch(o.batch);
@@ -179,6 +184,8 @@ pub fn ingest_claude(
     let before = run.set.duplicates;
     let replaced_before = run.set.replacements;
     set_total(progress, jobs.iter().map(|j| j.size - j.start).sum());
+    let jobs = claude::split_jobs(jobs, crate::backfill::CHUNK_BYTES);
+    let mut joiner = claude::ChunkJoiner::default();
     let mut app = store.appender();
     let mut err = None;
     let none = TimeRange::default();
@@ -190,7 +197,8 @@ pub fn ingest_claude(
             let meta = std::fs::metadata(&j.path).ok();
             (meta, o)
         },
-        |j, (meta, o)| {
+        |j, (meta, mut o)| {
+            joiner.fix(j, &mut o);
             run.account.add(&o.account);
             run.skipped.extend(o.skipped);
             let fresh = run.set.merge_batch(o.batch);
@@ -200,7 +208,10 @@ pub fn ingest_claude(
             {
                 err = Some(e);
             }
-            if let (Some(end), Some(meta)) = (o.end, meta) {
+            // Only the file's last chunk knows where the file ends.
+            if j.limit.is_none()
+                && let (Some(end), Some(meta)) = (o.end, meta)
+            {
                 cps.record(&j.path, &meta, &end);
             }
         },

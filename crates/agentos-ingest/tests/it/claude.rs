@@ -221,3 +221,60 @@ fn daily_report_json_is_pinned() {
     let blocks = build(&run.set, &report_opts(ReportKind::Blocks));
     insta::assert_json_snapshot!("blocks_report_of_a_small_generated_corpus", blocks);
 }
+
+#[test]
+fn a_large_transcript_read_in_chunks_gives_the_same_records_and_line_numbers() {
+    use agentos_ingest::record::RecordSet;
+    use agentos_ingest::source::claude::{self, ChunkJoiner, FileJob};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let truth = generate(
+        "gen_claude_logs.py",
+        dir.path(),
+        &["--sessions", "1", "--turns", "2500", "--seed", "13"],
+    );
+    let files = claude::paths::transcript_files(&[dir.path().join("projects")]);
+    let whole: Vec<FileJob> = files
+        .iter()
+        .map(|p| FileJob {
+            path: p.clone(),
+            project: "p".into(),
+            start: 0,
+            first_line: 1,
+            size: std::fs::metadata(p).expect("meta").len(),
+            limit: None,
+            resync: false,
+        })
+        .collect();
+    let chunked = claude::split_jobs(whole.clone(), 1 << 20);
+    assert!(chunked.len() > 2, "the file must be split for this test");
+    let run = |jobs: &[FileJob]| {
+        let mut set = RecordSet::default();
+        let mut joiner = ChunkJoiner::default();
+        let mut skipped = Vec::new();
+        let mut lines = 0;
+        let mut end = None;
+        for j in jobs {
+            let mut o = claude::read_file(j, &TimeRange::default(), None);
+            joiner.fix(j, &mut o);
+            lines += o.account.lines;
+            skipped.extend(o.skipped.iter().map(|s| s.line));
+            if j.limit.is_none() {
+                let e = o.end.expect("read");
+                end = Some((e.offset, e.last_line_hash, e.lines));
+            }
+            set.merge_batch(o.batch);
+        }
+        (set, skipped, lines, end)
+    };
+    let (a, sa, la, ea) = run(&whole);
+    let (b, sb, lb, eb) = run(&chunked);
+    assert_eq!(
+        a.records.len() as u64,
+        truth["assistant_unique"].as_u64().expect("n")
+    );
+    assert_eq!(a.records, b.records);
+    assert_eq!(sa, sb);
+    assert!(!sa.is_empty(), "the seed must produce torn lines");
+    assert_eq!(la, lb);
+    assert_eq!(ea, eb);
+}

@@ -26,6 +26,66 @@ pub struct FileJob {
     pub first_line: u64,
     /// Current size (for balancing and progress).
     pub size: u64,
+    /// Stop before lines that start at or after this offset (a chunk of a large file).
+    pub limit: Option<u64>,
+    /// `start` is a chunk boundary: the partial first line belongs to the previous chunk and line
+    /// numbers are relative to the chunk (see [`ChunkJoiner`]).
+    pub resync: bool,
+}
+
+/// Splits transcripts read from their start into chunks of about `chunk` bytes, so one huge file
+/// neither holds all its records in one batch nor keeps a single worker busy. Chunks of one file
+/// stay adjacent and in order.
+pub fn split_jobs(jobs: Vec<FileJob>, chunk: u64) -> Vec<FileJob> {
+    let chunk = chunk.max(1 << 20);
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        if j.start != 0 || j.limit.is_some() || j.size < 2 * chunk {
+            out.push(j);
+            continue;
+        }
+        let n = j.size.div_ceil(chunk);
+        for k in 0..n {
+            let start = k * chunk;
+            out.push(FileJob {
+                path: j.path.clone(),
+                project: j.project.clone(),
+                start,
+                first_line: if k == 0 { 1 } else { 0 },
+                size: j.size.min(start + chunk) - start,
+                limit: (k + 1 < n).then_some(start + chunk),
+                resync: k > 0,
+            });
+        }
+    }
+    out
+}
+
+/// Turns chunk-relative line numbers into file line numbers while outcomes are consumed in job
+/// order.
+#[derive(Debug, Default)]
+pub struct ChunkJoiner {
+    base: u64,
+}
+
+impl ChunkJoiner {
+    /// Fixes `o` (the outcome of `job`) in place.
+    pub fn fix(&mut self, job: &FileJob, o: &mut FileOutcome) {
+        if !job.resync {
+            self.base = job.first_line.saturating_sub(1);
+        } else {
+            o.account.files = 0;
+            for s in &mut o.skipped {
+                if s.line > 0 {
+                    s.line += self.base;
+                }
+            }
+            if let Some(e) = o.end.as_mut() {
+                e.lines += self.base;
+            }
+        }
+        self.base += o.account.lines;
+    }
 }
 
 /// What reading one file produced.
@@ -59,7 +119,16 @@ pub fn read_file(job: &FileJob, range: &TimeRange, progress: Option<&Progress>) 
     };
     let mut skipped = Vec::new();
     let mut buf = Vec::new();
-    let res = scan_file(&job.path, job.start, job.first_line, &mut buf, |line| {
+    let scan_start = if job.resync { job.start - 1 } else { job.start };
+    let mut skip_partial = job.resync;
+    let res = scan_file(&job.path, scan_start, job.first_line, &mut buf, |line| {
+        if skip_partial {
+            skip_partial = false;
+            return ControlFlow::Continue(Tail::Consumed);
+        }
+        if job.limit.is_some_and(|l| line.offset >= l) {
+            return ControlFlow::Break(());
+        }
         account.lines += 1;
         match parse_line(line.bytes, range, &finder) {
             Parsed::Entry(e) => {

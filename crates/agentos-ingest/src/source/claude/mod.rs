@@ -4,5 +4,5 @@ pub mod loader;
 pub mod parser;
 pub mod paths;
 
-pub use loader::{FileJob, FileOutcome, read_file, read_files};
+pub use loader::{ChunkJoiner, FileJob, FileOutcome, read_file, read_files, split_jobs};
 pub use parser::{ClaudeEntry, Parsed, parse_line};
