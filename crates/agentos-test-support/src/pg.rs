@@ -217,12 +217,17 @@ fn spawn_watchdog(
         data_dir.display()
     );
     let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; if [ -d {data} ]; then {stop} >/dev/null 2>&1; rm -rf {dir}; fi",
+        // A zombie still answers `kill -0`, so also check its state.
+        "while kill -0 {pid} 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/{pid}/status; do sleep 1; done; \
+         if [ -d {data} ]; then {stop} >/dev/null 2>&1; rm -rf {dir}; fi",
         pid = std::process::id(),
         data = data_dir.display(),
         dir = dir.display(),
     );
-    Command::new("sh")
+    // `setsid`: its own session, so killing the test's process group (a CI timeout) does not
+    // take the watchdog down with it.
+    Command::new("setsid")
+        .arg("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
