@@ -302,7 +302,11 @@ async fn create_database(admin_url: &str) -> anyhow::Result<String> {
 }
 
 fn not_run(reason: &str) -> anyhow::Result<Option<PgDatabase>> {
-    eprintln!(
+    // Written to the stderr handle directly: libtest captures `eprintln!` of passing tests,
+    // and a skip must be visible even then.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "\n*** PostgreSQL tests NOT RUN: {reason}. Set {PG_URL_ENV} or install PostgreSQL; \
          {ALLOW_NO_PG_ENV}=1 turns this failure into a visible skip. ***\n"
     );
