@@ -90,6 +90,9 @@ impl ApiError {
 
     /// Maps a store failure to 503 (transient) or 500.
     pub fn from_store(e: &crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::TooFragmented { .. } = e {
+            return ApiError::invalid("/covers", e.to_string());
+        }
         let detail = format!("{}", ErrorChain(e));
         if e.is_transient() {
             ApiError::Unavailable {

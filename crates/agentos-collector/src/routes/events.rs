@@ -64,8 +64,11 @@ pub async fn post_events(
         )
         .await
         .map_err(|e| {
-            state.metrics().db_error("ingest");
-            ApiError::from_store(&e)
+            let api = ApiError::from_store(&e);
+            if api.status().is_server_error() {
+                state.metrics().db_error("ingest");
+            }
+            api
         })?;
     let duplicates = valid - outcome.inserted.min(valid) + batch.duplicates_in_batch;
     let m = state.metrics();

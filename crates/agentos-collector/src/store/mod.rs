@@ -27,6 +27,9 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::coverage::{Coverage, SeqRange};
 use crate::usage::{UsageInputs, WindowTotals};
 
+/// Most disjoint covered ranges kept per device (see [`StoreError::TooFragmented`]).
+pub const MAX_COVERAGE_RANGES: usize = 10_000;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A storage failure.
@@ -42,6 +45,15 @@ pub enum StoreError {
     /// Applying the migrations failed.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A device's coverage would exceed [`MAX_COVERAGE_RANGES`] disjoint ranges (a client that
+    /// skips every other seq); the batch is refused so one device cannot bloat its row forever.
+    #[error("device {device} would have more than {max} separate covered seq ranges")]
+    TooFragmented {
+        /// The device.
+        device: String,
+        /// The limit.
+        max: usize,
+    },
     /// A stored row does not have the expected shape.
     #[error("corrupt row in table {table}: {detail}")]
     Corrupt {
@@ -59,6 +71,7 @@ impl StoreError {
             StoreError::UnsupportedUrl(_) => "unsupported_database_url",
             StoreError::Database(_) => "database",
             StoreError::Migrate(_) => "migration",
+            StoreError::TooFragmented { .. } => "coverage_too_fragmented",
             StoreError::Corrupt { .. } => "corrupt_row",
         }
     }

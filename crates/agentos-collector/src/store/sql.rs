@@ -5,7 +5,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
 
-use super::{IngestOutcome, NewEvent, StoreError, coverage_json, parse_coverage};
+use super::{
+    IngestOutcome, MAX_COVERAGE_RANGES, NewEvent, StoreError, coverage_json, parse_coverage,
+};
 use crate::coverage::{Coverage, SeqRange};
 
 /// Most rows per SQLite INSERT statement (12 parameters each, well under SQLite's 32766).
@@ -97,6 +99,7 @@ pub(super) async fn sqlite_ingest(
     for &(from, to) in covered {
         coverage.add(from, to);
     }
+    check_fragmentation(&coverage, device_id)?;
     sqlx::query(
         "INSERT INTO devices (tenant, device_id, covered, watermark, max_seq, events, updated_at_us) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant, device_id) DO UPDATE SET \
@@ -186,6 +189,7 @@ pub(super) async fn pg_ingest(
     for &(from, to) in covered {
         coverage.add(from, to);
     }
+    check_fragmentation(&coverage, device_id)?;
     sqlx::query(
         "UPDATE devices SET covered = $3, watermark = $4, max_seq = $5, events = $6 \
          WHERE tenant = $1 AND device_id = $2",
@@ -204,4 +208,15 @@ pub(super) async fn pg_ingest(
 
 fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn check_fragmentation(c: &Coverage, device_id: &str) -> Result<(), StoreError> {
+    // Returning an error drops the transaction: nothing of the batch is stored.
+    if c.ranges().len() > MAX_COVERAGE_RANGES {
+        return Err(StoreError::TooFragmented {
+            device: device_id.to_string(),
+            max: MAX_COVERAGE_RANGES,
+        });
+    }
+    Ok(())
 }

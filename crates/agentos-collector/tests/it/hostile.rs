@@ -97,3 +97,26 @@ async fn the_default_body_limit_is_one_mebibyte() -> anyhow::Result<()> {
     assert_eq!(s, 413);
     Ok(())
 }
+
+async fn a_device_cannot_fragment_its_coverage_without_bound(h: &Harness) -> anyhow::Result<()> {
+    use agentos_collector::store::{MAX_COVERAGE_RANGES, StoreError};
+    let every_other: Vec<(u64, u64)> = (1..=MAX_COVERAGE_RANGES as u64 + 1)
+        .map(|i| (2 * i, 2 * i))
+        .collect();
+    let store = h.state.store();
+    let err = store
+        .ingest("acme", "d", &[], &every_other, 0)
+        .await
+        .expect_err("too many ranges");
+    assert!(matches!(err, StoreError::TooFragmented { .. }), "{err}");
+    assert!(
+        store.devices("acme").await?.is_empty(),
+        "nothing was committed"
+    );
+    let ok = store
+        .ingest("acme", "d", &[], &every_other[..MAX_COVERAGE_RANGES], 0)
+        .await?;
+    assert_eq!(ok.coverage.ranges().len(), MAX_COVERAGE_RANGES);
+    Ok(())
+}
+crate::both_backends!(a_device_cannot_fragment_its_coverage_without_bound);
