@@ -4,8 +4,7 @@
 //! turn's attribution), so the recorder never re-reads its log. Recomputing from scratch is the
 //! same fold over the whole log, which is how `agentos ccc rollup` checks it.
 //!
-//! Besides the totals over everything, the rollup keeps [`ShareableTotals`]: the same aggregate
-//! fields over only the events recorded under a tier that allows `/v1/metrics`. The summary that
+//! Besides the totals over everything, the rollup keeps a second set of [`Aggregates`] over only the events recorded under a tier that allows `/v1/metrics`. The summary that
 //! leaves the machine is built from those, so raising the tier never leaks aggregates of work
 //! recorded as `local` (for example during a license downgrade).
 
@@ -16,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Envelope, EventBody, TurnEvent};
 use crate::privacy::Egress;
 
-/// Aggregate sums over the turns whose recorded tier allows `/v1/metrics`.
+/// The sums behind the aggregate summary fields. A [`Rollup`] keeps one set over every turn and
+/// one over the turns whose recorded tier allows `/v1/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ShareableTotals {
+pub struct Aggregates {
     /// Σ `turn.capacity_used`.
     pub capacity_used: f64,
     /// Σ `measurement.feature_delta`.
@@ -33,7 +33,7 @@ pub struct ShareableTotals {
     pub sum_impf: f64,
 }
 
-impl ShareableTotals {
+impl Aggregates {
     fn apply_turn(&mut self, t: &TurnEvent) {
         if let Some(c) = t.turn.capacity_used {
             self.capacity_used += c;
@@ -61,7 +61,7 @@ impl ShareableTotals {
     }
 }
 
-/// The aggregate summary fields computed over shareable turns only (see [`ShareableTotals`]).
+/// The aggregate summary fields computed from one set of [`Aggregates`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SharedSummary {
     /// Mean churn score (null when none).
@@ -98,25 +98,16 @@ pub struct Rollup {
     pub sessions: u64,
     /// `turn` events seen.
     pub turns: u64,
-    /// Σ `measurement.feature_delta`.
-    pub features_shipped: f64,
-    /// Σ `turn.capacity_used`.
-    pub capacity_used: f64,
-    /// Turns that carried a measurement.
-    pub measurements: u64,
-    /// Σ `measurement.cls`.
-    pub sum_cls: f64,
-    /// Σ `measurement.impf`.
-    pub sum_impf: f64,
-    /// Σ `measurement.churn_score`.
-    pub sum_churn_score: f64,
+    /// Aggregates over every turn (flattened: the persisted layout is unchanged).
+    #[serde(flatten)]
+    pub totals: Aggregates,
     /// Σ attribution per model.
     pub model_value: BTreeMap<String, f64>,
     /// Usage per model.
     pub models: BTreeMap<String, ModelUsage>,
     /// Aggregates over turns recorded under a tier that allows `/v1/metrics`.
     #[serde(default)]
-    pub shareable: ShareableTotals,
+    pub shareable: Aggregates,
 }
 
 impl Rollup {
@@ -143,16 +134,7 @@ impl Rollup {
     /// needs the recorded tier: use [`Rollup::apply`]).
     pub fn apply_turn(&mut self, t: &TurnEvent) {
         self.turns += 1;
-        if let Some(c) = t.turn.capacity_used {
-            self.capacity_used += c;
-        }
-        if let Some(m) = &t.measurement {
-            self.measurements += 1;
-            self.features_shipped += m.feature_delta;
-            self.sum_cls += m.cls;
-            self.sum_impf += m.impf;
-            self.sum_churn_score += m.churn_score;
-        }
+        self.totals.apply_turn(t);
         if let Some(attr) = &t.turn.attribution {
             for (model, v) in attr {
                 // get_mut first: the common case allocates nothing.
@@ -178,15 +160,14 @@ impl Rollup {
 
     /// The summary as of `generated_at`.
     pub fn summary(&self, generated_at: jiff::Timestamp) -> Summary {
-        let avg = |sum: f64| (self.measurements > 0).then(|| sum / self.measurements as f64);
+        let all = self.totals.summary();
         Summary {
-            avg_churn_score: avg(self.sum_churn_score),
-            avg_cls: avg(self.sum_cls),
-            avg_impf: avg(self.sum_impf),
-            capacity_used: self.capacity_used,
-            features_per_capacity: (self.capacity_used != 0.0)
-                .then(|| self.features_shipped / self.capacity_used),
-            features_shipped: self.features_shipped,
+            avg_churn_score: all.avg_churn_score,
+            avg_cls: all.avg_cls,
+            avg_impf: all.avg_impf,
+            capacity_used: all.capacity_used,
+            features_per_capacity: all.features_per_capacity,
+            features_shipped: all.features_shipped,
             generated_at,
             model_value: self.model_value.clone(),
             models: self.models.clone(),
