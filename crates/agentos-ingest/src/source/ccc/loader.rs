@@ -298,24 +298,18 @@ impl LogJob {
 /// Splits files read from their start into chunks of about `chunk` bytes, so a few large logs
 /// keep every worker busy. Chunks of one file stay adjacent and in order.
 pub fn split_jobs(jobs: Vec<LogJob>, chunk: u64) -> Vec<LogJob> {
-    let chunk = chunk.max(1 << 20);
     let mut out = Vec::with_capacity(jobs.len());
     for j in jobs {
-        if j.start != 0 || j.limit.is_some() || j.size < 2 * chunk {
-            out.push(j);
-            continue;
-        }
-        let n = j.size.div_ceil(chunk);
-        for k in 0..n {
-            let start = k * chunk;
-            out.push(LogJob {
+        match crate::chunk::pieces(j.start, j.limit, j.size, chunk) {
+            None => out.push(j),
+            Some(pieces) => out.extend(pieces.into_iter().map(|p| LogJob {
                 path: j.path.clone(),
-                start,
-                first_line: if k == 0 { 1 } else { 0 },
-                size: j.size.min(start + chunk) - start,
-                limit: (k + 1 < n).then_some(start + chunk),
-                resync: k > 0,
-            });
+                start: p.start,
+                first_line: p.first_line,
+                size: p.size,
+                limit: p.limit,
+                resync: p.resync,
+            })),
         }
     }
     out
@@ -324,32 +318,18 @@ pub fn split_jobs(jobs: Vec<LogJob>, chunk: u64) -> Vec<LogJob> {
 /// Turns chunk-relative line numbers into file line numbers while outcomes are consumed in job
 /// order.
 #[derive(Debug, Default)]
-pub struct ChunkJoiner {
-    base: u64,
-}
+pub struct ChunkJoiner(crate::chunk::LineJoiner);
 
 impl ChunkJoiner {
     /// Fixes `o` (the outcome of `job`) in place.
     pub fn fix(&mut self, job: &LogJob, o: &mut LogOutcome) {
-        if !job.resync {
-            self.base = 0;
-        } else {
-            // The file was counted by its first chunk.
-            o.account.files = 0;
-            for s in &mut o.skipped {
-                if s.line > 0 {
-                    s.line += self.base;
-                }
-            }
-            if let Some(e) = o.end.as_mut() {
-                e.lines += self.base;
-            }
-        }
-        self.base += o.account.lines;
-        if !job.resync && job.first_line > 1 {
-            // A resumed file: its line numbers are already absolute.
-            self.base += job.first_line - 1;
-        }
+        self.0.fix(
+            job.resync,
+            job.first_line,
+            &mut o.account,
+            &mut o.skipped,
+            o.end.as_mut(),
+        );
     }
 }
 
