@@ -1,64 +1,15 @@
 //! The seed's three tier scenarios end to end: the recorder writes a session, the uploader
 //! delivers it to a real loopback server, and we look at what the server received.
 
-use agentos_core::event::{
-    Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
-    ValueRecord,
-};
 use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
 use agentos_delivery::{Settings, SummaryOutcome};
 use agentos_recorder::Config;
 use agentos_recorder::recorder::{Recorder, StartRequest};
+use agentos_test_support::fixtures::seed_turn;
 use agentos_test_support::http::{RecordingServer, ServerOptions};
 use serde_json::{Value, json};
 
 use crate::support::{licensed_config, sync};
-
-fn seed_turn() -> TurnEvent {
-    TurnEvent {
-        turn: Turn {
-            turn_id: TurnId(String::new()),
-            session_id: SessionId(String::new()),
-            model: "claude-sonnet-4.5".into(),
-            subagent: "main".into(),
-            tokens_in: 1200,
-            tokens_out: 300,
-            input_kind: InputKind::Text,
-            latency_ms: 850.0,
-            attribution: Some(
-                [("claude-sonnet-4.5".to_string(), 1.0)]
-                    .into_iter()
-                    .collect(),
-            ),
-            capacity_used: Some(0.5),
-        },
-        measurement: Some(Measurement {
-            cls: 1.2,
-            impf: 4.5,
-            churn_score: 0.1,
-            feature_delta: 1.0,
-            errors: Some(vec!["lint: unused import in src/secret_plan.rs".into()]),
-            error_count: None,
-        }),
-        feature: Some(Feature {
-            feature_id: "F-1".into(),
-            spec_ref: "docs/spec.md#f1".into(),
-            status: FeatureStatus::Shipped,
-            notes: Some("private note about the customer".into()),
-        }),
-        cost: Some(Cost {
-            provider: "anthropic".into(),
-            estimated_usd: 0.02,
-            unit_costs: None,
-        }),
-        value: Some(ValueRecord {
-            summary: "login works".into(),
-            links: Some(vec!["https://example.invalid/pr/1".into()]),
-            evidence_refs: Some(vec!["/home/me/evidence.txt".into()]),
-        }),
-        decision: None,
-    }
-}
 
 /// Records session + turn + session_end under `cfg`'s tier and returns the delivery settings.
 fn record_seed_session(cfg: &Config, server: &RecordingServer) -> Settings {
@@ -84,7 +35,8 @@ fn record_seed_session(cfg: &Config, server: &RecordingServer) -> Settings {
         "the license grants the tier: {:?}",
         started.downgrade
     );
-    rec.record_turn(seed_turn()).expect("turn");
+    rec.record_turn(seed_turn("claude-sonnet-4.5"))
+        .expect("turn");
     rec.end_session(Some("closing notes, private".into()))
         .expect("end session");
     let mut s = Settings::from_config(cfg).expect("settings");
