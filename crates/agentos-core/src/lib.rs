@@ -13,6 +13,7 @@ pub mod license;
 pub mod privacy;
 pub mod rollup;
 pub mod schema;
+pub mod seq_ranges;
 
 pub use event::{Envelope, EventBody, EventId, SessionId, TurnId};
 pub use privacy::Tier;

@@ -72,6 +72,11 @@ pub enum DeliveryError {
     /// Configuration could not be resolved.
     #[error("configuration")]
     Config(#[from] agentos_recorder::ConfigError),
+    /// `outbox forget --below local`: no event is ever held back for a tier that low.
+    #[error(
+        "nothing is held back below tier local; use --below minimized or --below full (the tier an event needs to leave)"
+    )]
+    NothingToForgetBelow,
     /// The background worker is gone (it panicked or was shut down).
     #[error("the background uploader is not running")]
     WorkerGone,
@@ -90,6 +95,7 @@ impl DeliveryError {
             DeliveryError::SummaryRejected { .. } => "summary_rejected",
             DeliveryError::BadSummary { .. } => "bad_summary",
             DeliveryError::Config(_) => "config",
+            DeliveryError::NothingToForgetBelow => "nothing_to_forget",
             DeliveryError::WorkerGone => "worker_gone",
         }
     }

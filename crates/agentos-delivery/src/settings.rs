@@ -20,8 +20,15 @@ pub struct Settings {
     pub url: Option<String>,
     /// Bearer API key.
     pub api_key: Option<String>,
-    /// The tier in force when the uploader starts (change it later through [`TierHandle`]).
-    pub tier: Tier,
+    /// A tier given explicitly (flag, `AGENTOS_TIER`, `[ccc] tier`): events recorded under a
+    /// higher tier are held back for a later run. `None`: each event leaves under the tier it
+    /// was recorded under. Either way bounded by [`Settings::license_ceiling`] and
+    /// `DO_NOT_TRACK` ([`Settings::cap`]).
+    pub tier: Option<Tier>,
+    /// The highest tier the license in force entitles (`local` without a valid license).
+    pub license_ceiling: Tier,
+    /// `DO_NOT_TRACK` is set: nothing leaves, everything shareable stays pending.
+    pub do_not_track: bool,
     /// Redaction refinements (metadata allowlist).
     pub policy: RedactionPolicy,
     /// The combined license pack JSON, sent base64-encoded in `X-AgentOS-License`.
@@ -50,6 +57,8 @@ impl fmt::Debug for Settings {
             .field("url", &self.url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("tier", &self.tier)
+            .field("license_ceiling", &self.license_ceiling)
+            .field("do_not_track", &self.do_not_track)
             .field("device_id", &self.device_id)
             .field("license_pack", &self.license_pack.as_ref().map(Vec::len))
             .field("batch_max_events", &self.batch_max_events)
@@ -60,14 +69,17 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Defaults for `data_dir` with tier `local` and no URL (nothing leaves).
+    /// Defaults for `data_dir`: no explicit tier, no license (so a cap of `local`: nothing
+    /// leaves) and no URL.
     pub fn new(data_dir: impl Into<PathBuf>, device_id: impl Into<String>) -> Settings {
         let d = agentos_recorder::config::DeliveryConfig::default();
         Settings {
             data_dir: data_dir.into(),
             url: None,
             api_key: None,
-            tier: Tier::Local,
+            tier: None,
+            license_ceiling: Tier::Local,
+            do_not_track: false,
             policy: RedactionPolicy::default(),
             license_pack: None,
             device_id: device_id.into(),
@@ -78,6 +90,16 @@ impl Settings {
             timeout: Duration::from_millis(d.timeout_ms),
             poll_interval: Duration::from_secs(1),
         }
+    }
+
+    /// The highest tier anything may leave under: the explicit tier (or `full` when none was
+    /// given, so each event's recorded tier decides), bounded by the license and by
+    /// `DO_NOT_TRACK`.
+    pub fn cap(&self) -> Tier {
+        if self.do_not_track {
+            return Tier::Local;
+        }
+        self.tier.unwrap_or(Tier::Full).min(self.license_ceiling)
     }
 
     /// Settings from a loaded configuration (which already applied env overrides and
@@ -91,24 +113,31 @@ impl Settings {
         let mut s = Settings::new(cfg.data_dir.clone(), device_id);
         s.url = cfg.ccc.url.clone();
         s.api_key = cfg.ccc.api_key.clone();
-        s.tier = cfg.ccc.tier;
+        // TODO(config): only a tier given explicitly belongs here.
+        s.tier = Some(cfg.ccc.tier);
+        s.do_not_track = cfg.do_not_track;
         s.policy = RedactionPolicy {
             metadata_allowlist: cfg.privacy.metadata_allowlist.iter().cloned().collect(),
         };
-        if let Some(pack) = &cfg.license.pack {
-            let pack = match (&cfg.config_file, pack.is_relative()) {
-                (Some(file), true) => file.parent().unwrap_or(Path::new(".")).join(pack),
-                _ => pack.clone(),
-            };
-            s.license_pack = match read_license_pack(&pack) {
-                Ok(bytes) => Some(bytes),
-                // Under `local` nothing leaves, so a stale pack path must not block anything.
-                Err(e) if s.tier == Tier::Local => {
-                    tracing::debug!(error = %e, "license pack unreadable; irrelevant under tier local");
-                    None
+        // A license problem never loses anything: it lowers the cap, so shareable events are
+        // held back until a valid license is in force again.
+        let now = jiff::Timestamp::now().as_second();
+        match agentos_recorder::licensing::verify_configured(cfg, now) {
+            Ok(lic) => {
+                s.license_ceiling = license_ceiling(&lic);
+                if let Some(pack) = &cfg.license.pack {
+                    match read_license_pack(pack) {
+                        Ok(bytes) => s.license_pack = Some(bytes),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "license pack unreadable; holding back what needs it");
+                            s.license_ceiling = Tier::Local;
+                        }
+                    }
                 }
-                Err(e) => return Err(e),
-            };
+            }
+            Err(problem) => {
+                tracing::debug!(%problem, "no valid license in force; nothing leaves until there is one");
+            }
         }
         let d = &cfg.delivery;
         s.batch_max_events = d.batch_max_events.max(1);
@@ -118,6 +147,15 @@ impl Settings {
         s.timeout = Duration::from_millis(d.timeout_ms.max(1));
         Ok(s)
     }
+}
+
+/// The highest tier a verified license entitles.
+pub fn license_ceiling(lic: &agentos_core::license::VerifiedLicense) -> Tier {
+    Tier::ALL
+        .into_iter()
+        .rev()
+        .find(|t| t.required_entitlement().is_none_or(|e| lic.has(e)))
+        .unwrap_or(Tier::Local)
 }
 
 /// Reads a license pack and returns the combined pack JSON the protocol header carries.

@@ -17,6 +17,10 @@ pub struct EventsResponse {
     pub watermark: u64,
     /// Uncovered ranges below the highest covered seq.
     pub gaps: Vec<[u64; 2]>,
+    /// Seqs the client reported as held back (covered, expected later).
+    pub held: Vec<[u64; 2]>,
+    /// Seqs the client reported as forgotten on purpose.
+    pub forgotten: Vec<[u64; 2]>,
 }
 
 /// One per-event rejection.

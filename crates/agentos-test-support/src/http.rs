@@ -159,6 +159,10 @@ impl StoredEvent {
 struct DeviceState {
     /// Covered seqs as disjoint, non-adjacent ranges `start -> end` (inclusive).
     covered: BTreeMap<u64, u64>,
+    /// Covered seqs the client holds back (expected later).
+    held: agentos_core::seq_ranges::SeqRanges,
+    /// Covered seqs the client forgot on purpose.
+    forgotten: agentos_core::seq_ranges::SeqRanges,
 }
 
 impl DeviceState {
@@ -405,6 +409,29 @@ impl RecordingServer {
             .devices
             .get(device)
             .map_or_else(Vec::new, DeviceState::gaps)
+    }
+
+    /// Seqs the device reported as held back (and has not sent since).
+    pub fn held(&self, device: &str) -> Vec<[u64; 2]> {
+        self.shared
+            .lock()
+            .devices
+            .get(device)
+            .map_or_else(Vec::new, |d| d.held.to_pairs())
+    }
+
+    /// Seqs the device reported as forgotten on purpose.
+    pub fn forgotten(&self, device: &str) -> Vec<[u64; 2]> {
+        self.shared
+            .lock()
+            .devices
+            .get(device)
+            .map_or_else(Vec::new, |d| d.forgotten.to_pairs())
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
     }
 
     /// Devices seen so far.
@@ -690,6 +717,10 @@ struct TopIn<'a> {
     device_id: Option<String>,
     #[serde(default)]
     covers: Option<CoversIn>,
+    #[serde(default)]
+    held: Vec<[u64; 2]>,
+    #[serde(default)]
+    forgotten: Vec<[u64; 2]>,
     #[serde(borrow, default)]
     events: Option<Vec<&'a RawValue>>,
 }
@@ -736,7 +767,7 @@ fn handle_events(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
             format!("{e} at line {} column {}", e.line(), e.column()),
         );
     }
-    let top: TopIn<'_> = match serde_json::from_slice(body) {
+    let mut top: TopIn<'_> = match serde_json::from_slice(body) {
         Ok(t) => t,
         Err(e) => {
             return error(
@@ -748,6 +779,8 @@ fn handle_events(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
     };
     let header_device = header_str(headers, "x-agentos-device");
     // The seed's form: one bare envelope.
+    let held = std::mem::take(&mut top.held);
+    let forgotten = std::mem::take(&mut top.forgotten);
     let (device, raws, covers): (String, Vec<&RawValue>, Option<(u64, u64)>) = if top.kind.is_some()
     {
         let raw: &RawValue = match serde_json::from_slice(body) {
@@ -836,8 +869,18 @@ fn handle_events(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
     }
     inner.duplicates += duplicates;
     let dev = inner.devices.entry(device).or_default();
+    for [a, b] in held {
+        dev.cover(a.max(1), b);
+        dev.held.add(a, b);
+    }
+    for [a, b] in forgotten {
+        dev.cover(a.max(1), b);
+        dev.held.remove(a, b);
+        dev.forgotten.add(a, b);
+    }
     for s in seqs {
         dev.cover(s, s);
+        dev.held.remove(s, s);
     }
     if let Some((from, to)) = covers {
         dev.cover(from.max(1), to);
@@ -848,6 +891,8 @@ fn handle_events(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
         "rejected": rejected,
         "watermark": dev.watermark(),
         "gaps": dev.gaps(),
+        "held": dev.held.to_pairs(),
+        "forgotten": dev.forgotten.to_pairs(),
     });
     (StatusCode::OK, axum::Json(body)).into_response()
 }

@@ -10,10 +10,13 @@
 //!     state.json             counters, last ack/error, server watermark and gaps (advisory)
 //!     rejected.jsonl         events given up on, with the server's reason
 //!     summary_sent.json      hash of the last summary body the server acknowledged
+//!     held.json              events held back behind the cursor, forgotten seqs to report (see `ledger`)
+//!     forget.jsonl           every `agentos ccc outbox forget` decision, append-only
 //!     uploader.lock          held by the one uploader of this data dir
 //! ```
 
 pub mod cursor;
+pub mod ledger;
 pub mod log;
 pub mod state;
 
@@ -44,6 +47,10 @@ pub struct Paths {
     pub rejected: PathBuf,
     /// `delivery/summary_sent.json`.
     pub summary_sent: PathBuf,
+    /// `delivery/held.json`.
+    pub held: PathBuf,
+    /// `delivery/forget.jsonl`.
+    pub forget: PathBuf,
     /// `delivery/uploader.lock`.
     pub lock: PathBuf,
 }
@@ -60,6 +67,8 @@ impl Paths {
             state: dir.join("state.json"),
             rejected: dir.join("rejected.jsonl"),
             summary_sent: dir.join("summary_sent.json"),
+            held: dir.join("held.json"),
+            forget: dir.join("forget.jsonl"),
             lock: dir.join("uploader.lock"),
             dir,
         }
@@ -97,8 +106,24 @@ pub struct OutboxStatus {
     pub accepted_total: u64,
     /// Events the server already had.
     pub duplicates_total: u64,
-    /// Events the tier kept home.
+    /// Events recorded under `local`/`minimized`, which never leave as events.
     pub withheld_total: u64,
+    /// Events held back behind the cursor: a sync whose tier allows them sends them.
+    pub held_events: u64,
+    /// Their seqs.
+    pub held: Vec<[u64; 2]>,
+    /// Events forgotten on purpose so far (`agentos ccc outbox forget`).
+    pub forgotten_events: u64,
+    /// Forgotten seqs the server has not been told about yet.
+    pub forgotten_unreported: Vec<[u64; 2]>,
+    /// Every forget decision, oldest first (`delivery/forget.jsonl`).
+    pub forget_decisions: Vec<ledger::ForgetDecision>,
+    /// Why the held-back ledger cannot be trusted (the next run rescans from 0), if so.
+    pub ledger_problem: Option<String>,
+    /// Held-back seqs the server last reported for this device.
+    pub server_held: Vec<[u64; 2]>,
+    /// Forgotten seqs the server last reported for this device.
+    pub server_forgotten: Vec<[u64; 2]>,
     /// The server's contiguous watermark for this device, as last reported.
     pub server_watermark: Option<u64>,
     /// Gaps the server last reported.
@@ -129,6 +154,17 @@ pub fn status(data_dir: &Path) -> Result<OutboxStatus, DeliveryError> {
     };
     let (pending_events, pending_bytes, torn) = log::count_from(&paths.log, cursor.offset)
         .map_err(|e| DeliveryError::io("reading log", &paths.log, e))?;
+    let (ledger, ledger_problem) = match ledger::LedgerBody::load(&paths.held) {
+        Ok(ledger::LedgerLoad::Loaded(l)) => (l, None),
+        Ok(ledger::LedgerLoad::Fresh) => (ledger::LedgerBody::default(), None),
+        Ok(ledger::LedgerLoad::Corrupt(r)) => (ledger::LedgerBody::default(), Some(r)),
+        Err(e) => (
+            ledger::LedgerBody::default(),
+            Some(format!("unreadable: {e}")),
+        ),
+    };
+    let forget_decisions = ledger::load_decisions(&paths.forget)
+        .map_err(|e| DeliveryError::io("reading forget decisions", &paths.forget, e))?;
     let st = DeliveryState::load(&paths.state);
     let rejected = state::count_rejected(&paths.rejected)
         .map_err(|e| DeliveryError::io("reading rejection log", &paths.rejected, e))?;
@@ -153,6 +189,14 @@ pub fn status(data_dir: &Path) -> Result<OutboxStatus, DeliveryError> {
         accepted_total: st.accepted_total,
         duplicates_total: st.duplicates_total,
         withheld_total: st.withheld_total,
+        held_events: ledger.held_count(),
+        held: ledger.held_seqs().to_pairs(),
+        forgotten_events: ledger.forgotten_total,
+        forgotten_unreported: ledger.forgotten_unreported.to_pairs(),
+        forget_decisions,
+        ledger_problem,
+        server_held: st.server_held,
+        server_forgotten: st.server_forgotten,
         server_watermark: st.server_watermark,
         server_gaps: st.server_gaps,
         rescans: st.rescans,
@@ -233,8 +277,20 @@ impl OutboxStatus {
         metric(
             "agentos_outbox_withheld_total",
             "counter",
-            "Events the privacy tier kept home.",
+            "Events recorded under a tier that never sends events.",
             self.withheld_total as f64,
+        );
+        metric(
+            "agentos_outbox_held_events",
+            "gauge",
+            "Events held back for a later run whose tier allows them.",
+            self.held_events as f64,
+        );
+        metric(
+            "agentos_outbox_forgotten_events",
+            "counter",
+            "Events forgotten on purpose (never sent).",
+            self.forgotten_events as f64,
         );
         metric(
             "agentos_outbox_server_watermark",

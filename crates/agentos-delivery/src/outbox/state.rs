@@ -47,6 +47,10 @@ pub struct DeliveryState {
     pub server_watermark: Option<u64>,
     /// Gaps the server last reported for this device.
     pub server_gaps: Vec<[u64; 2]>,
+    /// Held-back seqs the server last reported for this device.
+    pub server_held: Vec<[u64; 2]>,
+    /// Forgotten seqs the server last reported for this device.
+    pub server_forgotten: Vec<[u64; 2]>,
     /// Events the server stored for the first time.
     pub accepted_total: u64,
     /// Events the server already had (replays after a crash or timeout).

@@ -21,7 +21,8 @@ pub fn settings(data: &Path, url: &str, tier: Tier) -> Settings {
     let mut s = Settings::new(data, DEVICE);
     s.url = Some(url.to_owned());
     s.api_key = Some("test-key".into());
-    s.tier = tier;
+    s.tier = Some(tier);
+    s.license_ceiling = Tier::Full;
     s.backoff_min = Duration::from_millis(5);
     s.backoff_max = Duration::from_millis(50);
     s.timeout = Duration::from_secs(2);

@@ -1,4 +1,5 @@
-//! The tier applies at send time: min(recorded tier, tier now).
+//! The tier applies at send time: an event leaves when the cap in force allows its recorded
+//! tier; a lower cap holds it back (pending), and a later run whose cap allows it sends it.
 
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ fn only_events_recorded_under_full_leave_and_the_server_sees_no_gaps() {
 }
 
 #[test]
-fn lowering_the_tier_mid_backlog_stops_everything_above_it() {
+fn lowering_the_tier_mid_backlog_holds_everything_above_it_until_it_is_raised() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
     let server = RecordingServer::start().expect("server");
@@ -64,20 +65,30 @@ fn lowering_the_tier_mid_backlog_stops_everything_above_it() {
         let second = d.sync(None).await.expect("second sync");
         assert!(second.caught_up);
         assert_eq!(second.sent, 0);
-        assert_eq!(second.withheld, 700);
+        assert_eq!(second.held, 700);
+        assert_eq!(second.held_pending, 700);
+        assert_eq!(second.withheld, 0);
     });
     assert_eq!(server.event_count(), 300, "nothing above the new tier left");
     assert_eq!(server.requests_to("/v1/events").len(), 4);
     assert!(server.events().iter().all(|e| e.seq <= 300));
+    let st = agentos_delivery::status(data).expect("status");
+    assert_eq!((st.held_events, st.pending_events), (700, 0));
 
-    // Raising the tier again never uploads what was withheld.
+    // Raising the tier again sends what was held back, once, in order.
     let again = sync(&settings(data, &server.url(), Tier::Full));
-    assert_eq!(again.sent, 0);
-    assert_eq!(server.event_count(), 300);
+    assert!(again.caught_up);
+    assert_eq!(
+        (again.sent, again.replayed, again.held_pending),
+        (700, 700, 0)
+    );
+    crate::support::assert_exactly_once_in_order(&server, 1000);
+    assert!(server.gaps(DEVICE).is_empty());
+    assert_eq!(server.watermark(DEVICE), 1000);
 }
 
 #[test]
-fn lowering_the_tier_while_a_batch_is_being_retried_withholds_it() {
+fn lowering_the_tier_while_a_batch_is_being_retried_holds_it_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
     let server = RecordingServer::start().expect("server");
@@ -92,7 +103,7 @@ fn lowering_the_tier_while_a_batch_is_being_retried_withholds_it() {
         up.set_tier(Tier::Local);
         assert!(
             up.flush(Duration::from_secs(30)).await,
-            "withheld counts as done"
+            "held back counts as done for this cap"
         );
         up.shutdown(Duration::from_secs(5)).await;
     });
@@ -104,4 +115,13 @@ fn lowering_the_tier_while_a_batch_is_being_retried_withholds_it() {
             .all(|r| r.status == 500),
         "no request after the tier change succeeded"
     );
+    assert_eq!(
+        agentos_delivery::status(data).expect("status").held_events,
+        50
+    );
+    server.clear_faults();
+    // Once the server and the tier allow it, everything leaves.
+    let later = sync(&settings(data, &server.url(), Tier::Full));
+    assert_eq!(later.replayed, 50, "{later:?}");
+    crate::support::assert_exactly_once_in_order(&server, 50);
 }

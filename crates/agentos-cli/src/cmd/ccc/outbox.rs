@@ -1,5 +1,5 @@
 //! `agentos ccc outbox status`: the delivery backlog of a data dir (read-only; works while an
-//! uploader runs).
+//! uploader runs); `agentos ccc outbox forget`: drop held-back events for good, on purpose.
 
 use std::process::ExitCode;
 
@@ -13,6 +13,25 @@ use crate::global::GlobalArgs;
 pub enum Command {
     /// Pending events and bytes, last ack, last error, retries, rejected events, server gaps.
     Status(StatusArgs),
+    /// Forget pending events for good: every event recorded under `--below` or higher that has
+    /// not left yet (held back, or not read yet) is never sent; the decision is recorded in
+    /// `delivery/forget.jsonl` and the collector is told on the next sync.
+    Forget(ForgetArgs),
+}
+
+/// Arguments of `agentos ccc outbox forget`.
+#[derive(Debug, clap::Args)]
+pub struct ForgetArgs {
+    /// Forget the pending events recorded under this tier or higher (`full`: every event held
+    /// back because a run's tier was below full).
+    #[arg(long)]
+    pub below: agentos_core::privacy::Tier,
+    /// Do it (without `--yes` only says what would be forgotten, and exits 1).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `agentos ccc outbox status`.
@@ -30,7 +49,42 @@ pub struct StatusArgs {
 pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Status(a) => status_cmd(a, g),
+        Command::Forget(a) => forget_cmd(a, g),
     }
+}
+
+fn forget_cmd(a: ForgetArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let settings = super::delivery_settings(g, &super::DeliveryArgs::default())?;
+    let decision = if a.yes {
+        let mut d = agentos_delivery::Delivery::open(settings)?;
+        d.forget(a.below)?
+    } else {
+        agentos_delivery::forget_preview(&settings, a.below)?
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "forgotten": a.yes,
+                "decision": decision,
+            }))?
+        );
+    } else if a.yes {
+        println!(
+            "forgot {} events recorded under {} or higher (seqs up to {}); they will never be sent, and the collector is told on the next sync",
+            decision.events, decision.below, decision.through_seq
+        );
+    } else {
+        println!(
+            "would forget {} events recorded under {} or higher (seqs up to {}); rerun with --yes to forget them for good",
+            decision.events, decision.below, decision.through_seq
+        );
+    }
+    Ok(if a.yes {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn status_cmd(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -73,22 +127,52 @@ fn status_cmd(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             st.rejected
         );
         println!(
-            "delivered:         {} new, {} duplicates, {} withheld by the tier",
+            "delivered:         {} new, {} duplicates; {} recorded as local/minimized (never sent as events)",
             st.accepted_total, st.duplicates_total, st.withheld_total
         );
-        let gaps = if st.server_gaps.is_empty() {
-            "none".to_string()
-        } else {
-            st.server_gaps
-                .iter()
-                .map(|[a, b]| format!("{a}-{b}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        let ranges = |r: &[[u64; 2]]| {
+            if r.is_empty() {
+                "none".to_string()
+            } else {
+                r.iter()
+                    .map(|[a, b]| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         };
         println!(
-            "server watermark:  {}, gaps: {gaps}",
+            "held back:         {} events (seqs {}); a sync whose tier allows them sends them",
+            st.held_events,
+            ranges(&st.held)
+        );
+        println!(
+            "forgotten:         {} events on purpose, {} decisions{}",
+            st.forgotten_events,
+            st.forget_decisions.len(),
+            st.forget_decisions
+                .last()
+                .map(|d| format!(
+                    " (last {}: below {}, through seq {})",
+                    d.at, d.below, d.through_seq
+                ))
+                .unwrap_or_default()
+        );
+        if let Some(p) = &st.ledger_problem {
+            println!("ledger:            {p}; the next sync rescans from the start");
+        }
+        println!(
+            "server watermark:  {}, gaps: {}, held: {}, forgotten: {}",
             st.server_watermark
-                .map_or_else(|| "unknown".to_string(), |w| w.to_string())
+                .map_or_else(|| "unknown".to_string(), |w| w.to_string()),
+            ranges(&st.server_gaps),
+            ranges(&st.server_held),
+            ranges(&st.server_forgotten)
         );
         println!("summary sent:      {}", ts(st.summary_sent_at));
         if let Some(p) = &st.cursor_problem {

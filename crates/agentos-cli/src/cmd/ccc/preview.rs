@@ -1,5 +1,6 @@
-//! `agentos ccc preview --tier T`: print exactly the bytes that would leave this machine for
-//! the current data under tier T, before turning anything on.
+//! `agentos ccc preview [--tier T]`: print exactly the bytes the next `agentos ccc sync` with
+//! the same flags and environment would send (the same code computes both:
+//! `agentos_delivery::plan`), before turning anything on.
 //!
 //! Text output is one line per request body part, labelled by endpoint and a tab:
 //! `/v1/events<TAB><redacted envelope>` for each event and `/v1/metrics<TAB><body>` for the
@@ -11,18 +12,17 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use agentos_core::privacy::Tier;
 use serde_json::{Value, json};
 
-use super::session::{load_config, print_json, report_log_warnings};
+use super::session::print_json;
 use crate::global::GlobalArgs;
 
 /// Arguments of `agentos ccc preview`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Tier to preview (default: the configured `[ccc] tier`).
-    #[arg(long)]
-    pub tier: Option<Tier>,
+    /// What may leave (the same flags as `agentos ccc sync`).
+    #[command(flatten)]
+    pub delivery: super::DeliveryArgs,
     /// Print one JSON document instead of labelled lines.
     #[arg(long)]
     pub json: bool,
@@ -30,15 +30,12 @@ pub struct Args {
 
 /// Runs `agentos ccc preview`.
 pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
-    let tier = args.tier.unwrap_or(cfg.ccc.tier);
-    if cfg.do_not_track && tier != Tier::Local {
-        super::session::warn_line(
-            "DO_NOT_TRACK is set: delivery forces tier local, so in practice nothing leaves",
-        );
+    let settings = super::delivery_settings(g, &args.delivery)?;
+    if settings.do_not_track {
+        super::session::warn_line("DO_NOT_TRACK is set: nothing leaves");
     }
-    let p = agentos_recorder::preview::preview(&cfg, tier)?;
-    report_log_warnings(&p.warnings);
+    let p = agentos_delivery::plan(&settings)?;
+    let tier = p.cap;
     if args.json {
         let events: Vec<Value> = p
             .events
@@ -53,8 +50,12 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         print_json(&json!({
             "tier": tier,
             "events": events,
+            "events_replayed": p.replayed,
+            "events_held": p.held,
+            "events_forgotten": p.forgotten,
             "events_withheld": p.withheld,
             "metrics": metrics,
+            "metrics_unchanged": p.metrics_unchanged,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -70,12 +71,25 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    if settings.do_not_track {
+        eprintln!(
+            "{}: nothing leaves; {} event(s) stay pending",
+            super::describe_cap(&settings),
+            p.held
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
-        "tier {tier}: {} event(s) would go to /v1/events, {} withheld; summary to /v1/metrics: {}",
+        "{}: {} event(s) would go to /v1/events, {} held back for a later run, {} forgotten, {} never shared (local/minimized); summary to /v1/metrics: {}",
+        super::describe_cap(&settings),
         p.events.len(),
+        p.held,
+        p.forgotten,
         p.withheld,
         if p.metrics.is_some() {
             "yes (allowlisted fields only)"
+        } else if p.metrics_unchanged {
+            "no (unchanged since the last upload)"
         } else {
             "no"
         }

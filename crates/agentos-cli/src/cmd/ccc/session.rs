@@ -195,7 +195,7 @@ fn upload_summary_at_close(
     let result = Settings::from_config(cfg)
         .map_err(anyhow::Error::from)
         .and_then(|mut s| {
-            s.tier = session_tier;
+            s.tier = Some(session_tier);
             upload_summary_blocking(&s, &summary, std::time::Duration::from_secs(timeout_secs))
                 .map_err(anyhow::Error::from)
         });

@@ -1,13 +1,14 @@
 //! `agentos ccc sync`: deliver pending events (and, for minimized/full, the summary) once.
 //!
-//! Exit codes: 0 everything delivered (or withheld by the tier), 1 something is still pending or
-//! the collector refused, 2 usage/fatal (bad config, another uploader holds the data dir).
+//! Exit codes: 0 nothing shareable is pending (everything that may leave left; what was recorded
+//! under `local`/`minimized` never leaves as events), 3 this run's tier let out all it could but
+//! shareable events are held back for a later run, 1 delivery is incomplete (out of time, or the
+//! collector refused), 2 usage/fatal (bad config, another uploader holds the data dir).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agentos_core::privacy::Tier;
-use agentos_delivery::{Delivery, DeliveryError, Settings, SummaryOutcome, status};
+use agentos_delivery::{Delivery, DeliveryError, SummaryOutcome, status};
 use anyhow::Context as _;
 
 use crate::global::GlobalArgs;
@@ -15,16 +16,9 @@ use crate::global::GlobalArgs;
 /// Arguments of `agentos ccc sync`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Collector base URL (default: `AGENTOS_CCC_URL`, else `[ccc] url`).
-    #[arg(long)]
-    pub url: Option<String>,
-    /// API key (default: `AGENTOS_CCC_API_KEY`, else `[ccc] api_key`).
-    #[arg(long)]
-    pub api_key: Option<String>,
-    /// Tier in force for this delivery (default: `AGENTOS_TIER`, else `[ccc] tier`, else local).
-    /// `DO_NOT_TRACK=1` always wins and forces `local`.
-    #[arg(long)]
-    pub tier: Option<Tier>,
+    /// What may leave (shared with `agentos ccc preview`).
+    #[command(flatten)]
+    pub delivery: super::DeliveryArgs,
     /// Give up retrying after this long: `30s`, `500ms`, `2m`, `1h` or plain seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -60,24 +54,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Exit code when everything this run's tier allows has left but shareable events are held
+/// back for a run whose tier allows them.
+pub const EXIT_HELD_BACK: u8 = 3;
+
 /// Runs `agentos ccc sync`.
 pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = super::session::load_config(g)?;
-    let mut settings = Settings::from_config(&cfg).context("resolving delivery settings")?;
-    if let Some(url) = args.url {
-        settings.url = Some(url);
-    }
-    if let Some(key) = args.api_key {
-        settings.api_key = Some(key);
-    }
-    if let Some(tier) = args.tier {
-        if cfg.do_not_track && tier != Tier::Local {
-            tracing::warn!("DO_NOT_TRACK is set: ignoring --tier {tier}, nothing leaves");
-        } else {
-            settings.tier = tier;
-        }
-    }
-    let tier = settings.tier;
+    let settings = super::delivery_settings(g, &args.delivery)?;
+    let cap_line = super::describe_cap(&settings);
     let data_dir = settings.data_dir.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,59 +87,89 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         && report
             .as_ref()
             .is_some_and(|r| r.caught_up && r.summary.as_ref() != Some(&SummaryOutcome::OutOfTime));
+    let held = st.held_events;
+    let outcome = if !complete {
+        "incomplete"
+    } else if held > 0 {
+        "held_back"
+    } else {
+        "delivered"
+    };
 
     if args.json {
         let v = serde_json::json!({
-            "tier": tier,
+            "tier": report.as_ref().map(|r| r.cap),
+            "outcome": outcome,
             "complete": complete,
             "report": report,
             "error": refused.as_ref().map(|e| serde_json::json!({"code": e.code(), "message": e.to_string()})),
             "pending_events": st.pending_events,
             "pending_bytes": st.pending_bytes,
+            "held_events": held,
+            "forgotten_events": st.forgotten_events,
             "last_error": st.last_error,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        println!("{cap_line}");
         if let Some(r) = &report {
             println!(
-                "tier {tier}: sent {} events in {} batches ({} new, {} already there), withheld {}, rejected {}, retries {}",
-                r.sent, r.batches, r.accepted, r.duplicates, r.withheld, r.rejected, r.retries
+                "sent:        {} events in {} batches ({} new, {} already there{})",
+                r.sent,
+                r.batches,
+                r.accepted,
+                r.duplicates,
+                if r.replayed > 0 {
+                    format!("; {} held back earlier", r.replayed)
+                } else {
+                    String::new()
+                }
+            );
+            println!("held back:   {} now, {} in all", r.held, r.held_pending);
+            println!("forgotten:   {}", r.forgotten);
+            println!("rejected:    {}", r.rejected);
+            println!(
+                "not shared:  {} (recorded under local or minimized), retries {}",
+                r.withheld, r.retries
             );
             if let Some(reason) = &r.rescan {
                 println!("rescanned the log from the start: {reason}");
             }
             if let Some(s) = &r.summary {
                 let s = match s {
-                    SummaryOutcome::Withheld => "withheld (tier allows no metrics)",
+                    SummaryOutcome::Withheld => "withheld (the tier allows no metrics)",
                     SummaryOutcome::NoSummary => "none yet",
                     SummaryOutcome::Unchanged => "unchanged since the last upload",
                     SummaryOutcome::Sent => "sent",
                     SummaryOutcome::OutOfTime => "not sent (out of time)",
                 };
-                println!("summary: {s}");
+                println!("summary:     {s}");
             }
         }
         if let Some(e) = &refused {
             eprintln!("agentos: {e}");
         }
-        if complete {
-            println!("everything is delivered");
-        } else {
-            println!(
+        match outcome {
+            "delivered" => println!("everything shareable is delivered"),
+            "held_back" => println!(
+                "{held} events are held back and still pending: a sync whose tier allows them sends them \
+                 (`agentos ccc outbox forget --below full --yes` drops them for good)"
+            ),
+            _ => println!(
                 "{} events ({} bytes) still pending{}",
-                st.pending_events,
+                st.pending_events + held,
                 st.pending_bytes,
                 st.last_error
                     .as_ref()
                     .map(|e| format!("; last error: {} ({})", e.message, e.code))
                     .unwrap_or_default()
-            );
+            ),
         }
     }
-    Ok(if complete {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match outcome {
+        "delivered" => ExitCode::SUCCESS,
+        "held_back" => ExitCode::from(EXIT_HELD_BACK),
+        _ => ExitCode::from(1),
     })
 }
 
@@ -216,9 +230,11 @@ mod cli_tests {
 
     fn args(url: &str, key: &str) -> Args {
         Args {
-            url: Some(url.into()),
-            api_key: Some(key.into()),
-            tier: Some(Tier::Full),
+            delivery: crate::cmd::ccc::DeliveryArgs {
+                url: Some(url.into()),
+                api_key: Some(key.into()),
+                tier: Some(Tier::Full),
+            },
             timeout: Duration::from_secs(30),
             json: true,
         }
