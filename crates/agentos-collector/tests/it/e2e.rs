@@ -61,7 +61,8 @@ async fn the_uploader_delivers_a_log_exactly_once(h: &Harness) -> anyhow::Result
     let mut settings = Settings::new(dir.path(), "e2e-device");
     settings.url = Some(h.base.clone());
     settings.api_key = Some(key.clone());
-    settings.tier = Tier::Full;
+    settings.tier = None;
+    settings.license_ceiling = Tier::Full;
     settings.license_pack = Some(base64::engine::general_purpose::STANDARD.decode(h.full())?);
     let report = agentos_delivery::sync_once(settings.clone(), Duration::from_secs(20)).await?;
     assert!(report.caught_up, "{report:?}");
