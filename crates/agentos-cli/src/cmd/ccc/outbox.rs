@@ -1,12 +1,11 @@
 //! `agentos ccc outbox status`: the delivery backlog of a data dir (read-only; works while an
 //! uploader runs).
 
-use std::process::ExitCode;
-
 use agentos_delivery::status;
 use anyhow::Context as _;
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, print_json};
 
 /// Subcommands of `agentos ccc outbox`.
 #[derive(Debug, clap::Subcommand)]
@@ -27,18 +26,18 @@ pub struct StatusArgs {
 }
 
 /// Runs `agentos ccc outbox`.
-pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     match cmd {
-        Command::Status(a) => status_cmd(a, g),
+        Command::Status(a) => status_cmd(a, ctx),
     }
 }
 
-fn status_cmd(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = super::session::load_config(g)?;
-    let st = status(&cfg.data_dir)
-        .with_context(|| format!("reading the outbox of {}", cfg.data_dir.display()))?;
+fn status_cmd(a: StatusArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let data_dir = ctx.data_dir()?;
+    let st = status(data_dir)
+        .with_context(|| format!("reading the outbox of {}", data_dir.display()))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        print_json(&st)?;
     } else if a.prometheus {
         print!("{}", st.to_prometheus());
     } else {
@@ -102,5 +101,5 @@ fn status_cmd(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             if st.uploader_running { "yes" } else { "no" }
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }

@@ -9,13 +9,12 @@
 //! docs/protocol.md).
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use agentos_core::privacy::Tier;
 use serde_json::{Value, json};
 
-use super::session::{load_config, print_json, report_log_warnings};
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, print_json, report_log_warnings, warn_line};
 
 /// Arguments of `agentos ccc preview`.
 #[derive(Debug, clap::Args)]
@@ -29,15 +28,13 @@ pub struct Args {
 }
 
 /// Runs `agentos ccc preview`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let cfg = ctx.config()?;
     let tier = args.tier.unwrap_or(cfg.ccc.tier);
     if cfg.do_not_track && tier != Tier::Local {
-        super::session::warn_line(
-            "DO_NOT_TRACK is set: delivery forces tier local, so in practice nothing leaves",
-        );
+        warn_line("DO_NOT_TRACK is set: delivery forces tier local, so in practice nothing leaves");
     }
-    let p = agentos_recorder::preview::preview(&cfg, tier)?;
+    let p = agentos_recorder::preview::preview(cfg, tier)?;
     report_log_warnings(&p.warnings);
     if args.json {
         let events: Vec<Value> = p
@@ -56,7 +53,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "events_withheld": p.withheld,
             "metrics": metrics,
         }))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Ok);
     }
     let mut out = std::io::stdout().lock();
     for e in &p.events {
@@ -80,5 +77,5 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "no"
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }

@@ -3,14 +3,14 @@
 //! Exit codes: 0 everything delivered (or withheld by the tier), 1 something is still pending or
 //! the collector refused, 2 usage/fatal (bad config, another uploader holds the data dir).
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use agentos_core::privacy::Tier;
 use agentos_delivery::{Delivery, DeliveryError, Settings, SummaryOutcome, status};
 use anyhow::Context as _;
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, note, print_json};
 
 /// Arguments of `agentos ccc sync`.
 #[derive(Debug, clap::Args)]
@@ -61,9 +61,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Runs `agentos ccc sync`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = super::session::load_config(g)?;
-    let mut settings = Settings::from_config(&cfg).context("resolving delivery settings")?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let cfg = ctx.config()?;
+    let mut settings = Settings::from_config(cfg).context("resolving delivery settings")?;
     if let Some(url) = args.url {
         settings.url = Some(url);
     }
@@ -114,7 +114,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "pending_bytes": st.pending_bytes,
             "last_error": st.last_error,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v)?;
     } else {
         if let Some(r) = &report {
             println!(
@@ -136,7 +136,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if let Some(e) = &refused {
-            eprintln!("agentos: {e}");
+            note(&e.to_string());
         }
         if complete {
             println!("everything is delivered");
@@ -153,9 +153,9 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if complete {
-        ExitCode::SUCCESS
+        ExitStatus::Ok
     } else {
-        ExitCode::from(1)
+        ExitStatus::Pending
     })
 }
 
@@ -178,7 +178,6 @@ mod tests {
 #[cfg(test)]
 mod cli_tests {
     use std::io::Write as _;
-    use std::process::ExitCode;
     use std::time::Duration;
 
     use agentos_core::event::{Envelope, EventBody, EventId, TurnEvent};
@@ -186,7 +185,8 @@ mod cli_tests {
     use agentos_test_support::http::{RecordingServer, ServerOptions};
 
     use super::{Args, run};
-    use crate::global::GlobalArgs;
+    use crate::context::{Context, GlobalArgs};
+    use crate::output::ExitStatus;
 
     fn write_log(dir: &std::path::Path, n: u64) {
         std::fs::create_dir_all(dir).expect("data dir");
@@ -232,23 +232,23 @@ mod cli_tests {
         // An empty config file keeps the developer's own agentos.toml out of the test.
         let config = dir.path().join("agentos.toml");
         std::fs::write(&config, "").expect("config");
-        let g = GlobalArgs {
+        let ctx = Context::new(GlobalArgs {
             data_dir: Some(data.clone()),
             config: Some(config),
             log: "warn".into(),
-        };
+        });
         let server = RecordingServer::start_with(ServerOptions {
             api_key: Some("right".into()),
             ..ServerOptions::default()
         })
         .expect("server");
 
-        let refused = run(args(&server.url(), "wrong"), &g).expect("runs");
-        assert_eq!(refused, ExitCode::from(1));
+        let refused = run(args(&server.url(), "wrong"), &ctx).expect("runs");
+        assert_eq!(refused, ExitStatus::Pending);
         assert_eq!(server.event_count(), 0);
 
-        let ok = run(args(&server.url(), "right"), &g).expect("runs");
-        assert_eq!(ok, ExitCode::SUCCESS);
+        let ok = run(args(&server.url(), "right"), &ctx).expect("runs");
+        assert_eq!(ok, ExitStatus::Ok);
         assert_eq!(server.event_count(), 25);
         let status = agentos_delivery::status(&data).expect("status");
         assert_eq!(status.pending_events, 0);
