@@ -9,7 +9,7 @@
 //! | [`cli`] | the clap command tree and the dispatch to `cmd::…::run` |
 //! | [`context`] | global flags, the lazily loaded configuration, data dir, license keyring, delivery settings, `[collector]` / `[ingest]` sections (the only file that touches `Config`) |
 //! | [`output`] | colours (`NO_COLOR`, tty), warnings and notes, JSON, tables, progress bars, [`output::ExitStatus`] |
-//! | [`flags`] | flag groups shared by several subcommands (`--threads`, `--prices`, `--strict`, `--json`, `--database`) |
+//! | [`flags`] | flag groups shared by several subcommands (`--threads`, `--prices`, `--strict` and their `PricedRun` bundle, `--json`, `--database`) |
 //! | `cmd/…` | one file per subcommand: parse → call a library crate → print via `output` |
 //!
 //! Every subcommand has the shape `run(args, &Context) -> anyhow::Result<ExitStatus>`, and no
