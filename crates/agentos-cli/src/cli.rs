@@ -1,11 +1,10 @@
 //! The command tree. Each leaf lives in its own file under `cmd/`.
 
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand};
 
 use crate::cmd;
-use crate::global::GlobalArgs;
+use crate::context::{Context, GlobalArgs};
+use crate::output::ExitStatus;
 
 /// agentos: record what coding agents cost and ship, and deliver it to a control center (CCC)
 /// under a privacy tier you choose.
@@ -62,24 +61,24 @@ pub enum CccCommand {
     Report(cmd::ccc::report::Args),
 }
 
-/// Dispatches a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let g = cli.global;
+/// Dispatches a parsed command line; the [`Context`] is built here, once.
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let ctx = &Context::new(cli.global);
     match cli.command {
-        Command::Demo(a) => cmd::demo::run(a, &g),
-        Command::License(c) => cmd::license::run(c, &g),
+        Command::Demo(a) => cmd::demo::run(a, ctx),
+        Command::License(c) => cmd::license::run(c, ctx),
         Command::Ccc(c) => match c {
-            CccCommand::Session(c) => cmd::ccc::session::run(c, &g),
-            CccCommand::Turn(a) => cmd::ccc::turn::run(a, &g),
-            CccCommand::Rollup(a) => cmd::ccc::rollup::run(a, &g),
-            CccCommand::Preview(a) => cmd::ccc::preview::run(a, &g),
-            CccCommand::Sync(a) => cmd::ccc::sync::run(a, &g),
-            CccCommand::Outbox(c) => cmd::ccc::outbox::run(c, &g),
-            CccCommand::Serve(a) => cmd::ccc::serve::run(a, &g),
-            CccCommand::Keys(c) => cmd::ccc::keys::run(c, &g),
-            CccCommand::Backfill(a) => cmd::ccc::backfill::run(a, &g),
-            CccCommand::Ingest(c) => cmd::ccc::ingest::run(c, &g),
-            CccCommand::Report(a) => cmd::ccc::report::run(a, &g),
+            CccCommand::Session(c) => cmd::ccc::session::run(c, ctx),
+            CccCommand::Turn(a) => cmd::ccc::turn::run(a, ctx),
+            CccCommand::Rollup(a) => cmd::ccc::rollup::run(a, ctx),
+            CccCommand::Preview(a) => cmd::ccc::preview::run(a, ctx),
+            CccCommand::Sync(a) => cmd::ccc::sync::run(a, ctx),
+            CccCommand::Outbox(c) => cmd::ccc::outbox::run(c, ctx),
+            CccCommand::Serve(a) => cmd::ccc::serve::run(a, ctx),
+            CccCommand::Keys(c) => cmd::ccc::keys::run(c, ctx),
+            CccCommand::Backfill(a) => cmd::ccc::backfill::run(a, ctx),
+            CccCommand::Ingest(c) => cmd::ccc::ingest::run(c, ctx),
+            CccCommand::Report(a) => cmd::ccc::report::run(a, ctx),
         },
     }
 }

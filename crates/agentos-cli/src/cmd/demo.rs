@@ -6,7 +6,6 @@
 //! commands (`agentos --data-dir … ccc preview`) work as is.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use agentos_core::event::{
     Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
@@ -14,13 +13,13 @@ use agentos_core::event::{
 };
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
 use agentos_core::privacy::Tier;
-use agentos_recorder::config::CONFIG_FILE_NAME;
-use agentos_recorder::{Config, Recorder, StartRequest, licensing};
+use agentos_recorder::{Recorder, StartRequest, licensing};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::cmd::ccc::session::{color_stdout, paint, print_json, warn_line};
-use crate::global::GlobalArgs;
+use crate::context::{CONFIG_FILE_NAME, Context, atomic_write, load_config_for};
+use crate::flags::JsonReport;
+use crate::output::{ExitStatus, color_stdout, paint, print_json, warn_line};
 
 /// Arguments of `agentos demo`.
 #[derive(Debug, clap::Args)]
@@ -29,13 +28,13 @@ pub struct Args {
     /// temp dir, kept afterwards so you can look at it).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print a JSON report.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub json: JsonReport,
 }
 
 /// Runs `agentos demo`.
-pub fn run(args: Args, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
     let root = match args.out {
         Some(d) => d,
         None => std::env::temp_dir().join(format!(
@@ -73,21 +72,21 @@ pub fn run(args: Args, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         sub: Some("demo@agentos.invalid".into()),
     };
     let pack_path = root.join("license.json");
-    agentos_recorder::atomic_write(&pack_path, license::issue_pack(&key, &claims).as_bytes())?;
+    atomic_write(&pack_path, license::issue_pack(&key, &claims).as_bytes())?;
 
     let mut tiers = Vec::new();
     for tier in Tier::ALL {
         tiers.push(record_tier(&root, tier, &pack_path, &keys.public_base64)?);
     }
 
-    if args.json {
+    if args.json.json {
         print_json(&json!({
             "dir": root,
             "keys": {"secret": keys.secret, "public": keys.public, "kid": keys.kid},
             "license": pack_path,
             "tiers": tiers,
         }))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Ok);
     }
     let c = color_stdout();
     println!("{} {}", paint("agentos demo in", "1", c), root.display());
@@ -149,7 +148,7 @@ pub fn run(args: Args, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             t["tier"].as_str().unwrap_or("")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }
 
 fn record_tier(root: &Path, tier: Tier, pack: &Path, pubkey: &str) -> anyhow::Result<Value> {
@@ -159,8 +158,8 @@ fn record_tier(root: &Path, tier: Tier, pack: &Path, pubkey: &str) -> anyhow::Re
         "# written by `agentos demo`\n[ccc]\ntier = \"{tier}\"\n\n[privacy]\nmetadata_allowlist = [\"team\"]\n\n[license]\npack = {pack:?}\npubkeys = {{ demo = \"{pubkey}\" }}\n",
         pack = pack.display().to_string(),
     );
-    agentos_recorder::atomic_write(&data_dir.join(CONFIG_FILE_NAME), toml.as_bytes())?;
-    let cfg = Config::load(Some(&data_dir), Some(&data_dir.join(CONFIG_FILE_NAME)))?;
+    atomic_write(&data_dir.join(CONFIG_FILE_NAME), toml.as_bytes())?;
+    let cfg = load_config_for(&data_dir, &data_dir.join(CONFIG_FILE_NAME))?;
     let mut rec = Recorder::open(cfg.clone())?;
     let started = rec.start_session(StartRequest {
         repo_id: "github.com/example/shop".into(),

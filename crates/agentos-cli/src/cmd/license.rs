@@ -2,15 +2,15 @@
 //! `ccp.license.v1` packs, verify a pack, and show the configured license (never its signature).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan, VerifiedLicense};
 use agentos_recorder::licensing::{self, LicenseProblem};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use super::ccc::session::{error_line, load_config, print_json};
-use crate::global::GlobalArgs;
+use crate::context::{Context, atomic_write};
+use crate::flags::JsonReport;
+use crate::output::{ExitStatus, error_line, print_json};
 
 /// Subcommands of `agentos license`.
 #[derive(Debug, clap::Subcommand)]
@@ -34,9 +34,9 @@ pub struct KeygenArgs {
     /// Key id (default: `k<YYYYMMDD>`).
     #[arg(long)]
     pub kid: Option<String>,
-    /// Print a JSON report.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub json: JsonReport,
 }
 
 /// Arguments of `agentos license issue`.
@@ -85,40 +85,40 @@ pub struct VerifyArgs {
     /// This device's value for device-bound packs (default: `[license] device`).
     #[arg(long)]
     pub device: Option<String>,
-    /// Print a JSON report.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub json: JsonReport,
 }
 
 /// Arguments of `agentos license status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// Print a JSON report.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub json: JsonReport,
 }
 
 /// Runs `agentos license`.
-pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     match cmd {
-        Command::Keygen(a) => keygen(a, g),
+        Command::Keygen(a) => keygen(a, ctx),
         Command::Issue(a) => issue(a),
-        Command::Verify(a) => verify(a, g),
-        Command::Status(a) => status(a, g),
+        Command::Verify(a) => verify(a, ctx),
+        Command::Status(a) => status(a, ctx),
     }
 }
 
-fn keygen(a: KeygenArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+fn keygen(a: KeygenArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let dir = match a.out {
         Some(d) => d,
-        None => load_config(g)?.data_dir.join("keys"),
+        None => ctx.data_dir()?.join("keys"),
     };
     let kid = a.kid.unwrap_or_else(default_kid);
     check_kid(&kid)?;
     let key = licensing::generate_signing_key()?;
     let files = licensing::write_key_pair(&dir, &kid, &key)
         .with_context(|| format!("writing key pair {kid} into {}", dir.display()))?;
-    if a.json {
+    if a.json.json {
         print_json(&json!({
             "kid": files.kid, "secret_key_file": files.secret, "public_key_file": files.public,
             "public_key": files.public_base64,
@@ -139,7 +139,7 @@ fn keygen(a: KeygenArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             files.kid, files.public_base64
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }
 
 fn default_kid() -> String {
@@ -159,7 +159,7 @@ fn check_kid(kid: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
+fn issue(a: IssueArgs) -> anyhow::Result<ExitStatus> {
     let key = licensing::read_signing_key(&a.key).map_err(anyhow::Error::msg)?;
     let kid = match a.kid {
         Some(k) => k,
@@ -190,7 +190,7 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
     let pack = license::issue_pack(&key, &claims);
     match &a.out {
         Some(out) => {
-            agentos_recorder::atomic_write(out, format!("{pack}\n").as_bytes())
+            atomic_write(out, format!("{pack}\n").as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
             if a.json {
                 print_json(
@@ -209,7 +209,7 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
         }
         None => println!("{pack}"),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }
 
 /// `90d`, `12h`, `30m`, `45s`, `2w`, an RFC 3339 timestamp, or unix seconds → unix seconds.
@@ -278,19 +278,19 @@ fn print_license(lic: &VerifiedLicense, path: &Path, now: i64) {
     }
 }
 
-fn report_problem(problem: &LicenseProblem, json_out: bool) -> anyhow::Result<ExitCode> {
+fn report_problem(problem: &LicenseProblem, json_out: bool) -> anyhow::Result<ExitStatus> {
     if json_out {
         print_json(
             &json!({"valid": false, "code": problem.code(), "message": problem.to_string()}),
         )?;
     }
     error_line(&problem.to_string());
-    Ok(ExitCode::from(1))
+    Ok(ExitStatus::Failure)
 }
 
-fn verify(a: VerifyArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
-    let mut ring = licensing::keyring(&cfg).context("the configured trusted keys")?;
+fn verify(a: VerifyArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let cfg = ctx.config()?;
+    let mut ring = ctx.keyring().context("the configured trusted keys")?;
     for kv in &a.pubkeys {
         ring.extend_from_env(kv)
             .with_context(|| format!("--pubkey {kv:?}"))?;
@@ -312,27 +312,27 @@ fn verify(a: VerifyArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let device = a.device.as_deref().or(cfg.license.device.as_deref());
     match licensing::verify_file(&a.pack, &ring, now, device) {
         Ok(lic) => {
-            if a.json {
+            if a.json.json {
                 print_json(&license_json(&lic, &a.pack, now))?;
             } else {
                 println!("valid");
                 print_license(&lic, &a.pack, now);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Ok)
         }
-        Err(p) => report_problem(&p, a.json),
+        Err(p) => report_problem(&p, a.json.json),
     }
 }
 
-fn status(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
+fn status(a: StatusArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let cfg = ctx.config()?;
     let now = jiff::Timestamp::now().as_second();
     let Some(path) = cfg.license.pack.clone() else {
-        return report_problem(&LicenseProblem::NoPack, a.json);
+        return report_problem(&LicenseProblem::NoPack, a.json.json);
     };
-    match licensing::verify_configured(&cfg, now) {
+    match licensing::verify_configured(cfg, now) {
         Ok(lic) => {
-            if a.json {
+            if a.json.json {
                 let mut v = license_json(&lic, &path, now);
                 v["tier"] = json!(cfg.ccc.tier);
                 v["do_not_track"] = json!(cfg.do_not_track);
@@ -349,9 +349,9 @@ fn status(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     }
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Ok)
         }
-        Err(p) => report_problem(&p, a.json),
+        Err(p) => report_problem(&p, a.json.json),
     }
 }
 

@@ -2,7 +2,6 @@
 //! `ccp_metrics_summary.json`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentos_ingest::Progress;
@@ -10,8 +9,9 @@ use agentos_ingest::account::write_skipped;
 use agentos_ingest::backfill::{BackfillOptions, backfill};
 use anyhow::Context as _;
 
-use super::ingest::{Bar, exit_for, prices, print_account, settings};
-use crate::global::GlobalArgs;
+use crate::context::{Context, atomic_write};
+use crate::flags::PricedRun;
+use crate::output::{Bar, ExitStatus, note, print_account, skipped_lines_status};
 
 /// Arguments of `agentos ccc backfill`.
 #[derive(Debug, clap::Args)]
@@ -28,25 +28,19 @@ pub struct Args {
     /// Print the summary on stdout and write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Worker threads (0 = all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Price table override (JSON, same shape as the embedded one).
-    #[arg(long)]
-    pub prices: Option<PathBuf>,
-    /// Exit 1 when a line had to be skipped.
-    #[arg(long)]
-    pub strict: bool,
+    /// `--threads`, `--prices`, `--strict`.
+    #[command(flatten)]
+    pub run: PricedRun,
 }
 
 /// Runs `agentos ccc backfill`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let s = settings(g)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let s = ctx.ingest()?;
     let opts = BackfillOptions {
         ccp_root: args.ccp_root.clone(),
         usage_json: args.usage_json.clone(),
-        threads: args.threads.or(s.section.threads).unwrap_or(0),
-        prices: prices(args.prices.as_deref(), &s)?,
+        threads: s.threads(args.run.threads.threads),
+        prices: s.prices(args.run.prices.path())?,
         generated_at: None,
     };
     let progress = Arc::new(Progress::default());
@@ -70,26 +64,31 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        agentos_recorder::atomic_write(&out, format!("{text}\n").as_bytes())
+        atomic_write(&out, format!("{text}\n").as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
         println!("{}", out.display());
     }
     // A few examples on stderr; the full list is in the skipped-lines file.
     for sk in b.skipped.iter().take(3) {
-        eprintln!(
-            "agentos: skipped {}:{}: {}",
+        note(&format!(
+            "skipped {}:{}: {}",
             sk.path.display(),
             sk.line,
             serde_json::to_string(&sk.reason).unwrap_or_default()
-        );
+        ));
     }
     print_account("backfill", &b.summary.ingest);
-    Ok(exit_for(args.strict, &b.summary.ingest))
+    Ok(skipped_lines_status(
+        args.run.strict.strict,
+        &b.summary.ingest,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::GlobalArgs;
+    use crate::flags::{Prices, Strict, Threads};
 
     fn fixture(name: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -116,17 +115,23 @@ mod tests {
             usage_json: Some(fixture("ccc_usage_r35_full.json").display().to_string()),
             output: Some(out.clone()),
             dry_run: false,
-            threads: Some(1),
-            prices: None,
-            strict: true,
+            run: PricedRun {
+                threads: Threads { threads: Some(1) },
+                prices: Prices::default(),
+                strict: Strict { strict: true },
+            },
         };
-        let g = GlobalArgs {
+        let ctx = Context::new(GlobalArgs {
             data_dir: Some(data.path().to_path_buf()),
             config: None,
             log: "warn".into(),
-        };
-        let code = run(args, &g).expect("backfill runs");
-        assert_eq!(code, ExitCode::from(1), "--strict with a torn line exits 1");
+        });
+        let code = run(args, &ctx).expect("backfill runs");
+        assert_eq!(
+            code,
+            ExitStatus::Failure,
+            "--strict with a torn line exits 1"
+        );
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&out).expect("summary written")).expect("json");
         assert_eq!(v["turns"], 1);

@@ -1,20 +1,16 @@
 //! `agentos ccc ingest claude|ccc`: feed the local ingest store (`<data_dir>/ingest/`), reading
-//! only bytes that are new since the last run. Also holds the helpers the backfill and report
-//! commands share (configuration, progress bar, the closing account line).
+//! only bytes that are new since the last run.
 
-use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
+use agentos_ingest::Progress;
 use agentos_ingest::ingest::{RunOptions, ingest_ccc, ingest_claude};
-use agentos_ingest::{Account, PriceTable, Progress};
 use anyhow::Context as _;
-use serde::Deserialize;
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::flags::{Strict, Threads};
+use crate::output::{Bar, ExitStatus, print_account, print_json, skipped_lines_status};
 
 /// Subcommands of `agentos ccc ingest`.
 #[derive(Debug, clap::Subcommand)]
@@ -25,15 +21,15 @@ pub enum Command {
     Ccc(CccArgs),
 }
 
-/// Flags shared by ingest runs.
+/// Flags shared by `ingest claude` and `ingest ccc`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunFlags {
-    /// Worker threads (0 = all cores; `[ingest] threads` in the config).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Exit 1 when a line had to be skipped.
-    #[arg(long)]
-    pub strict: bool,
+    /// `--threads`.
+    #[command(flatten)]
+    pub threads: Threads,
+    /// `--strict`.
+    #[command(flatten)]
+    pub strict: Strict,
     /// Print the run's account as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -59,114 +55,15 @@ pub struct CccArgs {
     pub run: RunFlags,
 }
 
-/// The `[ingest]` config section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct IngestSection {
-    /// Worker threads.
-    pub threads: Option<usize>,
-    /// Price table override file.
-    pub prices: Option<PathBuf>,
-    /// Default report time zone.
-    pub timezone: Option<String>,
-}
-
-/// Resolved settings for an ingest-family command.
-pub(crate) struct Settings {
-    pub data_dir: PathBuf,
-    pub section: IngestSection,
-}
-
-/// Loads the config and the `[ingest]` section.
-pub(crate) fn settings(g: &GlobalArgs) -> anyhow::Result<Settings> {
-    let cfg = agentos_recorder::config::Config::load(g.data_dir.as_deref(), g.config.as_deref())
-        .context("loading the agentos configuration")?;
-    let section: IngestSection = cfg
-        .section("ingest")
-        .context("reading the [ingest] section")?;
-    Ok(Settings {
-        data_dir: cfg.data_dir().to_path_buf(),
-        section,
-    })
-}
-
-/// The price table: `--prices` flag, else `[ingest] prices`, else the embedded one.
-pub(crate) fn prices(flag: Option<&Path>, s: &Settings) -> anyhow::Result<PriceTable> {
-    match flag.or(s.section.prices.as_deref()) {
-        Some(p) => PriceTable::with_override(p)
-            .with_context(|| format!("loading the price table {}", p.display())),
-        None => Ok(PriceTable::embedded()),
-    }
-}
-
-/// A progress bar over a [`Progress`], drawn only when stderr is a terminal.
-pub(crate) struct Bar {
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Bar {
-    /// Starts drawing (a no-op when stderr is not a terminal).
-    pub(crate) fn start(p: Arc<Progress>, what: &str) -> Bar {
-        let stop = Arc::new(AtomicBool::new(false));
-        if !std::io::stderr().is_terminal() {
-            return Bar { stop, handle: None };
-        }
-        let what = what.to_string();
-        let s2 = stop.clone();
-        let handle = std::thread::spawn(move || {
-            let bar = indicatif::ProgressBar::new(0);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_message(what);
-            while !s2.load(Ordering::Relaxed) {
-                bar.set_length(p.total_bytes.load(Ordering::Relaxed));
-                bar.set_position(p.bytes.load(Ordering::Relaxed));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            bar.finish_and_clear();
-        });
-        Bar {
-            stop,
-            handle: Some(handle),
-        }
-    }
-
-    /// Stops and clears the bar.
-    pub(crate) fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// Prints the closing one-line account on stderr.
-pub(crate) fn print_account(what: &str, a: &Account) {
-    eprintln!("agentos: {what}: {a}");
-}
-
-/// Exit code for a run under `--strict`.
-pub(crate) fn exit_for(strict: bool, a: &Account) -> ExitCode {
-    if strict && a.lines_skipped > 0 {
-        eprintln!("agentos: {} line(s) skipped (--strict)", a.lines_skipped);
-        return ExitCode::from(1);
-    }
-    ExitCode::SUCCESS
-}
-
 /// Runs `agentos ccc ingest`.
-pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let s = settings(g)?;
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let s = ctx.ingest()?;
     let (flags, what) = match &cmd {
         Command::Claude(a) => (a.run.clone(), "ingest claude"),
         Command::Ccc(a) => (a.run.clone(), "ingest ccc"),
     };
     let opts = RunOptions {
-        threads: flags.threads.or(s.section.threads).unwrap_or(0),
+        threads: s.threads(flags.threads.threads),
         ..RunOptions::default()
     };
     let progress = Arc::new(Progress::default());
@@ -191,7 +88,7 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "records_in_store": r.record_count(),
             "account": r.account,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v)?;
     } else {
         println!(
             "{} new record(s) in {} ({} in the store)",
@@ -201,5 +98,5 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     print_account(what, &r.account);
-    Ok(exit_for(flags.strict, &r.account))
+    Ok(skipped_lines_status(flags.strict.strict, &r.account))
 }

@@ -2,13 +2,12 @@
 //!
 //! A key is printed once, at creation; the database keeps only its SHA-256.
 
-use std::process::ExitCode;
-
 use agentos_collector::{Store, StoreOptions};
 use anyhow::Context as _;
 
-use crate::cmd::ccc::serve::{load_config, resolve_database};
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::flags::CollectorDatabase;
+use crate::output::ExitStatus;
 
 /// Subcommands of `agentos ccc keys`.
 #[derive(Debug, clap::Subcommand)]
@@ -18,38 +17,34 @@ pub enum Command {
         /// Tenant the key reads and writes (1-64 of A-Z a-z 0-9 . _ -).
         #[arg(long)]
         tenant: String,
-        /// Collector database (default: as `agentos ccc serve`).
-        #[arg(long, env = "AGENTOS_COLLECTOR_DATABASE")]
-        database: Option<String>,
+        /// `--database`.
+        #[command(flatten)]
+        db: CollectorDatabase,
     },
     /// List key ids, tenants and states (never the keys).
     List {
         /// Only this tenant.
         #[arg(long)]
         tenant: Option<String>,
-        /// Collector database (default: as `agentos ccc serve`).
-        #[arg(long, env = "AGENTOS_COLLECTOR_DATABASE")]
-        database: Option<String>,
+        /// `--database`.
+        #[command(flatten)]
+        db: CollectorDatabase,
     },
     /// Revoke a key by id (takes effect on running collectors within 30 s).
     Revoke {
         /// The key id (the 12 hex digits after `aos_`).
         key_id: String,
-        /// Collector database (default: as `agentos ccc serve`).
-        #[arg(long, env = "AGENTOS_COLLECTOR_DATABASE")]
-        database: Option<String>,
+        /// `--database`.
+        #[command(flatten)]
+        db: CollectorDatabase,
     },
 }
 
 /// Runs `agentos ccc keys`.
-pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let (cfg, section) = load_config(g)?;
-    let flag = match &cmd {
-        Command::Create { database, .. }
-        | Command::List { database, .. }
-        | Command::Revoke { database, .. } => database.clone(),
-    };
-    let url = resolve_database(flag.as_deref(), &section, cfg.data_dir())?;
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let settings = ctx.collector()?;
+    let (Command::Create { db, .. } | Command::List { db, .. } | Command::Revoke { db, .. }) = &cmd;
+    let url = settings.database(db.database.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -69,7 +64,7 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     "created key {} for tenant {tenant}; store it now, it is not shown again",
                     record.key_id
                 );
-                ExitCode::SUCCESS
+                ExitStatus::Ok
             }
             Command::List { tenant, .. } => {
                 for k in store.keys(tenant.as_deref()).await? {
@@ -85,15 +80,15 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     };
                     println!("{}\t{}\t{created}\t{state}", k.key_id, k.tenant);
                 }
-                ExitCode::SUCCESS
+                ExitStatus::Ok
             }
             Command::Revoke { key_id, .. } => {
                 if store.revoke_key(&key_id, now).await? {
                     eprintln!("revoked key {key_id}");
-                    ExitCode::SUCCESS
+                    ExitStatus::Ok
                 } else {
                     eprintln!("no active key with id {key_id}");
-                    ExitCode::from(1)
+                    ExitStatus::Failure
                 }
             }
         };

@@ -1,12 +1,11 @@
 //! `agentos ccc outbox status`: the delivery backlog of a data dir (read-only; works while an
 //! uploader runs); `agentos ccc outbox forget`: drop held-back events for good, on purpose.
 
-use std::process::ExitCode;
-
 use agentos_delivery::status;
 use anyhow::Context as _;
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, print_json};
 
 /// Subcommands of `agentos ccc outbox`.
 #[derive(Debug, clap::Subcommand)]
@@ -46,15 +45,15 @@ pub struct StatusArgs {
 }
 
 /// Runs `agentos ccc outbox`.
-pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     match cmd {
-        Command::Status(a) => status_cmd(a, g),
-        Command::Forget(a) => forget_cmd(a, g),
+        Command::Status(a) => status_cmd(a, ctx),
+        Command::Forget(a) => forget_cmd(a, ctx),
     }
 }
 
-fn forget_cmd(a: ForgetArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = super::delivery_settings(g, &super::DeliveryArgs::default())?;
+fn forget_cmd(a: ForgetArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let settings = ctx.delivery_settings()?;
     let decision = if a.yes {
         let mut d = agentos_delivery::Delivery::open(settings)?;
         d.forget(a.below)?
@@ -62,13 +61,10 @@ fn forget_cmd(a: ForgetArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         agentos_delivery::forget_preview(&settings, a.below)?
     };
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "forgotten": a.yes,
-                "decision": decision,
-            }))?
-        );
+        print_json(&serde_json::json!({
+            "forgotten": a.yes,
+            "decision": decision,
+        }))?;
     } else if a.yes {
         println!(
             "forgot {} events recorded under {} or higher (seqs up to {}); they will never be sent, and the collector is told on the next sync",
@@ -81,18 +77,18 @@ fn forget_cmd(a: ForgetArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(if a.yes {
-        ExitCode::SUCCESS
+        ExitStatus::Ok
     } else {
-        ExitCode::from(1)
+        ExitStatus::Failure
     })
 }
 
-fn status_cmd(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = super::session::load_config(g)?;
-    let st = status(&cfg.data_dir)
-        .with_context(|| format!("reading the outbox of {}", cfg.data_dir.display()))?;
+fn status_cmd(a: StatusArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let data_dir = ctx.data_dir()?;
+    let st = status(data_dir)
+        .with_context(|| format!("reading the outbox of {}", data_dir.display()))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        print_json(&st)?;
     } else if a.prometheus {
         print!("{}", st.to_prometheus());
     } else {
@@ -186,5 +182,5 @@ fn status_cmd(a: StatusArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             if st.uploader_running { "yes" } else { "no" }
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }

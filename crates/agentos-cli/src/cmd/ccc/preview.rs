@@ -10,29 +10,28 @@
 //! docs/protocol.md).
 
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::session::print_json;
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, describe_cap, print_json, warn_line};
 
 /// Arguments of `agentos ccc preview`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What may leave (the same flags as `agentos ccc sync`).
     #[command(flatten)]
-    pub delivery: super::DeliveryArgs,
+    pub delivery: crate::flags::DeliveryArgs,
     /// Print one JSON document instead of labelled lines.
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `agentos ccc preview`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = super::delivery_settings(g, &args.delivery)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let settings = ctx.delivery_settings_with(&args.delivery)?;
     if settings.do_not_track {
-        super::session::warn_line("DO_NOT_TRACK is set: nothing leaves");
+        warn_line("DO_NOT_TRACK is set: nothing leaves");
     }
     let p = agentos_delivery::plan(&settings)?;
     let tier = p.cap;
@@ -57,7 +56,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "metrics": metrics,
             "metrics_unchanged": p.metrics_unchanged,
         }))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Ok);
     }
     let mut out = std::io::stdout().lock();
     for e in &p.events {
@@ -74,14 +73,14 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if settings.do_not_track {
         eprintln!(
             "{}: nothing leaves; {} event(s) stay pending",
-            super::describe_cap(&settings),
+            describe_cap(&settings),
             p.held
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Ok);
     }
     eprintln!(
         "{}: {} event(s) would go to /v1/events, {} held back for a later run, {} forgotten, {} never shared (local/minimized); summary to /v1/metrics: {}",
-        super::describe_cap(&settings),
+        describe_cap(&settings),
         p.events.len(),
         p.held,
         p.forgotten,
@@ -94,5 +93,5 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "no"
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }

@@ -8,7 +8,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentos_ingest::Progress;
@@ -20,8 +19,11 @@ use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row};
 use agentos_ingest::time::{TimeRange, time_zone};
 use anyhow::Context as _;
 
-use super::ingest::{Bar, exit_for, prices, print_account, settings};
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::flags::PricedRun;
+use crate::output::{
+    Bar, ExitStatus, Table, print_account, print_json, skipped_lines_status, thousands,
+};
 
 /// Report kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,20 +79,14 @@ pub struct Args {
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
-    /// Worker threads (0 = all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Price table override.
-    #[arg(long)]
-    pub prices: Option<PathBuf>,
-    /// Exit 1 when a line had to be skipped.
-    #[arg(long)]
-    pub strict: bool,
+    /// `--threads`, `--prices`, `--strict`.
+    #[command(flatten)]
+    pub run: PricedRun,
 }
 
 /// Runs `agentos ccc report`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let s = settings(g)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let s = ctx.ingest()?;
     let tz_name = args
         .timezone
         .clone()
@@ -100,7 +96,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let range = TimeRange::from_user(args.since.as_deref(), args.until.as_deref(), &tz)
         .map_err(|e| anyhow::anyhow!("invalid --since/--until: {e}"))?;
     let opts = RunOptions {
-        threads: args.threads.or(s.section.threads).unwrap_or(0),
+        threads: s.threads(args.run.threads.threads),
         range,
     };
     let progress = Arc::new(Progress::default());
@@ -150,33 +146,19 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             tz,
             tz_name,
             range,
-            prices: prices(args.prices.as_deref(), &s)?,
+            prices: s.prices(args.run.prices.path())?,
         })
         .context("building the report")?;
-    let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        print_json(&report)?;
     } else {
+        let mut out = std::io::stdout().lock();
         render_table(&mut out, &report, args.breakdown)?;
+        out.flush()?;
     }
-    out.flush()?;
-    drop(out);
     run.account.turns = report.totals.turns;
     print_account("report", &run.account);
-    Ok(exit_for(args.strict, &run.account))
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    Ok(skipped_lines_status(args.run.strict.strict, &run.account))
 }
 
 fn cells(
@@ -266,51 +248,18 @@ fn render_table(
         rep.totals.cost_usd,
         rep.totals.turns,
     ));
-    let ncol = lines[0].len();
-    let widths: Vec<usize> = (0..ncol)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (i, l) in lines.iter().enumerate() {
-        let mut s = String::new();
-        for (c, cell) in l.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
-            if c < 2 {
-                s.push_str(cell);
-                s.push_str(&" ".repeat(pad));
-            } else {
-                s.push_str(&" ".repeat(pad));
-                s.push_str(cell);
-            }
-            if c + 1 < ncol {
-                s.push_str("  ");
-            }
-        }
-        writeln!(out, "{}", s.trim_end())?;
-        if i == 0 || i + 2 == lines.len() {
-            let total: usize = widths.iter().sum::<usize>() + 2 * (ncol - 1);
-            writeln!(out, "{}", "-".repeat(total))?;
-        }
+    // Labels (period, models) left, numbers right.
+    Table {
+        left_aligned: 2,
+        rows: lines,
     }
+    .write(out)?;
     writeln!(out, "Time zone: {}", rep.timezone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_get_thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(66_253_048), "66,253,048");
-    }
 
     #[test]
     fn model_names_are_shortened_only_by_a_date_suffix_and_prefix() {

@@ -3,29 +3,27 @@
 //! The recorder keeps the summary current incrementally; this is the independent check (and the
 //! repair after hand edits). Torn and invalid lines are reported with their line numbers.
 
-use std::process::ExitCode;
-
 use agentos_recorder::Recorder;
 use serde_json::json;
 
-use super::session::{error_line, load_config, print_json, warn_line};
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::flags::Strict;
+use crate::output::{ExitStatus, error_line, print_json, warn_line};
 
 /// Arguments of `agentos ccc rollup`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Exit 1 when a line of the log had to be skipped.
-    #[arg(long)]
-    pub strict: bool,
+    /// `--strict`: exit 1 when a line of the log had to be skipped.
+    #[command(flatten)]
+    pub strict: Strict,
     /// Print a JSON report (summary, counts, skipped lines).
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `agentos ccc rollup`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
-    let mut rec = Recorder::open(cfg)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let mut rec = Recorder::open(ctx.config()?.clone())?;
     let r = rec.rebuild()?;
     let paths = rec.paths();
     if args.json {
@@ -52,9 +50,9 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             r.summary.turns
         );
     }
-    if args.strict && !r.warnings.is_empty() {
+    if args.strict.strict && !r.warnings.is_empty() {
         error_line(&format!("{} line(s) skipped (--strict)", r.warnings.len()));
-        return Ok(ExitCode::from(1));
+        return Ok(ExitStatus::Failure);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }

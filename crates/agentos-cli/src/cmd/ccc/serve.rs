@@ -9,15 +9,13 @@
 //!   recorder uses) + `--license-pubkeys kid=base64,…`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
 use agentos_collector::{AppState, Limits, Quotas, Store, StoreOptions};
-use agentos_recorder::config::Config;
 use anyhow::Context as _;
-use serde::Deserialize;
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::ExitStatus;
 
 /// Default listen address (loopback: exposing the collector is a deliberate act).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8082";
@@ -49,65 +47,22 @@ pub struct Args {
     pub max_connections: Option<u32>,
 }
 
-/// The `[collector]` section of agentos.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CollectorSection {
-    /// Listen address.
-    pub listen: Option<SocketAddr>,
-    /// Database URL.
-    pub database: Option<String>,
-    /// Quotas file.
-    pub quotas: Option<PathBuf>,
-    /// Body limit in bytes.
-    pub body_limit: Option<usize>,
-    /// Events per batch.
-    pub batch_limit: Option<usize>,
-    /// PostgreSQL pool size.
-    pub max_connections: Option<u32>,
-}
-
-/// Loads the config and its `[collector]` section.
-pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<(Config, CollectorSection)> {
-    let cfg = Config::load(g.data_dir.as_deref(), g.config.as_deref())
-        .context("loading the agentos configuration")?;
-    let section: CollectorSection = cfg
-        .section("collector")
-        .context("reading the [collector] section")?;
-    Ok((cfg, section))
-}
-
-/// The database URL: flag/env, then config, then an SQLite file in the data dir (created).
-pub(crate) fn resolve_database(
-    flag: Option<&str>,
-    section: &CollectorSection,
-    data_dir: &Path,
-) -> anyhow::Result<String> {
-    if let Some(url) = flag.or(section.database.as_deref()) {
-        return Ok(url.to_string());
-    }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
-    Ok(format!(
-        "sqlite:{}",
-        data_dir.join("collector.db").display()
-    ))
-}
-
 /// Runs `agentos ccc serve`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let (cfg, section) = load_config(g)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let settings = ctx.collector()?;
+    let section = &settings.section;
     let listen = args
         .listen
         .or(section.listen)
         .map_or_else(|| DEFAULT_LISTEN.parse(), Ok)
         .context("parsing the listen address")?;
-    let database = resolve_database(args.database.as_deref(), &section, cfg.data_dir())?;
+    let database = settings.database(args.database.as_deref())?;
     let quotas = match args.quotas.as_ref().or(section.quotas.as_ref()) {
         Some(path) => Quotas::load(path)?,
         None => Quotas::default(),
     };
-    let mut keyring = agentos_recorder::licensing::keyring(&cfg)
+    let mut keyring = ctx
+        .keyring()
         .context("reading [license] pubkeys / AGENTOS_LICENSE_PUBKEYS")?;
     if let Some(extra) = &args.license_pubkeys {
         keyring
@@ -167,32 +122,5 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         eprintln!("agentos collector stopped");
         Ok::<_, anyhow::Error>(())
     })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_flags_the_database_is_an_sqlite_file_in_the_data_dir() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = resolve_database(None, &CollectorSection::default(), dir.path())
-            .expect("default database");
-        assert_eq!(
-            url,
-            format!("sqlite:{}", dir.path().join("collector.db").display())
-        );
-    }
-
-    #[test]
-    fn the_flag_wins_over_the_config_file() {
-        let section = CollectorSection {
-            database: Some("postgres://cfg".into()),
-            ..CollectorSection::default()
-        };
-        let url = resolve_database(Some("sqlite:/x.db"), &section, Path::new("/nonexistent"))
-            .expect("flag");
-        assert_eq!(url, "sqlite:/x.db");
-    }
+    Ok(ExitStatus::Ok)
 }

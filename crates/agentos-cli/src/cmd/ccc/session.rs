@@ -1,17 +1,14 @@
 //! `agentos ccc session start|end`: open and close the session that `agentos ccc turn` records
 //! into. The session lives in the data dir, so each shell-hook call can be a new process.
-//!
-//! Also home of the few output helpers the recorder commands share (colours, warnings, config).
-
-use std::io::IsTerminal as _;
-use std::process::ExitCode;
 
 use agentos_core::privacy::Tier;
-use agentos_recorder::{Config, LogWarning, Recorder, RecorderError, StartRequest};
+use agentos_recorder::{Recorder, RecorderError, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::flags::JsonReport;
+use crate::output::{ExitStatus, error_line, print_json, report_log_warnings, warn_line};
 
 /// Subcommands of `agentos ccc session`.
 #[derive(Debug, clap::Subcommand)]
@@ -67,21 +64,21 @@ pub struct EndArgs {
     /// How long the summary upload may take, in seconds.
     #[arg(long, default_value_t = 10)]
     pub upload_timeout: u64,
-    /// Print a JSON report.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub json: JsonReport,
 }
 
 /// Runs `agentos ccc session`.
-pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     match cmd {
-        Command::Start(a) => start(a, g),
-        Command::End(a) => end(a, g),
+        Command::Start(a) => start(a, ctx),
+        Command::End(a) => end(a, ctx),
     }
 }
 
-fn start(a: StartArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
+fn start(a: StartArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let cfg = ctx.config()?;
     let mut metadata = serde_json::Map::new();
     for kv in &a.metadata {
         let (k, v) = kv
@@ -89,7 +86,7 @@ fn start(a: StartArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--metadata {kv:?} is not KEY=VALUE"))?;
         metadata.insert(k.to_string(), Value::from(v));
     }
-    let mut rec = Recorder::open(cfg)?;
+    let mut rec = Recorder::open(cfg.clone())?;
     let req = StartRequest {
         repo_id: a.repo_id,
         branch: a.branch,
@@ -113,7 +110,7 @@ fn start(a: StartArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             error_line(&format!(
                 "refusing to start a {requested} session (--strict-license): {problem}"
             ));
-            return Ok(ExitCode::from(1));
+            return Ok(ExitStatus::Failure);
         }
         Err(e) => return Err(e.into()),
     };
@@ -146,12 +143,11 @@ fn start(a: StartArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{}", out.session.session_id);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }
 
-fn end(a: EndArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
-    let mut rec = Recorder::open(cfg.clone())?;
+fn end(a: EndArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let mut rec = Recorder::open(ctx.config()?.clone())?;
     let session = rec.current_session()?;
     let r = rec.end_session(a.notes)?;
     report_log_warnings(&r.warnings);
@@ -159,9 +155,9 @@ fn end(a: EndArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let upload = if a.no_upload {
         "skipped"
     } else {
-        upload_summary_at_close(&cfg, r.tier, &rec, a.upload_timeout)
+        upload_summary_at_close(ctx, r.tier, &rec, a.upload_timeout)
     };
-    if a.json {
+    if a.json.json {
         print_json(&json!({
             "ended": true, "session_id": session_id, "seq": r.seq, "event_id": r.event_id, "tier": r.tier,
             "summary_upload": upload,
@@ -169,7 +165,7 @@ fn end(a: EndArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("ended {session_id}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }
 
 /// Closing a session sends the summary for the minimized and full tiers (the seed's "upload at
@@ -177,28 +173,26 @@ fn end(a: EndArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
 /// `agentos ccc sync` sends it, so nothing is lost. The tier is the one the session was recorded
 /// under (license-checked at start, forced to `local` by `DO_NOT_TRACK`).
 fn upload_summary_at_close(
-    cfg: &Config,
+    ctx: &Context,
     session_tier: Tier,
     rec: &Recorder,
     timeout_secs: u64,
 ) -> &'static str {
-    use agentos_delivery::{Settings, SummaryOutcome, upload_summary_blocking};
+    use agentos_delivery::{SummaryOutcome, upload_summary_blocking};
     if !session_tier.allows(agentos_core::privacy::Egress::Metrics) {
         return "withheld";
     }
-    if cfg.ccc.url.is_none() {
+    if !ctx.config().is_ok_and(|cfg| cfg.ccc.url.is_some()) {
         return "no_url";
     }
     let Some(summary) = rec.summary() else {
         return "no_summary";
     };
-    let result = Settings::from_config(cfg)
-        .map_err(anyhow::Error::from)
-        .and_then(|mut s| {
-            s.tier = Some(session_tier);
-            upload_summary_blocking(&s, &summary, std::time::Duration::from_secs(timeout_secs))
-                .map_err(anyhow::Error::from)
-        });
+    let result = ctx.delivery_settings().and_then(|mut s| {
+        s.tier = Some(session_tier);
+        upload_summary_blocking(&s, &summary, std::time::Duration::from_secs(timeout_secs))
+            .map_err(anyhow::Error::from)
+    });
     match result {
         Ok(SummaryOutcome::Sent) => "sent",
         Ok(SummaryOutcome::Unchanged) => "unchanged",
@@ -215,54 +209,4 @@ fn upload_summary_at_close(
             "pending"
         }
     }
-}
-
-/// Loads the configuration from the global flags (flags > env > file > defaults).
-pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<Config> {
-    Ok(Config::load(g.data_dir.as_deref(), g.config.as_deref())?)
-}
-
-/// Whether stderr may be coloured (a terminal and no `NO_COLOR`).
-pub(crate) fn color_stderr() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
-
-/// Whether stdout may be coloured (a terminal and no `NO_COLOR`).
-pub(crate) fn color_stdout() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
-}
-
-/// Wraps `text` in an SGR colour code when `on`.
-pub(crate) fn paint(text: &str, sgr: &str, on: bool) -> String {
-    if on {
-        format!("\x1b[{sgr}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
-}
-
-/// A loud warning on stderr.
-pub(crate) fn warn_line(msg: &str) {
-    eprintln!("{} {msg}", paint("WARNING:", "1;33", color_stderr()));
-}
-
-/// An error line on stderr (for "ran but found problems" exits).
-pub(crate) fn error_line(msg: &str) {
-    eprintln!("{} {msg}", paint("error:", "1;31", color_stderr()));
-}
-
-/// Reports problems found in the log while catching up (torn lines etc.).
-pub(crate) fn report_log_warnings(warnings: &[LogWarning]) {
-    for w in warnings {
-        warn_line(&format!("windows.jsonl: {w}"));
-    }
-}
-
-/// Prints one JSON document on stdout.
-pub(crate) fn print_json(v: &Value) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
 }

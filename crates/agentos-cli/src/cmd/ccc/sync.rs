@@ -5,20 +5,20 @@
 //! shareable events are held back for a later run, 1 delivery is incomplete (out of time, or the
 //! collector refused), 2 usage/fatal (bad config, another uploader holds the data dir).
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use agentos_delivery::{Delivery, DeliveryError, SummaryOutcome, status};
 use anyhow::Context as _;
 
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, describe_cap, note, print_json};
 
 /// Arguments of `agentos ccc sync`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What may leave (shared with `agentos ccc preview`).
     #[command(flatten)]
-    pub delivery: super::DeliveryArgs,
+    pub delivery: crate::flags::DeliveryArgs,
     /// Give up retrying after this long: `30s`, `500ms`, `2m`, `1h` or plain seconds.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -54,14 +54,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Exit code when everything this run's tier allows has left but shareable events are held
-/// back for a run whose tier allows them.
-pub const EXIT_HELD_BACK: u8 = 3;
-
 /// Runs `agentos ccc sync`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let settings = super::delivery_settings(g, &args.delivery)?;
-    let cap_line = super::describe_cap(&settings);
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let settings = ctx.delivery_settings_with(&args.delivery)?;
+    let cap_line = describe_cap(&settings);
     let data_dir = settings.data_dir.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,7 +105,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "forgotten_events": st.forgotten_events,
             "last_error": st.last_error,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v)?;
     } else {
         println!("{cap_line}");
         if let Some(r) = &report {
@@ -147,7 +143,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if let Some(e) = &refused {
-            eprintln!("agentos: {e}");
+            note(&e.to_string());
         }
         match outcome {
             "delivered" => println!("everything shareable is delivered"),
@@ -167,9 +163,9 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(match outcome {
-        "delivered" => ExitCode::SUCCESS,
-        "held_back" => ExitCode::from(EXIT_HELD_BACK),
-        _ => ExitCode::from(1),
+        "delivered" => ExitStatus::Ok,
+        "held_back" => ExitStatus::HeldBack,
+        _ => ExitStatus::Pending,
     })
 }
 
@@ -192,7 +188,6 @@ mod tests {
 #[cfg(test)]
 mod cli_tests {
     use std::io::Write as _;
-    use std::process::ExitCode;
     use std::time::Duration;
 
     use agentos_core::event::{Envelope, EventBody, EventId, TurnEvent};
@@ -200,7 +195,8 @@ mod cli_tests {
     use agentos_test_support::http::{RecordingServer, ServerOptions};
 
     use super::{Args, run};
-    use crate::global::GlobalArgs;
+    use crate::context::{Context, GlobalArgs};
+    use crate::output::ExitStatus;
 
     fn write_log(dir: &std::path::Path, n: u64) {
         std::fs::create_dir_all(dir).expect("data dir");
@@ -230,7 +226,7 @@ mod cli_tests {
 
     fn args(url: &str, key: &str) -> Args {
         Args {
-            delivery: crate::cmd::ccc::DeliveryArgs {
+            delivery: crate::flags::DeliveryArgs {
                 url: Some(url.into()),
                 api_key: Some(key.into()),
                 tier: Some(Tier::Full),
@@ -240,31 +236,89 @@ mod cli_tests {
         }
     }
 
+    /// A config file whose license (signed with a key made here) grants every tier; it also
+    /// keeps the developer's own agentos.toml out of the test.
+    fn licensed_config(dir: &std::path::Path) -> std::path::PathBuf {
+        use agentos_core::license;
+        let key = agentos_recorder::licensing::generate_signing_key().expect("key");
+        let claims = license::Claims {
+            device: None,
+            exp: 4_000_000_000,
+            features: ["telemetry_minimized", "telemetry_full"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            iat: None,
+            kid: "k1".into(),
+            nonce: None,
+            plan: license::Plan::Pro,
+            schema: license::LICENSE_SCHEMA.into(),
+            sub: Some("lic-test".into()),
+        };
+        let pack = dir.join("pack.json");
+        std::fs::write(&pack, license::issue_pack(&key, &claims)).expect("pack");
+        let config = dir.join("agentos.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[license]\npack = {:?}\n[license.pubkeys]\nk1 = {:?}\n",
+                pack.display().to_string(),
+                license::public_key_base64(&key.verifying_key())
+            ),
+        )
+        .expect("config");
+        config
+    }
+
+    #[test]
+    fn a_lower_tier_holds_back_with_exit_3_and_no_tier_then_delivers_everything() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        write_log(&data, 13);
+        let ctx = Context::new(GlobalArgs {
+            data_dir: Some(data.clone()),
+            config: Some(licensed_config(dir.path())),
+            log: "warn".into(),
+        });
+        let server = RecordingServer::start().expect("server");
+        let mut a = args(&server.url(), "k");
+        a.delivery.tier = Some(Tier::Minimized);
+        assert_eq!(run(a, &ctx).expect("runs"), ExitStatus::HeldBack);
+        assert_eq!(server.event_count(), 0);
+        assert_eq!(
+            agentos_delivery::status(&data).expect("status").held_events,
+            13
+        );
+        // The README's `agentos ccc sync` with no tier anywhere: each event's recorded tier.
+        let mut a = args(&server.url(), "k");
+        a.delivery.tier = None;
+        assert_eq!(run(a, &ctx).expect("runs"), ExitStatus::Ok);
+        assert_eq!(server.event_count(), 13);
+    }
+
     #[test]
     fn sync_exits_0_when_everything_is_delivered_and_1_when_the_server_refuses() {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         write_log(&data, 25);
-        // An empty config file keeps the developer's own agentos.toml out of the test.
-        let config = dir.path().join("agentos.toml");
-        std::fs::write(&config, "").expect("config");
-        let g = GlobalArgs {
+        let config = licensed_config(dir.path());
+        let ctx = Context::new(GlobalArgs {
             data_dir: Some(data.clone()),
             config: Some(config),
             log: "warn".into(),
-        };
+        });
         let server = RecordingServer::start_with(ServerOptions {
             api_key: Some("right".into()),
             ..ServerOptions::default()
         })
         .expect("server");
 
-        let refused = run(args(&server.url(), "wrong"), &g).expect("runs");
-        assert_eq!(refused, ExitCode::from(1));
+        let refused = run(args(&server.url(), "wrong"), &ctx).expect("runs");
+        assert_eq!(refused, ExitStatus::Pending);
         assert_eq!(server.event_count(), 0);
 
-        let ok = run(args(&server.url(), "right"), &g).expect("runs");
-        assert_eq!(ok, ExitCode::SUCCESS);
+        let ok = run(args(&server.url(), "right"), &ctx).expect("runs");
+        assert_eq!(ok, ExitStatus::Ok);
         assert_eq!(server.event_count(), 25);
         let status = agentos_delivery::status(&data).expect("status");
         assert_eq!(status.pending_events, 0);

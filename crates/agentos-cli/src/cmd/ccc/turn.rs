@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use agentos_core::event::{
     Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
@@ -16,8 +15,8 @@ use agentos_recorder::Recorder;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use super::session::{load_config, print_json, report_log_warnings};
-use crate::global::GlobalArgs;
+use crate::context::Context;
+use crate::output::{ExitStatus, print_json, report_log_warnings};
 
 /// Arguments of `agentos ccc turn`.
 #[derive(Debug, clap::Args)]
@@ -125,9 +124,8 @@ fn parse_status(s: &str) -> Result<FeatureStatus, String> {
 }
 
 /// Runs `agentos ccc turn`.
-pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let cfg = load_config(g)?;
-    let mut rec = Recorder::open(cfg)?;
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let mut rec = Recorder::open(ctx.config()?.clone())?;
     let current = rec.current_session()?.with_context(|| {
         format!(
             "no current session in {}; start one with `agentos ccc session start`",
@@ -155,7 +153,7 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("recorded turn seq {} (tier {})", r.seq, r.tier);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Ok)
 }
 
 fn has_field_flags(a: &Args) -> bool {
