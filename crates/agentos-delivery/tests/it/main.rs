@@ -4,6 +4,7 @@
 mod collector;
 mod crash;
 mod faults;
+mod held;
 mod props;
 mod recovery;
 mod scenarios;
