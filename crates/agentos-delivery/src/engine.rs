@@ -11,10 +11,10 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use agentos_config::FileLock;
 use agentos_core::event::Envelope;
 use agentos_core::privacy::{Egress, Tier, egress_event, egress_summary};
 use agentos_core::rollup::Summary;
-use agentos_recorder::FileLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -892,7 +892,7 @@ fn write_summary_sent(paths: &Paths, hash: &str, at: jiff::Timestamp) {
         at: Some(at),
     };
     let bytes = serde_json::to_vec(&rec).unwrap_or_default();
-    if let Err(e) = agentos_recorder::durable::replace_file(&paths.summary_sent, &bytes) {
+    if let Err(e) = agentos_config::durable::replace_file(&paths.summary_sent, &bytes) {
         tracing::warn!(path = %paths.summary_sent.display(), error = %e, "cannot record the sent summary; it may be sent again");
     }
 }

@@ -69,9 +69,12 @@ pub enum DeliveryError {
         /// The parse error, with line and column.
         message: String,
     },
+    /// The configured license pack could not be read.
+    #[error("license pack")]
+    License(#[from] agentos_config::PackError),
     /// Configuration could not be resolved.
     #[error("configuration")]
-    Config(#[from] agentos_recorder::ConfigError),
+    Config(#[from] agentos_config::ConfigError),
     /// The background worker is gone (it panicked or was shut down).
     #[error("the background uploader is not running")]
     WorkerGone,
@@ -89,6 +92,7 @@ impl DeliveryError {
             DeliveryError::Refused { .. } => "refused",
             DeliveryError::SummaryRejected { .. } => "summary_rejected",
             DeliveryError::BadSummary { .. } => "bad_summary",
+            DeliveryError::License(e) => e.code(),
             DeliveryError::Config(_) => "config",
             DeliveryError::WorkerGone => "worker_gone",
         }

@@ -1,13 +1,14 @@
 //! Resolved uploader settings, and the live tier handle.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use agentos_config::license::LicensePack;
+use agentos_config::{Config, DeliveryConfig};
 use agentos_core::privacy::{RedactionPolicy, Tier};
-use agentos_recorder::Config;
 
 use crate::error::DeliveryError;
 
@@ -62,7 +63,7 @@ impl fmt::Debug for Settings {
 impl Settings {
     /// Defaults for `data_dir` with tier `local` and no URL (nothing leaves).
     pub fn new(data_dir: impl Into<PathBuf>, device_id: impl Into<String>) -> Settings {
-        let d = agentos_recorder::config::DeliveryConfig::default();
+        let d = DeliveryConfig::default();
         Settings {
             data_dir: data_dir.into(),
             url: None,
@@ -95,19 +96,17 @@ impl Settings {
         s.policy = RedactionPolicy {
             metadata_allowlist: cfg.privacy.metadata_allowlist.iter().cloned().collect(),
         };
+        // The loader already resolved a relative path (the one rule in agentos-config), so this
+        // reads the same file as the recorder's session-start check.
         if let Some(pack) = &cfg.license.pack {
-            let pack = match (&cfg.config_file, pack.is_relative()) {
-                (Some(file), true) => file.parent().unwrap_or(Path::new(".")).join(pack),
-                _ => pack.clone(),
-            };
-            s.license_pack = match read_license_pack(&pack) {
-                Ok(bytes) => Some(bytes),
+            s.license_pack = match LicensePack::read(pack) {
+                Ok(pack) => Some(pack.combined_bytes().into_owned()),
                 // Under `local` nothing leaves, so a stale pack path must not block anything.
                 Err(e) if s.tier == Tier::Local => {
                     tracing::debug!(error = %e, "license pack unreadable; irrelevant under tier local");
                     None
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
         }
         let d = &cfg.delivery;
@@ -118,42 +117,6 @@ impl Settings {
         s.timeout = Duration::from_millis(d.timeout_ms.max(1));
         Ok(s)
     }
-}
-
-/// Reads a license pack and returns the combined pack JSON the protocol header carries.
-///
-/// A combined pack (`{"license":…,"signature":…}`) is sent as stored; for a split pack
-/// (`lic.json` + `lic.json.sig`) the claims are spliced in byte for byte, so a signature over the
-/// exact stored claim bytes still verifies on the server.
-///
-/// # Errors
-/// When a file cannot be read.
-pub fn read_license_pack(path: &Path) -> Result<Vec<u8>, DeliveryError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| DeliveryError::io("reading license pack", path, e))?;
-    let is_combined = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| {
-            v.as_object()
-                .map(|o| o.contains_key("license") && o.contains_key("signature"))
-        })
-        .unwrap_or(false);
-    if is_combined {
-        return Ok(bytes);
-    }
-    let mut sig_path = path.as_os_str().to_owned();
-    sig_path.push(".sig");
-    let sig_path = PathBuf::from(sig_path);
-    let sig = std::fs::read_to_string(&sig_path)
-        .map_err(|e| DeliveryError::io("reading license signature", &sig_path, e))?;
-    let claims = String::from_utf8_lossy(&bytes);
-    let sig_json = serde_json::Value::String(sig.trim().to_owned()).to_string();
-    Ok(format!(
-        "{{\"license\":{},\"signature\":{}}}",
-        claims.trim(),
-        sig_json
-    )
-    .into_bytes())
 }
 
 /// A shared, live view of the tier in force; lowering it stops pending uploads above it at the

@@ -8,14 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use agentos_config::layout::CONFIG_FILE as CONFIG_FILE_NAME;
+use agentos_config::{Config, license as licensing};
 use agentos_core::event::{
     Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
     ValueRecord,
 };
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
 use agentos_core::privacy::Tier;
-use agentos_recorder::config::CONFIG_FILE_NAME;
-use agentos_recorder::{Config, Recorder, StartRequest, licensing};
+use agentos_recorder::{Recorder, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -73,7 +74,7 @@ pub fn run(args: Args, _g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         sub: Some("demo@agentos.invalid".into()),
     };
     let pack_path = root.join("license.json");
-    agentos_recorder::atomic_write(&pack_path, license::issue_pack(&key, &claims).as_bytes())?;
+    agentos_config::atomic_write(&pack_path, license::issue_pack(&key, &claims).as_bytes())?;
 
     let mut tiers = Vec::new();
     for tier in Tier::ALL {
@@ -159,7 +160,7 @@ fn record_tier(root: &Path, tier: Tier, pack: &Path, pubkey: &str) -> anyhow::Re
         "# written by `agentos demo`\n[ccc]\ntier = \"{tier}\"\n\n[privacy]\nmetadata_allowlist = [\"team\"]\n\n[license]\npack = {pack:?}\npubkeys = {{ demo = \"{pubkey}\" }}\n",
         pack = pack.display().to_string(),
     );
-    agentos_recorder::atomic_write(&data_dir.join(CONFIG_FILE_NAME), toml.as_bytes())?;
+    agentos_config::atomic_write(&data_dir.join(CONFIG_FILE_NAME), toml.as_bytes())?;
     let cfg = Config::load(Some(&data_dir), Some(&data_dir.join(CONFIG_FILE_NAME)))?;
     let mut rec = Recorder::open(cfg.clone())?;
     let started = rec.start_session(StartRequest {

@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use agentos_config::license::{
+    generate_signing_key, random_nonce, read_signing_key, write_key_pair,
+};
+use agentos_config::{Env, PathOrigin};
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan, VerifiedLicense};
 use agentos_recorder::licensing::{self, LicenseProblem};
 use anyhow::{Context as _, bail};
@@ -111,12 +115,12 @@ pub fn run(cmd: Command, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
 fn keygen(a: KeygenArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let dir = match a.out {
         Some(d) => d,
-        None => load_config(g)?.data_dir.join("keys"),
+        None => load_config(g)?.layout().keys_dir(),
     };
     let kid = a.kid.unwrap_or_else(default_kid);
     check_kid(&kid)?;
-    let key = licensing::generate_signing_key()?;
-    let files = licensing::write_key_pair(&dir, &kid, &key)
+    let key = generate_signing_key()?;
+    let files = write_key_pair(&dir, &kid, &key)
         .with_context(|| format!("writing key pair {kid} into {}", dir.display()))?;
     if a.json {
         print_json(&json!({
@@ -160,7 +164,7 @@ fn check_kid(kid: &str) -> anyhow::Result<()> {
 }
 
 fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
-    let key = licensing::read_signing_key(&a.key).map_err(anyhow::Error::msg)?;
+    let key = read_signing_key(&a.key).map_err(anyhow::Error::msg)?;
     let kid = match a.kid {
         Some(k) => k,
         None => a
@@ -182,7 +186,7 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
         features: a.features.iter().map(|f| f.trim().to_string()).collect(),
         iat: Some(now.as_second()),
         kid: kid.clone(),
-        nonce: Some(licensing::random_nonce()?),
+        nonce: Some(random_nonce()?),
         plan: a.plan,
         schema: LICENSE_SCHEMA.into(),
         sub: a.sub,
@@ -190,7 +194,7 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
     let pack = license::issue_pack(&key, &claims);
     match &a.out {
         Some(out) => {
-            agentos_recorder::atomic_write(out, format!("{pack}\n").as_bytes())
+            agentos_config::atomic_write(out, format!("{pack}\n").as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;
             if a.json {
                 print_json(
@@ -290,7 +294,10 @@ fn report_problem(problem: &LicenseProblem, json_out: bool) -> anyhow::Result<Ex
 
 fn verify(a: VerifyArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(g)?;
-    let mut ring = licensing::keyring(&cfg).context("the configured trusted keys")?;
+    let mut ring = cfg
+        .license
+        .keyring()
+        .context("the configured trusted keys")?;
     for kv in &a.pubkeys {
         ring.extend_from_env(kv)
             .with_context(|| format!("--pubkey {kv:?}"))?;
@@ -310,13 +317,14 @@ fn verify(a: VerifyArgs, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     let now = jiff::Timestamp::now().as_second();
     let device = a.device.as_deref().or(cfg.license.device.as_deref());
-    match licensing::verify_file(&a.pack, &ring, now, device) {
+    let pack = Env::from_process().resolve_path(&a.pack, PathOrigin::Flag);
+    match licensing::verify_file(&pack, &ring, now, device) {
         Ok(lic) => {
             if a.json {
-                print_json(&license_json(&lic, &a.pack, now))?;
+                print_json(&license_json(&lic, &pack, now))?;
             } else {
                 println!("valid");
-                print_license(&lic, &a.pack, now);
+                print_license(&lic, &pack, now);
             }
             Ok(ExitCode::SUCCESS)
         }

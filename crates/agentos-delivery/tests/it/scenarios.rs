@@ -1,9 +1,9 @@
 //! The seed's three tier scenarios end to end: the recorder writes a session, the uploader
 //! delivers it to a real loopback server, and we look at what the server received.
 
+use agentos_config::Config;
 use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
 use agentos_delivery::{Settings, SummaryOutcome};
-use agentos_recorder::Config;
 use agentos_recorder::recorder::{Recorder, StartRequest};
 use agentos_test_support::fixtures::seed_turn;
 use agentos_test_support::http::{RecordingServer, ServerOptions};

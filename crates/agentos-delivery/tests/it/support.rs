@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use agentos_config::Config;
 use agentos_core::event::{
     Envelope, EventBody, EventId, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
     ValueRecord,
@@ -11,7 +12,6 @@ use agentos_core::event::{
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
 use agentos_core::privacy::Tier;
 use agentos_delivery::{Delivery, DrainReport, Settings};
-use agentos_recorder::Config;
 
 /// The device id every test data dir uses.
 pub const DEVICE: &str = "0190a0a0-0000-7000-8000-000000000001";
@@ -136,7 +136,7 @@ pub fn licensed_config(dir: &Path, tier: Tier, features: &[&str]) -> Config {
     if features.is_empty() {
         return cfg;
     }
-    let key = agentos_recorder::licensing::generate_signing_key().expect("key");
+    let key = agentos_config::license::generate_signing_key().expect("key");
     let claims = Claims {
         device: None,
         exp: 4_000_000_000,

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use agentos_config::Config;
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
-use agentos_recorder::Config;
 
 /// A fresh random signing key (real Ed25519, OS RNG seed).
 pub fn signing_key() -> ed25519_dalek::SigningKey {

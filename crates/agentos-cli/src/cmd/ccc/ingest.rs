@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use agentos_config::{Config, IngestConfig};
 use agentos_ingest::ingest::{RunOptions, ingest_ccc, ingest_claude};
 use agentos_ingest::{Account, PriceTable, Progress};
 use anyhow::Context as _;
-use serde::Deserialize;
 
 use crate::global::GlobalArgs;
 
@@ -59,34 +59,19 @@ pub struct CccArgs {
     pub run: RunFlags,
 }
 
-/// The `[ingest]` config section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct IngestSection {
-    /// Worker threads.
-    pub threads: Option<usize>,
-    /// Price table override file.
-    pub prices: Option<PathBuf>,
-    /// Default report time zone.
-    pub timezone: Option<String>,
-}
-
 /// Resolved settings for an ingest-family command.
 pub(crate) struct Settings {
     pub data_dir: PathBuf,
-    pub section: IngestSection,
+    pub section: IngestConfig,
 }
 
 /// Loads the config and the `[ingest]` section.
 pub(crate) fn settings(g: &GlobalArgs) -> anyhow::Result<Settings> {
-    let cfg = agentos_recorder::config::Config::load(g.data_dir.as_deref(), g.config.as_deref())
+    let cfg = Config::load(g.data_dir.as_deref(), g.config.as_deref())
         .context("loading the agentos configuration")?;
-    let section: IngestSection = cfg
-        .section("ingest")
-        .context("reading the [ingest] section")?;
     Ok(Settings {
         data_dir: cfg.data_dir().to_path_buf(),
-        section,
+        section: cfg.ingest,
     })
 }
 

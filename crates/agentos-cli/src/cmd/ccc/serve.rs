@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use agentos_collector::{AppState, Limits, Quotas, Store, StoreOptions};
-use agentos_recorder::config::Config;
+use agentos_config::{CollectorConfig, Config, DataDir};
 use anyhow::Context as _;
-use serde::Deserialize;
 
 use crate::global::GlobalArgs;
 
@@ -49,38 +48,18 @@ pub struct Args {
     pub max_connections: Option<u32>,
 }
 
-/// The `[collector]` section of agentos.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CollectorSection {
-    /// Listen address.
-    pub listen: Option<SocketAddr>,
-    /// Database URL.
-    pub database: Option<String>,
-    /// Quotas file.
-    pub quotas: Option<PathBuf>,
-    /// Body limit in bytes.
-    pub body_limit: Option<usize>,
-    /// Events per batch.
-    pub batch_limit: Option<usize>,
-    /// PostgreSQL pool size.
-    pub max_connections: Option<u32>,
-}
-
 /// Loads the config and its `[collector]` section.
-pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<(Config, CollectorSection)> {
+pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<(Config, CollectorConfig)> {
     let cfg = Config::load(g.data_dir.as_deref(), g.config.as_deref())
         .context("loading the agentos configuration")?;
-    let section: CollectorSection = cfg
-        .section("collector")
-        .context("reading the [collector] section")?;
+    let section = cfg.collector.clone();
     Ok((cfg, section))
 }
 
 /// The database URL: flag/env, then config, then an SQLite file in the data dir (created).
 pub(crate) fn resolve_database(
     flag: Option<&str>,
-    section: &CollectorSection,
+    section: &CollectorConfig,
     data_dir: &Path,
 ) -> anyhow::Result<String> {
     if let Some(url) = flag.or(section.database.as_deref()) {
@@ -90,7 +69,7 @@ pub(crate) fn resolve_database(
         .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
     Ok(format!(
         "sqlite:{}",
-        data_dir.join("collector.db").display()
+        DataDir::new(data_dir).collector_db().display()
     ))
 }
 
@@ -107,7 +86,9 @@ pub fn run(args: Args, g: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Quotas::load(path)?,
         None => Quotas::default(),
     };
-    let mut keyring = agentos_recorder::licensing::keyring(&cfg)
+    let mut keyring = cfg
+        .license
+        .keyring()
         .context("reading [license] pubkeys / AGENTOS_LICENSE_PUBKEYS")?;
     if let Some(extra) = &args.license_pubkeys {
         keyring
@@ -177,7 +158,7 @@ mod tests {
     #[test]
     fn without_flags_the_database_is_an_sqlite_file_in_the_data_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = resolve_database(None, &CollectorSection::default(), dir.path())
+        let url = resolve_database(None, &CollectorConfig::default(), dir.path())
             .expect("default database");
         assert_eq!(
             url,
@@ -187,9 +168,9 @@ mod tests {
 
     #[test]
     fn the_flag_wins_over_the_config_file() {
-        let section = CollectorSection {
+        let section = CollectorConfig {
             database: Some("postgres://cfg".into()),
-            ..CollectorSection::default()
+            ..CollectorConfig::default()
         };
         let url = resolve_database(Some("sqlite:/x.db"), &section, Path::new("/nonexistent"))
             .expect("flag");

@@ -6,8 +6,9 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
+use agentos_config::Config;
 use agentos_core::privacy::Tier;
-use agentos_recorder::{Config, LogWarning, Recorder, RecorderError, StartRequest};
+use agentos_recorder::{LogWarning, Recorder, RecorderError, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
