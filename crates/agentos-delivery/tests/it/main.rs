@@ -4,6 +4,7 @@
 mod collector;
 mod crash;
 mod faults;
+mod license_path;
 mod props;
 mod recovery;
 mod scenarios;
