@@ -5,23 +5,13 @@ use std::path::{Path, PathBuf};
 
 use agentos_config::license::{generate_signing_key, sig_path};
 use agentos_config::{Config, Env, LicensePack, PackError};
-use agentos_core::license::{self, Claims, Keyring, LICENSE_SCHEMA, Plan};
+use agentos_core::license::{self, Claims, Keyring};
 use ed25519_dalek::SigningKey;
 
 const NOW: i64 = 1_900_000_000;
 
 fn claims(kid: &str) -> Claims {
-    Claims {
-        device: None,
-        exp: 4_000_000_000,
-        features: vec!["telemetry_full".into()],
-        iat: None,
-        kid: kid.into(),
-        nonce: None,
-        plan: Plan::Pro,
-        schema: LICENSE_SCHEMA.into(),
-        sub: Some("config-test".into()),
-    }
+    agentos_test_support::fixtures::license_claims(kid, &["telemetry_full"], 4_000_000_000)
 }
 
 fn ring(kid: &str, key: &SigningKey) -> Keyring {

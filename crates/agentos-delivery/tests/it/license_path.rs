@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use agentos_config::{Config, Env};
-use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
+use agentos_core::license;
 use agentos_core::privacy::Tier;
 use agentos_delivery::Settings;
 use agentos_recorder::{Recorder, StartRequest};
+use agentos_test_support::fixtures::license_claims;
 
 enum Origin {
     Env,
@@ -28,17 +29,7 @@ fn check(origin: Origin, expected_kid: &str) {
     for (dir, kid) in [(&cwd, "from_cwd"), (&conf, "from_conf")] {
         let path = dir.join("lic/pack.json");
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        let claims = Claims {
-            device: None,
-            exp: 4_000_000_000,
-            features: vec!["telemetry_full".into()],
-            iat: None,
-            kid: kid.into(),
-            nonce: None,
-            plan: Plan::Pro,
-            schema: LICENSE_SCHEMA.into(),
-            sub: None,
-        };
+        let claims = license_claims(kid, &["telemetry_full"], 4_000_000_000);
         std::fs::write(&path, license::issue_pack(&key, &claims)).expect("write pack");
         packs.push((kid, path));
     }

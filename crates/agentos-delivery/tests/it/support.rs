@@ -9,7 +9,7 @@ use agentos_core::event::{
     Envelope, EventBody, EventId, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
     ValueRecord,
 };
-use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
+use agentos_core::license;
 use agentos_core::privacy::Tier;
 use agentos_delivery::{Delivery, DrainReport, Settings};
 
@@ -137,17 +137,7 @@ pub fn licensed_config(dir: &Path, tier: Tier, features: &[&str]) -> Config {
         return cfg;
     }
     let key = agentos_config::license::generate_signing_key().expect("key");
-    let claims = Claims {
-        device: None,
-        exp: 4_000_000_000,
-        features: features.iter().map(|s| s.to_string()).collect(),
-        iat: None,
-        kid: "k1".into(),
-        nonce: None,
-        plan: Plan::Pro,
-        schema: LICENSE_SCHEMA.into(),
-        sub: Some("lic-test".into()),
-    };
+    let claims = agentos_test_support::fixtures::license_claims("k1", features, 4_000_000_000);
     let pack = license::issue_pack(&key, &claims);
     let pack_path = dir.join("pack.json");
     std::fs::write(&pack_path, pack).expect("write pack");
