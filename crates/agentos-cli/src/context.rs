@@ -7,15 +7,16 @@
 //! [`crate::context::Config`].
 
 use std::cell::OnceCell;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use agentos_ingest::PriceTable;
 use anyhow::Context as _;
-use serde::Deserialize;
 
-pub use agentos_recorder::atomic_write;
-pub use agentos_recorder::config::{CONFIG_FILE_NAME, Config};
+pub use agentos_config::atomic_write;
+pub use agentos_config::layout::CONFIG_FILE as CONFIG_FILE_NAME;
+pub use agentos_config::{
+    CollectorConfig as CollectorSection, Config, IngestConfig as IngestSection,
+};
 
 /// Flags accepted by every subcommand.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,7 +81,7 @@ impl Context {
     /// # Errors
     /// As [`Context::config`], or when a configured key is not valid base64 Ed25519.
     pub fn keyring(&self) -> anyhow::Result<agentos_core::license::Keyring> {
-        Ok(agentos_recorder::licensing::keyring(self.config()?)?)
+        Ok(self.config()?.license.keyring()?)
     }
 
     /// Delivery settings (collector URL, API key, tier, batching) from the configuration.
@@ -120,9 +121,7 @@ impl Context {
     /// When the configuration does not load or the section has unknown or mistyped keys.
     pub fn collector(&self) -> anyhow::Result<CollectorSettings<'_>> {
         let cfg = self.config().context("loading the agentos configuration")?;
-        let section = cfg
-            .section("collector")
-            .context("reading the [collector] section")?;
+        let section = cfg.collector.clone();
         Ok(CollectorSettings { cfg, section })
     }
 
@@ -132,9 +131,7 @@ impl Context {
     /// When the configuration does not load or the section has unknown or mistyped keys.
     pub fn ingest(&self) -> anyhow::Result<IngestSettings> {
         let cfg = self.config().context("loading the agentos configuration")?;
-        let section = cfg
-            .section("ingest")
-            .context("reading the [ingest] section")?;
+        let section = cfg.ingest.clone();
         Ok(IngestSettings {
             data_dir: cfg.data_dir().to_path_buf(),
             section,
@@ -149,24 +146,6 @@ impl Context {
 /// As [`Context::config`].
 pub fn load_config_for(data_dir: &Path, config_file: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(Some(data_dir), Some(config_file))?)
-}
-
-/// The `[collector]` section of agentos.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CollectorSection {
-    /// Listen address.
-    pub listen: Option<SocketAddr>,
-    /// Database URL.
-    pub database: Option<String>,
-    /// Quotas file.
-    pub quotas: Option<PathBuf>,
-    /// Body limit in bytes.
-    pub body_limit: Option<usize>,
-    /// Events per batch.
-    pub batch_limit: Option<usize>,
-    /// PostgreSQL pool size.
-    pub max_connections: Option<u32>,
 }
 
 /// Resolved settings of `agentos ccc serve` and `agentos ccc keys`.
@@ -201,20 +180,10 @@ fn resolve_database(
         .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
     Ok(format!(
         "sqlite:{}",
-        data_dir.join("collector.db").display()
+        agentos_config::DataDir::new(data_dir)
+            .collector_db()
+            .display()
     ))
-}
-
-/// The `[ingest]` section of agentos.toml.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IngestSection {
-    /// Worker threads.
-    pub threads: Option<usize>,
-    /// Price table override file.
-    pub prices: Option<PathBuf>,
-    /// Default report time zone.
-    pub timezone: Option<String>,
 }
 
 /// Resolved settings of the ingest, backfill and report commands.
@@ -287,6 +256,6 @@ mod tests {
         std::fs::write(&config, "[ccc]\ntier = \"minimized\"\n").expect("config");
         let again = ctx.config().expect("cached");
         assert!(std::ptr::eq(first, again));
-        assert_eq!(again.ccc.tier, agentos_core::privacy::Tier::Full);
+        assert_eq!(again.ccc.tier, Some(agentos_core::privacy::Tier::Full));
     }
 }

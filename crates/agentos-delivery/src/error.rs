@@ -69,9 +69,12 @@ pub enum DeliveryError {
         /// The parse error, with line and column.
         message: String,
     },
+    /// The configured license pack could not be read.
+    #[error("license pack")]
+    License(#[from] agentos_config::PackError),
     /// Configuration could not be resolved.
     #[error("configuration")]
-    Config(#[from] agentos_recorder::ConfigError),
+    Config(#[from] agentos_config::ConfigError),
     /// `outbox forget --below local`: no event is ever held back for a tier that low.
     #[error(
         "nothing is held back below tier local; use --below minimized or --below full (the tier an event needs to leave)"
@@ -94,6 +97,7 @@ impl DeliveryError {
             DeliveryError::Refused { .. } => "refused",
             DeliveryError::SummaryRejected { .. } => "summary_rejected",
             DeliveryError::BadSummary { .. } => "bad_summary",
+            DeliveryError::License(e) => e.code(),
             DeliveryError::Config(_) => "config",
             DeliveryError::NothingToForgetBelow => "nothing_to_forget",
             DeliveryError::WorkerGone => "worker_gone",

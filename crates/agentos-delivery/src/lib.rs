@@ -18,6 +18,10 @@
 //! - [`upload_summary`] / [`upload_summary_blocking`]: `POST /v1/metrics` at session close.
 //! - [`plan`]: what the next sync would send (`agentos ccc preview`), by the same code path.
 //! - [`outbox::status`]: the backlog report of `agentos ccc outbox status`.
+//!
+//! Configuration, the data-dir layout (every file name), durable file helpers, the device id and
+//! the license-pack reader come from `agentos-config`; delivery does not depend on the recorder,
+//! it only reads the files the recorder writes.
 
 #![deny(missing_docs)]
 

@@ -1,13 +1,14 @@
 //! Resolved uploader settings, and the live tier handle.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use agentos_config::license::LicensePack;
+use agentos_config::{Config, DeliveryConfig};
 use agentos_core::privacy::{RedactionPolicy, Tier};
-use agentos_recorder::Config;
 
 use crate::error::DeliveryError;
 
@@ -72,7 +73,7 @@ impl Settings {
     /// Defaults for `data_dir`: no explicit tier, no license (so a cap of `local`: nothing
     /// leaves) and no URL.
     pub fn new(data_dir: impl Into<PathBuf>, device_id: impl Into<String>) -> Settings {
-        let d = agentos_recorder::config::DeliveryConfig::default();
+        let d = DeliveryConfig::default();
         Settings {
             data_dir: data_dir.into(),
             url: None,
@@ -113,30 +114,34 @@ impl Settings {
         let mut s = Settings::new(cfg.data_dir.clone(), device_id);
         s.url = cfg.ccc.url.clone();
         s.api_key = cfg.ccc.api_key.clone();
-        // TODO(config): only a tier given explicitly belongs here.
-        s.tier = Some(cfg.ccc.tier);
+        s.tier = cfg.ccc.tier;
         s.do_not_track = cfg.do_not_track;
         s.policy = RedactionPolicy {
             metadata_allowlist: cfg.privacy.metadata_allowlist.iter().cloned().collect(),
         };
         // A license problem never loses anything: it lowers the cap, so shareable events are
-        // held back until a valid license is in force again.
-        let now = jiff::Timestamp::now().as_second();
-        match agentos_recorder::licensing::verify_configured(cfg, now) {
-            Ok(lic) => {
-                s.license_ceiling = license_ceiling(&lic);
-                if let Some(pack) = &cfg.license.pack {
-                    match read_license_pack(pack) {
-                        Ok(bytes) => s.license_pack = Some(bytes),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "license pack unreadable; holding back what needs it");
-                            s.license_ceiling = Tier::Local;
-                        }
-                    }
+        // held back until a valid license is in force again. The loader already resolved a
+        // relative pack path (the one rule in agentos-config), so this reads the same file as
+        // the recorder's session-start check.
+        if let Some(path) = &cfg.license.pack {
+            let now = jiff::Timestamp::now().as_second();
+            let verified = LicensePack::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|pack| {
+                    let ring = cfg.license.keyring().map_err(|e| e.to_string())?;
+                    let lic = pack
+                        .verify(&ring, now, cfg.license.device.as_deref())
+                        .map_err(|e| e.to_string())?;
+                    Ok((pack.combined_bytes().into_owned(), lic))
+                });
+            match verified {
+                Ok((bytes, lic)) => {
+                    s.license_pack = Some(bytes);
+                    s.license_ceiling = license_ceiling(&lic);
                 }
-            }
-            Err(problem) => {
-                tracing::debug!(%problem, "no valid license in force; nothing leaves until there is one");
+                Err(problem) => {
+                    tracing::debug!(%problem, "no valid license in force; shareable events are held back until there is one");
+                }
             }
         }
         let d = &cfg.delivery;
@@ -156,42 +161,6 @@ pub fn license_ceiling(lic: &agentos_core::license::VerifiedLicense) -> Tier {
         .rev()
         .find(|t| t.required_entitlement().is_none_or(|e| lic.has(e)))
         .unwrap_or(Tier::Local)
-}
-
-/// Reads a license pack and returns the combined pack JSON the protocol header carries.
-///
-/// A combined pack (`{"license":…,"signature":…}`) is sent as stored; for a split pack
-/// (`lic.json` + `lic.json.sig`) the claims are spliced in byte for byte, so a signature over the
-/// exact stored claim bytes still verifies on the server.
-///
-/// # Errors
-/// When a file cannot be read.
-pub fn read_license_pack(path: &Path) -> Result<Vec<u8>, DeliveryError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| DeliveryError::io("reading license pack", path, e))?;
-    let is_combined = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| {
-            v.as_object()
-                .map(|o| o.contains_key("license") && o.contains_key("signature"))
-        })
-        .unwrap_or(false);
-    if is_combined {
-        return Ok(bytes);
-    }
-    let mut sig_path = path.as_os_str().to_owned();
-    sig_path.push(".sig");
-    let sig_path = PathBuf::from(sig_path);
-    let sig = std::fs::read_to_string(&sig_path)
-        .map_err(|e| DeliveryError::io("reading license signature", &sig_path, e))?;
-    let claims = String::from_utf8_lossy(&bytes);
-    let sig_json = serde_json::Value::String(sig.trim().to_owned()).to_string();
-    Ok(format!(
-        "{{\"license\":{},\"signature\":{}}}",
-        claims.trim(),
-        sig_json
-    )
-    .into_bytes())
 }
 
 /// A shared, live view of the tier in force; lowering it stops pending uploads above it at the

@@ -80,9 +80,9 @@ pub struct Store {
     _lock: File,
 }
 
-/// The ingest root: `<data_dir>/ingest`.
+/// The ingest root: `<data_dir>/ingest` (named in [`agentos_config::layout`]).
 pub fn ingest_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("ingest")
+    agentos_config::DataDir::new(data_dir).ingest_dir()
 }
 
 /// The store directory for a source root.

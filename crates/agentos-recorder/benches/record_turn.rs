@@ -10,14 +10,15 @@ use std::hint::black_box;
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
 
+use agentos_config::Config;
 use agentos_core::event::{
     Envelope, EventBody, EventId, InputKind, Measurement, Session, SessionEvent, SessionId, Turn,
     TurnEvent, TurnId,
 };
 use agentos_core::privacy::Tier;
+use agentos_recorder::Recorder;
 use agentos_recorder::log::LogState;
 use agentos_recorder::recorder::{CurrentSession, Paths};
-use agentos_recorder::{Config, Recorder};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 fn turn(session: &SessionId, i: u64) -> TurnEvent {

@@ -1,28 +1,17 @@
-//! The local side of agentos: configuration, durable file helpers and the session recorder.
+//! The session recorder: the local side of agentos that records sessions and turns.
 //!
-//! Data dir layout (all files are created on demand):
+//! It appends v1 envelopes to `windows.jsonl`, keeps the rollup (`metrics_summary.json`,
+//! `rollup_state.json`) and the GLM counts current, tracks the current session, checks the
+//! license entitlement a session's tier needs, and previews what would leave under a tier.
 //!
-//! ```text
-//! <data_dir>/
-//!   agentos.toml          optional config (see `config`)
-//!   device_id             this device's UUID, created once
-//!   windows.jsonl         the event log: one v1 envelope per line, seq 1..N gap-free
-//!   glm_counts.jsonl      one line per turn served by a GLM model
-//!   metrics_summary.json  the rollup (pretty, sorted keys, replaced atomically)
-//!   rollup_state.json     rollup accumulators + last seq + the log length they cover
-//!   current_session.json  the session shell hooks are recording into
-//!   recorder.lock         held while one record is appended (cross-process)
-//! ```
+//! Configuration, the data-dir layout (every file name), durable file helpers, the device id and
+//! the license-pack reader belong to `agentos-config`; this crate only records.
 
-pub mod config;
-pub mod durable;
 pub mod licensing;
 pub mod log;
 pub mod preview;
 pub mod recorder;
 
-pub use config::{Config, ConfigError};
-pub use durable::{FileLock, atomic_write};
 pub use licensing::LicenseProblem;
 pub use log::{LogState, LogWarning};
 pub use recorder::{

@@ -1,21 +1,15 @@
-//! License files on disk: loading the configured pack, building the trusted keyring from the
-//! configuration, generating key pairs, and the session-start entitlement check.
+//! The session-start entitlement check: may a session record under the tier it asked for?
 //!
-//! Verification itself is [`agentos_core::license`]; this module only finds the bytes.
-//!
-//! Pack files: a combined pack `{"license":{…},"signature":"…"}`, or split files where the
-//! configured path is the claims file and `<path>.sig` holds the base64 signature. A `.sig` file
-//! next to the configured path selects the split form.
+//! The pack is read by [`agentos_config::license::LicensePack`] (the one reader, shared with
+//! delivery and the CLI) from the path the configuration already resolved; verification itself
+//! is [`agentos_core::license`].
 
-use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use agentos_core::license::{self, Entitlement, Keyring, LicenseError, VerifiedLicense};
+use agentos_config::Config;
+use agentos_config::license::{LicensePack, PackError};
+use agentos_core::license::{Entitlement, Keyring, LicenseError, VerifiedLicense};
 use agentos_core::privacy::Tier;
-use ed25519_dalek::SigningKey;
-
-use crate::config::Config;
 
 /// Why a session could not get the tier it asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +28,14 @@ pub enum LicenseProblem {
         path: PathBuf,
         /// The I/O error text.
         error: String,
+    },
+    /// The configured file is neither a combined pack nor the claims file of a split pack.
+    #[error("{message}")]
+    NotAPack {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, naming the files.
+        message: String,
     },
     /// The keyring in config or environment is malformed.
     #[error("trusted license keys are invalid: {0}")]
@@ -67,6 +69,7 @@ impl LicenseProblem {
             LicenseProblem::DoNotTrack => "do_not_track",
             LicenseProblem::NoPack => "no_pack",
             LicenseProblem::Unreadable { .. } => "pack_unreadable",
+            LicenseProblem::NotAPack { .. } => "pack_malformed",
             LicenseProblem::BadKeyring(_) => "bad_keyring",
             LicenseProblem::Invalid { error, .. } => error.code(),
             LicenseProblem::MissingEntitlement { .. } => "missing_entitlement",
@@ -74,53 +77,19 @@ impl LicenseProblem {
     }
 }
 
-/// The trusted keys from `[license] pubkeys` (already merged with `AGENTOS_LICENSE_PUBKEYS`).
-///
-/// # Errors
-/// [`LicenseError::BadKey`] naming the kid.
-pub fn keyring(cfg: &Config) -> Result<Keyring, LicenseError> {
-    let mut ring = Keyring::new();
-    for (kid, key) in &cfg.license.pubkeys {
-        ring.insert_base64(kid, key)?;
+impl From<PackError> for LicenseProblem {
+    fn from(e: PackError) -> Self {
+        match e {
+            PackError::Read { path, source } => LicenseProblem::Unreadable {
+                path,
+                error: source.to_string(),
+            },
+            other => LicenseProblem::NotAPack {
+                path: other.path().to_path_buf(),
+                message: other.to_string(),
+            },
+        }
     }
-    Ok(ring)
-}
-
-/// Verifies the pack at `path` (combined, or split when `<path>.sig` exists).
-///
-/// # Errors
-/// [`LicenseProblem::Unreadable`] or [`LicenseProblem::Invalid`].
-pub fn verify_file(
-    path: &Path,
-    ring: &Keyring,
-    now_unix: i64,
-    device: Option<&str>,
-) -> Result<VerifiedLicense, LicenseProblem> {
-    let unreadable = |e: std::io::Error| LicenseProblem::Unreadable {
-        path: path.to_path_buf(),
-        error: e.to_string(),
-    };
-    let bytes = std::fs::read(path).map_err(unreadable)?;
-    let sig_path = sig_path(path);
-    let result = if sig_path.is_file() {
-        let sig = std::fs::read_to_string(&sig_path).map_err(|e| LicenseProblem::Unreadable {
-            path: sig_path.clone(),
-            error: e.to_string(),
-        })?;
-        license::verify_split(&bytes, &sig, ring, now_unix, device)
-    } else {
-        license::verify_pack(&bytes, ring, now_unix, device)
-    };
-    result.map_err(|error| LicenseProblem::Invalid {
-        path: path.to_path_buf(),
-        error,
-    })
-}
-
-fn sig_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".sig");
-    PathBuf::from(s)
 }
 
 /// The configured pack, verified against the configured keyring at `now_unix`.
@@ -129,8 +98,26 @@ fn sig_path(path: &Path) -> PathBuf {
 /// The [`LicenseProblem`] that stops it.
 pub fn verify_configured(cfg: &Config, now_unix: i64) -> Result<VerifiedLicense, LicenseProblem> {
     let path = cfg.license.pack.as_deref().ok_or(LicenseProblem::NoPack)?;
-    let ring = keyring(cfg).map_err(LicenseProblem::BadKeyring)?;
+    let ring = cfg.license.keyring().map_err(LicenseProblem::BadKeyring)?;
     verify_file(path, &ring, now_unix, cfg.license.device.as_deref())
+}
+
+/// Reads the pack at `path` with [`LicensePack::read`] and verifies it.
+///
+/// # Errors
+/// [`LicenseProblem::Unreadable`], [`LicenseProblem::NotAPack`] or [`LicenseProblem::Invalid`].
+pub fn verify_file(
+    path: &Path,
+    ring: &Keyring,
+    now_unix: i64,
+    device: Option<&str>,
+) -> Result<VerifiedLicense, LicenseProblem> {
+    LicensePack::read(path)?
+        .verify(ring, now_unix, device)
+        .map_err(|error| LicenseProblem::Invalid {
+            path: path.to_path_buf(),
+            error,
+        })
 }
 
 /// The session-start handshake: may a session record under `requested`?
@@ -160,89 +147,4 @@ pub fn check_tier(
         });
     }
     Ok(Some(lic))
-}
-
-/// A new random Ed25519 signing key (seeded from the OS RNG).
-///
-/// # Errors
-/// The OS RNG failed.
-pub fn generate_signing_key() -> Result<SigningKey, std::io::Error> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(license::signing_key_from_seed(&seed))
-}
-
-/// 12 random bytes as lowercase hex, for the `nonce` claim (makes equal claims distinct).
-///
-/// # Errors
-/// The OS RNG failed.
-pub fn random_nonce() -> Result<String, std::io::Error> {
-    let mut b = [0u8; 12];
-    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// Where [`write_key_pair`] put the files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPairFiles {
-    /// The key id.
-    pub kid: String,
-    /// Secret seed, base64, mode 0600.
-    pub secret: PathBuf,
-    /// Public key, base64.
-    pub public: PathBuf,
-    /// The public key text.
-    pub public_base64: String,
-}
-
-impl fmt::Display for KeyPairFiles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}, {})",
-            self.kid,
-            self.secret.display(),
-            self.public.display()
-        )
-    }
-}
-
-/// Writes `<dir>/<kid>.key` (base64 seed, mode 0600, never overwritten) and `<dir>/<kid>.pub`.
-///
-/// # Errors
-/// I/O errors, including "already exists" for the secret file.
-pub fn write_key_pair(dir: &Path, kid: &str, key: &SigningKey) -> std::io::Result<KeyPairFiles> {
-    std::fs::create_dir_all(dir)?;
-    let secret = dir.join(format!("{kid}.key"));
-    let public = dir.join(format!("{kid}.pub"));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // Created 0600 from the start: no window where the seed is world-readable.
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&secret)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", secret.display())))?;
-    f.write_all(format!("{}\n", license::seed_base64(key)).as_bytes())?;
-    f.sync_all()?;
-    let public_base64 = license::public_key_base64(&key.verifying_key());
-    crate::durable::atomic_write(&public, format!("{public_base64}\n").as_bytes())?;
-    Ok(KeyPairFiles {
-        kid: kid.to_string(),
-        secret,
-        public,
-        public_base64,
-    })
-}
-
-/// Reads a signing key written by [`write_key_pair`].
-///
-/// # Errors
-/// I/O errors, or a message naming the file when it is not a base64 seed.
-pub fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    license::signing_key_from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -11,9 +11,9 @@ use std::path::Path;
 use agentos_core::privacy::{self, RedactionPolicy, Tier};
 use agentos_core::rollup::Summary;
 
-use crate::config::Config;
 use crate::log::LogWarning;
 use crate::recorder::{Paths, RecorderError};
+use agentos_config::Config;
 
 /// The bytes that would leave, by endpoint.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use agentos_config::durable::{self, FileLock};
+use agentos_config::{Config, DataDir};
 use agentos_core::event::{
     Envelope, EventBody, EventId, Session, SessionEnd, SessionEvent, SessionId, TurnEvent, TurnId,
 };
@@ -34,23 +36,8 @@ use agentos_core::schema::SchemaError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::Config;
-use crate::durable::{self, FileLock};
 use crate::licensing::{self, LicenseProblem};
 use crate::log::{LogState, LogWarning, STATE_VERSION, Tail};
-
-/// The event log.
-pub const WINDOWS_FILE: &str = "windows.jsonl";
-/// Per-turn token counts of GLM models.
-pub const GLM_COUNTS_FILE: &str = "glm_counts.jsonl";
-/// The rollup summary.
-pub const SUMMARY_FILE: &str = "metrics_summary.json";
-/// The persisted [`LogState`].
-pub const STATE_FILE: &str = "rollup_state.json";
-/// The session shell hooks record into.
-pub const SESSION_FILE: &str = "current_session.json";
-/// The cross-process append lock.
-pub const LOCK_FILE: &str = "recorder.lock";
 
 /// Session metadata key noting the tier that was asked for when a session was downgraded.
 pub const META_REQUESTED_TIER: &str = "agentos.requested_tier";
@@ -59,7 +46,7 @@ pub const META_LICENSE_PROBLEM: &str = "agentos.license_problem";
 /// Session metadata key with the human-readable downgrade reason.
 pub const META_LICENSE_DETAIL: &str = "agentos.license_detail";
 
-/// The files of a data dir.
+/// The files of a data dir the recorder writes (names from [`agentos_config::layout`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     /// The data dir.
@@ -81,14 +68,15 @@ pub struct Paths {
 impl Paths {
     /// The file names under `data_dir`.
     pub fn new(data_dir: &Path) -> Paths {
+        let d = DataDir::new(data_dir);
         Paths {
             data_dir: data_dir.to_path_buf(),
-            windows: data_dir.join(WINDOWS_FILE),
-            glm_counts: data_dir.join(GLM_COUNTS_FILE),
-            summary: data_dir.join(SUMMARY_FILE),
-            state: data_dir.join(STATE_FILE),
-            session: data_dir.join(SESSION_FILE),
-            lock: data_dir.join(LOCK_FILE),
+            windows: d.windows(),
+            glm_counts: d.glm_counts(),
+            summary: d.summary(),
+            state: d.rollup_state(),
+            session: d.current_session(),
+            lock: d.recorder_lock(),
         }
     }
 }
@@ -347,7 +335,7 @@ impl Recorder {
         let now = (self.clock)();
         let requested = match req.tier {
             Some(t) => t,
-            None => self.config.ccc.tier,
+            None => self.config.ccc.session_tier(),
         };
         let mut metadata = req.metadata;
         let (tier, license, downgrade) =

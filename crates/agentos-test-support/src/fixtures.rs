@@ -48,3 +48,18 @@ pub fn seed_turn(model: &str) -> TurnEvent {
         decision: None,
     }
 }
+
+/// `ccp.license.v1` claims of a `pro` license for `kid` granting `features` until `exp`.
+pub fn license_claims(kid: &str, features: &[&str], exp: i64) -> agentos_core::license::Claims {
+    agentos_core::license::Claims {
+        device: None,
+        exp,
+        features: features.iter().map(|s| s.to_string()).collect(),
+        iat: None,
+        kid: kid.into(),
+        nonce: None,
+        plan: agentos_core::license::Plan::Pro,
+        schema: agentos_core::license::LICENSE_SCHEMA.into(),
+        sub: Some("lic-test".into()),
+    }
+}

@@ -7,13 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
+use agentos_config::license as licensing;
 use agentos_core::event::{
     Cost, Feature, FeatureStatus, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
     ValueRecord,
 };
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
 use agentos_core::privacy::Tier;
-use agentos_recorder::{Recorder, StartRequest, licensing};
+use agentos_recorder::{Recorder, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 

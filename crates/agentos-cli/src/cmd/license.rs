@@ -3,6 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use agentos_config::license::{
+    generate_signing_key, random_nonce, read_signing_key, write_key_pair,
+};
+use agentos_config::{Env, PathOrigin};
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan, VerifiedLicense};
 use agentos_recorder::licensing::{self, LicenseProblem};
 use anyhow::{Context as _, bail};
@@ -115,8 +119,8 @@ fn keygen(a: KeygenArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     };
     let kid = a.kid.unwrap_or_else(default_kid);
     check_kid(&kid)?;
-    let key = licensing::generate_signing_key()?;
-    let files = licensing::write_key_pair(&dir, &kid, &key)
+    let key = generate_signing_key()?;
+    let files = write_key_pair(&dir, &kid, &key)
         .with_context(|| format!("writing key pair {kid} into {}", dir.display()))?;
     if a.json.json {
         print_json(&json!({
@@ -160,7 +164,7 @@ fn check_kid(kid: &str) -> anyhow::Result<()> {
 }
 
 fn issue(a: IssueArgs) -> anyhow::Result<ExitStatus> {
-    let key = licensing::read_signing_key(&a.key).map_err(anyhow::Error::msg)?;
+    let key = read_signing_key(&a.key).map_err(anyhow::Error::msg)?;
     let kid = match a.kid {
         Some(k) => k,
         None => a
@@ -182,7 +186,7 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitStatus> {
         features: a.features.iter().map(|f| f.trim().to_string()).collect(),
         iat: Some(now.as_second()),
         kid: kid.clone(),
-        nonce: Some(licensing::random_nonce()?),
+        nonce: Some(random_nonce()?),
         plan: a.plan,
         schema: LICENSE_SCHEMA.into(),
         sub: a.sub,
@@ -310,13 +314,14 @@ fn verify(a: VerifyArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     }
     let now = jiff::Timestamp::now().as_second();
     let device = a.device.as_deref().or(cfg.license.device.as_deref());
-    match licensing::verify_file(&a.pack, &ring, now, device) {
+    let pack = Env::from_process().resolve_path(&a.pack, PathOrigin::Flag);
+    match licensing::verify_file(&pack, &ring, now, device) {
         Ok(lic) => {
             if a.json.json {
                 print_json(&license_json(&lic, &a.pack, now))?;
             } else {
                 println!("valid");
-                print_license(&lic, &a.pack, now);
+                print_license(&lic, &pack, now);
             }
             Ok(ExitStatus::Ok)
         }
@@ -334,14 +339,14 @@ fn status(a: StatusArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         Ok(lic) => {
             if a.json.json {
                 let mut v = license_json(&lic, &path, now);
-                v["tier"] = json!(cfg.ccc.tier);
+                v["tier"] = json!(cfg.ccc.session_tier());
                 v["do_not_track"] = json!(cfg.do_not_track);
                 print_json(&v)?;
             } else {
                 print_license(&lic, &path, now);
                 println!(
                     "tier:     {}{}",
-                    cfg.ccc.tier,
+                    cfg.ccc.session_tier(),
                     if cfg.do_not_track {
                         " (DO_NOT_TRACK)"
                     } else {

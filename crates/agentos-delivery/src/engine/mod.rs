@@ -23,10 +23,10 @@ pub mod summary;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentos_config::FileLock;
 use agentos_core::privacy::{Egress, Tier};
 use agentos_core::rollup::Summary;
 use agentos_core::seq_ranges::SeqRanges;
-use agentos_recorder::FileLock;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;

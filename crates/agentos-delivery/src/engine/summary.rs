@@ -65,7 +65,7 @@ pub(crate) fn record_sent(paths: &Paths, body: &[u8], at: jiff::Timestamp) {
     };
     let bytes = serde_json::to_vec(&rec).unwrap_or_default();
     let written = std::fs::create_dir_all(&paths.dir)
-        .and_then(|()| agentos_recorder::durable::replace_file(&paths.summary_sent, &bytes));
+        .and_then(|()| agentos_config::durable::replace_file(&paths.summary_sent, &bytes));
     if let Err(e) = written {
         tracing::warn!(path = %paths.summary_sent.display(), error = %e, "cannot record the sent summary; it may be sent again");
     }

@@ -129,7 +129,7 @@ impl Cursor {
     /// # Errors
     /// Any I/O error.
     pub fn store(&self, path: &Path) -> io::Result<()> {
-        agentos_recorder::atomic_write(path, &self.to_bytes())
+        agentos_config::atomic_write(path, &self.to_bytes())
     }
 
     /// Checks that `offset` still makes sense for the log at `log`: not past its end and just

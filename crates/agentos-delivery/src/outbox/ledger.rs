@@ -173,7 +173,7 @@ impl LedgerBody {
         };
         let mut bytes = serde_json::to_vec(&file).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        agentos_recorder::atomic_write(path, &bytes)
+        agentos_config::atomic_write(path, &bytes)
     }
 
     /// Events held back right now.

@@ -22,13 +22,14 @@ pub mod state;
 
 use std::path::{Path, PathBuf};
 
+use agentos_config::DataDir;
 use serde::Serialize;
 
 use crate::error::DeliveryError;
 use cursor::{Cursor, CursorLoad};
 use state::{DeliveryState, LastError, Rescan};
 
-/// Paths of every file delivery reads or writes.
+/// Paths of every file delivery reads or writes (names from [`agentos_config::layout`]).
 #[derive(Debug, Clone)]
 pub struct Paths {
     /// The data dir.
@@ -58,19 +59,19 @@ pub struct Paths {
 impl Paths {
     /// The layout under `data_dir`.
     pub fn new(data_dir: &Path) -> Paths {
-        let dir = data_dir.join("delivery");
+        let d = DataDir::new(data_dir);
         Paths {
             data_dir: data_dir.to_path_buf(),
-            log: data_dir.join("windows.jsonl"),
-            summary: data_dir.join("metrics_summary.json"),
-            cursor: dir.join("cursor.json"),
-            state: dir.join("state.json"),
-            rejected: dir.join("rejected.jsonl"),
-            summary_sent: dir.join("summary_sent.json"),
-            held: dir.join("held.json"),
-            forget: dir.join("forget.jsonl"),
-            lock: dir.join("uploader.lock"),
-            dir,
+            log: d.windows(),
+            summary: d.summary(),
+            dir: d.delivery_dir(),
+            cursor: d.delivery_cursor(),
+            state: d.delivery_state(),
+            rejected: d.delivery_rejected(),
+            summary_sent: d.delivery_summary_sent(),
+            held: d.delivery_held(),
+            forget: d.delivery_forget(),
+            lock: d.delivery_lock(),
         }
     }
 }
@@ -169,10 +170,7 @@ pub fn status(data_dir: &Path) -> Result<OutboxStatus, DeliveryError> {
     let rejected = state::count_rejected(&paths.rejected)
         .map_err(|e| DeliveryError::io("reading rejection log", &paths.rejected, e))?;
     let uploader_running = paths.dir.is_dir()
-        && matches!(
-            agentos_recorder::FileLock::try_acquire(&paths.lock),
-            Ok(None)
-        );
+        && matches!(agentos_config::FileLock::try_acquire(&paths.lock), Ok(None));
     Ok(OutboxStatus {
         data_dir: data_dir.to_path_buf(),
         pending_events,

@@ -85,7 +85,7 @@ impl DeliveryState {
     /// Any I/O error.
     pub fn store(&self, path: &Path) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        agentos_recorder::durable::replace_file(path, &bytes)
+        agentos_config::durable::replace_file(path, &bytes)
     }
 
     /// Records an error.

@@ -5,6 +5,7 @@ mod collector;
 mod crash;
 mod faults;
 mod held;
+mod license_path;
 mod props;
 mod recovery;
 mod scenarios;

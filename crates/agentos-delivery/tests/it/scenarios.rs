@@ -1,9 +1,9 @@
 //! The seed's three tier scenarios end to end: the recorder writes a session, the uploader
 //! delivers it to a real loopback server, and we look at what the server received.
 
+use agentos_config::Config;
 use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
 use agentos_delivery::{Settings, SummaryOutcome};
-use agentos_recorder::Config;
 use agentos_recorder::recorder::{Recorder, StartRequest};
 use agentos_test_support::fixtures::seed_turn;
 use agentos_test_support::http::{RecordingServer, ServerOptions};
@@ -20,7 +20,7 @@ fn record_seed_session(cfg: &Config, server: &RecordingServer) -> Settings {
             branch: "main".into(),
             commit: "abc123".into(),
             license_id: Some("lic-1".into()),
-            tier: Some(cfg.ccc.tier),
+            tier: cfg.ccc.tier,
             metadata: [
                 ("team".to_string(), json!("core")),
                 ("customer".to_string(), json!("ACME secret")),

@@ -4,14 +4,14 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use agentos_config::Config;
 use agentos_core::event::{
     Envelope, EventBody, EventId, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
     ValueRecord,
 };
-use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
+use agentos_core::license;
 use agentos_core::privacy::Tier;
 use agentos_delivery::{Delivery, DrainReport, Settings};
-use agentos_recorder::Config;
 
 /// The device id every test data dir uses.
 pub const DEVICE: &str = "0190a0a0-0000-7000-8000-000000000001";
@@ -133,22 +133,12 @@ pub fn assert_exactly_once_in_order(server: &agentos_test_support::http::Recordi
 /// A config for `dir/data` whose license pack (signed with a key made here) grants `features`.
 pub fn licensed_config(dir: &Path, tier: Tier, features: &[&str]) -> Config {
     let mut cfg = Config::with_data_dir(dir.join("data"));
-    cfg.ccc.tier = tier;
+    cfg.ccc.tier = Some(tier);
     if features.is_empty() {
         return cfg;
     }
-    let key = agentos_recorder::licensing::generate_signing_key().expect("key");
-    let claims = Claims {
-        device: None,
-        exp: 4_000_000_000,
-        features: features.iter().map(|s| s.to_string()).collect(),
-        iat: None,
-        kid: "k1".into(),
-        nonce: None,
-        plan: Plan::Pro,
-        schema: LICENSE_SCHEMA.into(),
-        sub: Some("lic-test".into()),
-    };
+    let key = agentos_config::license::generate_signing_key().expect("key");
+    let claims = agentos_test_support::fixtures::license_claims("k1", features, 4_000_000_000);
     let pack = license::issue_pack(&key, &claims);
     let pack_path = dir.join("pack.json");
     std::fs::write(&pack_path, pack).expect("write pack");

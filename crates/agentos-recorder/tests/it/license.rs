@@ -1,8 +1,9 @@
 //! The session-start license handshake with real Ed25519 packs.
 
+use agentos_config::license::{read_signing_key, write_key_pair};
 use agentos_core::license;
 use agentos_core::privacy::Tier;
-use agentos_recorder::licensing::{read_signing_key, verify_file, write_key_pair};
+use agentos_recorder::licensing::verify_file;
 use agentos_recorder::{LicenseProblem, Recorder, RecorderError, StartRequest};
 
 use crate::support::{claims, licensed_config, log_lines, signing_key};

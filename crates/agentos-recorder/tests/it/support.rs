@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
-use agentos_recorder::Config;
+use agentos_config::Config;
+use agentos_core::license::{self, Claims};
 
 /// A fresh random signing key (real Ed25519, OS RNG seed).
 pub fn signing_key() -> ed25519_dalek::SigningKey {
@@ -14,17 +14,7 @@ pub fn signing_key() -> ed25519_dalek::SigningKey {
 
 /// Claims for `features`, expiring `exp`.
 pub fn claims(kid: &str, features: &[&str], exp: i64) -> Claims {
-    Claims {
-        device: None,
-        exp,
-        features: features.iter().map(|s| s.to_string()).collect(),
-        iat: None,
-        kid: kid.into(),
-        nonce: None,
-        plan: Plan::Pro,
-        schema: LICENSE_SCHEMA.into(),
-        sub: Some("lic-test".into()),
-    }
+    agentos_test_support::fixtures::license_claims(kid, features, exp)
 }
 
 /// A config for `dir` whose license grants `features` (empty = no pack at all).

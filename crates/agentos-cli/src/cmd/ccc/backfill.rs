@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use agentos_config::DataDir;
 use agentos_ingest::Progress;
 use agentos_ingest::account::write_skipped;
 use agentos_ingest::backfill::{BackfillOptions, backfill};
@@ -49,7 +50,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     bar.finish();
     let mut b = res.with_context(|| format!("backfilling {}", args.ccp_root.display()))?;
     if !args.dry_run {
-        let list = s.data_dir.join("ingest").join("backfill-skipped.jsonl");
+        let list = DataDir::new(&s.data_dir).backfill_skipped();
         b.summary.ingest.skipped_list = write_skipped(&list, &b.skipped)
             .with_context(|| format!("writing {}", list.display()))?;
     }
@@ -60,7 +61,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         let out = args
             .output
             .clone()
-            .unwrap_or_else(|| s.data_dir.join("ccp_metrics_summary.json"));
+            .unwrap_or_else(|| DataDir::new(&s.data_dir).ccp_summary());
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }

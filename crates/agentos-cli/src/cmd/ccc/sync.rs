@@ -240,7 +240,7 @@ mod cli_tests {
     /// keeps the developer's own agentos.toml out of the test.
     fn licensed_config(dir: &std::path::Path) -> std::path::PathBuf {
         use agentos_core::license;
-        let key = agentos_recorder::licensing::generate_signing_key().expect("key");
+        let key = agentos_config::license::generate_signing_key().expect("key");
         let claims = license::Claims {
             device: None,
             exp: 4_000_000_000,

@@ -11,23 +11,24 @@
 //!   `$XDG_CONFIG_HOME/agentos/agentos.toml` (or `~/.config/agentos/agentos.toml`) when it exists,
 //!   else `<data_dir>/agentos.toml` when it exists, else no file (defaults).
 //!
-//! Every key is documented once in `docs/configuration.md`. Unknown keys in the sections this
-//! crate owns are rejected (a typo must not silently disable privacy settings); `[collector]` and
-//! `[ingest]` are kept as raw tables that their crates deserialize with [`Config::section`].
+//! Relative paths: a path given by a flag or an environment variable is resolved against the
+//! current working directory; a path written in the config file is resolved against the config
+//! file's directory. [`Env::resolve_path`] is the one place that applies this rule, and the
+//! loader stores the license pack path already resolved (absolute).
+//!
+//! Every key is documented once in `docs/configuration.md`. Unknown keys in every section are
+//! rejected: a typo must not silently disable a privacy setting.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use agentos_core::privacy::Tier;
 use serde::{Deserialize, Serialize};
 
 use crate::durable;
-
-/// Name of the config file looked up in the XDG config dir and in the data dir.
-pub const CONFIG_FILE_NAME: &str = "agentos.toml";
-/// Name of the file in the data dir holding this device's id.
-pub const DEVICE_ID_FILE: &str = "device_id";
+use crate::layout::{CONFIG_FILE, DataDir};
 
 /// Errors while resolving the data dir or loading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -71,14 +72,6 @@ pub enum ConfigError {
         /// Why it was rejected.
         reason: String,
     },
-    /// A section could not be deserialized into the caller's type.
-    #[error("config section [{section}]: {message}")]
-    Section {
-        /// The section name.
-        section: String,
-        /// What is wrong.
-        message: String,
-    },
     /// The device id file could not be read or created.
     #[error("device id file {path}")]
     DeviceId {
@@ -107,7 +100,6 @@ impl ConfigError {
             ConfigError::Read { .. } => "config_read",
             ConfigError::Parse { .. } => "config_parse",
             ConfigError::Env { .. } => "config_env",
-            ConfigError::Section { .. } => "config_section",
             ConfigError::DeviceId { .. } => "device_id_io",
             ConfigError::BadDeviceId { .. } => "device_id_invalid",
         }
@@ -133,10 +125,10 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// `[recorder]`: local log durability.
     pub recorder: RecorderConfig,
-    /// `[collector]`, raw; read it with [`Config::section`].
-    pub collector: toml::Table,
-    /// `[ingest]`, raw; read it with [`Config::section`].
-    pub ingest: toml::Table,
+    /// `[collector]`: `agentos ccc serve` and `agentos ccc keys`.
+    pub collector: CollectorConfig,
+    /// `[ingest]`: `agentos ccc ingest`, `backfill` and `report`.
+    pub ingest: IngestConfig,
 }
 
 /// `[ccc]` section.
@@ -147,8 +139,17 @@ pub struct CccConfig {
     pub url: Option<String>,
     /// Bearer API key for the collector; `AGENTOS_CCC_API_KEY`. Never printed.
     pub api_key: Option<String>,
-    /// Privacy tier for new sessions and for delivery; `AGENTOS_TIER`. Default `local`.
-    pub tier: Tier,
+    /// Privacy tier; `AGENTOS_TIER`. New sessions record under it (default `local`, see
+    /// [`CccConfig::session_tier`]). For delivery it is an explicit cap: events recorded under a
+    /// higher tier are held back; unset, each event leaves under the tier it was recorded under.
+    pub tier: Option<Tier>,
+}
+
+impl CccConfig {
+    /// The tier new sessions ask for: the configured one, else `local`.
+    pub fn session_tier(&self) -> Tier {
+        self.tier.unwrap_or(Tier::Local)
+    }
 }
 
 impl Default for CccConfig {
@@ -156,7 +157,7 @@ impl Default for CccConfig {
         CccConfig {
             url: None,
             api_key: None,
-            tier: Tier::Local,
+            tier: None,
         }
     }
 }
@@ -185,8 +186,10 @@ pub struct PrivacyConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LicenseConfig {
     /// License pack file (combined `{"license":…,"signature":…}` JSON, or the claims file of a
-    /// split pack with its `.sig` next to it); `AGENTOS_LICENSE_PACK`. Relative paths are
-    /// resolved against the config file's directory.
+    /// split pack with its `.sig` next to it, read by [`crate::license::LicensePack`]);
+    /// `AGENTOS_LICENSE_PACK`. After loading it is absolute: a relative path from the file is
+    /// resolved against the config file's directory, one from the environment or a flag against
+    /// the working directory.
     pub pack: Option<PathBuf>,
     /// Trusted public keys, kid → standard base64 of the 32-byte Ed25519 key;
     /// `AGENTOS_LICENSE_PUBKEYS="kid=base64,…"` adds to (and overrides) these.
@@ -246,6 +249,41 @@ impl Default for RecorderConfig {
     }
 }
 
+/// `[collector]` section: the collector run by `agentos ccc serve` (flags and
+/// `AGENTOS_COLLECTOR_*` win; the CLI applies them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Listen address; `--listen` / `AGENTOS_COLLECTOR_LISTEN`. Default `127.0.0.1:8082`.
+    pub listen: Option<SocketAddr>,
+    /// Database URL, `sqlite:PATH` or `postgres://…`; `--database` /
+    /// `AGENTOS_COLLECTOR_DATABASE`. Default `sqlite:<data_dir>/collector.db`.
+    pub database: Option<String>,
+    /// Budgets for `/v1/usage`, a `ccp.quotas.v1` JSON file; `--quotas` /
+    /// `AGENTOS_COLLECTOR_QUOTAS`. Default: the CCC defaults.
+    pub quotas: Option<PathBuf>,
+    /// Largest accepted request body in bytes; `--body-limit`. Default 1048576.
+    pub body_limit: Option<usize>,
+    /// Most events per batch; `--batch-limit`. Default 1000.
+    pub batch_limit: Option<usize>,
+    /// PostgreSQL pool size; `--max-connections`. Default 16.
+    pub max_connections: Option<u32>,
+}
+
+/// `[ingest]` section: `agentos ccc ingest`, `backfill` and `report` (flags win).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Worker threads, 0 = all cores; `--threads`. Default 0.
+    pub threads: Option<usize>,
+    /// Price table override file (same JSON shape as the embedded table); `--prices`.
+    /// Default: the embedded table.
+    pub prices: Option<PathBuf>,
+    /// Time zone of report calendar buckets (IANA name, `UTC` or `local`); `--timezone`.
+    /// Default `UTC`.
+    pub timezone: Option<String>,
+}
+
 /// The file as written by users: every section optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -255,8 +293,19 @@ struct FileConfig {
     license: LicenseConfig,
     delivery: DeliveryConfig,
     recorder: RecorderConfig,
-    collector: toml::Table,
-    ingest: toml::Table,
+    collector: CollectorConfig,
+    ingest: IngestConfig,
+}
+
+/// Where a path setting came from, which decides what a relative path is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathOrigin<'a> {
+    /// A command-line flag or argument: relative to the working directory.
+    Flag,
+    /// An environment variable: relative to the working directory.
+    Env,
+    /// A key in this config file: relative to the file's directory.
+    ConfigFile(&'a Path),
 }
 
 /// A snapshot of the environment variables the loader reads, so tests can inject their own
@@ -264,6 +313,7 @@ struct FileConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
 }
 
 impl Env {
@@ -273,7 +323,10 @@ impl Env {
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect();
-        Env { vars }
+        Env {
+            vars,
+            cwd: std::env::current_dir().ok(),
+        }
     }
 
     /// An environment with exactly these variables.
@@ -285,7 +338,15 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            cwd: None,
         }
+    }
+
+    /// The same environment with `cwd` as the working directory relative flag and environment
+    /// paths are resolved against (so tests need not change the process's directory).
+    pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
     }
 
     /// The value of `var`, treating an empty value as unset.
@@ -294,6 +355,30 @@ impl Env {
             .get(var)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// Resolves `path` by the one rule for relative paths: flag and environment values are
+    /// relative to the working directory, config file values to the config file's directory.
+    /// Absolute paths are returned as they are. The result is absolute whenever the working
+    /// directory is known (or the config file path is absolute), so nobody resolves it twice.
+    pub fn resolve_path(&self, path: &Path, origin: PathOrigin<'_>) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let base = match origin {
+            PathOrigin::Flag | PathOrigin::Env => self.cwd.clone(),
+            PathOrigin::ConfigFile(file) => {
+                let dir = file.parent().unwrap_or(Path::new(""));
+                match &self.cwd {
+                    Some(cwd) => Some(cwd.join(dir)),
+                    None => Some(dir.to_path_buf()),
+                }
+            }
+        };
+        match base {
+            Some(base) => base.join(path),
+            None => path.to_path_buf(),
+        }
     }
 }
 
@@ -355,18 +440,17 @@ impl Config {
             collector: file.collector,
             ingest: file.ingest,
         };
-        // Relative pack paths in the file mean "next to the file", not "wherever the shell is".
-        if let (Some(pack), Some(file)) = (&cfg.license.pack, &cfg.config_file)
-            && pack.is_relative()
-            && let Some(dir) = file.parent()
-        {
-            // Absolute, so later consumers never resolve it a second time against a
-            // relative config path.
-            let joined = dir.join(pack);
-            cfg.license.pack = Some(std::path::absolute(&joined).unwrap_or(joined));
+        if let (Some(pack), Some(file)) = (&cfg.license.pack, &cfg.config_file) {
+            cfg.license.pack = Some(env.resolve_path(pack, PathOrigin::ConfigFile(file)));
         }
         cfg.apply_env(env)?;
         Ok(cfg)
+    }
+
+    /// Applies a license pack given by a flag (it beats the environment and the file); a
+    /// relative path is resolved against `env`'s working directory.
+    pub fn set_license_pack_flag(&mut self, flag: &Path, env: &Env) {
+        self.license.pack = Some(env.resolve_path(flag, PathOrigin::Flag));
     }
 
     /// Defaults only (no file, no environment) for the given data dir. Handy in tests.
@@ -394,14 +478,14 @@ impl Config {
             self.ccc.api_key = Some(v.to_string());
         }
         if let Some(v) = env.get("AGENTOS_TIER") {
-            self.ccc.tier = v.parse::<Tier>().map_err(|_| ConfigError::Env {
+            self.ccc.tier = Some(v.parse::<Tier>().map_err(|_| ConfigError::Env {
                 var: "AGENTOS_TIER".into(),
                 value: v.into(),
                 reason: "expected local, minimized or full".into(),
-            })?;
+            })?);
         }
         if let Some(v) = env.get("AGENTOS_LICENSE_PACK") {
-            self.license.pack = Some(PathBuf::from(v));
+            self.license.pack = Some(env.resolve_path(Path::new(v), PathOrigin::Env));
         }
         if let Some(v) = env.get("AGENTOS_LICENSE_PUBKEYS") {
             for (kid, key) in parse_pubkeys_env(v)? {
@@ -415,7 +499,7 @@ impl Config {
             && is_truthy(v)
         {
             self.do_not_track = true;
-            self.ccc.tier = Tier::Local;
+            self.ccc.tier = Some(Tier::Local);
         }
         Ok(())
     }
@@ -425,25 +509,9 @@ impl Config {
         &self.data_dir
     }
 
-    /// Deserializes a raw section (`collector` or `ingest`) into the caller's type.
-    ///
-    /// # Errors
-    /// [`ConfigError::Section`] naming the section and the bad key.
-    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
-        let table = match name {
-            "collector" => self.collector.clone(),
-            "ingest" => self.ingest.clone(),
-            other => {
-                return Err(ConfigError::Section {
-                    section: other.into(),
-                    message: "not a raw section (only collector and ingest are)".into(),
-                });
-            }
-        };
-        T::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Section {
-            section: name.into(),
-            message: e.to_string(),
-        })
+    /// The data dir's layout (every file name in it).
+    pub fn layout(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
     }
 
     /// This device's id (a UUID in `<data_dir>/device_id`, created on first use).
@@ -532,12 +600,12 @@ fn resolve_config_file(
         .filter(|p| p.is_absolute())
         .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")));
     if let Some(dir) = xdg {
-        let p = dir.join("agentos").join(CONFIG_FILE_NAME);
+        let p = dir.join("agentos").join(CONFIG_FILE);
         if p.is_file() {
             return Ok(Some(p));
         }
     }
-    let p = data_dir.join(CONFIG_FILE_NAME);
+    let p = DataDir::new(data_dir).config_file();
     if p.is_file() {
         return Ok(Some(p));
     }
@@ -568,7 +636,7 @@ fn parse_str(text: &str) -> Result<FileConfig, String> {
 /// [`ConfigError::DeviceId`] on I/O failure, [`ConfigError::BadDeviceId`] when the file holds
 /// something that is not a UUID.
 pub fn device_id(data_dir: &Path) -> Result<String, ConfigError> {
-    let path = data_dir.join(DEVICE_ID_FILE);
+    let path = DataDir::new(data_dir).device_id();
     let io = |source| ConfigError::DeviceId {
         path: path.clone(),
         source,
@@ -633,7 +701,7 @@ mod tests {
     fn file_then_env_then_do_not_track() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
-            dir.path().join(CONFIG_FILE_NAME),
+            dir.path().join(CONFIG_FILE),
             r#"
 [ccc]
 url = "http://file"
@@ -647,6 +715,8 @@ batch_max_events = 7
 fsync = true
 [collector]
 listen = "127.0.0.1:1"
+[ingest]
+threads = 3
 "#,
         )
         .expect("write");
@@ -654,18 +724,16 @@ listen = "127.0.0.1:1"
         let cfg = Config::load_with_env(Some(d), None, &env(&[])).expect("load");
         assert_eq!(
             cfg.config_file.as_deref(),
-            Some(d.join(CONFIG_FILE_NAME).as_path())
+            Some(d.join(CONFIG_FILE).as_path())
         );
-        assert_eq!(cfg.ccc.tier, Tier::Full);
+        assert_eq!(cfg.ccc.tier, Some(Tier::Full));
         assert_eq!(cfg.ccc.url.as_deref(), Some("http://file"));
         assert_eq!(cfg.license.pack, Some(d.join("lic/pack.json")));
         assert_eq!(cfg.delivery.batch_max_events, 7);
         assert_eq!(cfg.delivery.timeout_ms, 10_000);
         assert!(cfg.recorder.fsync);
-        assert_eq!(
-            cfg.collector.get("listen").and_then(|v| v.as_str()),
-            Some("127.0.0.1:1")
-        );
+        assert_eq!(cfg.ingest.threads, Some(3));
+        assert_eq!(cfg.collector.listen, "127.0.0.1:1".parse().ok());
 
         let e = env(&[
             ("AGENTOS_CCC_URL", "http://env"),
@@ -675,7 +743,7 @@ listen = "127.0.0.1:1"
         ]);
         let cfg = Config::load_with_env(Some(d), None, &e).expect("load");
         assert_eq!(cfg.ccc.url.as_deref(), Some("http://env"));
-        assert_eq!(cfg.ccc.tier, Tier::Minimized);
+        assert_eq!(cfg.ccc.tier, Some(Tier::Minimized));
         assert_eq!(
             cfg.license.pubkeys.get("k1").map(String::as_str),
             Some("BBB=")
@@ -689,7 +757,7 @@ listen = "127.0.0.1:1"
 
         let e = env(&[("AGENTOS_TIER", "full"), ("DO_NOT_TRACK", "1")]);
         let cfg = Config::load_with_env(Some(d), None, &e).expect("load");
-        assert_eq!(cfg.ccc.tier, Tier::Local);
+        assert_eq!(cfg.ccc.tier, Some(Tier::Local));
         assert!(cfg.do_not_track);
     }
 
@@ -741,7 +809,7 @@ listen = "127.0.0.1:1"
         let b = device_id(dir.path()).expect("read");
         assert_eq!(a, b);
         assert!(uuid::Uuid::parse_str(&a).is_ok());
-        std::fs::write(dir.path().join(DEVICE_ID_FILE), "garbage").expect("write");
+        std::fs::write(DataDir::new(dir.path()).device_id(), "garbage").expect("write");
         assert_eq!(
             device_id(dir.path()).expect_err("bad").code(),
             "device_id_invalid"
