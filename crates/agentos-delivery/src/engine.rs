@@ -12,8 +12,9 @@ use std::ops::Range;
 use std::time::Duration;
 
 use agentos_core::event::Envelope;
-use agentos_core::privacy::{Egress, Tier, egress_event, egress_summary};
+use agentos_core::privacy::{egress_event, egress_summary};
 use agentos_core::rollup::Summary;
+use agentos_core::tier::{Egress, Tier};
 use agentos_recorder::FileLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

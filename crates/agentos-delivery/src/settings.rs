@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use agentos_core::privacy::{RedactionPolicy, Tier};
+use agentos_core::privacy::RedactionPolicy;
+use agentos_core::tier::Tier;
 use agentos_recorder::Config;
 
 use crate::error::DeliveryError;

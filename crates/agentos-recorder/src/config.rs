@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use serde::{Deserialize, Serialize};
 
 use crate::durable;

@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use agentos_core::license::{self, Entitlement, Keyring, LicenseError, VerifiedLicense};
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use ed25519_dalek::SigningKey;
 
 use crate::config::Config;

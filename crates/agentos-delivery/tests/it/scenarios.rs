@@ -1,7 +1,8 @@
 //! The seed's three tier scenarios end to end: the recorder writes a session, the uploader
 //! delivers it to a real loopback server, and we look at what the server received.
 
-use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
+use agentos_core::privacy::MINIMIZED_SUMMARY_FIELDS;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Settings, SummaryOutcome};
 use agentos_recorder::Config;
 use agentos_recorder::recorder::{Recorder, StartRequest};

@@ -9,7 +9,7 @@ use agentos_core::event::{
     ValueRecord,
 };
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, DrainReport, Settings};
 use agentos_recorder::Config;
 

@@ -1,7 +1,7 @@
 //! The session-start license handshake with real Ed25519 packs.
 
 use agentos_core::license;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::licensing::{read_signing_key, verify_file, write_key_pair};
 use agentos_recorder::{LicenseProblem, Recorder, RecorderError, StartRequest};
 

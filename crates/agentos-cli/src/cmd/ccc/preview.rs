@@ -11,7 +11,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use serde_json::{Value, json};
 
 use super::session::{load_config, print_json, report_log_warnings};

@@ -6,7 +6,7 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::{Config, LogWarning, Recorder, RecorderError, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -183,7 +183,7 @@ fn upload_summary_at_close(
     timeout_secs: u64,
 ) -> &'static str {
     use agentos_delivery::{Settings, SummaryOutcome, upload_summary_blocking};
-    if !session_tier.allows(agentos_core::privacy::Egress::Metrics) {
+    if !session_tier.allows(agentos_core::tier::Egress::Metrics) {
         return "withheld";
     }
     if cfg.ccc.url.is_none() {

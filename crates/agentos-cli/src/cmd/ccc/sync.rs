@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, DeliveryError, Settings, SummaryOutcome, status};
 use anyhow::Context as _;
 
@@ -182,7 +182,7 @@ mod cli_tests {
     use std::time::Duration;
 
     use agentos_core::event::{Envelope, EventBody, EventId, TurnEvent};
-    use agentos_core::privacy::Tier;
+    use agentos_core::tier::Tier;
     use agentos_test_support::http::{RecordingServer, ServerOptions};
 
     use super::{Args, run};
