@@ -176,31 +176,26 @@ async fn insert_events(
                 .bind(tenant)
                 .bind(device_id)
                 .bind(now_us)
-                .bind(
-                    sorted
-                        .iter()
-                        .map(|e| e.event_id.as_str())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(sorted.iter().map(|e| e.seq).collect::<Vec<_>>())
-                .bind(sorted.iter().map(|e| e.kind).collect::<Vec<_>>())
-                .bind(sorted.iter().map(|e| e.recorded_at_us).collect::<Vec<_>>())
-                .bind(
-                    sorted
-                        .iter()
-                        .map(|e| e.model.as_deref())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(sorted.iter().map(|e| e.tokens_in).collect::<Vec<_>>())
-                .bind(sorted.iter().map(|e| e.tokens_out).collect::<Vec<_>>())
-                .bind(sorted.iter().map(|e| e.latency_ms).collect::<Vec<_>>())
-                .bind(sorted.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+                .bind(column(&sorted, |e| e.event_id.as_str()))
+                .bind(column(&sorted, |e| e.seq))
+                .bind(column(&sorted, |e| e.kind))
+                .bind(column(&sorted, |e| e.recorded_at_us))
+                .bind(column(&sorted, |e| e.model.as_deref()))
+                .bind(column(&sorted, |e| e.tokens_in))
+                .bind(column(&sorted, |e| e.tokens_out))
+                .bind(column(&sorted, |e| e.latency_ms))
+                .bind(column(&sorted, |e| e.body.as_str()))
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
         }
     }
     Ok(inserted)
+}
+
+/// One UNNEST array of [`PG_INSERT`]: `field` of every event, in batch order.
+fn column<'a, T>(events: &[&'a NewEvent], field: impl Fn(&'a NewEvent) -> T) -> Vec<T> {
+    events.iter().map(|&e| field(e)).collect()
 }
 
 fn clamp_i64(v: u64) -> i64 {
