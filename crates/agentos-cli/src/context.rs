@@ -256,6 +256,6 @@ mod tests {
         std::fs::write(&config, "[ccc]\ntier = \"minimized\"\n").expect("config");
         let again = ctx.config().expect("cached");
         assert!(std::ptr::eq(first, again));
-        assert_eq!(again.ccc.tier, Some(agentos_core::privacy::Tier::Full));
+        assert_eq!(again.ccc.tier, Some(agentos_core::tier::Tier::Full));
     }
 }

@@ -85,5 +85,5 @@ pub struct DeliveryArgs {
     /// allows them sends them. Always bounded by the license in force; `DO_NOT_TRACK=1` holds
     /// everything back.
     #[arg(long)]
-    pub tier: Option<agentos_core::privacy::Tier>,
+    pub tier: Option<agentos_core::tier::Tier>,
 }

@@ -24,7 +24,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use serde::{Deserialize, Serialize};
 
 use crate::durable;

@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::privacy::Tier;
+use crate::tier::Tier;
 
 /// Stable identity of one recorded event (a UUIDv7, so ids sort by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

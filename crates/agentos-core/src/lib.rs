@@ -1,6 +1,15 @@
 //! Pure domain logic of agentos: the v1 event model and its JSON Schemas, privacy tiers and
 //! redaction, license packs, and rollups.
 //!
+//! Modules, lowest first (each uses only modules listed before it):
+//!
+//! - [`license`]: signed license packs and the entitlements they grant.
+//! - [`tier`]: privacy [`Tier`]s and the [`tier::Egress`] endpoints they open.
+//! - [`event`]: the v1 envelope and its payloads.
+//! - [`rollup`]: summaries folded from events.
+//! - [`schema`]: the JSON Schemas the envelope is validated against.
+//! - [`privacy`]: what may leave the machine and the redaction applied on the way out.
+//!
 //! This crate does no I/O (no files, no network, no async runtime), so every rule about what
 //! is recorded, what may leave the machine and who is licensed to send it can be tested in
 //! isolation and reused by the recorder, the uploader, the collector and ingest alike.
@@ -14,6 +23,7 @@ pub mod privacy;
 pub mod rollup;
 pub mod schema;
 pub mod seq_ranges;
+pub mod tier;
 
 pub use event::{Envelope, EventBody, EventId, SessionId, TurnId};
-pub use privacy::Tier;
+pub use tier::Tier;

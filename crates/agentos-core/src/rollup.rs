@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Envelope, EventBody, TurnEvent};
-use crate::privacy::Egress;
+use crate::tier::Egress;
 
 /// The sums behind the aggregate summary fields. A [`Rollup`] keeps one set over every turn and
 /// one over the turns whose recorded tier allows `/v1/metrics`.

@@ -20,7 +20,7 @@ use agentos_core::event::{
     Envelope, EventBody, EventId, InputKind, Measurement, SessionId, Turn, TurnEvent, TurnId,
     ValueRecord,
 };
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_test_support::http::{RecordingServer, ServerOptions};
 
 fn arg(name: &str) -> Option<String> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use agentos_config::license::LicensePack;
 use agentos_config::{Config, DeliveryConfig};
-use agentos_core::privacy::{RedactionPolicy, Tier};
+use agentos_core::privacy::RedactionPolicy;
+use agentos_core::tier::Tier;
 
 use crate::error::DeliveryError;
 

@@ -15,7 +15,7 @@ use agentos_core::event::{
     Envelope, EventBody, EventId, InputKind, Measurement, Session, SessionEvent, SessionId, Turn,
     TurnEvent, TurnId,
 };
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::Recorder;
 use agentos_recorder::log::LogState;
 use agentos_recorder::recorder::{CurrentSession, Paths};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use agentos_config::Config;
 use agentos_config::license::{LicensePack, PackError};
 use agentos_core::license::{Entitlement, Keyring, LicenseError, VerifiedLicense};
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 
 /// Why a session could not get the tier it asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,8 +8,9 @@
 
 use std::path::Path;
 
-use agentos_core::privacy::{self, RedactionPolicy, Tier};
+use agentos_core::privacy::{self, RedactionPolicy};
 use agentos_core::rollup::Summary;
+use agentos_core::tier::{Egress, Tier};
 
 use crate::log::LogWarning;
 use crate::recorder::{Paths, RecorderError};
@@ -54,7 +55,7 @@ pub fn preview(cfg: &Config, tier: Tier) -> Result<Preview, RecorderError> {
         path: paths.windows.clone(),
         source,
     };
-    if tier.allows(privacy::Egress::Events) {
+    if tier.allows(Egress::Events) {
         match std::fs::File::open(&paths.windows) {
             Ok(f) => {
                 let mut sink = |env: &agentos_core::event::Envelope| match privacy::egress_event(

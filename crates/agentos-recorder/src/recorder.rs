@@ -30,9 +30,9 @@ use agentos_core::event::{
     Envelope, EventBody, EventId, Session, SessionEnd, SessionEvent, SessionId, TurnEvent, TurnId,
 };
 use agentos_core::license::VerifiedLicense;
-use agentos_core::privacy::Tier;
 use agentos_core::rollup::Summary;
 use agentos_core::schema::SchemaError;
+use agentos_core::tier::Tier;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

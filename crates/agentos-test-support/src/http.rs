@@ -7,7 +7,8 @@
 //! - `POST /v1/events`: batch or bare-envelope form; dedupes by `event_id`; tracks per device the
 //!   covered seqs (stored, duplicate, rejected, withheld via `covers`), the contiguous watermark
 //!   and the gaps below the highest covered seq.
-//! - `POST /v1/metrics`: accepts only the allowlisted summary keys (422 naming any other key).
+//! - `POST /v1/metrics`: accepts only the allowlisted summary keys
+//!   ([`MINIMIZED_SUMMARY_FIELDS`], 422 naming any other key).
 //! - Optional bearer key check (401), body limit (413), batch size limit (422).
 //! - Counts TCP connections (a `local` tier must produce zero) and records every request.
 //! - Programmable faults, consumed one per request in order: any status (e.g. 500), 429/503 with
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use agentos_core::privacy::MINIMIZED_SUMMARY_FIELDS;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::connect_info::Connected;
@@ -38,17 +40,6 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-
-/// The summary keys `/v1/metrics` accepts (the `minimized` allowlist of the privacy table).
-pub const METRICS_KEYS: [&str; 7] = [
-    "generated_at",
-    "features_shipped",
-    "features_per_capacity",
-    "avg_cls",
-    "avg_impf",
-    "avg_churn_score",
-    "capacity_used",
-];
 
 /// One programmed misbehaviour, consumed by the next request (either endpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -930,7 +921,10 @@ fn handle_metrics(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Respons
             "the summary must be a JSON object",
         );
     };
-    if let Some(bad) = obj.keys().find(|k| !METRICS_KEYS.contains(&k.as_str())) {
+    if let Some(bad) = obj
+        .keys()
+        .find(|k| !MINIMIZED_SUMMARY_FIELDS.contains(&k.as_str()))
+    {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "key_not_allowed",

@@ -13,7 +13,7 @@ use agentos_core::event::{
     ValueRecord,
 };
 use agentos_core::license::{self, Claims, LICENSE_SCHEMA, Plan};
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::{Recorder, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};

@@ -5,12 +5,47 @@
 //! accept). Queries are runtime-checked (`sqlx::query`, no compile-time macros), and timestamps
 //! are BIGINT epoch microseconds.
 //!
+//! Each query is written once, with `$n` placeholders (SQLite accepts them too), and run on
+//! whichever pool is in use through the private `per_backend!` macro: the body is compiled once
+//! per backend because sqlx's row and argument types differ, but its source exists once. Only
+//! where the backends genuinely differ is there an explicit arm per backend: connecting and
+//! closing (SQLite has a writer and a reader pool), and in `sql.rs` opening the ingest
+//! transaction and the bulk event insert.
+//!
 //! Durability: [`Store::ingest`] returns only after the transaction that stored the events and
 //! the device's coverage has committed, so an acknowledged event survives a crash. On SQLite all
 //! writes go through one connection (SQLite has one writer anyway; a single connection avoids
 //! busy-retry storms), reads use a separate pool. On PostgreSQL the per-device coverage row is
-//! locked (`FOR UPDATE`) inside the transaction, so two collectors updating the same device
-//! serialise on that row while different devices proceed in parallel.
+//! locked (by the upsert that reads it) inside the transaction, so two collectors updating the
+//! same device serialise on that row while different devices proceed in parallel.
+
+/// Runs `$body` with `$x` bound to the payload of `$value`, a [`PerBackend`], whichever
+/// backend it holds. Both arms must produce the same type, so map rows and query results to
+/// backend-neutral values inside the body.
+macro_rules! per_backend {
+    ($value:expr, |$x:ident| $body:expr) => {
+        match $value {
+            PerBackend::Sqlite($x) => $body,
+            PerBackend::Postgres($x) => $body,
+        }
+    };
+}
+
+/// Runs `$sql` with the `$arg`s bound in order on `$pool` (a [`Pool`]) and maps every row with
+/// `$map`, a row reader generic over the backend's row type.
+macro_rules! fetch_all {
+    ($pool:expr, $sql:expr, $map:path $(, $arg:expr)* $(,)?) => {
+        per_backend!($pool, |pool| {
+            sqlx::query($sql)
+                $(.bind($arg))*
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map($map)
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+    };
+}
 
 mod sql;
 
@@ -18,11 +53,11 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::coverage::{Coverage, SeqRange};
 use crate::usage::{UsageInputs, WindowTotals};
@@ -221,7 +256,34 @@ pub enum Store {
     },
 }
 
+/// One value of the backend in use: a pool, a transaction. Lets [`per_backend!`] run a query
+/// written once against either.
+#[derive(Debug)]
+enum PerBackend<S, P> {
+    Sqlite(S),
+    Postgres(P),
+}
+
+/// A pool of either backend.
+type Pool<'a> = PerBackend<&'a SqlitePool, &'a PgPool>;
+
 impl Store {
+    /// The pool for reads (SQLite's read-only pool; PostgreSQL's only pool).
+    fn reader(&self) -> Pool<'_> {
+        match self {
+            Store::Sqlite { reader, .. } => PerBackend::Sqlite(reader),
+            Store::Postgres { pool } => PerBackend::Postgres(pool),
+        }
+    }
+
+    /// The pool for writes (SQLite's single-connection writer; PostgreSQL's only pool).
+    fn writer(&self) -> Pool<'_> {
+        match self {
+            Store::Sqlite { writer, .. } => PerBackend::Sqlite(writer),
+            Store::Postgres { pool } => PerBackend::Postgres(pool),
+        }
+    }
+
     /// Connects to `url` (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`, `postgresql://…`) and
     /// applies pending migrations. A missing SQLite file is created.
     ///
@@ -295,14 +357,9 @@ impl Store {
     /// # Errors
     /// The driver error when it does not.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite { reader, .. } => {
-                sqlx::query("SELECT 1").execute(reader).await?;
-            }
-            Store::Postgres { pool } => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        }
+        per_backend!(self.reader(), |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -311,30 +368,18 @@ impl Store {
     /// # Errors
     /// Driver errors (including a duplicate key id).
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        const SQL_LITE: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) VALUES (?, ?, ?, ?, ?)";
-        const SQL_PG: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) VALUES ($1, $2, $3, $4, $5)";
-        match self {
-            Store::Sqlite { writer, .. } => {
-                sqlx::query(SQL_LITE)
-                    .bind(&key.key_id)
-                    .bind(&key.tenant)
-                    .bind(&key.key_hash)
-                    .bind(key.created_at_us)
-                    .bind(key.revoked_at_us)
-                    .execute(writer)
-                    .await?;
-            }
-            Store::Postgres { pool } => {
-                sqlx::query(SQL_PG)
-                    .bind(&key.key_id)
-                    .bind(&key.tenant)
-                    .bind(&key.key_hash)
-                    .bind(key.created_at_us)
-                    .bind(key.revoked_at_us)
-                    .execute(pool)
-                    .await?;
-            }
-        }
+        const SQL: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) \
+            VALUES ($1, $2, $3, $4, $5)";
+        per_backend!(self.writer(), |pool| {
+            sqlx::query(SQL)
+                .bind(&key.key_id)
+                .bind(&key.tenant)
+                .bind(&key.key_hash)
+                .bind(key.created_at_us)
+                .bind(key.revoked_at_us)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -343,24 +388,16 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        const COLS: &str = "key_id, tenant, key_hash, created_at_us, revoked_at_us";
-        let row = match self {
-            Store::Sqlite { reader, .. } => sqlx::query(AssertSqlSafe(format!(
-                "SELECT {COLS} FROM api_keys WHERE key_id = ?"
-            )))
-            .bind(key_id)
-            .fetch_optional(reader)
-            .await?
-            .map(|r| key_from_row(&r)),
-            Store::Postgres { pool } => sqlx::query(AssertSqlSafe(format!(
-                "SELECT {COLS} FROM api_keys WHERE key_id = $1"
-            )))
-            .bind(key_id)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| key_from_row(&r)),
-        };
-        row.transpose()
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us \
+            FROM api_keys WHERE key_id = $1";
+        per_backend!(self.reader(), |pool| {
+            sqlx::query(SQL)
+                .bind(key_id)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| key_from_row(&r))
+                .transpose()
+        })
     }
 
     /// All key records, optionally of one tenant, ordered by creation.
@@ -368,21 +405,9 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us FROM api_keys ORDER BY created_at_us, key_id";
-        let rows: Vec<KeyRecord> = match self {
-            Store::Sqlite { reader, .. } => sqlx::query(SQL)
-                .fetch_all(reader)
-                .await?
-                .iter()
-                .map(key_from_row)
-                .collect::<Result<_, _>>()?,
-            Store::Postgres { pool } => sqlx::query(SQL)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(key_from_row)
-                .collect::<Result<_, _>>()?,
-        };
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us \
+            FROM api_keys ORDER BY created_at_us, key_id";
+        let rows = fetch_all!(self.reader(), SQL, key_from_row)?;
         Ok(rows
             .into_iter()
             .filter(|k| tenant.is_none_or(|t| k.tenant == t))
@@ -394,24 +419,16 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn revoke_key(&self, key_id: &str, now_us: i64) -> Result<bool, StoreError> {
-        let n = match self {
-            Store::Sqlite { writer, .. } => sqlx::query(
-                "UPDATE api_keys SET revoked_at_us = ? WHERE key_id = ? AND revoked_at_us IS NULL",
-            )
-            .bind(now_us)
-            .bind(key_id)
-            .execute(writer)
-            .await?
-            .rows_affected(),
-            Store::Postgres { pool } => sqlx::query(
-                "UPDATE api_keys SET revoked_at_us = $1 WHERE key_id = $2 AND revoked_at_us IS NULL",
-            )
-            .bind(now_us)
-            .bind(key_id)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        };
+        const SQL: &str =
+            "UPDATE api_keys SET revoked_at_us = $1 WHERE key_id = $2 AND revoked_at_us IS NULL";
+        let n = per_backend!(self.writer(), |pool| {
+            sqlx::query(SQL)
+                .bind(now_us)
+                .bind(key_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
         Ok(n > 0)
     }
 
@@ -428,14 +445,7 @@ impl Store {
         covered: &[SeqRange],
         now_us: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        match self {
-            Store::Sqlite { writer, .. } => {
-                sql::sqlite_ingest(writer, tenant, device_id, events, covered, now_us).await
-            }
-            Store::Postgres { pool } => {
-                sql::pg_ingest(pool, tenant, device_id, events, covered, now_us).await
-            }
-        }
+        sql::ingest(self.writer(), tenant, device_id, events, covered, now_us).await
     }
 
     /// Replaces the latest summary of a device.
@@ -450,34 +460,20 @@ impl Store {
         body: &str,
         now_us: i64,
     ) -> Result<(), StoreError> {
-        const SQL_LITE: &str = "INSERT INTO summaries (tenant, device_id, generated_at_us, received_at_us, body) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (tenant, device_id) DO UPDATE SET generated_at_us = excluded.generated_at_us, \
-             received_at_us = excluded.received_at_us, body = excluded.body";
-        const SQL_PG: &str = "INSERT INTO summaries (tenant, device_id, generated_at_us, received_at_us, body) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (tenant, device_id) DO UPDATE SET generated_at_us = excluded.generated_at_us, \
-             received_at_us = excluded.received_at_us, body = excluded.body";
-        match self {
-            Store::Sqlite { writer, .. } => {
-                sqlx::query(SQL_LITE)
-                    .bind(tenant)
-                    .bind(device_id)
-                    .bind(generated_at_us)
-                    .bind(now_us)
-                    .bind(body)
-                    .execute(writer)
-                    .await?;
-            }
-            Store::Postgres { pool } => {
-                sqlx::query(SQL_PG)
-                    .bind(tenant)
-                    .bind(device_id)
-                    .bind(generated_at_us)
-                    .bind(now_us)
-                    .bind(body)
-                    .execute(pool)
-                    .await?;
-            }
-        }
+        const SQL: &str = "INSERT INTO summaries (tenant, device_id, generated_at_us, received_at_us, body) \
+            VALUES ($1, $2, $3, $4, $5) \
+            ON CONFLICT (tenant, device_id) DO UPDATE SET generated_at_us = excluded.generated_at_us, \
+            received_at_us = excluded.received_at_us, body = excluded.body";
+        per_backend!(self.writer(), |pool| {
+            sqlx::query(SQL)
+                .bind(tenant)
+                .bind(device_id)
+                .bind(generated_at_us)
+                .bind(now_us)
+                .bind(body)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -486,27 +482,9 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn summaries(&self, tenant: &str) -> Result<Vec<SummaryRecord>, StoreError> {
-        let rows = match self {
-            Store::Sqlite { reader, .. } => {
-                sqlx::query("SELECT device_id, body, received_at_us FROM summaries WHERE tenant = ? ORDER BY device_id")
-                    .bind(tenant)
-                    .fetch_all(reader)
-                    .await?
-                    .iter()
-                    .map(summary_from_row)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Store::Postgres { pool } => {
-                sqlx::query("SELECT device_id, body, received_at_us FROM summaries WHERE tenant = $1 ORDER BY device_id")
-                    .bind(tenant)
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(summary_from_row)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        Ok(rows)
+        const SQL: &str = "SELECT device_id, body, received_at_us FROM summaries \
+            WHERE tenant = $1 ORDER BY device_id";
+        fetch_all!(self.reader(), SQL, summary_from_row, tenant)
     }
 
     /// Ingest state of every device of a tenant, sorted by device id.
@@ -514,27 +492,9 @@ impl Store {
     /// # Errors
     /// Driver errors, or [`StoreError::Corrupt`] for an unreadable coverage column.
     pub async fn devices(&self, tenant: &str) -> Result<Vec<DeviceRecord>, StoreError> {
-        let rows = match self {
-            Store::Sqlite { reader, .. } => {
-                sqlx::query("SELECT device_id, covered, events, updated_at_us FROM devices WHERE tenant = ? ORDER BY device_id")
-                    .bind(tenant)
-                    .fetch_all(reader)
-                    .await?
-                    .iter()
-                    .map(device_from_row)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Store::Postgres { pool } => {
-                sqlx::query("SELECT device_id, covered, events, updated_at_us FROM devices WHERE tenant = $1 ORDER BY device_id")
-                    .bind(tenant)
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(device_from_row)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        Ok(rows)
+        const SQL: &str = "SELECT device_id, covered, events, updated_at_us FROM devices \
+            WHERE tenant = $1 ORDER BY device_id";
+        fetch_all!(self.reader(), SQL, device_from_row, tenant)
     }
 
     /// Number of stored events of a tenant (all devices).
@@ -542,20 +502,10 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn event_count(&self, tenant: &str) -> Result<u64, StoreError> {
-        let n: i64 = match self {
-            Store::Sqlite { reader, .. } => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant = ?")
-                    .bind(tenant)
-                    .fetch_one(reader)
-                    .await?
-            }
-            Store::Postgres { pool } => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant = $1")
-                    .bind(tenant)
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        const SQL: &str = "SELECT COUNT(*) FROM events WHERE tenant = $1";
+        let n: i64 = per_backend!(self.reader(), |pool| {
+            sqlx::query_scalar(SQL).bind(tenant).fetch_one(pool).await?
+        });
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -580,50 +530,25 @@ impl Store {
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
             GROUP BY COALESCE(model, ''), CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)";
+        let rolling = fetch_all!(
+            self.reader(),
+            ROLLING,
+            usage_from_row,
+            tenant,
+            rolling_after_us
+        )?;
+        let hourly = fetch_all!(
+            self.reader(),
+            HOURLY,
+            usage_from_row,
+            tenant,
+            weekly_after_us
+        )?;
         let mut inputs = UsageInputs::default();
-        let (rolling_rows, hourly_rows) = match self {
-            // SQLite understands `$1` placeholders too, so both backends share the SQL.
-            Store::Sqlite { reader, .. } => (
-                sqlx::query(ROLLING)
-                    .bind(tenant)
-                    .bind(rolling_after_us)
-                    .fetch_all(reader)
-                    .await?
-                    .iter()
-                    .map(usage_from_row)
-                    .collect::<Result<Vec<_>, _>>()?,
-                sqlx::query(HOURLY)
-                    .bind(tenant)
-                    .bind(weekly_after_us)
-                    .fetch_all(reader)
-                    .await?
-                    .iter()
-                    .map(usage_from_row)
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Store::Postgres { pool } => (
-                sqlx::query(ROLLING)
-                    .bind(tenant)
-                    .bind(rolling_after_us)
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(usage_from_row)
-                    .collect::<Result<Vec<_>, _>>()?,
-                sqlx::query(HOURLY)
-                    .bind(tenant)
-                    .bind(weekly_after_us)
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(usage_from_row)
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        for (model, _, totals) in rolling_rows {
+        for (model, _, totals) in rolling {
             inputs.rolling.insert(model, totals);
         }
-        for (model, hour, totals) in hourly_rows {
+        for (model, hour, totals) in hourly {
             let hour = u8::try_from(hour.rem_euclid(24)).unwrap_or(0);
             inputs
                 .weekly_by_hour

@@ -1,12 +1,14 @@
-//! Backend-specific ingest transactions (the only place where the two SQL dialects differ).
+//! The ingest transaction. The device-row statements are shared; opening the transaction and
+//! the bulk event insert are the only places where the two backends need different SQL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use super::{
-    IngestOutcome, MAX_COVERAGE_RANGES, NewEvent, StoreError, coverage_json, parse_coverage,
+    IngestOutcome, MAX_COVERAGE_RANGES, NewEvent, PerBackend, Pool, StoreError, coverage_json,
+    parse_coverage,
 };
 use crate::coverage::{Coverage, SeqRange};
 
@@ -48,77 +50,7 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
     sql
 }
 
-pub(super) async fn sqlite_ingest(
-    writer: &SqlitePool,
-    tenant: &str,
-    device_id: &str,
-    events: &[NewEvent],
-    covered: &[SeqRange],
-    now_us: i64,
-) -> Result<IngestOutcome, StoreError> {
-    // IMMEDIATE takes the write lock up front, so a concurrent writer (e.g. `keys create` from
-    // another process) makes us wait on busy_timeout instead of failing mid-transaction.
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut inserted = 0u64;
-    let mut rest = events;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(rest.len().min(SQLITE_MAX_ROWS));
-        rest = tail;
-        let mut q = sqlx::query(AssertSqlSafe(sqlite_insert_sql(chunk.len())));
-        for e in chunk {
-            q = q
-                .bind(tenant)
-                .bind(e.event_id.as_str())
-                .bind(device_id)
-                .bind(e.seq)
-                .bind(e.kind)
-                .bind(e.recorded_at_us)
-                .bind(e.model.as_deref())
-                .bind(e.tokens_in)
-                .bind(e.tokens_out)
-                .bind(e.latency_ms)
-                .bind(now_us)
-                .bind(e.body.as_str());
-        }
-        inserted += q.execute(&mut *tx).await?.rows_affected();
-    }
-    let row =
-        sqlx::query("SELECT covered, events FROM devices WHERE tenant = ?1 AND device_id = ?2")
-            .bind(tenant)
-            .bind(device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (mut coverage, old_events) = match row {
-        Some(r) => {
-            let text: String = r.try_get("covered")?;
-            let n: i64 = r.try_get("events")?;
-            (parse_coverage(&text)?, n)
-        }
-        None => (Coverage::default(), 0),
-    };
-    for &(from, to) in covered {
-        coverage.add(from, to);
-    }
-    check_fragmentation(&coverage, device_id)?;
-    sqlx::query(
-        "INSERT INTO devices (tenant, device_id, covered, watermark, max_seq, events, updated_at_us) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant, device_id) DO UPDATE SET \
-         covered = excluded.covered, watermark = excluded.watermark, max_seq = excluded.max_seq, \
-         events = excluded.events, updated_at_us = excluded.updated_at_us",
-    )
-    .bind(tenant)
-    .bind(device_id)
-    .bind(coverage_json(&coverage))
-    .bind(clamp_i64(coverage.watermark()))
-    .bind(clamp_i64(coverage.max_seq()))
-    .bind(old_events.saturating_add(clamp_i64(inserted)))
-    .bind(now_us)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(IngestOutcome { inserted, coverage })
-}
-
+/// The PostgreSQL bulk insert: one row per array element, whatever the batch size.
 const PG_INSERT: &str = "INSERT INTO events (tenant, event_id, device_id, seq, kind, recorded_at_us, model, \
     tokens_in, tokens_out, latency_ms, received_at_us, body) \
     SELECT $1, t.event_id, $2, t.seq, t.kind, t.recorded_at_us, t.model, t.tokens_in, t.tokens_out, \
@@ -128,82 +60,142 @@ const PG_INSERT: &str = "INSERT INTO events (tenant, event_id, device_id, seq, k
     AS t(event_id, seq, kind, recorded_at_us, model, tokens_in, tokens_out, latency_ms, body) \
     ON CONFLICT DO NOTHING";
 
-pub(super) async fn pg_ingest(
-    pool: &PgPool,
+/// An open transaction of either backend.
+type Tx = PerBackend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
+
+/// Creates the device row if needed and hands back its coverage and event count. On PostgreSQL
+/// the upsert also locks the row until commit, so collectors updating the same device serialise
+/// here while other devices proceed; on SQLite the transaction already holds the write lock.
+const LOCK_DEVICE: &str = "INSERT INTO devices (tenant, device_id, covered, watermark, max_seq, events, updated_at_us) \
+    VALUES ($1, $2, '[]', 0, 0, 0, $3) ON CONFLICT (tenant, device_id) DO UPDATE SET \
+    updated_at_us = excluded.updated_at_us RETURNING covered, events";
+
+/// Writes the device's new coverage and event count (the row exists after [`LOCK_DEVICE`]).
+const STORE_DEVICE: &str = "UPDATE devices SET covered = $3, watermark = $4, max_seq = $5, events = $6 \
+    WHERE tenant = $1 AND device_id = $2";
+
+/// The whole ingest transaction: events first, then the device row, so the device lock is held
+/// only for the short coverage update.
+pub(super) async fn ingest(
+    pool: Pool<'_>,
     tenant: &str,
     device_id: &str,
     events: &[NewEvent],
     covered: &[SeqRange],
     now_us: i64,
 ) -> Result<IngestOutcome, StoreError> {
-    let mut tx = pool.begin().await?;
-    let mut inserted = 0u64;
-    if !events.is_empty() {
-        // Events go in before the device row is locked, so the lock is held only for the short
-        // coverage update. Sorting by id makes concurrent batches that share ids wait on each
-        // other in one order (no deadlock).
-        let mut sorted: Vec<&NewEvent> = events.iter().collect();
-        sorted.sort_by(|a, b| a.event_id.cmp(&b.event_id));
-        inserted = sqlx::query(PG_INSERT)
+    let mut tx = begin(pool).await?;
+    let inserted = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
+    let (text, old_events): (String, i64) = per_backend!(&mut tx, |t| {
+        let row = sqlx::query(LOCK_DEVICE)
             .bind(tenant)
             .bind(device_id)
             .bind(now_us)
-            .bind(
-                sorted
-                    .iter()
-                    .map(|e| e.event_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(sorted.iter().map(|e| e.seq).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|e| e.kind).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|e| e.recorded_at_us).collect::<Vec<_>>())
-            .bind(
-                sorted
-                    .iter()
-                    .map(|e| e.model.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(sorted.iter().map(|e| e.tokens_in).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|e| e.tokens_out).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|e| e.latency_ms).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    }
-    // The upsert locks the device row until commit: collectors updating the same device
-    // serialise here, and RETURNING hands back the coverage as of the lock.
-    let row = sqlx::query(
-        "INSERT INTO devices (tenant, device_id, covered, watermark, max_seq, events, updated_at_us) \
-         VALUES ($1, $2, '[]', 0, 0, 0, $3) ON CONFLICT (tenant, device_id) DO UPDATE SET \
-         updated_at_us = excluded.updated_at_us RETURNING covered, events",
-    )
-    .bind(tenant)
-    .bind(device_id)
-    .bind(now_us)
-    .fetch_one(&mut *tx)
-    .await?;
-    let text: String = row.try_get("covered")?;
-    let old_events: i64 = row.try_get("events")?;
+            .fetch_one(&mut **t)
+            .await?;
+        (row.try_get("covered")?, row.try_get("events")?)
+    });
     let mut coverage = parse_coverage(&text)?;
     for &(from, to) in covered {
         coverage.add(from, to);
     }
     check_fragmentation(&coverage, device_id)?;
-    sqlx::query(
-        "UPDATE devices SET covered = $3, watermark = $4, max_seq = $5, events = $6 \
-         WHERE tenant = $1 AND device_id = $2",
-    )
-    .bind(tenant)
-    .bind(device_id)
-    .bind(coverage_json(&coverage))
-    .bind(clamp_i64(coverage.watermark()))
-    .bind(clamp_i64(coverage.max_seq()))
-    .bind(old_events.saturating_add(clamp_i64(inserted)))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    per_backend!(&mut tx, |t| {
+        sqlx::query(STORE_DEVICE)
+            .bind(tenant)
+            .bind(device_id)
+            .bind(coverage_json(&coverage))
+            .bind(clamp_i64(coverage.watermark()))
+            .bind(clamp_i64(coverage.max_seq()))
+            .bind(old_events.saturating_add(clamp_i64(inserted)))
+            .execute(&mut **t)
+            .await?;
+    });
+    per_backend!(tx, |t| t.commit().await?);
     Ok(IngestOutcome { inserted, coverage })
+}
+
+/// Backend-specific: how a write transaction starts.
+async fn begin(pool: Pool<'_>) -> Result<Tx, StoreError> {
+    Ok(match pool {
+        // IMMEDIATE takes the write lock up front, so a concurrent writer (e.g. `keys create`
+        // from another process) makes us wait on busy_timeout instead of failing mid-transaction.
+        PerBackend::Sqlite(writer) => {
+            PerBackend::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
+        }
+        // PostgreSQL locks rows, not the database: the device row lock in LOCK_DEVICE is enough.
+        PerBackend::Postgres(pool) => PerBackend::Postgres(pool.begin().await?),
+    })
+}
+
+/// Backend-specific: the bulk event insert. SQLite has no array parameters, so it gets
+/// multi-row VALUES with plain `?`; PostgreSQL gets one UNNEST statement over arrays, which
+/// stays under its 65535-parameter limit for any batch size.
+async fn insert_events(
+    tx: &mut Tx,
+    tenant: &str,
+    device_id: &str,
+    events: &[NewEvent],
+    now_us: i64,
+) -> Result<u64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let mut inserted = 0u64;
+    match tx {
+        PerBackend::Sqlite(tx) => {
+            let mut rest = events;
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(rest.len().min(SQLITE_MAX_ROWS));
+                rest = tail;
+                let mut q = sqlx::query(AssertSqlSafe(sqlite_insert_sql(chunk.len())));
+                for e in chunk {
+                    q = q
+                        .bind(tenant)
+                        .bind(e.event_id.as_str())
+                        .bind(device_id)
+                        .bind(e.seq)
+                        .bind(e.kind)
+                        .bind(e.recorded_at_us)
+                        .bind(e.model.as_deref())
+                        .bind(e.tokens_in)
+                        .bind(e.tokens_out)
+                        .bind(e.latency_ms)
+                        .bind(now_us)
+                        .bind(e.body.as_str());
+                }
+                inserted += q.execute(&mut **tx).await?.rows_affected();
+            }
+        }
+        PerBackend::Postgres(tx) => {
+            // Sorting by id makes concurrent batches that share ids wait on each other in one
+            // order (no deadlock).
+            let mut sorted: Vec<&NewEvent> = events.iter().collect();
+            sorted.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+            inserted = sqlx::query(PG_INSERT)
+                .bind(tenant)
+                .bind(device_id)
+                .bind(now_us)
+                .bind(column(&sorted, |e| e.event_id.as_str()))
+                .bind(column(&sorted, |e| e.seq))
+                .bind(column(&sorted, |e| e.kind))
+                .bind(column(&sorted, |e| e.recorded_at_us))
+                .bind(column(&sorted, |e| e.model.as_deref()))
+                .bind(column(&sorted, |e| e.tokens_in))
+                .bind(column(&sorted, |e| e.tokens_out))
+                .bind(column(&sorted, |e| e.latency_ms))
+                .bind(column(&sorted, |e| e.body.as_str()))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        }
+    }
+    Ok(inserted)
+}
+
+/// One UNNEST array of [`PG_INSERT`]: `field` of every event, in batch order.
+fn column<'a, T>(events: &[&'a NewEvent], field: impl Fn(&'a NewEvent) -> T) -> Vec<T> {
+    events.iter().map(|&e| field(e)).collect()
 }
 
 fn clamp_i64(v: u64) -> i64 {

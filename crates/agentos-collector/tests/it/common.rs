@@ -12,7 +12,8 @@ use agentos_core::event::{
 use agentos_core::license::{
     Claims, Keyring, LICENSE_SCHEMA, Plan, issue_pack, signing_key_from_seed,
 };
-use agentos_core::privacy::{RedactionPolicy, Tier, egress_event};
+use agentos_core::privacy::{RedactionPolicy, egress_event};
+use agentos_core::tier::Tier;
 use agentos_test_support::pg::{PgDatabase, fresh_database};
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use agentos_core::event::{Envelope, EventBody, EventId, SessionId, Turn, TurnEvent, TurnId};
-use agentos_core::privacy::Tier;
 use agentos_core::rollup::Rollup;
+use agentos_core::tier::Tier;
 use agentos_delivery::settings::Settings;
 use base64::Engine as _;
 

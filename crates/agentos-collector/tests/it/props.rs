@@ -146,7 +146,7 @@ fn assert_well_formed(status: u16, body: &Value) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_break_events(body in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use agentos_core::event::*;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 
 pub fn ts(s: &str) -> jiff::Timestamp {
     s.parse().expect("valid timestamp literal")

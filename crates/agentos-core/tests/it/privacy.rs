@@ -1,6 +1,7 @@
 use agentos_core::privacy::*;
 use agentos_core::rollup::Rollup;
 use agentos_core::schema::validate_envelope;
+use agentos_core::tier::{Egress, Tier};
 use serde_json::json;
 
 use crate::examples::*;

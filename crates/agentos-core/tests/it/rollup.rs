@@ -1,6 +1,6 @@
 use agentos_core::event::*;
-use agentos_core::privacy::Tier;
 use agentos_core::rollup::Rollup;
+use agentos_core::tier::Tier;
 use proptest::prelude::*;
 
 use crate::examples::*;

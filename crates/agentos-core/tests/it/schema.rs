@@ -4,7 +4,7 @@ use agentos_core::schema::{
 use serde_json::{Value, json};
 
 use crate::examples::*;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 
 fn schema_doc(kind: SchemaKind) -> Value {
     serde_json::from_str(kind.source()).expect("schema is JSON")

@@ -13,8 +13,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use agentos_core::event::Envelope;
-use agentos_core::privacy::{Egress, RedactionPolicy, Tier, egress_event};
+use agentos_core::privacy::{RedactionPolicy, egress_event};
 use agentos_core::seq_ranges::SeqRanges;
+use agentos_core::tier::{Egress, Tier};
 
 use crate::error::DeliveryError;
 use crate::outbox::ledger::{ForgetDecision, HeldRun, forgotten_by};

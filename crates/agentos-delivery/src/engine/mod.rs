@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentos_config::FileLock;
-use agentos_core::privacy::{Egress, Tier};
 use agentos_core::rollup::Summary;
 use agentos_core::seq_ranges::SeqRanges;
+use agentos_core::tier::{Egress, Tier};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use agentos_core::privacy::{Egress, Tier};
 use agentos_core::seq_ranges::SeqRanges;
+use agentos_core::tier::{Egress, Tier};
 use serde::Serialize;
 
 use super::batch::{Builder, Rules};

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use agentos_core::privacy::{Egress, Tier, egress_summary};
+use agentos_core::privacy::egress_summary;
 use agentos_core::rollup::Summary;
+use agentos_core::tier::{Egress, Tier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;

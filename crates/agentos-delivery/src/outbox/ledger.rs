@@ -32,8 +32,8 @@
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
-use agentos_core::privacy::Tier;
 use agentos_core::seq_ranges::SeqRanges;
+use agentos_core::tier::Tier;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

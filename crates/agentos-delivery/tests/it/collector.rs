@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use agentos_collector::{AppState, Store, StoreOptions};
 use agentos_core::license::Keyring;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, Settings, SummaryOutcome};
 use agentos_recorder::recorder::{Recorder, StartRequest};
 use serde_json::json;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, DeliveryError, status};
 use agentos_test_support::http::{RecordingServer, ServerOptions};
 use rand::RngExt as _;

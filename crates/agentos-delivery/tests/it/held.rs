@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, Settings};
 use agentos_test_support::http::{Fault, RecordingServer};
 use proptest::prelude::*;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use agentos_config::{Config, Env};
 use agentos_core::license;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::Settings;
 use agentos_recorder::{Recorder, StartRequest};
 use agentos_test_support::fixtures::license_claims;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::Delivery;
 use agentos_test_support::http::{Fault, RecordingServer};
 use proptest::prelude::*;
@@ -57,7 +57,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn any_history_of_faults_and_restarts_converges_to_exactly_once(

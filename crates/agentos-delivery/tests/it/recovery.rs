@@ -1,6 +1,6 @@
 //! Torn lines, corrupt cursors, and the single-uploader lock.
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, DeliveryError, status};
 use agentos_test_support::http::RecordingServer;
 

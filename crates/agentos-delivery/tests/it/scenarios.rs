@@ -2,7 +2,8 @@
 //! delivers it to a real loopback server, and we look at what the server received.
 
 use agentos_config::Config;
-use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
+use agentos_core::privacy::MINIMIZED_SUMMARY_FIELDS;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Settings, SummaryOutcome};
 use agentos_recorder::recorder::{Recorder, StartRequest};
 use agentos_test_support::fixtures::seed_turn;

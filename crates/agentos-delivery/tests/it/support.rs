@@ -10,7 +10,7 @@ use agentos_core::event::{
     ValueRecord,
 };
 use agentos_core::license;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, DrainReport, Settings};
 
 /// The device id every test data dir uses.

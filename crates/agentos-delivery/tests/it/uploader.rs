@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, Uploader, status};
 use agentos_test_support::http::{Fault, RecordingServer};
 

@@ -1,6 +1,6 @@
 //! Several recorders (threads with separate instances, like separate processes) into one dir.
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::{Recorder, StartRequest};
 
 use crate::support::{licensed_config, log_lines, seed_turn, summary};

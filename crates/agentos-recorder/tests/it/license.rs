@@ -2,7 +2,7 @@
 
 use agentos_config::license::{read_signing_key, write_key_pair};
 use agentos_core::license;
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::licensing::verify_file;
 use agentos_recorder::{LicenseProblem, Recorder, RecorderError, StartRequest};
 

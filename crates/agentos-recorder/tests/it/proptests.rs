@@ -4,7 +4,7 @@
 use std::io::Write as _;
 
 use agentos_core::event::{Measurement, TurnEvent};
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::{Recorder, StartRequest};
 use proptest::prelude::*;
 

@@ -1,6 +1,7 @@
 //! The seed's three scenarios (local, minimized, full) through the library.
 
-use agentos_core::privacy::{MINIMIZED_SUMMARY_FIELDS, Tier};
+use agentos_core::privacy::MINIMIZED_SUMMARY_FIELDS;
+use agentos_core::tier::Tier;
 use agentos_recorder::preview::preview;
 use agentos_recorder::{Recorder, StartRequest};
 use serde_json::{Value, json};

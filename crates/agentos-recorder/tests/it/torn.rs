@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::{LogWarning, Recorder, StartRequest};
 
 use crate::support::{licensed_config, seed_turn};

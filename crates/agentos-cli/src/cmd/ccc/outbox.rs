@@ -24,7 +24,7 @@ pub struct ForgetArgs {
     /// Forget the pending events recorded under this tier or higher (`full`: every event held
     /// back because a run's tier was below full).
     #[arg(long)]
-    pub below: agentos_core::privacy::Tier,
+    pub below: agentos_core::tier::Tier,
     /// Do it (without `--yes` only says what would be forgotten, and exits 1).
     #[arg(long)]
     pub yes: bool,

@@ -1,7 +1,7 @@
 //! `agentos ccc session start|end`: open and close the session that `agentos ccc turn` records
 //! into. The session lives in the data dir, so each shell-hook call can be a new process.
 
-use agentos_core::privacy::Tier;
+use agentos_core::tier::Tier;
 use agentos_recorder::{Recorder, RecorderError, StartRequest};
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -179,7 +179,7 @@ fn upload_summary_at_close(
     timeout_secs: u64,
 ) -> &'static str {
     use agentos_delivery::{SummaryOutcome, upload_summary_blocking};
-    if !session_tier.allows(agentos_core::privacy::Egress::Metrics) {
+    if !session_tier.allows(agentos_core::tier::Egress::Metrics) {
         return "withheld";
     }
     if !ctx.config().is_ok_and(|cfg| cfg.ccc.url.is_some()) {

@@ -191,7 +191,7 @@ mod cli_tests {
     use std::time::Duration;
 
     use agentos_core::event::{Envelope, EventBody, EventId, TurnEvent};
-    use agentos_core::privacy::Tier;
+    use agentos_core::tier::Tier;
     use agentos_test_support::http::{RecordingServer, ServerOptions};
 
     use super::{Args, run};
