@@ -89,8 +89,8 @@ impl Context {
     /// # Errors
     /// As [`Context::config`], or when the delivery settings are inconsistent.
     pub fn delivery_settings(&self) -> anyhow::Result<agentos_delivery::Settings> {
-        Ok(agentos_delivery::Settings::from_config(self.config()?)
-            .context("resolving delivery settings")?)
+        agentos_delivery::Settings::from_config(self.config()?)
+            .context("resolving delivery settings")
     }
 
     /// Delivery settings with the delivery flags applied on top: the one resolution `ccc sync`,

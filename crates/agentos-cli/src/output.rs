@@ -242,6 +242,22 @@ impl Bar {
     }
 }
 
+/// One line saying what bounds the delivery cap, e.g. `tier full (as recorded; license allows full)`.
+pub fn describe_cap(s: &agentos_delivery::Settings) -> String {
+    let chosen = match s.tier {
+        Some(t) => format!("--tier {t}"),
+        None => "as recorded".to_owned(),
+    };
+    if s.do_not_track {
+        return format!("tier local ({chosen}; DO_NOT_TRACK is set: nothing leaves)");
+    }
+    format!(
+        "tier {} ({chosen}; license allows {})",
+        s.cap(),
+        s.license_ceiling
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,20 +297,4 @@ mod tests {
         assert_eq!(ExitCode::from(ExitStatus::Pending), ExitCode::from(1));
         assert_eq!(ExitCode::from(ExitStatus::Fatal), ExitCode::from(2));
     }
-}
-
-/// One line saying what bounds the delivery cap, e.g. `tier full (as recorded; license allows full)`.
-pub fn describe_cap(s: &agentos_delivery::Settings) -> String {
-    let chosen = match s.tier {
-        Some(t) => format!("--tier {t}"),
-        None => "as recorded".to_owned(),
-    };
-    if s.do_not_track {
-        return format!("tier local ({chosen}; DO_NOT_TRACK is set: nothing leaves)");
-    }
-    format!(
-        "tier {} ({chosen}; license allows {})",
-        s.cap(),
-        s.license_ceiling
-    )
 }

@@ -132,7 +132,7 @@ pub struct Config {
 }
 
 /// `[ccc]` section.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CccConfig {
     /// Base URL of the collector (e.g. `http://127.0.0.1:8787`); `AGENTOS_CCC_URL`.
@@ -149,16 +149,6 @@ impl CccConfig {
     /// The tier new sessions ask for: the configured one, else `local`.
     pub fn session_tier(&self) -> Tier {
         self.tier.unwrap_or(Tier::Local)
-    }
-}
-
-impl Default for CccConfig {
-    fn default() -> Self {
-        CccConfig {
-            url: None,
-            api_key: None,
-            tier: None,
-        }
     }
 }
 
