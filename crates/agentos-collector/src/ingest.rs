@@ -79,7 +79,14 @@ pub struct ParsedBatch {
     pub duplicates_in_batch: u64,
 }
 
-const BATCH_KEYS: [&str; 4] = ["device_id", "batch_id", "covers", "events"];
+const BATCH_KEYS: [&str; 6] = [
+    "device_id",
+    "batch_id",
+    "covers",
+    "held",
+    "forgotten",
+    "events",
+];
 
 fn malformed(e: &serde_json::Error) -> ApiError {
     ApiError::MalformedJson(format!("malformed JSON: {e}"))
@@ -152,6 +159,10 @@ struct WireBatch<'a> {
     batch_id: Option<uuid::Uuid>,
     #[serde(default)]
     covers: Option<WireCovers>,
+    #[serde(default)]
+    held: Vec<[u64; 2]>,
+    #[serde(default)]
+    forgotten: Vec<[u64; 2]>,
     #[serde(borrow)]
     events: Vec<&'a RawValue>,
 }
@@ -175,7 +186,12 @@ fn parse_fast(
     let covers_ok = wire
         .covers
         .as_ref()
-        .is_none_or(|c| c.from <= c.to && i64::try_from(c.to).is_ok());
+        .is_none_or(|c| c.from <= c.to && i64::try_from(c.to).is_ok())
+        && wire
+            .held
+            .iter()
+            .chain(&wire.forgotten)
+            .all(|[a, b]| a <= b && i64::try_from(*b).is_ok());
     if check_device_id(&device_id, "/device_id").is_err()
         || wire.events.len() > limits.batch_events
         || !covers_ok
@@ -186,7 +202,18 @@ fn parse_fast(
     let mut out = ParsedBatch {
         device_id,
         batch_id: wire.batch_id,
-        covered: wire.covers.map(|c| (c.from, c.to)).into_iter().collect(),
+        // Held-back and forgotten seqs are accounted for by the client: covered, not gaps.
+        covered: wire
+            .covers
+            .map(|c| (c.from, c.to))
+            .into_iter()
+            .chain(
+                wire.held
+                    .iter()
+                    .chain(&wire.forgotten)
+                    .map(|[a, b]| (*a, *b)),
+            )
+            .collect(),
         events: Vec::with_capacity(wire.events.len()),
         rejected: Vec::new(),
         duplicates_in_batch: 0,
@@ -249,6 +276,11 @@ fn parse_slow(
     if let Some(raw) = top.get("covers") {
         covered.push(parse_covers(raw)?);
     }
+    for key in ["held", "forgotten"] {
+        if let Some(raw) = top.get(key) {
+            covered.extend(parse_ranges(raw, key)?);
+        }
+    }
     let Some(events_raw) = top.get("events") else {
         return Err(ApiError::invalid("/events", "missing `events` array"));
     };
@@ -277,6 +309,22 @@ fn parse_slow(
         push_event(&mut out, raw.get(), &mut seen);
     }
     Ok(out)
+}
+
+/// `held` / `forgotten`: `[[from, to], …]` seq ranges the client accounts for without sending.
+fn parse_ranges(raw: &RawValue, key: &str) -> Result<Vec<SeqRange>, ApiError> {
+    let ranges: Vec<[u64; 2]> = serde_json::from_str(raw.get()).map_err(|_| {
+        ApiError::invalid(format!("/{key}"), "must be an array of [from, to] pairs")
+    })?;
+    for (i, [a, b]) in ranges.iter().enumerate() {
+        if a > b || i64::try_from(*b).is_err() {
+            return Err(ApiError::invalid(
+                format!("/{key}/{i}"),
+                format!("[{a}, {b}] is not a range of seqs between 0 and 2^63-1"),
+            ));
+        }
+    }
+    Ok(ranges.into_iter().map(|[a, b]| (a, b)).collect())
 }
 
 fn parse_covers(raw: &RawValue) -> Result<SeqRange, ApiError> {

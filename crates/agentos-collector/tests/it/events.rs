@@ -155,3 +155,27 @@ async fn a_single_bare_event_uses_the_device_header(h: &Harness) -> anyhow::Resu
     Ok(())
 }
 both_backends!(a_single_bare_event_uses_the_device_header);
+
+async fn held_and_forgotten_seqs_are_accounted_for_not_gaps(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    // The client sends 6 and 7, holds 1..=3 back for a later run and forgot 4..=5 on purpose.
+    let mut b = batch("dev-1", 6, 7, vec![turn(6), turn(7)]);
+    b["held"] = json!([[1, 3]]);
+    b["forgotten"] = json!([[4, 5]]);
+    let (status, r) = h.post_events(&key, &b).await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["accepted"], 2);
+    assert_eq!(r["watermark"], 7);
+    assert_eq!(r["gaps"], json!([]));
+    // A malformed range names its place.
+    let mut bad = batch("dev-1", 8, 8, vec![turn(8)]);
+    bad["held"] = json!([[3, 1]]);
+    let (status, r) = h.post_events(&key, &bad).await?;
+    assert_eq!(status, 422, "{r}");
+    assert!(
+        r["message"].to_string().contains("/held/0") || r.to_string().contains("/held/0"),
+        "{r}"
+    );
+    Ok(())
+}
+both_backends!(held_and_forgotten_seqs_are_accounted_for_not_gaps);

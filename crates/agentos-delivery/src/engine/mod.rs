@@ -1,5 +1,5 @@
 //! The delivery engine: read the log from the cursor, classify every line under the cap in force
-//! (send, hold, forget, withhold; see [`batch`]), send batches, retry, and advance the cursor only
+//! (send, hold, forget, withhold; see the `batch` module), send batches, retry, and advance the cursor only
 //! after the server acknowledged.
 //!
 //! One [`Delivery`] per data dir at a time (it holds `delivery/uploader.lock`). The CLI drives it
@@ -11,7 +11,7 @@
 //! and everything before it is idempotent on the server (dedup by `event_id`), so dying anywhere
 //! means at worst resending one batch.
 //!
-//! Layout: [`batch`] builds batches, [`post`] is the one retry/classification routine for every
+//! Layout: `batch` builds batches, `post` is the one retry/classification routine for every
 //! request, [`summary`] uploads `metrics_summary.json`, [`plan`] is the dry run; this module is
 //! the drain loop and its bookkeeping.
 

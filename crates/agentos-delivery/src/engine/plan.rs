@@ -1,5 +1,5 @@
 //! The dry run: what the next `agentos ccc sync` would send, computed by the same loading and
-//! classification code the engine runs ([`super::load`], [`Builder`]), without the uploader lock
+//! classification code the engine runs (`engine::load`, the batch `Builder`), without the uploader lock
 //! and without any connection. `agentos ccc preview` prints it.
 
 use std::sync::Arc;
