@@ -77,6 +77,12 @@ pub struct ParsedBatch {
     pub rejected: Vec<Rejection>,
     /// Events whose id appeared earlier in the same batch.
     pub duplicates_in_batch: u64,
+    /// Seqs the client holds back for a later run (`held`).
+    pub held: Vec<SeqRange>,
+    /// Seqs the client forgot on purpose (`forgotten`).
+    pub forgotten: Vec<SeqRange>,
+    /// Seqs of every event in the batch, valid or not.
+    pub arrived: Vec<u64>,
 }
 
 const BATCH_KEYS: [&str; 6] = [
@@ -217,6 +223,9 @@ fn parse_fast(
         events: Vec::with_capacity(wire.events.len()),
         rejected: Vec::new(),
         duplicates_in_batch: 0,
+        held: wire.held.iter().map(|[a, b]| (*a, *b)).collect(),
+        forgotten: wire.forgotten.iter().map(|[a, b]| (*a, *b)).collect(),
+        arrived: Vec::new(),
     };
     let mut seen = HashSet::with_capacity(wire.events.len());
     for raw in wire.events {
@@ -240,6 +249,9 @@ fn parse_slow(
             events: Vec::new(),
             rejected: Vec::new(),
             duplicates_in_batch: 0,
+            held: Vec::new(),
+            forgotten: Vec::new(),
+            arrived: Vec::new(),
         };
         push_event(&mut out, text, &mut HashSet::new());
         return Ok(out);
@@ -276,11 +288,15 @@ fn parse_slow(
     if let Some(raw) = top.get("covers") {
         covered.push(parse_covers(raw)?);
     }
-    for key in ["held", "forgotten"] {
-        if let Some(raw) = top.get(key) {
-            covered.extend(parse_ranges(raw, key)?);
-        }
-    }
+    let held = match top.get("held") {
+        Some(raw) => parse_ranges(raw, "held")?,
+        None => Vec::new(),
+    };
+    let forgotten = match top.get("forgotten") {
+        Some(raw) => parse_ranges(raw, "forgotten")?,
+        None => Vec::new(),
+    };
+    covered.extend(held.iter().chain(&forgotten).copied());
     let Some(events_raw) = top.get("events") else {
         return Err(ApiError::invalid("/events", "missing `events` array"));
     };
@@ -303,6 +319,9 @@ fn parse_slow(
         events: Vec::with_capacity(events.len()),
         rejected: Vec::new(),
         duplicates_in_batch: 0,
+        held,
+        forgotten,
+        arrived: Vec::new(),
     };
     let mut seen = HashSet::with_capacity(events.len());
     for raw in events {
@@ -377,6 +396,7 @@ fn push_event(out: &mut ParsedBatch, raw: &str, seen: &mut HashSet<String>) {
     let seq = value.get("seq").and_then(Value::as_u64);
     if let Some(s) = seq {
         out.covered.push((s, s));
+        out.arrived.push(s);
     }
     match check_event(&value, raw) {
         Ok(ev) => {

@@ -14,6 +14,7 @@ use crate::ingest::{Rejection, parse_batch};
 use crate::license::Requirement;
 use crate::metrics::EventLabels;
 use crate::state::AppState;
+use crate::store::CoverageUpdate;
 
 /// Most gap ranges listed in one response (the rest are still tracked).
 const MAX_GAPS_REPORTED: usize = 1000;
@@ -31,6 +32,10 @@ pub struct EventsResponse {
     pub watermark: u64,
     /// Uncovered seq ranges below the highest covered seq.
     pub gaps: Vec<[u64; 2]>,
+    /// Seqs the device holds back (covered, expected later).
+    pub held: Vec<[u64; 2]>,
+    /// Seqs the device forgot on purpose (covered, never coming).
+    pub forgotten: Vec<[u64; 2]>,
 }
 
 /// The handler.
@@ -55,11 +60,16 @@ pub async fn post_events(
     let valid = batch.events.len() as u64;
     let outcome = state
         .store()
-        .ingest(
+        .ingest_with(
             &tenant,
             &batch.device_id,
             &batch.events,
-            &batch.covered,
+            &CoverageUpdate {
+                covered: batch.covered.clone(),
+                held: batch.held.clone(),
+                forgotten: batch.forgotten.clone(),
+                arrived: batch.arrived.clone(),
+            },
             state.now_us(),
         )
         .await
@@ -110,5 +120,17 @@ pub async fn post_events(
         rejected: batch.rejected,
         watermark: outcome.coverage.watermark(),
         gaps,
+        held: outcome
+            .held
+            .to_pairs()
+            .into_iter()
+            .take(MAX_GAPS_REPORTED)
+            .collect(),
+        forgotten: outcome
+            .forgotten
+            .to_pairs()
+            .into_iter()
+            .take(MAX_GAPS_REPORTED)
+            .collect(),
     }))
 }

@@ -23,8 +23,16 @@ pub struct DeviceView {
     pub events: u64,
     /// Ingest watermark.
     pub watermark: u64,
-    /// Open gaps.
+    /// Open gaps: seqs the server never heard of (lost, or still in flight).
     pub gaps: Vec<[u64; 2]>,
+    /// Seqs the device holds back for a later run (not lost).
+    pub held: Vec<[u64; 2]>,
+    /// How many.
+    pub held_events: u64,
+    /// Seqs the device forgot on purpose (not lost).
+    pub forgotten: Vec<[u64; 2]>,
+    /// How many.
+    pub forgotten_events: u64,
 }
 
 /// Response of `GET /v1/summary`.
@@ -70,6 +78,10 @@ pub async fn get_summary(
         v.events = d.events;
         v.watermark = d.coverage.watermark();
         v.gaps = d.coverage.gaps().into_iter().map(|(f, t)| [f, t]).collect();
+        v.held_events = d.held.count();
+        v.held = d.held.to_pairs();
+        v.forgotten_events = d.forgotten.count();
+        v.forgotten = d.forgotten.to_pairs();
     }
     Ok(Json(SummaryResponse {
         tenant,

@@ -59,6 +59,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use agentos_core::seq_ranges::SeqRanges;
+
 use crate::coverage::{Coverage, SeqRange};
 use crate::usage::{UsageInputs, WindowTotals};
 
@@ -191,6 +193,19 @@ pub struct NewEvent {
     pub body: String,
 }
 
+/// What a batch says about a device's seqs besides its events (protocol v1, `docs/protocol.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoverageUpdate {
+    /// Seqs the batch accounts for (`covers`, every event's seq, `held`, `forgotten`).
+    pub covered: Vec<SeqRange>,
+    /// Seqs the client holds back for a later run.
+    pub held: Vec<SeqRange>,
+    /// Seqs the client forgot on purpose.
+    pub forgotten: Vec<SeqRange>,
+    /// Seqs of the events that arrived (stored, duplicate or rejected): no longer held.
+    pub arrived: Vec<u64>,
+}
+
 /// What [`Store::ingest`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestOutcome {
@@ -198,6 +213,10 @@ pub struct IngestOutcome {
     pub inserted: u64,
     /// The device's coverage after this batch.
     pub coverage: Coverage,
+    /// The device's held-back seqs after this batch.
+    pub held: SeqRanges,
+    /// The device's forgotten seqs after this batch.
+    pub forgotten: SeqRanges,
 }
 
 /// A stored API key record (never the key itself).
@@ -222,6 +241,10 @@ pub struct DeviceRecord {
     pub device_id: String,
     /// Covered seqs.
     pub coverage: Coverage,
+    /// Seqs the device holds back (covered, expected later).
+    pub held: SeqRanges,
+    /// Seqs the device forgot on purpose (covered, never coming).
+    pub forgotten: SeqRanges,
     /// Events stored for this device.
     pub events: u64,
     /// Last update, epoch microseconds.
@@ -445,7 +468,27 @@ impl Store {
         covered: &[SeqRange],
         now_us: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        sql::ingest(self.writer(), tenant, device_id, events, covered, now_us).await
+        let update = CoverageUpdate {
+            covered: covered.to_vec(),
+            ..CoverageUpdate::default()
+        };
+        sql::ingest(self.writer(), tenant, device_id, events, &update, now_us).await
+    }
+
+    /// As [`Store::ingest`], with the held-back and forgotten seqs the batch reports: held seqs
+    /// are kept until they arrive or are forgotten, forgotten ones for good.
+    ///
+    /// # Errors
+    /// Driver errors; nothing is stored then.
+    pub async fn ingest_with(
+        &self,
+        tenant: &str,
+        device_id: &str,
+        events: &[NewEvent],
+        update: &CoverageUpdate,
+        now_us: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        sql::ingest(self.writer(), tenant, device_id, events, update, now_us).await
     }
 
     /// Replaces the latest summary of a device.
@@ -492,7 +535,7 @@ impl Store {
     /// # Errors
     /// Driver errors, or [`StoreError::Corrupt`] for an unreadable coverage column.
     pub async fn devices(&self, tenant: &str) -> Result<Vec<DeviceRecord>, StoreError> {
-        const SQL: &str = "SELECT device_id, covered, events, updated_at_us FROM devices \
+        const SQL: &str = "SELECT device_id, covered, held, forgotten, events, updated_at_us FROM devices \
             WHERE tenant = $1 ORDER BY device_id";
         fetch_all!(self.reader(), SQL, device_from_row, tenant)
     }
@@ -612,10 +655,14 @@ where
     i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     let covered: String = r.try_get("covered")?;
+    let held: String = r.try_get("held")?;
+    let forgotten: String = r.try_get("forgotten")?;
     let events: i64 = r.try_get("events")?;
     Ok(DeviceRecord {
         device_id: r.try_get("device_id")?,
         coverage: parse_coverage(&covered)?,
+        held: parse_seq_ranges(&held, "held")?,
+        forgotten: parse_seq_ranges(&forgotten, "forgotten")?,
         events: u64::try_from(events).unwrap_or(0),
         updated_at_us: r.try_get("updated_at_us")?,
     })
@@ -653,6 +700,13 @@ fn parse_coverage(text: &str) -> Result<Coverage, StoreError> {
         detail: format!("covered column is not a JSON range list: {e}"),
     })?;
     Ok(Coverage::from_ranges(ranges))
+}
+
+pub(crate) fn parse_seq_ranges(text: &str, column: &str) -> Result<SeqRanges, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        table: "devices",
+        detail: format!("{column} column is not a JSON range list: {e}"),
+    })
 }
 
 fn coverage_json(c: &Coverage) -> String {

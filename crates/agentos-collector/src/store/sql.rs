@@ -7,10 +7,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use super::{
-    IngestOutcome, MAX_COVERAGE_RANGES, NewEvent, PerBackend, Pool, StoreError, coverage_json,
-    parse_coverage,
+    CoverageUpdate, IngestOutcome, MAX_COVERAGE_RANGES, NewEvent, PerBackend, Pool, StoreError,
+    coverage_json, parse_coverage, parse_seq_ranges,
 };
-use crate::coverage::{Coverage, SeqRange};
+use crate::coverage::Coverage;
+use agentos_core::seq_ranges::SeqRanges;
 
 /// Most rows per SQLite INSERT statement (12 parameters each, well under SQLite's 32766).
 const SQLITE_MAX_ROWS: usize = 512;
@@ -68,11 +69,11 @@ type Tx = PerBackend<Transaction<'static, Sqlite>, Transaction<'static, Postgres
 /// here while other devices proceed; on SQLite the transaction already holds the write lock.
 const LOCK_DEVICE: &str = "INSERT INTO devices (tenant, device_id, covered, watermark, max_seq, events, updated_at_us) \
     VALUES ($1, $2, '[]', 0, 0, 0, $3) ON CONFLICT (tenant, device_id) DO UPDATE SET \
-    updated_at_us = excluded.updated_at_us RETURNING covered, events";
+    updated_at_us = excluded.updated_at_us RETURNING covered, held, forgotten, events";
 
 /// Writes the device's new coverage and event count (the row exists after [`LOCK_DEVICE`]).
-const STORE_DEVICE: &str = "UPDATE devices SET covered = $3, watermark = $4, max_seq = $5, events = $6 \
-    WHERE tenant = $1 AND device_id = $2";
+const STORE_DEVICE: &str = "UPDATE devices SET covered = $3, watermark = $4, max_seq = $5, events = $6, \
+    held = $7, forgotten = $8 WHERE tenant = $1 AND device_id = $2";
 
 /// The whole ingest transaction: events first, then the device row, so the device lock is held
 /// only for the short coverage update.
@@ -81,25 +82,49 @@ pub(super) async fn ingest(
     tenant: &str,
     device_id: &str,
     events: &[NewEvent],
-    covered: &[SeqRange],
+    update: &CoverageUpdate,
     now_us: i64,
 ) -> Result<IngestOutcome, StoreError> {
     let mut tx = begin(pool).await?;
     let inserted = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
-    let (text, old_events): (String, i64) = per_backend!(&mut tx, |t| {
-        let row = sqlx::query(LOCK_DEVICE)
-            .bind(tenant)
-            .bind(device_id)
-            .bind(now_us)
-            .fetch_one(&mut **t)
-            .await?;
-        (row.try_get("covered")?, row.try_get("events")?)
-    });
+    let (text, held, forgotten, old_events): (String, String, String, i64) =
+        per_backend!(&mut tx, |t| {
+            let row = sqlx::query(LOCK_DEVICE)
+                .bind(tenant)
+                .bind(device_id)
+                .bind(now_us)
+                .fetch_one(&mut **t)
+                .await?;
+            (
+                row.try_get("covered")?,
+                row.try_get("held")?,
+                row.try_get("forgotten")?,
+                row.try_get("events")?,
+            )
+        });
     let mut coverage = parse_coverage(&text)?;
-    for &(from, to) in covered {
+    for &(from, to) in &update.covered {
         coverage.add(from, to);
     }
     check_fragmentation(&coverage, device_id)?;
+    let mut held = parse_seq_ranges(&held, "held")?;
+    let mut forgotten = parse_seq_ranges(&forgotten, "forgotten")?;
+    for &(from, to) in &update.held {
+        held.add(from, to);
+    }
+    for &(from, to) in &update.forgotten {
+        held.remove(from, to);
+        forgotten.add(from, to);
+    }
+    for &seq in &update.arrived {
+        held.remove(seq, seq);
+    }
+    if held.ranges().len().max(forgotten.ranges().len()) > MAX_COVERAGE_RANGES {
+        return Err(StoreError::TooFragmented {
+            device: device_id.to_string(),
+            max: MAX_COVERAGE_RANGES,
+        });
+    }
     per_backend!(&mut tx, |t| {
         sqlx::query(STORE_DEVICE)
             .bind(tenant)
@@ -108,11 +133,18 @@ pub(super) async fn ingest(
             .bind(clamp_i64(coverage.watermark()))
             .bind(clamp_i64(coverage.max_seq()))
             .bind(old_events.saturating_add(clamp_i64(inserted)))
+            .bind(ranges_json(&held))
+            .bind(ranges_json(&forgotten))
             .execute(&mut **t)
             .await?;
     });
     per_backend!(tx, |t| t.commit().await?);
-    Ok(IngestOutcome { inserted, coverage })
+    Ok(IngestOutcome {
+        inserted,
+        coverage,
+        held,
+        forgotten,
+    })
 }
 
 /// Backend-specific: how a write transaction starts.
@@ -200,6 +232,10 @@ fn column<'a, T>(events: &[&'a NewEvent], field: impl Fn(&'a NewEvent) -> T) -> 
 
 fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn ranges_json(r: &SeqRanges) -> String {
+    serde_json::to_string(r).unwrap_or_else(|_| "[]".into())
 }
 
 fn check_fragmentation(c: &Coverage, device_id: &str) -> Result<(), StoreError> {

@@ -167,8 +167,25 @@ async fn held_and_forgotten_seqs_are_accounted_for_not_gaps(h: &Harness) -> anyh
     assert_eq!(r["accepted"], 2);
     assert_eq!(r["watermark"], 7);
     assert_eq!(r["gaps"], json!([]));
+    assert_eq!(r["held"], json!([[1, 3]]));
+    assert_eq!(r["forgotten"], json!([[4, 5]]));
+    // Two held events arrive; the third is forgotten after all.
+    let mut b = batch("dev-1", 8, 8, vec![turn(1), turn(2)]);
+    b["forgotten"] = json!([[3, 3]]);
+    let (_, r) = h.post_events(&key, &b).await?;
+    assert_eq!(r["held"], json!([]));
+    assert_eq!(r["forgotten"], json!([[3, 5]]));
+    assert_eq!(
+        (r["watermark"].as_u64(), r["gaps"].clone()),
+        (Some(8), json!([]))
+    );
+    let devices = h.state.store().devices("acme").await?;
+    assert_eq!(
+        (devices[0].held.count(), devices[0].forgotten.count()),
+        (0, 3)
+    );
     // A malformed range names its place.
-    let mut bad = batch("dev-1", 8, 8, vec![turn(8)]);
+    let mut bad = batch("dev-1", 9, 9, vec![turn(9)]);
     bad["held"] = json!([[3, 1]]);
     let (status, r) = h.post_events(&key, &bad).await?;
     assert_eq!(status, 422, "{r}");

@@ -67,6 +67,7 @@ fn the_real_collector_stores_a_full_session_once_even_after_a_rescan() {
         let mut s = Settings::from_config(&cfg).expect("settings");
         s.url = Some(url);
         s.api_key = Some(api_key);
+        let (s_url, s_key) = (s.url.clone(), s.api_key.clone());
         s.batch_max_events = 50;
         let deadline = || Some(tokio::time::Instant::now() + Duration::from_secs(60));
         let report = {
@@ -100,6 +101,40 @@ fn the_real_collector_stores_a_full_session_once_even_after_a_rescan() {
         assert!(devices[0].coverage.gaps().is_empty());
         let summaries = store.summaries("acme").await.expect("summaries");
         assert_eq!(summaries.len(), 1, "one device, one summary");
+
+        // Held back by a lower tier, then forgotten on purpose; later events still arrive, and
+        // the collector tells the forgotten seqs apart from lost ones.
+        append_events(&data, 121..=130, |_| Tier::Full);
+        let mut low = Settings::from_config(&cfg).expect("settings");
+        low.url = s_url.clone();
+        low.api_key = s_key.clone();
+        low.tier = Some(Tier::Minimized);
+        let held = Delivery::open(low.clone())
+            .expect("open")
+            .drain(deadline())
+            .await
+            .expect("drain");
+        assert_eq!(held.held_pending, 10);
+        Delivery::open(low)
+            .expect("open")
+            .forget(Tier::Full)
+            .expect("forget");
+        append_events(&data, 131..=135, |_| Tier::Full);
+        let mut full = Settings::from_config(&cfg).expect("settings");
+        full.url = s_url;
+        full.api_key = s_key;
+        let last = Delivery::open(full)
+            .expect("open")
+            .drain(deadline())
+            .await
+            .expect("drain");
+        assert_eq!((last.accepted, last.forgotten), (5, 0), "{last:?}");
+        let devices = store.devices("acme").await.expect("devices");
+        assert_eq!(devices[0].forgotten.to_pairs(), vec![[121, 130]]);
+        assert!(devices[0].held.is_empty());
+        assert_eq!(devices[0].coverage.watermark(), 135);
+        assert!(devices[0].coverage.gaps().is_empty());
+        assert_eq!(store.event_count("acme").await.expect("count"), 125);
 
         let _ = stop_tx.send(());
         let _ = server.await;
