@@ -153,6 +153,13 @@ pub(crate) fn load(paths: &Paths) -> Result<Loaded, DeliveryError> {
     let mut ledger = match LedgerBody::load(&paths.held)
         .map_err(|e| DeliveryError::io("reading held-back ledger", &paths.held, e))?
     {
+        // A data dir delivered by a version without the ledger: what it recorded is unknown
+        // here, so the summary is not bounded by it (the summary's shareable aggregates already
+        // leave out turns recorded as `local`).
+        LedgerLoad::Fresh if cursor.offset > 0 => LedgerBody {
+            max_recorded: Tier::Full,
+            ..LedgerBody::default()
+        },
         LedgerLoad::Fresh => LedgerBody::default(),
         LedgerLoad::Loaded(l) => l,
         LedgerLoad::Corrupt(reason) => {
@@ -481,6 +488,10 @@ impl Delivery {
         f
     }
 
+    /// A request body. Its `covers` reaches at least past every held and forgotten seq it lists:
+    /// a held run replayed ahead of later seqs must not leave the withheld seqs between them
+    /// looking like gaps. Every seq up to there is settled locally (all of it is behind the
+    /// cursor, or in this batch), so the claim is true.
     fn body(
         &self,
         events_json: &[u8],
@@ -494,7 +505,7 @@ impl Delivery {
             &self.settings.device_id,
             events_json,
             batch_id,
-            (from, to),
+            (from, to.max(extent(held, forgotten))),
             held,
             forgotten,
         )
@@ -514,7 +525,10 @@ impl Delivery {
         for r in &batch.held {
             held.add(r.from, r.to);
         }
-        let forgotten = self.forgotten_for(&batch);
+        // Bounded lists: what does not fit goes with a later request (the forgotten seqs stay
+        // unreported until then, the held ones are listed again).
+        let mut held = first_ranges(&held);
+        let forgotten = first_ranges(&self.forgotten_for(&batch));
         let mut batch_id = uuid::Uuid::now_v7().to_string();
         let mut body = self.body(&batch.events_json, &batch_id, from, to, &held, &forgotten);
         loop {
@@ -533,6 +547,7 @@ impl Delivery {
                 for r in &batch.held {
                     held.add(r.from, r.to);
                 }
+                held = first_ranges(&held);
                 // New content, new idempotency key.
                 batch_id = uuid::Uuid::now_v7().to_string();
                 body = self.body(&batch.events_json, &batch_id, from, to, &held, &forgotten);
@@ -555,7 +570,8 @@ impl Delivery {
                         tracing::warn!(error = %e, "unreadable /v1/events response; treating the batch as acknowledged");
                         EventsResponse::default()
                     });
-                    self.on_ack(&batch, origin, &resp, to, to, &forgotten, report)?;
+                    let reported = to.max(extent(&held, &forgotten));
+                    self.on_ack(&batch, origin, &resp, to, reported, &forgotten, report)?;
                     return Ok(Step::Done);
                 }
                 Attempt::Done(Posted::OutOfTime) => return Ok(Step::OutOfTime),
@@ -653,7 +669,10 @@ impl Delivery {
             .map_err(|e| DeliveryError::io("appending to", &self.paths.rejected, e))?;
         // Whatever was not covered by an acknowledged single (trailing rejects, withheld lines)
         // is covered by the next batch, which starts at reported_seq + 1.
-        let reported = pending_from.saturating_sub(1).max(self.cursor.reported_seq);
+        let mut reported = pending_from.saturating_sub(1).max(self.cursor.reported_seq);
+        if pending_from > from {
+            reported = reported.max(extent(held, forgotten));
+        }
         // Forgotten seqs went out only if some single was acknowledged.
         let told = if pending_from > from {
             forgotten.clone()
@@ -887,6 +906,17 @@ impl Delivery {
     }
 }
 
+/// The first [`MAX_BODY_RANGES`] ranges of `s`.
+fn first_ranges(s: &SeqRanges) -> SeqRanges {
+    SeqRanges::from_ranges(s.ranges().iter().copied().take(MAX_BODY_RANGES))
+}
+
+/// The highest seq a request's `held` and `forgotten` lists name (0 when both are empty).
+fn extent(held: &SeqRanges, forgotten: &SeqRanges) -> u64 {
+    let last = |s: &SeqRanges| s.ranges().last().map_or(0, |r| r.1);
+    last(held).max(last(forgotten))
+}
+
 /// A `/v1/events` request body. `held` and `forgotten` are omitted when empty, so a client that
 /// holds nothing back sends exactly the round-one body.
 pub(crate) fn body(
@@ -910,9 +940,8 @@ pub(crate) fn body(
         if set.is_empty() {
             continue;
         }
-        let pairs: Vec<[u64; 2]> = set.to_pairs().into_iter().take(MAX_BODY_RANGES).collect();
         body.extend_from_slice(format!(",\"{key}\":").as_bytes());
-        body.extend_from_slice(serde_json::to_string(&pairs).unwrap_or_default().as_bytes());
+        body.extend_from_slice(serde_json::to_string(set).unwrap_or_default().as_bytes());
     }
     body.push(b'}');
     body
