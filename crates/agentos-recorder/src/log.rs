@@ -164,18 +164,6 @@ impl LogState {
         terminated: bool,
         warnings: &mut Vec<LogWarning>,
     ) {
-        self.fold_line_with(line, offset, terminated, warnings, &mut |_| {});
-    }
-
-    /// [`LogState::fold_line`], also handing each valid envelope to `sink`.
-    pub fn fold_line_with(
-        &mut self,
-        line: &[u8],
-        offset: u64,
-        terminated: bool,
-        warnings: &mut Vec<LogWarning>,
-        sink: &mut dyn FnMut(&Envelope),
-    ) {
         self.lines += 1;
         let line_no = self.lines;
         // Tolerate CRLF and stray blank lines (hand-edited files).
@@ -193,7 +181,6 @@ impl LogState {
         match agentos_core::schema::parse_envelope(text) {
             Ok(env) => {
                 self.fold_event(&env, Some(line_no), warnings);
-                sink(&env);
             }
             Err(_) if !terminated => warnings.push(LogWarning::TornLine {
                 line: line_no,
@@ -239,19 +226,6 @@ impl LogState {
         reader: R,
         warnings: &mut Vec<LogWarning>,
     ) -> std::io::Result<Tail> {
-        self.fold_reader_with(reader, warnings, &mut |_| {})
-    }
-
-    /// [`LogState::fold_reader`], also handing each valid envelope to `sink`.
-    ///
-    /// # Errors
-    /// I/O errors of the reader.
-    pub fn fold_reader_with<R: Read>(
-        &mut self,
-        reader: R,
-        warnings: &mut Vec<LogWarning>,
-        sink: &mut dyn FnMut(&Envelope),
-    ) -> std::io::Result<Tail> {
         let mut r = BufReader::with_capacity(64 * 1024, reader);
         let mut buf = Vec::with_capacity(1024);
         loop {
@@ -263,9 +237,9 @@ impl LogState {
             let offset = self.covered_len;
             self.covered_len += n as u64;
             match buf.strip_suffix(b"\n") {
-                Some(line) => self.fold_line_with(line, offset, true, warnings, sink),
+                Some(line) => self.fold_line(line, offset, true, warnings),
                 None => {
-                    self.fold_line_with(&buf, offset, false, warnings, sink);
+                    self.fold_line(&buf, offset, false, warnings);
                     return Ok(Tail::Unterminated);
                 }
             }

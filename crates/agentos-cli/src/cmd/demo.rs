@@ -1,6 +1,7 @@
 //! `agentos demo`: a self-contained tour. In a fresh directory it makes a real Ed25519 key pair
 //! and a license, records one session in each privacy tier (local, minimized, full) with a few
-//! turns, and shows where the artefacts are and what would leave the machine under each tier.
+//! turns, and shows where the artefacts are and what would leave the machine under each tier
+//! (computed by `agentos_delivery::plan`, the code `agentos ccc preview` and `ccc sync` run).
 //!
 //! Nothing is sent anywhere; every data dir gets an `agentos.toml` so the printed follow-up
 //! commands (`agentos --data-dir … ccc preview`) work as is.
@@ -152,6 +153,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Ok)
 }
 
+/// Records the demo session under `tier` in its own data dir and describes the result.
 fn record_tier(root: &Path, tier: Tier, pack: &Path, pubkey: &str) -> anyhow::Result<Value> {
     let data_dir = root.join(tier.as_str());
     std::fs::create_dir_all(&data_dir)?;
@@ -196,7 +198,7 @@ fn record_tier(root: &Path, tier: Tier, pack: &Path, pubkey: &str) -> anyhow::Re
     rec.end_session(Some(
         "retro: the login flow took longer than planned".into(),
     ))?;
-    let p = agentos_recorder::preview::preview(&cfg, tier)?;
+    let p = would_leave(&cfg, tier)?;
     let events: Vec<Value> = p
         .events
         .iter()
@@ -221,8 +223,32 @@ fn record_tier(root: &Path, tier: Tier, pack: &Path, pubkey: &str) -> anyhow::Re
         "events": rec.state().map_or(0, |s| s.events),
         "glm_counts": glm,
         "summary": rec.summary(),
-        "would_leave": {"events": events, "events_withheld": p.withheld, "metrics": metrics},
+        // Everything that would not leave as an event, whatever the reason: the plan's
+        // `withheld` (recorded under a tier that never sends events), `held` (recorded above
+        // the cap, kept for a later run) and `forgotten` (only their seq ranges are reported).
+        // The demo dir is always fresh, so only `withheld` can be non-zero here; the sum keeps
+        // the key's meaning from before the demo used the plan ("valid events that do not leave
+        // as events", which counted events above the shown tier too).
+        "would_leave": {
+            "events": events,
+            "events_withheld": p.withheld + p.held + p.forgotten,
+            "metrics": metrics,
+        },
     }))
+}
+
+/// What the next `agentos ccc sync` of `cfg`'s data dir would send under `tier`: the same
+/// `agentos_delivery::plan` that `agentos ccc preview` and `ccc sync` run, so the demo can never
+/// show something a sync would not do. `DO_NOT_TRACK` is honoured like everywhere else (the
+/// recorder has then already recorded every tier locally, and says so).
+fn would_leave(cfg: &agentos_config::Config, tier: Tier) -> anyhow::Result<agentos_delivery::Plan> {
+    // The license ceiling comes from the data dir's own `[license]` section (the demo pack and
+    // the key it trusts), verified exactly as a sync verifies it.
+    let mut settings = agentos_delivery::Settings::from_config(cfg)
+        .context("resolving delivery settings for the demo")?;
+    // The tier under demonstration, even if `AGENTOS_TIER` overrode `[ccc] tier` while loading.
+    settings.tier = Some(tier);
+    Ok(agentos_delivery::plan(&settings)?)
 }
 
 fn demo_turn(i: usize, model: &str, capacity: f64, delta: f64, link: Option<&str>) -> TurnEvent {

@@ -435,6 +435,18 @@ fn demo_records_a_session_in_each_tier() {
             .expect("events")
             .is_empty()
     );
+    // The demo license is verified like a sync verifies it (ceiling `full`): every event of
+    // the full session would leave, none of the local or minimized ones would.
+    let all = tiers[2]["events"].as_u64().expect("event count");
+    assert_eq!(
+        tiers[2]["would_leave"]["events"].as_array().map(Vec::len),
+        Some(all as usize)
+    );
+    let withheld: Vec<_> = tiers
+        .iter()
+        .map(|t| t["would_leave"]["events_withheld"].as_u64())
+        .collect();
+    assert_eq!(withheld, [Some(all), Some(all), Some(0)]);
     // The follow-up command the demo prints works on its data dir.
     let full_dir = tiers[2]["data_dir"].as_str().expect("dir");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_agentos"))

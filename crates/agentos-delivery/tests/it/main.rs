@@ -6,6 +6,7 @@ mod crash;
 mod faults;
 mod held;
 mod license_path;
+mod preview;
 mod props;
 mod recovery;
 mod scenarios;

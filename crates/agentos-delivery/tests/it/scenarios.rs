@@ -5,42 +5,15 @@ use agentos_config::Config;
 use agentos_core::privacy::MINIMIZED_SUMMARY_FIELDS;
 use agentos_core::tier::Tier;
 use agentos_delivery::{Settings, SummaryOutcome};
-use agentos_recorder::recorder::{Recorder, StartRequest};
-use agentos_test_support::fixtures::seed_turn;
 use agentos_test_support::http::{RecordingServer, ServerOptions};
 use serde_json::{Value, json};
 
-use crate::support::{licensed_config, sync};
+use crate::support::{self, licensed_config, sync};
 
-/// Records session + turn + session_end under `cfg`'s tier and returns the delivery settings.
+/// Records session + turn + session_end under `cfg`'s tier and returns the delivery settings
+/// pointing at `server`.
 fn record_seed_session(cfg: &Config, server: &RecordingServer) -> Settings {
-    let mut rec = Recorder::open(cfg.clone()).expect("open recorder");
-    let started = rec
-        .start_session(StartRequest {
-            repo_id: "repo-1".into(),
-            branch: "main".into(),
-            commit: "abc123".into(),
-            license_id: Some("lic-1".into()),
-            tier: cfg.ccc.tier,
-            metadata: [
-                ("team".to_string(), json!("core")),
-                ("customer".to_string(), json!("ACME secret")),
-            ]
-            .into_iter()
-            .collect(),
-            ..StartRequest::default()
-        })
-        .expect("start session");
-    assert!(
-        started.downgrade.is_none(),
-        "the license grants the tier: {:?}",
-        started.downgrade
-    );
-    rec.record_turn(seed_turn("claude-sonnet-4.5"))
-        .expect("turn");
-    rec.end_session(Some("closing notes, private".into()))
-        .expect("end session");
-    let mut s = Settings::from_config(cfg).expect("settings");
+    let mut s = support::record_seed_session(cfg, &["claude-sonnet-4.5"], "closing notes, private");
     s.url = Some(server.url());
     s
 }

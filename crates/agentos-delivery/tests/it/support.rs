@@ -1,4 +1,5 @@
-//! Shared helpers: data dirs with valid logs, fast-retry settings, licensed configs.
+//! Shared helpers: data dirs with valid logs, fast-retry settings, licensed configs, sessions
+//! recorded by the real recorder.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -12,6 +13,9 @@ use agentos_core::event::{
 use agentos_core::license;
 use agentos_core::tier::Tier;
 use agentos_delivery::{Delivery, DrainReport, Settings};
+use agentos_recorder::recorder::{Recorder, StartRequest};
+use agentos_test_support::fixtures::seed_turn;
+use serde_json::json;
 
 /// The device id every test data dir uses.
 pub const DEVICE: &str = "0190a0a0-0000-7000-8000-000000000001";
@@ -148,4 +152,37 @@ pub fn licensed_config(dir: &Path, tier: Tier, features: &[&str]) -> Config {
         license::public_key_base64(&key.verifying_key()),
     );
     cfg
+}
+
+/// Records, with the real recorder, a session under `cfg`'s tier (metadata `team` = `core` and
+/// the not allowlisted `customer` = `ACME secret`), one [`seed_turn`] per model in `models` and
+/// a session end with `notes`; returns the delivery settings `cfg` resolves to.
+pub fn record_seed_session(cfg: &Config, models: &[&str], notes: &str) -> Settings {
+    let mut rec = Recorder::open(cfg.clone()).expect("open recorder");
+    let started = rec
+        .start_session(StartRequest {
+            repo_id: "repo-1".into(),
+            branch: "main".into(),
+            commit: "abc123".into(),
+            license_id: Some("lic-1".into()),
+            tier: cfg.ccc.tier,
+            metadata: [
+                ("team".to_string(), json!("core")),
+                ("customer".to_string(), json!("ACME secret")),
+            ]
+            .into_iter()
+            .collect(),
+            ..StartRequest::default()
+        })
+        .expect("start session");
+    assert!(
+        started.downgrade.is_none(),
+        "the license grants the tier: {:?}",
+        started.downgrade
+    );
+    for model in models {
+        rec.record_turn(seed_turn(model)).expect("turn");
+    }
+    rec.end_session(Some(notes.into())).expect("end session");
+    Settings::from_config(cfg).expect("settings")
 }
