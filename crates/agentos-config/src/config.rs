@@ -523,27 +523,12 @@ fn is_truthy(v: &str) -> bool {
 /// Parses `AGENTOS_LICENSE_PUBKEYS` (`kid=base64,kid2=base64`). The key text is kept as is; the
 /// keyring parser checks the base64 and key length.
 fn parse_pubkeys_env(v: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out = Vec::new();
-    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((kid, key)) = part.split_once('=') else {
-            return Err(ConfigError::Env {
-                var: "AGENTOS_LICENSE_PUBKEYS".into(),
-                value: v.into(),
-                reason: format!("entry {part:?} is not kid=base64"),
-            });
-        };
-        // base64 padding contains '=', so split at the first '=' only.
-        let (kid, key) = (kid.trim(), key.trim());
-        if kid.is_empty() || key.is_empty() {
-            return Err(ConfigError::Env {
-                var: "AGENTOS_LICENSE_PUBKEYS".into(),
-                value: v.into(),
-                reason: format!("entry {part:?} has an empty kid or key"),
-            });
-        }
-        out.push((kid.to_string(), key.to_string()));
-    }
-    Ok(out)
+    // One rule for both sides of the CCC bridge: `kid=base64` or plain base64 (`env_<n>`).
+    agentos_core::license::parse_pubkey_list(v).map_err(|e| ConfigError::Env {
+        var: "AGENTOS_LICENSE_PUBKEYS".into(),
+        value: v.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Resolves the data dir: flag, `AGENTOS_DATA_DIR`, `$XDG_DATA_HOME/agentos`,

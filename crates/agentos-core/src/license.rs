@@ -1,7 +1,7 @@
 //! Offline verification of `ccp.license.v1` license packs (Ed25519), and issuing them.
 //!
 //! # Format
-//! Claims (`schema`, `kid`, `plan`, `features`, `exp` required; `device`, `sub`, `iat`, `nonce`
+//! Claims (`schema`, `plan`, `features`, `exp` required; `kid`, `device`, `sub`, `iat`, `nonce`
 //! optional) travel either as a combined pack `{"license":{…},"signature":"<base64>"}` or as
 //! split files (claims JSON + a `.sig` file holding the base64 signature).
 //!
@@ -11,6 +11,12 @@
 //! verifies here if the signature matches **either** the exact stored bytes **or** their
 //! canonical form, so packs from either side verify and whitespace/key-order changes made by a
 //! JCS-aware tool do not break ours.
+//!
+//! # Which key
+//! Claims that name a `kid` verify only under that trusted key (a pack naming one key but signed
+//! by another is rejected). Claims without a `kid` (as the CCC issuer may produce them) are tried
+//! against every trusted key in turn, as the CCC shim does; [`VerifiedLicense::kid`] then names
+//! the key that matched and [`VerifiedLicense::kid_from_claims`] is false.
 //!
 //! Verification is injectable ([`Verifier`]) so callers can plug a hardware key or a test
 //! double, but [`Keyring`] (real Ed25519, `verify_strict`) is the default everywhere.
@@ -80,6 +86,9 @@ pub enum LicenseError {
         /// This machine's device value.
         actual: String,
     },
+    /// The claims name no kid and no key is trusted at all.
+    #[error("no trusted license keys (configure [license] pubkeys or AGENTOS_LICENSE_PUBKEYS)")]
+    NoTrustedKeys,
     /// A public key in the keyring is malformed.
     #[error("trusted key {kid:?} is invalid: {reason}")]
     BadKey {
@@ -104,6 +113,7 @@ impl LicenseError {
             LicenseError::SchemaMismatch(_) => "schema_mismatch",
             LicenseError::Expired { .. } => "expired",
             LicenseError::DeviceMismatch { .. } => "device_mismatch",
+            LicenseError::NoTrustedKeys => "no_public_keys",
             LicenseError::BadKey { .. } => "bad_key",
         }
     }
@@ -199,7 +209,8 @@ pub struct Claims {
     /// Issue time (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
-    /// Signing key id.
+    /// Signing key id; empty when the claims name none (then every trusted key is tried).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kid: String,
     /// Random nonce (informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +238,8 @@ pub struct VerifiedLicense {
     pub claims: Claims,
     /// The key id that verified it.
     pub kid: String,
+    /// Whether the claims named that kid (false: it was found by trying the trusted keys).
+    pub kid_from_claims: bool,
 }
 
 impl VerifiedLicense {
@@ -236,13 +249,48 @@ impl VerifiedLicense {
     }
 }
 
-/// Checks an Ed25519 signature for a key id. [`Keyring`] is the real implementation.
+/// Checks an Ed25519 signature for a key id. [`Keyring`] is the real implementation; a test
+/// double (or a hardware-backed verifier) implements the same two methods.
+///
+/// # Example
+/// A double that accepts exactly one signature under kid `test`, so a test can exercise the
+/// claim checks (expiry, schema, device) without keys:
+/// ```
+/// use agentos_core::license::*;
+/// use ed25519_dalek::Signature;
+///
+/// struct AcceptOne(Signature);
+/// impl Verifier for AcceptOne {
+///     fn verify(&self, kid: &str, _msg: &[u8], sig: &Signature) -> Result<(), LicenseError> {
+///         if kid != "test" {
+///             return Err(LicenseError::UnknownKid(kid.into()));
+///         }
+///         if *sig == self.0 { Ok(()) } else { Err(LicenseError::BadSignature(kid.into())) }
+///     }
+///     fn kids(&self) -> Vec<String> {
+///         vec!["test".into()]
+///     }
+/// }
+///
+/// let sig = Signature::from_bytes(&[1u8; 64]);
+/// let claims = r#"{"exp":2000000000,"features":["telemetry_full"],"plan":"pro","schema":"ccp.license.v1"}"#;
+/// let sig_text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig.to_bytes());
+/// let ok = verify_split(claims.as_bytes(), &sig_text, &AcceptOne(sig), 1_900_000_000, None).unwrap();
+/// assert_eq!((ok.kid.as_str(), ok.kid_from_claims), ("test", false));
+/// assert!(matches!(
+///     verify_split(claims.as_bytes(), &sig_text, &AcceptOne(sig), 2_000_000_001, None),
+///     Err(LicenseError::Expired { .. })
+/// ));
+/// ```
 pub trait Verifier {
     /// `Ok(())` if `signature` signs `message` under the key `kid`.
     ///
     /// # Errors
     /// [`LicenseError::UnknownKid`] or [`LicenseError::BadSignature`].
     fn verify(&self, kid: &str, message: &[u8], signature: &Signature) -> Result<(), LicenseError>;
+
+    /// The key ids to try, in order, for claims that name no `kid`.
+    fn kids(&self) -> Vec<String>;
 }
 
 /// Trusted public keys by kid; several at once allow rotation.
@@ -283,22 +331,13 @@ impl Keyring {
         self.keys.insert(kid.to_string(), key);
     }
 
-    /// Parses `kid=base64,kid2=base64` (the `AGENTOS_LICENSE_PUBKEYS` format) into this keyring.
+    /// Parses the `AGENTOS_LICENSE_PUBKEYS` format into this keyring (see [`parse_pubkey_list`]).
     ///
     /// # Errors
     /// [`LicenseError::BadKey`] naming the entry.
     pub fn extend_from_env(&mut self, spec: &str) -> Result<(), LicenseError> {
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let Some((kid, key)) = entry
-                .split_once('=')
-                .filter(|(k, _)| !k.is_empty() && !k.contains(['+', '/', '=']))
-            else {
-                return Err(LicenseError::BadKey {
-                    kid: entry.to_string(),
-                    reason: "expected kid=base64".into(),
-                });
-            };
-            self.insert_base64(kid.trim(), key)?;
+        for (kid, key) in parse_pubkey_list(spec)? {
+            self.insert_base64(&kid, &key)?;
         }
         Ok(())
     }
@@ -319,7 +358,41 @@ impl Keyring {
     }
 }
 
+/// Splits a comma-separated list of trusted keys, as the CCC shim reads `CCP_LICENSE_PUBKEY_B64`:
+/// each entry is `kid=base64`, or a plain base64 key, which gets the id `env_<n>` (n counting
+/// plain entries from 1). An entry that decodes as a 32-byte key on its own is plain even when
+/// it looks like `kid=` (a key whose only `=` is its padding).
+///
+/// # Errors
+/// [`LicenseError::BadKey`] for an entry that is neither.
+pub fn parse_pubkey_list(spec: &str) -> Result<Vec<(String, String)>, LicenseError> {
+    let mut out = Vec::new();
+    let mut plain = 0;
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if B64.decode(entry).is_ok_and(|b| b.len() == 32) {
+            plain += 1;
+            out.push((format!("env_{plain}"), entry.to_string()));
+            continue;
+        }
+        let Some((kid, key)) = entry
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty() && !k.contains(['+', '/', '=']))
+        else {
+            return Err(LicenseError::BadKey {
+                kid: entry.to_string(),
+                reason: "expected kid=base64 or a plain base64 32-byte key".into(),
+            });
+        };
+        out.push((kid.trim().to_string(), key.trim().to_string()));
+    }
+    Ok(out)
+}
+
 impl Verifier for Keyring {
+    fn kids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
     fn verify(&self, kid: &str, message: &[u8], signature: &Signature) -> Result<(), LicenseError> {
         let key = self
             .keys
@@ -401,30 +474,49 @@ fn verify_parts(
     let obj = value
         .as_object()
         .ok_or_else(|| LicenseError::Malformed("claims are not a JSON object".into()))?;
-    for field in ["schema", "kid", "plan", "features", "exp"] {
+    for field in ["schema", "plan", "features", "exp"] {
         if !obj.contains_key(field) {
             return Err(LicenseError::MissingField(field));
         }
     }
-    let kid = obj
-        .get("kid")
-        .and_then(|k| k.as_str())
-        .ok_or_else(|| LicenseError::InvalidField {
-            field: "kid",
-            reason: "not a string".into(),
-        })?
-        .to_string();
-
-    // Exact bytes first (what the CCC shim signs), then the canonical form (what we sign).
-    let exact = verifier.verify(&kid, trim_ascii(claims_bytes), &signature);
-    if let Err(first) = exact {
-        if matches!(first, LicenseError::UnknownKid(_)) {
-            return Err(first);
+    let named = match obj.get("kid") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(k)) if k.is_empty() => None,
+        Some(serde_json::Value::String(k)) => Some(k.clone()),
+        Some(_) => {
+            return Err(LicenseError::InvalidField {
+                field: "kid",
+                reason: "not a string".into(),
+            });
         }
-        let canonical = serde_json_canonicalizer::to_vec(&value)
-            .map_err(|e| LicenseError::Malformed(e.to_string()))?;
-        verifier.verify(&kid, &canonical, &signature)?;
-    }
+    };
+    // Exact bytes first (what the CCC shim signs), then the canonical form (what we sign).
+    let canonical = serde_json_canonicalizer::to_vec(&value)
+        .map_err(|e| LicenseError::Malformed(e.to_string()))?;
+    let try_key = |kid: &str| -> Result<(), LicenseError> {
+        match verifier.verify(kid, trim_ascii(claims_bytes), &signature) {
+            Ok(()) => Ok(()),
+            Err(e @ LicenseError::UnknownKid(_)) => Err(e),
+            Err(_) => verifier.verify(kid, &canonical, &signature),
+        }
+    };
+    let (kid, kid_from_claims) = match named {
+        Some(kid) => {
+            try_key(&kid)?;
+            (kid, true)
+        }
+        None => {
+            let kids = verifier.kids();
+            if kids.is_empty() {
+                return Err(LicenseError::NoTrustedKeys);
+            }
+            let found = kids.into_iter().find(|k| try_key(k).is_ok());
+            let kid = found.ok_or_else(|| {
+                LicenseError::BadSignature("no trusted key (the claims name no kid)".into())
+            })?;
+            (kid, false)
+        }
+    };
 
     let claims = parse_claims(&value)?;
     if claims.schema != LICENSE_SCHEMA {
@@ -446,7 +538,11 @@ fn verify_parts(
             actual: actual.to_string(),
         });
     }
-    Ok(VerifiedLicense { claims, kid })
+    Ok(VerifiedLicense {
+        claims,
+        kid,
+        kid_from_claims,
+    })
 }
 
 fn parse_claims(value: &serde_json::Value) -> Result<Claims, LicenseError> {
@@ -491,7 +587,7 @@ fn parse_claims(value: &serde_json::Value) -> Result<Claims, LicenseError> {
         exp,
         features,
         iat,
-        kid: str_of("kid")?,
+        kid: opt_str("kid")?.unwrap_or_default(),
         nonce: opt_str("nonce")?,
         plan: str_of("plan")?.parse()?,
         schema: str_of("schema")?,

@@ -255,6 +255,7 @@ fn license_json(lic: &VerifiedLicense, path: &Path, now: i64) -> serde_json::Val
         "pack": path,
         "plan": lic.claims.plan.as_str(),
         "kid": lic.kid,
+        "kid_from_claims": lic.kid_from_claims,
         "features": lic.claims.features,
         "exp": lic.claims.exp,
         "expires_at": rfc3339(lic.claims.exp),
@@ -267,7 +268,14 @@ fn license_json(lic: &VerifiedLicense, path: &Path, now: i64) -> serde_json::Val
 fn print_license(lic: &VerifiedLicense, path: &Path, now: i64) {
     println!("license:  {}", path.display());
     println!("plan:     {}", lic.claims.plan);
-    println!("kid:      {}", lic.kid);
+    if lic.kid_from_claims {
+        println!("kid:      {}", lic.kid);
+    } else {
+        println!(
+            "kid:      {} (the claims name no kid; this trusted key verified it)",
+            lic.kid
+        );
+    }
     println!("features: {}", lic.claims.features.join(", "));
     println!(
         "expires:  {} ({} days left)",

@@ -204,6 +204,90 @@ fn keyring_parses_the_env_format_with_several_keys_for_rotation() {
 }
 
 #[test]
+fn claims_without_a_kid_verify_by_trying_the_trusted_keys_and_say_which_matched() {
+    let (a, b) = (fresh_key(), fresh_key());
+    let spec = format!(
+        "{},{}",
+        public_key_base64(&a.verifying_key()),
+        public_key_base64(&b.verifying_key())
+    );
+    let mut ring = Keyring::new();
+    ring.extend_from_env(&spec).expect("plain base64 keys");
+    assert_eq!(ring.kids().collect::<Vec<_>>(), vec!["env_1", "env_2"]);
+    // A CCC-style pack: exact compact claim bytes, keys sorted, no kid.
+    let claims_json = r#"{"exp":4000000000,"features":["telemetry_full"],"plan":"pro","schema":"ccp.license.v1"}"#;
+    let sig = sign_bytes(&b, claims_json.as_bytes());
+    let ok = verify_split(claims_json.as_bytes(), &sig, &ring, NOW, None).expect("verifies");
+    assert_eq!((ok.kid.as_str(), ok.kid_from_claims), ("env_2", false));
+    assert!(ok.claims.kid.is_empty());
+    // Signed by a key nobody trusts: rejected after trying every key.
+    let stranger = sign_bytes(&fresh_key(), claims_json.as_bytes());
+    let err = verify_split(claims_json.as_bytes(), &stranger, &ring, NOW, None).unwrap_err();
+    assert_eq!(err.code(), "bad_signature", "{err}");
+    // No trusted keys at all.
+    let err = verify_split(claims_json.as_bytes(), &sig, &Keyring::new(), NOW, None).unwrap_err();
+    assert_eq!(err.code(), "no_public_keys");
+}
+
+#[test]
+fn a_kid_that_names_another_key_than_the_signer_is_rejected() {
+    let (a, b) = (fresh_key(), fresh_key());
+    let mut ring = ring_with("a", &a);
+    ring.insert("b", b.verifying_key());
+    // Claims say kid "a", but key b signed them.
+    let claims_json =
+        r#"{"exp":4000000000,"features":[],"kid":"a","plan":"pro","schema":"ccp.license.v1"}"#;
+    let sig = sign_bytes(&b, claims_json.as_bytes());
+    let err = verify_split(claims_json.as_bytes(), &sig, &ring, NOW, None).unwrap_err();
+    assert_eq!(err.code(), "bad_signature", "{err}");
+    let ok = verify_split(
+        claims_json.as_bytes(),
+        &sign_bytes(&a, claims_json.as_bytes()),
+        &ring,
+        NOW,
+        None,
+    )
+    .expect("signed by the named key");
+    assert!(ok.kid_from_claims);
+}
+
+#[test]
+fn an_injected_verifier_replaces_ed25519() {
+    // A test double: every signature is good under kid "fake", nothing else is known.
+    struct AcceptAll;
+    impl Verifier for AcceptAll {
+        fn verify(
+            &self,
+            kid: &str,
+            _: &[u8],
+            _: &ed25519_dalek::Signature,
+        ) -> Result<(), LicenseError> {
+            if kid == "fake" {
+                Ok(())
+            } else {
+                Err(LicenseError::UnknownKid(kid.into()))
+            }
+        }
+        fn kids(&self) -> Vec<String> {
+            vec!["fake".into()]
+        }
+    }
+    let zero_sig = base64::engine::general_purpose::STANDARD.encode([0u8; 64]);
+    let claims_json = r#"{"exp":4000000000,"features":["telemetry_minimized"],"plan":"trial","schema":"ccp.license.v1"}"#;
+    let ok =
+        verify_split(claims_json.as_bytes(), &zero_sig, &AcceptAll, NOW, None).expect("double");
+    assert!(ok.has(Entitlement::TelemetryMinimized) && !ok.has(Entitlement::TelemetryFull));
+    let other =
+        r#"{"exp":4000000000,"features":[],"kid":"real","plan":"trial","schema":"ccp.license.v1"}"#;
+    assert_eq!(
+        verify_split(other.as_bytes(), &zero_sig, &AcceptAll, NOW, None)
+            .unwrap_err()
+            .code(),
+        "unknown_kid"
+    );
+}
+
+#[test]
 fn seed_and_public_key_encodings_round_trip() {
     let key = fresh_key();
     let back = signing_key_from_base64(&seed_base64(&key)).expect("seed");
