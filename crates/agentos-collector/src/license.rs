@@ -3,8 +3,9 @@
 //!
 //! Verification results are cached by the SHA-256 of the header value, so a client that sends
 //! the same pack with every request costs one hash per request, not one Ed25519 verification.
-//! Expiry is re-checked on every use (a cached pack still expires on time); device binding is
-//! not checked here because the collector cannot know the client machine's device value.
+//! Expiry is re-checked on every use (a cached pack still expires on time). A device-bound pack
+//! (`device` claim) is accepted only from a client whose `X-AgentOS-Device-Binding` header
+//! carries that same value (the client's `[license] device` or machine fingerprint).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -152,10 +153,22 @@ impl LicenseGate {
     pub fn require(
         &self,
         header: Option<&[u8]>,
+        binding: Option<&str>,
         now_unix: i64,
         req: Requirement,
     ) -> Result<VerifiedLicense, ApiError> {
         let lic = self.verify(header, now_unix)?;
+        if let Some(bound) = lic.claims.device.as_deref().filter(|d| !d.is_empty())
+            && binding != Some(bound)
+        {
+            return Err(ApiError::Forbidden {
+                code: "license_device_mismatch",
+                message: format!(
+                    "the license is bound to device {bound:?}; this client sent {} in X-AgentOS-Device-Binding",
+                    binding.map_or_else(|| "nothing".to_string(), |b| format!("{b:?}"))
+                ),
+            });
+        }
         if !req.satisfied_by(&lic) {
             return Err(ApiError::Forbidden {
                 code: "entitlement_missing",

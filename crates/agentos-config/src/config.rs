@@ -511,6 +511,34 @@ impl Config {
     pub fn device_id(&self) -> Result<String, ConfigError> {
         device_id(&self.data_dir)
     }
+
+    /// This machine's value for device-bound license packs: `[license] device`
+    /// (`AGENTOS_DEVICE`) when set, else the [`machine_fingerprint`], else empty (a device-bound
+    /// pack then does not verify here).
+    pub fn device_binding(&self) -> String {
+        self.license
+            .device
+            .clone()
+            .or_else(machine_fingerprint)
+            .unwrap_or_default()
+    }
+}
+
+/// A stable, privacy-preserving fingerprint of this machine for device-bound licenses:
+/// `fp-` and the first 32 hex digits of SHA-256 over a fixed agentos salt and the OS machine id
+/// (`/etc/machine-id`, else `/var/lib/dbus/machine-id`). The salt makes the value useless for
+/// joining with other tools' data and the hash never reveals the id; the raw id is never stored
+/// or sent. `None` when the machine has no id.
+pub fn machine_fingerprint() -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let id = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())?;
+    let digest = Sha256::digest(format!("agentos-device-fingerprint-v1\0{id}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    Some(format!("fp-{hex}"))
 }
 
 fn is_truthy(v: &str) -> bool {

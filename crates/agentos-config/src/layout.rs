@@ -18,6 +18,9 @@
 //!     held.json                events held back behind the cursor (the held-back ledger)
 //!     forget.jsonl             every `agentos ccc outbox forget` decision, append-only
 //!     uploader.lock            held by the one uploader of this data dir
+//!   license/
+//!     last_good.pack           the last configured license pack that verified (used, loudly,
+//!                              until its own expiry when a refreshed pack fails)
 //!   ingest/                    the ingest stores (their inner files belong to `agentos-ingest`)
 //!     backfill-skipped.jsonl   lines `agentos ccc backfill` skipped
 //!   ccp_metrics_summary.json   default output of `agentos ccc backfill`
@@ -53,6 +56,10 @@ pub const DELIVERY_STATE_FILE: &str = "state.json";
 pub const REJECTED_FILE: &str = "rejected.jsonl";
 /// `delivery/summary_sent.json`.
 pub const SUMMARY_SENT_FILE: &str = "summary_sent.json";
+/// `license/`: the license state agentos keeps (not the configured pack itself).
+pub const LICENSE_DIR: &str = "license";
+/// `license/last_good.pack`.
+pub const LAST_GOOD_LICENSE_FILE: &str = "last_good.pack";
 /// `delivery/held.json`.
 pub const HELD_FILE: &str = "held.json";
 /// `delivery/forget.jsonl`.
@@ -190,6 +197,11 @@ impl DataDir {
     /// `keys/`.
     pub fn keys_dir(&self) -> PathBuf {
         self.root.join(KEYS_DIR)
+    }
+
+    /// `license/last_good.pack`: the last configured pack that verified (combined form).
+    pub fn last_good_license(&self) -> PathBuf {
+        self.root.join(LICENSE_DIR).join(LAST_GOOD_LICENSE_FILE)
     }
 }
 

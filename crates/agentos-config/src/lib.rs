@@ -24,4 +24,6 @@ pub use config::{
 };
 pub use durable::{FileLock, atomic_write};
 pub use layout::DataDir;
-pub use license::{LicensePack, PackError};
+pub use license::{
+    InForce, InForceError, LicensePack, PackError, PackSource, verify_with_fallback,
+};

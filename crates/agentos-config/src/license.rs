@@ -296,3 +296,139 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     license::signing_key_from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// Where the license in force came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackSource {
+    /// The configured pack verified.
+    Configured,
+    /// The configured pack did not verify; the last pack that did is used until its own `exp`.
+    LastKnownGood {
+        /// Why the configured pack was not used.
+        problem: String,
+    },
+}
+
+/// A verified license and the combined pack bytes that prove it.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    /// The verified claims.
+    pub license: VerifiedLicense,
+    /// The combined pack (what `X-AgentOS-License` carries).
+    pub combined: Vec<u8>,
+    /// Where it came from.
+    pub source: PackSource,
+}
+
+/// Why no license is in force.
+#[derive(Debug, thiserror::Error)]
+pub enum InForceError {
+    /// No pack is configured (`[license] pack` / `AGENTOS_LICENSE_PACK`).
+    #[error("no license pack configured (set [license] pack or AGENTOS_LICENSE_PACK)")]
+    NoPack,
+    /// The trusted keys in the configuration are malformed.
+    #[error("trusted license keys are invalid: {0}")]
+    Keyring(LicenseError),
+    /// The configured pack could not be read (and no last-known-good pack verifies).
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// The configured pack did not verify (and no last-known-good pack verifies).
+    #[error("license pack {path} is invalid: {error}")]
+    Invalid {
+        /// The configured pack.
+        path: PathBuf,
+        /// Why it did not verify.
+        error: LicenseError,
+    },
+}
+
+/// Verifies the configured pack at `pack`. A pack that verifies is remembered at `last_good`
+/// (best effort). When it does not — a refresh that went wrong, a file half-copied — the pack at
+/// `last_good` is used instead for as long as it verifies on its own (so never past its own
+/// `exp`), and a warning says so every time: a refresh problem must not silently stop delivery,
+/// and must not go unnoticed either.
+///
+/// # Errors
+/// The configured pack's own problem when the fallback does not verify either.
+pub fn verify_with_fallback(
+    pack: &Path,
+    last_good: &Path,
+    ring: &Keyring,
+    now_unix: i64,
+    device: Option<&str>,
+) -> Result<InForce, InForceError> {
+    let configured = LicensePack::read(pack)
+        .map_err(InForceError::from)
+        .and_then(|p| {
+            p.verify(ring, now_unix, device)
+                .map(|lic| (lic, p.combined_bytes().into_owned()))
+                .map_err(|error| InForceError::Invalid {
+                    path: pack.to_path_buf(),
+                    error,
+                })
+        });
+    match configured {
+        Ok((license, combined)) => {
+            if std::fs::read(last_good).ok().as_deref() != Some(combined.as_slice()) {
+                let stored = last_good
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| crate::durable::atomic_write(last_good, &combined));
+                if let Err(e) = stored {
+                    tracing::warn!(path = %last_good.display(), error = %e, "cannot remember the last good license pack");
+                }
+            }
+            Ok(InForce {
+                license,
+                combined,
+                source: PackSource::Configured,
+            })
+        }
+        Err(problem) => {
+            let fallback = std::fs::read(last_good).ok().and_then(|bytes| {
+                license::verify_pack(&bytes, ring, now_unix, device)
+                    .ok()
+                    .map(|lic| (lic, bytes))
+            });
+            match fallback {
+                Some((license, combined)) => {
+                    tracing::warn!(
+                        configured = %pack.display(),
+                        %problem,
+                        last_good = %last_good.display(),
+                        exp = license.claims.exp,
+                        "THE CONFIGURED LICENSE PACK DOES NOT VERIFY; using the last pack that did until it expires"
+                    );
+                    Ok(InForce {
+                        license,
+                        combined,
+                        source: PackSource::LastKnownGood {
+                            problem: problem.to_string(),
+                        },
+                    })
+                }
+                None => Err(problem),
+            }
+        }
+    }
+}
+
+impl crate::config::Config {
+    /// The license in force: the configured pack verified against the configured keys (and
+    /// device), or the last-known-good pack of this data dir (see [`verify_with_fallback`]).
+    /// The one check the recorder (session start), delivery (the cap) and the CLI share.
+    ///
+    /// # Errors
+    /// [`InForceError`] naming why no license is in force.
+    pub fn license_in_force(&self, now_unix: i64) -> Result<InForce, InForceError> {
+        let pack = self.license.pack.as_deref().ok_or(InForceError::NoPack)?;
+        let ring = self.license.keyring().map_err(InForceError::Keyring)?;
+        verify_with_fallback(
+            pack,
+            &crate::layout::DataDir::new(&self.data_dir).last_good_license(),
+            &ring,
+            now_unix,
+            Some(&self.device_binding()),
+        )
+    }
+}

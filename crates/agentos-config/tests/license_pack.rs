@@ -198,3 +198,55 @@ fn absolute_paths_are_kept_whatever_their_origin() {
     let (cfg, _) = t.load(&[("AGENTOS_LICENSE_PACK", abs.to_str().expect("utf-8"))]);
     assert_eq!(cfg.license.pack, Some(abs));
 }
+
+#[test]
+fn a_refreshed_pack_that_fails_falls_back_to_the_last_good_one_until_it_expires() {
+    use agentos_config::{InForceError, PackSource, verify_with_fallback};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = generate_signing_key().expect("key");
+    let ring = ring("k1", &key);
+    let pack = dir.path().join("pack.json");
+    let last_good = dir.path().join("data/license/last_good.pack");
+    let good = write_combined(&pack, "k1", &key);
+
+    let first = verify_with_fallback(&pack, &last_good, &ring, NOW, None).expect("good pack");
+    assert_eq!(first.source, PackSource::Configured);
+    assert_eq!(std::fs::read(&last_good).expect("remembered"), good);
+
+    // A refresh writes a pack signed by a key nobody trusts.
+    write_combined(&pack, "k1", &generate_signing_key().expect("key"));
+    let fallback = verify_with_fallback(&pack, &last_good, &ring, NOW, None).expect("fallback");
+    match &fallback.source {
+        PackSource::LastKnownGood { problem } => {
+            assert!(problem.contains("signature"), "{problem}")
+        }
+        other => panic!("expected the last good pack, got {other:?}"),
+    }
+    assert_eq!(
+        fallback.combined, good,
+        "the header carries the pack that verified"
+    );
+    assert_eq!(
+        std::fs::read(&last_good).expect("kept"),
+        good,
+        "a failing pack never replaces it"
+    );
+
+    // Never past the last good pack's own expiry: then the configured pack's problem stands.
+    let err = verify_with_fallback(&pack, &last_good, &ring, 4_000_000_001, None)
+        .expect_err("past the last good pack's expiry");
+    assert!(matches!(err, InForceError::Invalid { .. }), "{err}");
+
+    // A missing configured pack also falls back; a good new pack replaces the remembered one.
+    std::fs::remove_file(&pack).expect("rm");
+    assert!(matches!(
+        verify_with_fallback(&pack, &last_good, &ring, NOW, None)
+            .expect("fallback")
+            .source,
+        PackSource::LastKnownGood { .. }
+    ));
+    let newer = write_combined(&pack, "k1", &key);
+    let again = verify_with_fallback(&pack, &last_good, &ring, NOW, None).expect("good again");
+    assert_eq!(again.source, PackSource::Configured);
+    assert_eq!(std::fs::read(&last_good).expect("remembered"), newer);
+}

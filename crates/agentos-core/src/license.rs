@@ -528,9 +528,11 @@ fn verify_parts(
             now: now_unix,
         });
     }
+    // `device: None` means the caller does not check binding (the collector checks the
+    // client's binding header separately); `Some("")` is a machine with no device value, which
+    // a bound pack does not verify on.
     if let (Some(expected), Some(actual)) = (claims.device.as_deref(), device)
         && !expected.is_empty()
-        && !actual.is_empty()
         && expected != actual
     {
         return Err(LicenseError::DeviceMismatch {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use agentos_config::license::LicensePack;
 use agentos_config::{Config, DeliveryConfig};
 use agentos_core::privacy::RedactionPolicy;
 use agentos_core::tier::Tier;
@@ -37,6 +36,9 @@ pub struct Settings {
     pub license_pack: Option<Vec<u8>>,
     /// This data dir's device id (`X-AgentOS-Device`, `device_id` of batches).
     pub device_id: String,
+    /// This machine's value for device-bound license packs (`X-AgentOS-Device-Binding`; empty:
+    /// not sent).
+    pub device_binding: String,
     /// Most events per `/v1/events` request.
     pub batch_max_events: usize,
     /// Most body bytes per request (a single larger event is still sent alone).
@@ -85,6 +87,7 @@ impl Settings {
             policy: RedactionPolicy::default(),
             license_pack: None,
             device_id: device_id.into(),
+            device_binding: String::new(),
             batch_max_events: d.batch_max_events,
             batch_max_bytes: d.batch_max_bytes,
             backoff_min: Duration::from_millis(d.backoff_min_ms),
@@ -117,6 +120,7 @@ impl Settings {
         s.api_key = cfg.ccc.api_key.clone();
         s.tier = cfg.ccc.tier;
         s.do_not_track = cfg.do_not_track;
+        s.device_binding = cfg.device_binding();
         s.policy = RedactionPolicy {
             metadata_allowlist: cfg.privacy.metadata_allowlist.iter().cloned().collect(),
         };
@@ -124,25 +128,13 @@ impl Settings {
         // held back until a valid license is in force again. The loader already resolved a
         // relative pack path (the one rule in agentos-config), so this reads the same file as
         // the recorder's session-start check.
-        if let Some(path) = &cfg.license.pack {
-            let now = jiff::Timestamp::now().as_second();
-            let verified = LicensePack::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|pack| {
-                    let ring = cfg.license.keyring().map_err(|e| e.to_string())?;
-                    let lic = pack
-                        .verify(&ring, now, cfg.license.device.as_deref())
-                        .map_err(|e| e.to_string())?;
-                    Ok((pack.combined_bytes().into_owned(), lic))
-                });
-            match verified {
-                Ok((bytes, lic)) => {
-                    s.license_pack = Some(bytes);
-                    s.license_ceiling = license_ceiling(&lic);
-                }
-                Err(problem) => {
-                    tracing::debug!(%problem, "no valid license in force; shareable events are held back until there is one");
-                }
+        match cfg.license_in_force(jiff::Timestamp::now().as_second()) {
+            Ok(in_force) => {
+                s.license_ceiling = license_ceiling(&in_force.license);
+                s.license_pack = Some(in_force.combined);
+            }
+            Err(problem) => {
+                tracing::debug!(%problem, "no valid license in force; shareable events are held back until there is one");
             }
         }
         let d = &cfg.delivery;

@@ -61,6 +61,13 @@ impl Transport {
             "x-agentos-device",
             HeaderValue::from_str(&settings.device_id).map_err(|_| bad_header("device id"))?,
         );
+        if !settings.device_binding.is_empty() {
+            headers.insert(
+                "x-agentos-device-binding",
+                HeaderValue::from_str(&settings.device_binding)
+                    .map_err(|_| bad_header("device binding"))?,
+            );
+        }
         if let Some(key) = &settings.api_key {
             let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
                 .map_err(|_| bad_header("api key"))?;

@@ -97,9 +97,21 @@ impl From<PackError> for LicenseProblem {
 /// # Errors
 /// The [`LicenseProblem`] that stops it.
 pub fn verify_configured(cfg: &Config, now_unix: i64) -> Result<VerifiedLicense, LicenseProblem> {
-    let path = cfg.license.pack.as_deref().ok_or(LicenseProblem::NoPack)?;
-    let ring = cfg.license.keyring().map_err(LicenseProblem::BadKeyring)?;
-    verify_file(path, &ring, now_unix, cfg.license.device.as_deref())
+    cfg.license_in_force(now_unix)
+        .map(|f| f.license)
+        .map_err(LicenseProblem::from)
+}
+
+impl From<agentos_config::InForceError> for LicenseProblem {
+    fn from(e: agentos_config::InForceError) -> Self {
+        use agentos_config::InForceError;
+        match e {
+            InForceError::NoPack => LicenseProblem::NoPack,
+            InForceError::Keyring(e) => LicenseProblem::BadKeyring(e),
+            InForceError::Pack(p) => p.into(),
+            InForceError::Invalid { path, error } => LicenseProblem::Invalid { path, error },
+        }
+    }
 }
 
 /// Reads the pack at `path` with [`LicensePack::read`] and verifies it.

@@ -61,7 +61,8 @@ pub struct IssueArgs {
     /// Expiry: a duration from now (`90d`, `12h`, `30m`, `2w`), an RFC 3339 time, or unix seconds.
     #[arg(long, default_value = "90d")]
     pub expires: String,
-    /// Bind the license to this device.
+    /// Bind the license to a device: its `[license] device` value, or `this` for this machine's
+    /// fingerprint (a salted hash of the OS machine id; see docs/configuration.md).
     #[arg(long)]
     pub device: Option<String>,
     /// Subject (email or `anon:…`).
@@ -86,7 +87,8 @@ pub struct VerifyArgs {
     /// Extra trusted key from a `.pub` file, repeatable: KID=PATH.
     #[arg(long = "pubkey-file", value_name = "KID=PATH")]
     pub pubkey_files: Vec<String>,
-    /// This device's value for device-bound packs (default: `[license] device`).
+    /// This device's value for device-bound packs (default: `[license] device`, else this
+    /// machine's fingerprint).
     #[arg(long)]
     pub device: Option<String>,
     /// `--json`.
@@ -180,8 +182,14 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitStatus> {
     }
     let now = jiff::Timestamp::now();
     let exp = parse_expiry(&a.expires, now)?;
+    let device = match a.device.as_deref() {
+        Some("this") => Some(agentos_config::config::machine_fingerprint().context(
+            "--device this: this machine has no machine id (/etc/machine-id); pass a name instead",
+        )?),
+        _ => a.device.clone(),
+    };
     let claims = Claims {
-        device: a.device,
+        device,
         exp,
         features: a.features.iter().map(|f| f.trim().to_string()).collect(),
         iat: Some(now.as_second()),
@@ -321,9 +329,9 @@ fn verify(a: VerifyArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         );
     }
     let now = jiff::Timestamp::now().as_second();
-    let device = a.device.as_deref().or(cfg.license.device.as_deref());
+    let device = a.device.clone().unwrap_or_else(|| cfg.device_binding());
     let pack = Env::from_process().resolve_path(&a.pack, PathOrigin::Flag);
-    match licensing::verify_file(&pack, &ring, now, device) {
+    match licensing::verify_file(&pack, &ring, now, Some(&device)) {
         Ok(lic) => {
             if a.json.json {
                 print_json(&license_json(&lic, &a.pack, now))?;
@@ -343,15 +351,37 @@ fn status(a: StatusArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let Some(path) = cfg.license.pack.clone() else {
         return report_problem(&LicenseProblem::NoPack, a.json.json);
     };
-    match licensing::verify_configured(cfg, now) {
-        Ok(lic) => {
+    match cfg.license_in_force(now) {
+        Ok(in_force) => {
+            let lic = &in_force.license;
+            let stale = match &in_force.source {
+                agentos_config::PackSource::Configured => None,
+                agentos_config::PackSource::LastKnownGood { problem } => Some(problem.clone()),
+            };
             if a.json.json {
-                let mut v = license_json(&lic, &path, now);
+                let mut v = license_json(lic, &path, now);
                 v["tier"] = json!(cfg.ccc.session_tier());
                 v["do_not_track"] = json!(cfg.do_not_track);
+                v["source"] = json!(if stale.is_some() {
+                    "last_known_good"
+                } else {
+                    "configured"
+                });
+                v["configured_pack_problem"] = json!(stale);
                 print_json(&v)?;
             } else {
-                print_license(&lic, &path, now);
+                if let Some(problem) = &stale {
+                    // Loud on purpose: the refresh failed and the clock is running.
+                    error_line(&format!(
+                        "THE CONFIGURED PACK DOES NOT VERIFY ({problem}); using the last pack that did \
+                         ({}) until it expires on {}",
+                        agentos_config::DataDir::new(&cfg.data_dir)
+                            .last_good_license()
+                            .display(),
+                        rfc3339(lic.claims.exp)
+                    ));
+                }
+                print_license(lic, &path, now);
                 println!(
                     "tier:     {}{}",
                     cfg.ccc.session_tier(),
@@ -362,9 +392,13 @@ fn status(a: StatusArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
                     }
                 );
             }
-            Ok(ExitStatus::Ok)
+            Ok(if stale.is_some() {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Ok
+            })
         }
-        Err(p) => report_problem(&p, a.json.json),
+        Err(p) => report_problem(&LicenseProblem::from(p), a.json.json),
     }
 }
 

@@ -547,3 +547,88 @@ fn closing_a_local_session_makes_no_connection() {
     assert_eq!(end["summary_upload"], "withheld");
     assert_eq!(server.connections(), 0);
 }
+
+#[test]
+fn a_pack_bound_to_this_machine_verifies_here_and_a_refresh_that_fails_falls_back_loudly() {
+    let mut sb = Sandbox::new();
+    let (key, public) = sb.keygen("k1");
+    let trust = format!("k1={public}");
+    let bound = sb.path().join("bound.json");
+    let bound_s = bound.to_str().expect("utf8");
+    let key_s = key.to_str().expect("utf8");
+    let issue = |device: &str, out: &str| {
+        sb.run(&[
+            "license",
+            "issue",
+            "--key",
+            key_s,
+            "--features",
+            "telemetry_full",
+            "--device",
+            device,
+            "--out",
+            out,
+        ])
+    };
+    let r = issue("this", bound_s);
+    if !std::path::Path::new("/etc/machine-id").exists()
+        && !std::path::Path::new("/var/lib/dbus/machine-id").exists()
+    {
+        assert_eq!(r.code, 2, "no machine id: --device this must refuse");
+        assert!(r.stderr.contains("machine id"), "{}", r.stderr);
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let claims: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bound).expect("pack")).expect("json");
+    let device = claims["license"]["device"]
+        .as_str()
+        .expect("device")
+        .to_string();
+    assert!(device.starts_with("fp-") && device.len() == 35, "{device}");
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    assert!(!machine_id.trim().is_empty() && !device.contains(machine_id.trim()));
+    let v = sb.run(&["license", "verify", bound_s, "--pubkey", &trust, "--json"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    // Bound to another machine: refused here.
+    let elsewhere = sb.path().join("elsewhere.json");
+    assert_eq!(
+        issue("fp-not-this-machine", elsewhere.to_str().expect("utf8")).code,
+        0
+    );
+    let v = sb.run(&[
+        "license",
+        "verify",
+        elsewhere.to_str().expect("utf8"),
+        "--pubkey",
+        &trust,
+        "--json",
+    ]);
+    assert_eq!(
+        (v.code, v.json()["code"].as_str()),
+        (1, Some("device_mismatch"))
+    );
+
+    // Last known good: the configured pack verifies once, then a refresh breaks it.
+    sb.set_env("AGENTOS_LICENSE_PACK", bound_s);
+    sb.set_env("AGENTOS_LICENSE_PUBKEYS", &trust);
+    let st = sb.run(&["license", "status", "--json"]);
+    assert_eq!(
+        (st.code, st.json()["source"].as_str()),
+        (0, Some("configured")),
+        "{}",
+        st.stderr
+    );
+    std::fs::write(&bound, "{\"license\":{},\"signature\":\"AAAA\"}").expect("break the pack");
+    let st = sb.run(&["license", "status"]);
+    assert_eq!(st.code, 1, "a fallback is a problem to fix");
+    assert!(
+        st.stderr.contains("THE CONFIGURED PACK DOES NOT VERIFY"),
+        "{}",
+        st.stderr
+    );
+    assert!(st.stdout.contains("telemetry_full"), "{}", st.stdout);
+    // Sessions keep their tier on the last good pack.
+    let s = sb.ok(&["ccc", "session", "start", "--tier", "full", "--json"]);
+    assert_eq!(s.json()["tier"], "full", "{}", s.stderr);
+}

@@ -51,6 +51,7 @@ pub async fn post_events(
     let tenant = super::tenant(&state, &headers).await?;
     state.inner.licenses.require(
         super::license_header(&headers),
+        super::binding_header(&headers),
         super::now_unix(&state),
         Requirement::Events,
     )?;

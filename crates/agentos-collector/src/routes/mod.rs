@@ -18,6 +18,8 @@ use crate::state::AppState;
 pub const LICENSE_HEADER: &str = "x-agentos-license";
 /// Header carrying the client's device id.
 pub const DEVICE_HEADER: &str = "x-agentos-device";
+/// Header carrying the client's device binding value (for device-bound license packs).
+pub const BINDING_HEADER: &str = "x-agentos-device-binding";
 
 /// Resolves the tenant of the request's bearer key.
 pub(crate) async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
@@ -38,6 +40,11 @@ pub(crate) async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<Stri
 
 pub(crate) fn license_header(headers: &HeaderMap) -> Option<&[u8]> {
     headers.get(LICENSE_HEADER).map(|v| v.as_bytes())
+}
+
+/// The client's device binding value, when it sent one as text.
+pub(crate) fn binding_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(BINDING_HEADER).and_then(|v| v.to_str().ok())
 }
 
 /// The `X-AgentOS-Device` header as text (422 when it is not visible ASCII/UTF-8).

@@ -110,3 +110,56 @@ async fn usage_carries_the_license_block_of_a_valid_pack(h: &Harness) -> anyhow:
     Ok(())
 }
 both_backends!(usage_carries_the_license_block_of_a_valid_pack);
+
+async fn a_device_bound_pack_is_accepted_only_from_that_device(h: &Harness) -> anyhow::Result<()> {
+    use agentos_core::license::{Claims, LICENSE_SCHEMA, Plan, issue_pack};
+    let key = h.key("acme").await?;
+    let claims = Claims {
+        device: Some("fp-0123456789abcdef".into()),
+        exp: NOW_US / 1_000_000 + 86_400,
+        features: vec!["telemetry_full".into()],
+        iat: None,
+        kid: crate::common::KID.into(),
+        nonce: None,
+        plan: Plan::Pro,
+        schema: LICENSE_SCHEMA.into(),
+        sub: None,
+    };
+    let lic = base64::engine::general_purpose::STANDARD.encode(issue_pack(&h.signing, &claims));
+    let body = serde_json::to_vec(&batch("d", 1, 1, vec![turn(1)]))?;
+    let post = |binding: Option<&'static str>| {
+        let mut req = h
+            .client
+            .post(format!("{}/v1/events", h.base))
+            .bearer_auth(&key)
+            .header("X-AgentOS-License", &lic)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(b) = binding {
+            req = req.header("X-AgentOS-Device-Binding", b);
+        }
+        async move {
+            let r = req.send().await?;
+            let status = r.status().as_u16();
+            let v: serde_json::Value = serde_json::from_str(&r.text().await?)?;
+            anyhow::Ok((status, v))
+        }
+    };
+    let (s, b) = post(None).await?;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("license_device_mismatch")),
+        "{b}"
+    );
+    let (s, b) = post(Some("fp-other")).await?;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("license_device_mismatch")),
+        "{b}"
+    );
+    let (s, b) = post(Some("fp-0123456789abcdef")).await?;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["accepted"], 1);
+    Ok(())
+}
+both_backends!(a_device_bound_pack_is_accepted_only_from_that_device);
