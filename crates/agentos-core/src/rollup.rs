@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::Attribution;
 use crate::event::{Envelope, EventBody, TurnEvent};
 use crate::tier::Egress;
 
@@ -108,6 +109,10 @@ pub struct Rollup {
     /// Aggregates over turns recorded under a tier that allows `/v1/metrics`.
     #[serde(default)]
     pub shareable: Aggregates,
+    /// Features attributed to models, per model, session, feature and day (see
+    /// [`crate::attribution`]).
+    #[serde(default)]
+    pub value: Attribution,
 }
 
 impl Rollup {
@@ -122,6 +127,11 @@ impl Rollup {
             EventBody::Session(_) => self.sessions += 1,
             EventBody::Turn(t) => {
                 self.apply_turn(t);
+                let day = jiff::tz::TimeZone::UTC
+                    .to_datetime(env.recorded_at)
+                    .date()
+                    .to_string();
+                self.value.apply(t, &day);
                 if env.tier.allows(Egress::Metrics) {
                     self.shareable.apply_turn(t);
                 }
@@ -131,7 +141,8 @@ impl Rollup {
     }
 
     /// Folds one turn into the totals over everything (not into [`Rollup::shareable`], which
-    /// needs the recorded tier: use [`Rollup::apply`]).
+    /// needs the recorded tier, nor into [`Rollup::value`], which needs the recorded time: use
+    /// [`Rollup::apply`]).
     pub fn apply_turn(&mut self, t: &TurnEvent) {
         self.turns += 1;
         self.totals.apply_turn(t);
@@ -174,6 +185,7 @@ impl Rollup {
             sessions: self.sessions,
             shareable: self.shareable.summary(),
             turns: self.turns,
+            value: self.value.clone(),
         }
     }
 }
@@ -207,4 +219,7 @@ pub struct Summary {
     pub shareable: SharedSummary,
     /// Turns recorded.
     pub turns: u64,
+    /// Features attributed to models (never leaves under `minimized`: not an allowlisted key).
+    #[serde(default, skip_serializing_if = "Attribution::is_empty")]
+    pub value: Attribution,
 }

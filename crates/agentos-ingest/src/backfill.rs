@@ -244,6 +244,7 @@ fn summarize(
             // Backfilled history never leaves the machine through /v1/metrics.
             shareable: Default::default(),
             turns: turns.len() as u64,
+            value: Default::default(),
         },
         sources,
         model_health,

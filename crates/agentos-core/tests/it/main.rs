@@ -4,6 +4,7 @@
     reason = "a test failing on unwrap is the assertion"
 )]
 
+mod attribution;
 mod examples;
 mod license;
 mod privacy;

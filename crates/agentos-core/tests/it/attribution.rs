@@ -1,0 +1,180 @@
+//! Value attribution: hand-computed expectations over several turns, the rules for missing and
+//! odd shares, and the invariant that attributed features add up to the features shipped.
+
+use std::collections::BTreeMap;
+
+use agentos_core::event::*;
+use agentos_core::rollup::Rollup;
+use agentos_core::tier::Tier;
+use proptest::prelude::*;
+
+use crate::examples::*;
+
+fn turn(
+    model: &str,
+    session: &str,
+    shares: Option<&[(&str, f64)]>,
+    feature_delta: Option<f64>,
+    feature: Option<&str>,
+) -> TurnEvent {
+    let mut t = full_turn();
+    t.turn.model = model.into();
+    t.turn.session_id = SessionId(session.into());
+    t.turn.attribution = shares.map(|s| s.iter().map(|(m, v)| (m.to_string(), *v)).collect());
+    t.measurement = feature_delta.map(|fd| Measurement {
+        cls: 1.0,
+        impf: 1.0,
+        churn_score: 0.0,
+        feature_delta: fd,
+        errors: None,
+        error_count: None,
+    });
+    t.feature = feature.map(|id| Feature {
+        feature_id: id.into(),
+        spec_ref: "s".into(),
+        status: FeatureStatus::Shipped,
+        notes: None,
+    });
+    t
+}
+
+fn at(seq: u64, day: &str, t: TurnEvent) -> Envelope {
+    let mut e = envelope(seq, Tier::Full, EventBody::Turn(t));
+    e.recorded_at = ts(&format!("{day}T09:00:00Z"));
+    e
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+fn assert_map(got: Option<&BTreeMap<String, f64>>, want: &[(&str, f64)]) {
+    let got = got.cloned().unwrap_or_default();
+    let want = map(want);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{got:?}"
+    );
+    for (k, v) in &want {
+        assert!(close(got[k], *v), "{k}: got {} want {v}", got[k]);
+    }
+}
+
+#[test]
+fn several_turns_split_their_features_by_normalised_shares() {
+    let events = [
+        // Shares as given: 0.75 / 0.25 of one feature.
+        at(
+            1,
+            "2026-11-24",
+            turn(
+                "glm-4.6",
+                "s-1",
+                Some(&[("glm-4.6", 0.75), ("sonnet", 0.25)]),
+                Some(1.0),
+                Some("F-1"),
+            ),
+        ),
+        // No attribution: everything to the serving model.
+        at(
+            2,
+            "2026-11-25",
+            turn("sonnet", "s-1", None, Some(2.0), Some("F-2")),
+        ),
+        // Shares summing to 4: normalised to 0.5 / 0.5.
+        at(
+            3,
+            "2026-11-24",
+            turn(
+                "glm-4.6",
+                "s-2",
+                Some(&[("glm-4.6", 2.0), ("haiku", 2.0)]),
+                Some(1.0),
+                None,
+            ),
+        ),
+        // Nothing usable (negative, zero): the serving model.
+        at(
+            4,
+            "2026-11-24",
+            turn(
+                "glm-4.6",
+                "s-2",
+                Some(&[("glm-4.6", -1.0), ("x", 0.0)]),
+                Some(0.5),
+                None,
+            ),
+        ),
+        // No measurement: weight counted, no features.
+        at(
+            5,
+            "2026-11-25",
+            turn("glm-4.6", "s-3", Some(&[("sonnet", 1.0)]), None, None),
+        ),
+    ];
+    let mut r = Rollup::new();
+    for e in &events {
+        r.apply(e);
+    }
+    let s = r.summary(ts("2026-11-26T00:00:00Z"));
+    let v = &s.value;
+    let m = |name: &str| v.by_model[name];
+    assert!(close(m("glm-4.6").features, 1.75) && close(m("glm-4.6").turns, 2.25));
+    assert!(close(m("sonnet").features, 2.25) && close(m("sonnet").turns, 2.25));
+    assert!(close(m("haiku").features, 0.5) && close(m("haiku").turns, 0.5));
+    assert!(!v.by_model.contains_key("x"), "a zero share is no share");
+    assert!(close(v.total_features(), s.features_shipped));
+    assert!(close(s.features_shipped, 4.5));
+    assert_map(
+        v.by_session.get("s-1"),
+        &[("glm-4.6", 0.75), ("sonnet", 2.25)],
+    );
+    assert_map(v.by_session.get("s-2"), &[("glm-4.6", 1.0), ("haiku", 0.5)]);
+    assert!(!v.by_session.contains_key("s-3"), "no features, no row");
+    assert_map(
+        v.by_feature.get("F-1"),
+        &[("glm-4.6", 0.75), ("sonnet", 0.25)],
+    );
+    assert_map(v.by_feature.get("F-2"), &[("sonnet", 2.0)]);
+    assert_map(
+        v.by_day.get("2026-11-24"),
+        &[("glm-4.6", 1.75), ("haiku", 0.5), ("sonnet", 0.25)],
+    );
+    assert_map(v.by_day.get("2026-11-25"), &[("sonnet", 2.0)]);
+    // The seed's model_value keeps its meaning: the raw shares summed per model.
+    assert!(close(s.model_value["glm-4.6"], 0.75 + 2.0 - 1.0));
+    assert!(close(s.model_value["sonnet"], 0.25 + 1.0));
+}
+
+fn arb_shares() -> impl Strategy<Value = Option<Vec<(String, f64)>>> {
+    prop::option::of(prop::collection::vec(
+        (
+            prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from),
+            -1.0f64..3.0,
+        ),
+        0..4,
+    ))
+}
+
+proptest! {
+    #[test]
+    fn attributed_features_always_add_up_to_the_features_shipped(
+        turns in prop::collection::vec((arb_shares(), prop::option::of(-2.0f64..5.0)), 0..30)
+    ) {
+        let mut r = Rollup::new();
+        for (i, (shares, fd)) in turns.iter().enumerate() {
+            let mut t = turn("served", "s", None, *fd, None);
+            t.turn.attribution = shares.as_ref().map(|s| s.iter().cloned().collect());
+            r.apply(&at(i as u64 + 1, "2026-11-24", t));
+        }
+        let s = r.summary(ts("2026-11-25T00:00:00Z"));
+        prop_assert!((s.value.total_features() - s.features_shipped).abs() < 1e-9);
+        let by_day: f64 = s.value.by_day.values().flat_map(|m| m.values()).sum();
+        prop_assert!((by_day - s.features_shipped).abs() < 1e-9);
+    }
+}
