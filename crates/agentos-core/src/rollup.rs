@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::attribution::Attribution;
+use crate::attribution::{Attribution, ChurnTrend, DayChurn, RerouteCounts, churn_trend};
 use crate::event::{Envelope, EventBody, TurnEvent};
 use crate::tier::Egress;
 
@@ -113,6 +113,12 @@ pub struct Rollup {
     /// [`crate::attribution`]).
     #[serde(default)]
     pub value: Attribution,
+    /// Routing decisions counted from the turns' `decision` blocks.
+    #[serde(default)]
+    pub reroute: RerouteCounts,
+    /// Churn per UTC day (for the churn trend).
+    #[serde(default)]
+    pub churn_by_day: BTreeMap<String, DayChurn>,
 }
 
 impl Rollup {
@@ -132,6 +138,12 @@ impl Rollup {
                     .date()
                     .to_string();
                 self.value.apply(t, &day);
+                self.reroute.apply(t);
+                if let Some(m) = &t.measurement {
+                    let d = self.churn_by_day.entry(day).or_default();
+                    d.measurements += 1;
+                    d.sum_churn_score += m.churn_score;
+                }
                 if env.tier.allows(Egress::Metrics) {
                     self.shareable.apply_turn(t);
                 }
@@ -186,6 +198,11 @@ impl Rollup {
             shareable: self.shareable.summary(),
             turns: self.turns,
             value: self.value.clone(),
+            reroute: self.reroute.clone(),
+            churn_trend: churn_trend(
+                &self.churn_by_day,
+                jiff::tz::TimeZone::UTC.to_datetime(generated_at).date(),
+            ),
         }
     }
 }
@@ -202,6 +219,9 @@ pub struct Summary {
     pub avg_impf: Option<f64>,
     /// Σ capacity used.
     pub capacity_used: f64,
+    /// Mean churn of the last 7 UTC days against the 7 before (local; not an allowlisted key).
+    #[serde(default)]
+    pub churn_trend: ChurnTrend,
     /// features_shipped / capacity_used; null when capacity is 0.
     pub features_per_capacity: Option<f64>,
     /// Σ feature_delta.
@@ -212,6 +232,9 @@ pub struct Summary {
     pub model_value: BTreeMap<String, f64>,
     /// Tokens, turns and cost per model.
     pub models: BTreeMap<String, ModelUsage>,
+    /// Routing decisions by mode and decision (local; not an allowlisted key).
+    #[serde(default, skip_serializing_if = "RerouteCounts::is_empty")]
+    pub reroute: RerouteCounts,
     /// Sessions started.
     pub sessions: u64,
     /// The aggregate fields over shareable turns only: what `/v1/metrics` may carry.

@@ -245,6 +245,12 @@ fn summarize(
             shareable: Default::default(),
             turns: turns.len() as u64,
             value: Default::default(),
+            reroute: agentos_core::attribution::RerouteCounts {
+                by_mode: req.reroute_modes.clone(),
+                by_decision: req.reroute_decisions.clone(),
+                by_mode_and_decision: Default::default(),
+            },
+            churn_trend: Default::default(),
         },
         sources,
         model_health,

@@ -178,3 +178,48 @@ proptest! {
         prop_assert!((by_day - s.features_shipped).abs() < 1e-9);
     }
 }
+
+#[test]
+fn reroute_decisions_are_counted_and_churn_is_compared_week_over_week() {
+    let mut r = Rollup::new();
+    let mut seq = 0;
+    let mut push = |day: &str, churn: Option<f64>, mode: Option<&str>, decision: Option<&str>| {
+        seq += 1;
+        let mut t = turn("glm-4.6", "s", None, churn.map(|_| 0.0), None);
+        if let (Some(m), Some(c)) = (t.measurement.as_mut(), churn) {
+            m.churn_score = c;
+        }
+        t.decision = Some(Decision {
+            reroute_mode: mode.map(String::from),
+            reroute_decision: decision.map(String::from),
+            ..Decision::default()
+        });
+        r.apply(&at(seq, day, t));
+    };
+    // Previous window (2026-11-11 ..= 11-17): mean 0.4.
+    push("2026-11-11", Some(0.2), Some("hybrid"), Some("quota_pass"));
+    push("2026-11-17", Some(0.6), Some("hybrid"), Some("fallback"));
+    // Current window (11-18 ..= 11-24): mean 0.1.
+    push("2026-11-18", Some(0.0), Some("run2cap"), None);
+    push("2026-11-24", Some(0.2), None, None);
+    // Outside both windows.
+    push("2026-11-01", Some(5.0), Some("hybrid"), Some("quota_pass"));
+    let s = r.summary(ts("2026-11-24T23:00:00Z"));
+    let t = s.churn_trend;
+    assert_eq!(t.window_days, 7);
+    assert!(close(t.current.unwrap(), 0.1) && close(t.previous.unwrap(), 0.4));
+    assert!(close(t.change.unwrap(), -0.3));
+    assert_eq!(
+        s.reroute.by_mode,
+        BTreeMap::from([("hybrid".into(), 3), ("run2cap".into(), 1)])
+    );
+    assert_eq!(
+        s.reroute.by_decision,
+        BTreeMap::from([("fallback".into(), 1), ("quota_pass".into(), 2)])
+    );
+    assert_eq!(s.reroute.by_mode_and_decision["run2cap"]["-"], 1);
+    assert_eq!(s.reroute.by_mode_and_decision["hybrid"]["quota_pass"], 2);
+    // No measurement in a window: null, and no change.
+    let s = r.summary(ts("2026-12-20T00:00:00Z"));
+    assert_eq!((s.churn_trend.current, s.churn_trend.change), (None, None));
+}
