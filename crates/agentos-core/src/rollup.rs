@@ -192,6 +192,7 @@ impl Rollup {
             features_per_capacity: all.features_per_capacity,
             features_shipped: all.features_shipped,
             generated_at,
+            license: None,
             model_value: self.model_value.clone(),
             models: self.models.clone(),
             sessions: self.sessions,
@@ -228,6 +229,10 @@ pub struct Summary {
     pub features_shipped: f64,
     /// When the summary was computed.
     pub generated_at: jiff::Timestamp,
+    /// The license in force when the summary was written (local only; never the signature or
+    /// the claim bytes). Absent without a valid license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<LicenseSummary>,
     /// Σ attribution per model.
     pub model_value: BTreeMap<String, f64>,
     /// Tokens, turns and cost per model.
@@ -245,4 +250,36 @@ pub struct Summary {
     /// Features attributed to models (never leaves under `minimized`: not an allowlisted key).
     #[serde(default, skip_serializing_if = "Attribution::is_empty")]
     pub value: Attribution,
+}
+
+/// The `license` block of the local summary: what a person needs to know about the license in
+/// force, and nothing that would let anyone reuse it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseSummary {
+    /// Whole days until expiry (negative once expired).
+    pub days_left: i64,
+    /// Entitlements granted.
+    pub entitlements: Vec<String>,
+    /// Expiry (unix seconds).
+    pub exp: i64,
+    /// The trusted key that verified it.
+    pub kid: String,
+    /// Plan.
+    pub plan: String,
+    /// `configured`, or `last_known_good` when the configured pack does not verify.
+    pub source: String,
+}
+
+impl LicenseSummary {
+    /// The block for a verified license at `now_unix`.
+    pub fn new(lic: &crate::license::VerifiedLicense, source: &str, now_unix: i64) -> Self {
+        LicenseSummary {
+            days_left: (lic.claims.exp - now_unix).div_euclid(86_400),
+            entitlements: lic.claims.features.clone(),
+            exp: lic.claims.exp,
+            kid: lic.kid.clone(),
+            plan: lic.claims.plan.as_str().to_string(),
+            source: source.to_string(),
+        }
+    }
 }

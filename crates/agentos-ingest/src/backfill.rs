@@ -238,6 +238,7 @@ fn summarize(
             features_per_capacity: None,
             features_shipped: results.features_shipped,
             generated_at: opts.generated_at.unwrap_or_else(jiff::Timestamp::now),
+            license: None,
             model_value: BTreeMap::new(),
             models,
             sessions: 0,

@@ -273,6 +273,8 @@ pub struct Recorder {
     dirty: bool,
     /// When they were last written by this recorder.
     last_refresh: Option<std::time::Instant>,
+    /// The license in force: `None` until first needed (see [`license_summary`]).
+    license: CachedLicense,
 }
 
 impl Recorder {
@@ -289,6 +291,7 @@ impl Recorder {
             config,
             paths,
             state: None,
+            license: None,
             session: None,
             clock: jiff::Timestamp::now,
             dirty: false,
@@ -618,7 +621,8 @@ impl Recorder {
         let Some(state) = &self.state else {
             return Ok(());
         };
-        let summary = state.rollup.summary((self.clock)());
+        let mut summary = state.rollup.summary((self.clock)());
+        summary.license = license_summary(&mut self.license, &self.config, summary.generated_at);
         write_summary(&self.paths.summary, &summary)?;
         let bytes = serde_json::to_vec(state).map_err(|e| RecorderError::Serialize {
             what: "rollup state",
@@ -629,6 +633,8 @@ impl Recorder {
     }
 
     /// The summary of everything this recorder has folded (None before the first record).
+    /// The `license` block is filled only in the file the recorder writes (`persist`), where
+    /// the license lookup is cached; this in-memory view leaves it out.
     pub fn summary(&self) -> Option<Summary> {
         self.state
             .as_ref()
@@ -679,6 +685,30 @@ impl Drop for Recorder {
         // `agentos ccc rollup`; the log itself is already written.
         let _ = self.flush();
     }
+}
+
+/// The license in force, looked up once per recorder (an Ed25519 verification is worth doing
+/// once per process, not once per turn).
+type CachedLicense = Option<Option<(agentos_core::license::VerifiedLicense, &'static str)>>;
+
+/// The summary's `license` block: the license in force, with its days left as of `at`.
+fn license_summary(
+    cache: &mut CachedLicense,
+    config: &Config,
+    at: jiff::Timestamp,
+) -> Option<agentos_core::rollup::LicenseSummary> {
+    let cached = cache.get_or_insert_with(|| {
+        config.license_in_force(at.as_second()).ok().map(|f| {
+            let source = match f.source {
+                agentos_config::PackSource::Configured => "configured",
+                agentos_config::PackSource::LastKnownGood { .. } => "last_known_good",
+            };
+            (f.license, source)
+        })
+    });
+    cached
+        .as_ref()
+        .map(|(lic, source)| agentos_core::rollup::LicenseSummary::new(lic, source, at.as_second()))
 }
 
 /// Writes `metrics_summary.json`: pretty, keys sorted (the struct's field order), replaced by

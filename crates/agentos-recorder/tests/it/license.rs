@@ -203,3 +203,43 @@ fn split_pack_files_verify_and_keygen_files_round_trip() {
     .expect("tamper");
     assert!(verify_file(&lic, &ring, 1_900_000_000, None).is_err());
 }
+
+#[test]
+fn the_local_summary_carries_the_license_block_but_never_the_pack() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &["telemetry_minimized"]);
+    let mut rec = Recorder::open(cfg.clone()).expect("open");
+    rec.start_session(req(Tier::Minimized, true))
+        .expect("start");
+    rec.record_turn(crate::support::seed_turn("glm-4.6"))
+        .expect("turn");
+    rec.flush().expect("flush");
+    let s = crate::support::summary(&cfg.data_dir);
+    let lic = &s["license"];
+    assert_eq!(lic["plan"], "pro");
+    assert_eq!(lic["kid"], "k1");
+    assert_eq!(
+        lic["entitlements"],
+        serde_json::json!(["telemetry_minimized"])
+    );
+    assert_eq!(lic["exp"], 4_000_000_000i64);
+    assert_eq!(lic["source"], "configured");
+    assert!(lic["days_left"].as_i64().expect("days") > 1000);
+    let pack = std::fs::read_to_string(cfg.license.pack.as_ref().expect("pack")).expect("read");
+    let sig: serde_json::Value = serde_json::from_str(&pack).expect("json");
+    let text = std::fs::read_to_string(cfg.data_dir.join("metrics_summary.json")).expect("read");
+    assert!(!text.contains(sig["signature"].as_str().expect("sig")));
+    assert!(!text.contains("\"nonce\"") && !text.contains("\"signature\""));
+
+    // Without a license there is no block at all.
+    let other = tempfile::tempdir().expect("tempdir");
+    let bare = licensed_config(other.path(), &[]);
+    let mut rec = Recorder::open(bare.clone()).expect("open");
+    rec.start_session(req(Tier::Local, false)).expect("start");
+    rec.flush().expect("flush");
+    assert!(
+        crate::support::summary(&bare.data_dir)
+            .get("license")
+            .is_none()
+    );
+}
