@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod collector;
+
 /// An isolated sandbox: a temp dir with `data/` as the data dir and no user config in sight.
 #[derive(Debug)]
 pub struct Sandbox {

@@ -234,6 +234,17 @@ pub struct KeyRecord {
     pub revoked_at_us: Option<i64>,
 }
 
+/// One stored event, as [`Store::device_events`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEventRecord {
+    /// Its seq.
+    pub seq: u64,
+    /// `session`, `turn` or `session_end`.
+    pub kind: String,
+    /// The envelope JSON exactly as received.
+    pub body: String,
+}
+
 /// Ingest state of one device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceRecord {
@@ -540,6 +551,30 @@ impl Store {
         fetch_all!(self.reader(), SQL, device_from_row, tenant)
     }
 
+    /// The stored events of one device of a tenant, in seq order, as received (the redacted
+    /// envelopes: free text never arrives). For drill-downs and end-to-end checks of what left a
+    /// device; `limit` bounds the rows read.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn device_events(
+        &self,
+        tenant: &str,
+        device_id: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredEventRecord>, StoreError> {
+        const SQL: &str = "SELECT seq, kind, body FROM events WHERE tenant = $1 AND device_id = $2 \
+            ORDER BY seq LIMIT $3";
+        fetch_all!(
+            self.reader(),
+            SQL,
+            stored_event_from_row,
+            tenant,
+            device_id,
+            limit
+        )
+    }
+
     /// Number of stored events of a tenant (all devices).
     ///
     /// # Errors
@@ -632,6 +667,20 @@ where
         key_hash: r.try_get("key_hash")?,
         created_at_us: r.try_get("created_at_us")?,
         revoked_at_us: r.try_get("revoked_at_us")?,
+    })
+}
+
+fn stored_event_from_row<R: Row>(r: &R) -> Result<StoredEventRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let seq: i64 = r.try_get("seq")?;
+    Ok(StoredEventRecord {
+        seq: u64::try_from(seq).unwrap_or(0),
+        kind: r.try_get("kind")?,
+        body: r.try_get("body")?,
     })
 }
 
