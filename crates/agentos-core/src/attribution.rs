@@ -31,7 +31,7 @@ pub struct ModelValue {
 #[serde(default)]
 pub struct Attribution {
     /// Per UTC day (`YYYY-MM-DD` of the turn's recorded time): model → features.
-    pub by_day: BTreeMap<String, BTreeMap<String, f64>>,
+    pub by_day: BTreeMap<jiff::civil::Date, BTreeMap<String, f64>>,
     /// Per feature id (turns that name a feature): model → features.
     pub by_feature: BTreeMap<String, BTreeMap<String, f64>>,
     /// Per model.
@@ -68,8 +68,8 @@ fn add(map: &mut BTreeMap<String, f64>, model: &str, v: f64) {
 }
 
 impl Attribution {
-    /// Folds one turn recorded at `day` (`YYYY-MM-DD`, UTC).
-    pub fn apply(&mut self, t: &TurnEvent, day: &str) {
+    /// Folds one turn recorded on `day` (UTC).
+    pub fn apply(&mut self, t: &TurnEvent, day: jiff::civil::Date) {
         let value = t.measurement.as_ref().map_or(0.0, |m| m.feature_delta);
         let value = if value.is_finite() { value } else { 0.0 };
         for (model, w) in weights(t) {
@@ -82,25 +82,24 @@ impl Attribution {
             if value == 0.0 {
                 continue;
             }
-            add(
-                self.by_session
+            // Look up before inserting: a session or feature already seen allocates nothing,
+            // which keeps recording a turn flat.
+            let session = match self.by_session.get_mut(&t.turn.session_id.0) {
+                Some(m) => m,
+                None => self
+                    .by_session
                     .entry(t.turn.session_id.0.clone())
                     .or_default(),
-                model,
-                w * value,
-            );
+            };
+            add(session, model, w * value);
             if let Some(f) = &t.feature {
-                add(
-                    self.by_feature.entry(f.feature_id.clone()).or_default(),
-                    model,
-                    w * value,
-                );
+                let feature = match self.by_feature.get_mut(&f.feature_id) {
+                    Some(m) => m,
+                    None => self.by_feature.entry(f.feature_id.clone()).or_default(),
+                };
+                add(feature, model, w * value);
             }
-            add(
-                self.by_day.entry(day.to_string()).or_default(),
-                model,
-                w * value,
-            );
+            add(self.by_day.entry(day).or_default(), model, w * value);
         }
     }
 
@@ -185,14 +184,17 @@ pub struct ChurnTrend {
 }
 
 /// The trend of `daily` as of `today` (UTC date).
-pub fn churn_trend(daily: &BTreeMap<String, DayChurn>, today: jiff::civil::Date) -> ChurnTrend {
+pub fn churn_trend(
+    daily: &BTreeMap<jiff::civil::Date, DayChurn>,
+    today: jiff::civil::Date,
+) -> ChurnTrend {
     let window = |from_days_ago: i64| -> Option<f64> {
         let (mut n, mut sum) = (0u64, 0.0);
         for back in from_days_ago..from_days_ago + CHURN_WINDOW_DAYS {
             let Ok(day) = today.checked_sub(jiff::Span::new().days(back)) else {
                 continue;
             };
-            if let Some(d) = daily.get(&day.to_string()) {
+            if let Some(d) = daily.get(&day) {
                 n += d.measurements;
                 sum += d.sum_churn_score;
             }

@@ -118,7 +118,7 @@ pub struct Rollup {
     pub reroute: RerouteCounts,
     /// Churn per UTC day (for the churn trend).
     #[serde(default)]
-    pub churn_by_day: BTreeMap<String, DayChurn>,
+    pub churn_by_day: BTreeMap<jiff::civil::Date, DayChurn>,
 }
 
 impl Rollup {
@@ -133,11 +133,8 @@ impl Rollup {
             EventBody::Session(_) => self.sessions += 1,
             EventBody::Turn(t) => {
                 self.apply_turn(t);
-                let day = jiff::tz::TimeZone::UTC
-                    .to_datetime(env.recorded_at)
-                    .date()
-                    .to_string();
-                self.value.apply(t, &day);
+                let day = jiff::tz::TimeZone::UTC.to_datetime(env.recorded_at).date();
+                self.value.apply(t, day);
                 self.reroute.apply(t);
                 if let Some(m) = &t.measurement {
                     let d = self.churn_by_day.entry(day).or_default();

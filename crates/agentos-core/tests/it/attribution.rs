@@ -142,10 +142,13 @@ fn several_turns_split_their_features_by_normalised_shares() {
     );
     assert_map(v.by_feature.get("F-2"), &[("sonnet", 2.0)]);
     assert_map(
-        v.by_day.get("2026-11-24"),
+        v.by_day.get(&jiff::civil::date(2026, 11, 24)),
         &[("glm-4.6", 1.75), ("haiku", 0.5), ("sonnet", 0.25)],
     );
-    assert_map(v.by_day.get("2026-11-25"), &[("sonnet", 2.0)]);
+    assert_map(
+        v.by_day.get(&jiff::civil::date(2026, 11, 25)),
+        &[("sonnet", 2.0)],
+    );
     // The seed's model_value keeps its meaning: the raw shares summed per model.
     assert!(close(s.model_value["glm-4.6"], 0.75 + 2.0 - 1.0));
     assert!(close(s.model_value["sonnet"], 0.25 + 1.0));
