@@ -55,7 +55,7 @@ import json, sys
 for line in open(sys.argv[1]):
     m = json.loads(line)
     print(json.dumps({"area": "ingest", "metric": m["label"] + "_s", "which": sys.argv[2], "run": int(sys.argv[3]),
-      "value": m["median_wall_s"], "rss_mb": m["median_max_rss_mb"]}))' "$BENCH_DIR/out/measurements.jsonl" "$which" "$r" >> "$out"
+      "value": m["median_wall_s"], "rss_mb": m["median_max_rss_mb"], "cpu_s": m.get("median_cpu_s", 0)}))' "$BENCH_DIR/out/measurements.jsonl" "$which" "$r" >> "$out"
       cp "$BENCH_DIR/out/agentos.json" "$BENCH_DIR/out/agentos.$which.$r.json";;
     *) echo "unknown area $area" >&2; exit 2;;
   esac

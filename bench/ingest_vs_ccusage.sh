@@ -6,7 +6,8 @@
 # usage: bench/ingest_vs_ccusage.sh [--sessions 400] [--turns 1000] [--requests 400000] [--runs 3]
 # env:   BENCH_DIR (corpus + npm dir; default a temp dir, kept when set), AGENTOS_SHARED_DIR,
 #        AGENTOS_BENCH_TARGET=<cargo target dir>: measure the release `agentos` already built there
-#        (e.g. a baseline worktree's) instead of building this tree
+#        (e.g. a baseline worktree's) instead of building this tree;
+#        AGENTOS_BENCH_NO_CCUSAGE=1: agentos figures only (no npm, no ccusage runs)
 set -euo pipefail
 
 SESSIONS=400; TURNS=1000; REQUESTS=400000; RUNS=3
@@ -50,7 +51,9 @@ CCC_BYTES=$(cat "$CCC"/logs/usage.jsonl* "$CCC"/logs/archive/*.jsonl | wc -c)
 echo "== installing ccusage 20.0.24 with npm" >&2
 NPM_DIR=$WORK/npm
 CCUSAGE=""
-if npm install --prefix "$NPM_DIR" ccusage@20.0.24 >&2; then
+if [ -n "${AGENTOS_BENCH_NO_CCUSAGE:-}" ]; then
+  echo "AGENTOS_BENCH_NO_CCUSAGE set: skipping ccusage" >&2
+elif npm install --prefix "$NPM_DIR" ccusage@20.0.24 >&2; then
   CCUSAGE=$NPM_DIR/node_modules/.bin/ccusage
 else
   echo "npm could not install ccusage; reporting agentos figures only" >&2
