@@ -2,8 +2,8 @@
 """Run a command N times and report wall time and peak RSS (of the child, via wait4).
 
 usage: ingest_measure.py LABEL RUNS [--env K=V ...] [--before 'shell cmd'] -- CMD...
-Prints one JSON line: {"label", "runs": [{"wall_s", "max_rss_mb"}...], "median_wall_s",
-"median_max_rss_mb"} and writes the last run's stdout to $MEASURE_STDOUT if set.
+Prints one JSON line: {"label", "runs": [{"wall_s", "max_rss_mb", "cpu_s"}...], "median_wall_s",
+"median_max_rss_mb", "median_cpu_s"} (cpu_s: the child's user + system CPU seconds) and writes the last run's stdout to $MEASURE_STDOUT if set.
 """
 import json, os, statistics, subprocess, sys, time
 
@@ -35,12 +35,13 @@ def main():
             p.stderr.close()
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"{label}: command failed ({status}): {' '.join(cmd)}\n{err}")
-        results.append({"wall_s": round(wall, 4), "max_rss_mb": round(ru.ru_maxrss / 1024, 1), "stderr_tail": err.strip().splitlines()[-1:] })
+        results.append({"wall_s": round(wall, 4), "max_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "stderr_tail": err.strip().splitlines()[-1:] })
     print(json.dumps({
         "label": label,
         "runs": results,
         "median_wall_s": round(statistics.median(r["wall_s"] for r in results), 4),
         "median_max_rss_mb": round(statistics.median(r["max_rss_mb"] for r in results), 1),
+        "median_cpu_s": round(statistics.median(r["cpu_s"] for r in results), 3),
     }))
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@
 # and the warm (nothing new) re-run. Figures go to docs/perf/ingest.md.
 #
 # usage: bench/ingest_vs_ccusage.sh [--sessions 400] [--turns 1000] [--requests 400000] [--runs 3]
-# env:   BENCH_DIR (corpus + npm dir; default a temp dir, kept when set), AGENTOS_SHARED_DIR
+# env:   BENCH_DIR (corpus + npm dir; default a temp dir, kept when set), AGENTOS_SHARED_DIR,
+#        AGENTOS_BENCH_TARGET=<cargo target dir>: measure the release `agentos` already built there
+#        (e.g. a baseline worktree's) instead of building this tree;
+#        AGENTOS_BENCH_NO_CCUSAGE=1: agentos figures only (no npm, no ccusage runs)
 set -euo pipefail
 
 SESSIONS=400; TURNS=1000; REQUESTS=400000; RUNS=3
@@ -23,9 +26,14 @@ SHARED=${AGENTOS_SHARED_DIR:-$ROOT/../shared}
 if [ -n "${BENCH_DIR:-}" ]; then WORK=$BENCH_DIR; mkdir -p "$WORK"; else WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; fi
 MEASURE="python3 $ROOT/bench/ingest_measure.py"
 
-echo "== build (release)" >&2
-(cd "$ROOT" && cargo build --release -p agentos-cli >&2)
-BIN=$ROOT/target/release/agentos
+if [ -n "${AGENTOS_BENCH_TARGET:-}" ]; then
+  BIN=$AGENTOS_BENCH_TARGET/release/agentos
+else
+  echo "== build (release)" >&2
+  (cd "$ROOT" && cargo build --release -p agentos-cli >&2)
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/agentos
+fi
+echo "== measuring $BIN" >&2
 
 CLAUDE=$WORK/claude-$SESSIONS-$TURNS
 if [ ! -f "$CLAUDE/TRUTH.json" ]; then
@@ -43,7 +51,9 @@ CCC_BYTES=$(cat "$CCC"/logs/usage.jsonl* "$CCC"/logs/archive/*.jsonl | wc -c)
 echo "== installing ccusage 20.0.24 with npm" >&2
 NPM_DIR=$WORK/npm
 CCUSAGE=""
-if npm install --prefix "$NPM_DIR" ccusage@20.0.24 >&2; then
+if [ -n "${AGENTOS_BENCH_NO_CCUSAGE:-}" ]; then
+  echo "AGENTOS_BENCH_NO_CCUSAGE set: skipping ccusage" >&2
+elif npm install --prefix "$NPM_DIR" ccusage@20.0.24 >&2; then
   CCUSAGE=$NPM_DIR/node_modules/.bin/ccusage
 else
   echo "npm could not install ccusage; reporting agentos figures only" >&2

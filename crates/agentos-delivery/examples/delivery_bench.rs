@@ -101,12 +101,24 @@ fn main() -> anyhow::Result<()> {
         "wrote {events} events ({log_bytes} bytes) in {:.1}s",
         t_gen.elapsed().as_secs_f64()
     );
+    // Full-tier events leave only under a license entitling `telemetry_full` (otherwise they
+    // are held back): a throwaway signing key, its pack, and the key trusted in the config.
+    let key = agentos_config::license::generate_signing_key()?;
+    let claims =
+        agentos_test_support::fixtures::license_claims("bench", &["telemetry_full"], 4_000_000_000);
+    let pack = data.join("license.json");
+    std::fs::write(&pack, agentos_core::license::issue_pack(&key, &claims))?;
+    let mut toml = format!(
+        "[license]\npack = {:?}\npubkeys = {{ bench = {:?} }}\n",
+        pack.display().to_string(),
+        agentos_core::license::public_key_base64(&key.verifying_key())
+    );
     if let Some(b) = &batch {
-        std::fs::write(
-            data.join("agentos.toml"),
-            format!("[delivery]\nbatch_max_events = {b}\nbatch_max_bytes = 900000\n"),
-        )?;
+        toml.push_str(&format!(
+            "[delivery]\nbatch_max_events = {b}\nbatch_max_bytes = 900000\n"
+        ));
     }
+    std::fs::write(data.join("agentos.toml"), toml)?;
 
     let server = RecordingServer::start_with(ServerOptions {
         record_bodies: false,
