@@ -22,7 +22,8 @@ use anyhow::Context as _;
 use crate::context::Context;
 use crate::flags::PricedRun;
 use crate::output::{
-    Bar, ExitStatus, Table, print_account, print_json, skipped_lines_status, thousands,
+    Bar, ExitStatus, Table, color_stdout, print_account, print_json, skipped_lines_status,
+    table_width, thousands,
 };
 
 /// Report kinds.
@@ -79,6 +80,10 @@ pub struct Args {
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
+    /// Narrow table (date, models, input, output, cost); chosen by itself when the full table
+    /// is wider than the terminal or `COLUMNS`.
+    #[arg(long)]
+    pub compact: bool,
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
     pub run: PricedRun,
@@ -152,13 +157,32 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     if args.json {
         print_json(&report)?;
     } else {
+        let layout = Layout {
+            breakdown: args.breakdown,
+            compact: args.compact,
+            width: table_width(),
+            color: color_stdout(),
+        };
         let mut out = std::io::stdout().lock();
-        render_table(&mut out, &report, args.breakdown)?;
+        render_table(&mut out, &report, &layout)?;
         out.flush()?;
     }
     run.account.turns = report.totals.turns;
     print_account("report", &run.account);
     Ok(skipped_lines_status(args.run.strict.strict, &run.account))
+}
+
+/// How a report table is laid out.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// A per-model line under each row.
+    breakdown: bool,
+    /// `--compact`: the narrow layout whatever the width.
+    compact: bool,
+    /// Columns available ([`table_width`]); `None` = no limit.
+    width: Option<usize>,
+    /// Bold totals row.
+    color: bool,
 }
 
 fn cells(
@@ -167,7 +191,18 @@ fn cells(
     t: &agentos_ingest::report::TokenCounts,
     cost: f64,
     turns: u64,
+    compact: bool,
 ) -> Vec<String> {
+    let cost = format!("${}", money(cost));
+    if compact {
+        return vec![
+            first,
+            models,
+            thousands(t.input_tokens),
+            thousands(t.output_tokens),
+            cost,
+        ];
+    }
     vec![
         first,
         models,
@@ -176,9 +211,15 @@ fn cells(
         thousands(t.cache_creation_tokens),
         thousands(t.cache_read_tokens),
         thousands(t.total_tokens),
-        format!("${cost:.2}"),
+        cost,
         thousands(turns),
     ]
+}
+
+/// `1234.5` → `"1,234.50"`.
+fn money(usd: f64) -> String {
+    let cents = (usd * 100.0).round().max(0.0) as u64;
+    format!("{}.{:02}", thousands(cents / 100), cents % 100)
 }
 
 /// Short model name for tables: without the `claude-` prefix and a `-YYYYMMDD` date suffix.
@@ -190,21 +231,47 @@ fn short_model(m: &str) -> &str {
     }
 }
 
-fn row_cells(r: &Row) -> Vec<String> {
-    let key = match &r.project {
-        Some(p) if !p.is_empty() => format!("{} ({p})", r.key),
-        _ => r.key.clone(),
-    };
-    let models: Vec<&str> = r.models.iter().map(|m| short_model(m)).collect();
-    cells(key, models.join(", "), &r.tokens, r.cost_usd, r.turns)
+/// The row's models as one short cell: the model that cost the most, and how many others
+/// (`sonnet-4.5 +3`); `--breakdown` lists them all.
+fn collapsed_models(r: &Row) -> String {
+    let top = r.breakdown.iter().max_by(|a, b| {
+        a.cost_usd
+            .total_cmp(&b.cost_usd)
+            .then(a.turns.cmp(&b.turns))
+            // Equal rows: the first name wins, so the cell does not depend on map order.
+            .then(b.model.cmp(&a.model))
+    });
+    match top {
+        None => String::new(),
+        Some(t) if r.breakdown.len() == 1 => short_model(&t.model).to_string(),
+        Some(t) => format!("{} +{}", short_model(&t.model), r.breakdown.len() - 1),
+    }
 }
 
-/// Renders a report as an aligned text table.
-fn render_table(
-    out: &mut impl std::io::Write,
-    rep: &Report,
-    breakdown: bool,
-) -> std::io::Result<()> {
+/// Characters of a session id kept in the compact layout (enough to tell sessions apart and
+/// to pass to `--id` as a prefix).
+const SHORT_ID: usize = 8;
+
+fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
+    let key = match kind {
+        ReportKind::Session if compact && r.key.chars().count() > SHORT_ID => {
+            let mut k: String = r.key.chars().take(SHORT_ID).collect();
+            k.push('…');
+            k
+        }
+        // `2026-09-01T10:00:00+02:00` → `2026-09-01 10:00`: the zone is printed under the table.
+        ReportKind::Blocks if compact && r.key.len() >= 16 && r.key.is_char_boundary(16) => {
+            format!("{} {}", &r.key[..10], &r.key[11..16])
+        }
+        _ => r.key.clone(),
+    };
+    match &r.project {
+        Some(p) if !p.is_empty() => format!("{key} ({p})"),
+        _ => key,
+    }
+}
+
+fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
     let first = match rep.kind {
         ReportKind::Daily => "Date",
         ReportKind::Weekly => "Week (Mon)",
@@ -212,31 +279,40 @@ fn render_table(
         ReportKind::Session => "Session (project)",
         ReportKind::Blocks => "Block start",
     };
-    let header: Vec<String> = [
-        first,
-        "Models",
-        "Input",
-        "Output",
-        "Cache create",
-        "Cache read",
-        "Total tokens",
-        "Cost (USD)",
-        "Turns",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut lines: Vec<Vec<String>> = vec![header];
+    let header: &[&str] = if compact {
+        &[first, "Models", "Input", "Output", "Cost (USD)"]
+    } else {
+        &[
+            first,
+            "Models",
+            "Input",
+            "Output",
+            "Cache create",
+            "Cache read",
+            "Total tokens",
+            "Cost (USD)",
+            "Turns",
+        ]
+    };
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in &rep.rows {
-        lines.push(row_cells(r));
-        if breakdown {
+        lines.push(cells(
+            row_label(rep.kind, r, compact),
+            collapsed_models(r),
+            &r.tokens,
+            r.cost_usd,
+            r.turns,
+            compact,
+        ));
+        if l.breakdown {
             for b in &r.breakdown {
                 lines.push(cells(
-                    format!("  └ {}", b.model),
+                    format!("  └ {}", short_model(&b.model)),
                     String::new(),
                     &b.tokens,
                     b.cost_usd,
                     b.turns,
+                    compact,
                 ));
             }
         }
@@ -247,19 +323,220 @@ fn render_table(
         &rep.totals.tokens,
         rep.totals.cost_usd,
         rep.totals.turns,
+        compact,
     ));
     // Labels (period, models) left, numbers right.
     Table {
         left_aligned: 2,
         rows: lines,
+        bold_totals: l.color,
     }
-    .write(out)?;
+}
+
+/// Renders a report as an aligned text table that fits `l.width`: the full layout when it fits,
+/// else (or with `--compact`) the compact one, whose labels are cut to fit.
+fn render_table(out: &mut impl std::io::Write, rep: &Report, l: &Layout) -> std::io::Result<()> {
+    let full = build_table(rep, l, l.compact);
+    let too_wide = !l.compact && l.width.is_some_and(|w| full.width() > w);
+    let mut table = if too_wide {
+        build_table(rep, l, true)
+    } else {
+        full
+    };
+    if let Some(w) = l.width {
+        table.fit(w);
+    }
+    table.write(out)?;
+    if too_wide {
+        // Said, so nobody wonders where the cache columns went; short enough for 80 columns.
+        writeln!(
+            out,
+            "Compact layout (narrow terminal): widen it or use --json for all columns."
+        )?;
+    }
     writeln!(out, "Time zone: {}", rep.timezone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentos_ingest::report::{ModelBreakdown, TokenCounts, Totals};
+
+    fn tokens(n: u64) -> TokenCounts {
+        TokenCounts {
+            input_tokens: n,
+            output_tokens: n / 3,
+            cache_creation_tokens: n * 7,
+            cache_read_tokens: n * 90,
+            total_tokens: n + n / 3 + n * 97,
+        }
+    }
+
+    fn row(key: &str, project: Option<&str>, models: &[&str], n: u64) -> Row {
+        let breakdown: Vec<ModelBreakdown> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ModelBreakdown {
+                model: m.to_string(),
+                turns: 10 + i as u64,
+                tokens: tokens(n / (i as u64 + 1)),
+                cost_usd: n as f64 / 1e4 / (i as f64 + 1.0),
+                priced: true,
+            })
+            .collect();
+        Row {
+            key: key.into(),
+            project: project.map(str::to_string),
+            end: None,
+            first: key.into(),
+            last: key.into(),
+            turns: breakdown.iter().map(|b| b.turns).sum(),
+            tokens: tokens(n),
+            cost_usd: breakdown.iter().map(|b| b.cost_usd).sum(),
+            models: models.iter().map(|m| m.to_string()).collect(),
+            breakdown,
+        }
+    }
+
+    /// A report with the widest cells real data has: many models, big numbers, long ids.
+    fn report(kind: ReportKind) -> Report {
+        let many = [
+            "claude-sonnet-4-5-20250929",
+            "claude-opus-4-1-20250805",
+            "claude-haiku-4-5-20251001",
+            "glm-4.6",
+        ];
+        let rows = match kind {
+            ReportKind::Session => vec![
+                row(
+                    "4f1c2a9e-7b3d-4e8a-9c1f-2d6b8e0a5f37",
+                    Some("-home-someone-src-a-rather-long-project-name"),
+                    &many,
+                    123_456_789,
+                ),
+                row(
+                    "0d9e8f7a-1b2c-4d3e-8f9a-0b1c2d3e4f5a",
+                    Some("agentos"),
+                    &many[..1],
+                    4_321,
+                ),
+            ],
+            ReportKind::Blocks => vec![
+                row("2026-09-01T10:00:00+02:00", None, &many, 98_765_432),
+                row("2026-09-01T17:00:00+02:00", None, &many[2..], 1_234),
+            ],
+            _ => vec![
+                row("2026-09-01", None, &many, 987_654_321),
+                row("2026-09-02", None, &many[1..2], 12),
+            ],
+        };
+        let t = tokens(rows.iter().map(|r| r.tokens.input_tokens).sum());
+        Report {
+            kind,
+            timezone: "Europe/Berlin".into(),
+            totals: Totals {
+                turns: rows.iter().map(|r| r.turns).sum(),
+                tokens: t,
+                cost_usd: rows.iter().map(|r| r.cost_usd).sum(),
+                breakdown: Vec::new(),
+            },
+            rows,
+        }
+    }
+
+    fn render(kind: ReportKind, width: Option<usize>, compact: bool, breakdown: bool) -> String {
+        let mut out = Vec::new();
+        let l = Layout {
+            breakdown,
+            compact,
+            width,
+            color: false,
+        };
+        render_table(&mut out, &report(kind), &l).expect("render");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    const KINDS: [ReportKind; 5] = [
+        ReportKind::Daily,
+        ReportKind::Weekly,
+        ReportKind::Monthly,
+        ReportKind::Session,
+        ReportKind::Blocks,
+    ];
+
+    #[test]
+    fn tables_never_wrap_in_the_compact_layout() {
+        for kind in KINDS {
+            for width in [80, 100, 120] {
+                for breakdown in [false, true] {
+                    for compact in [false, true] {
+                        let text = render(kind, Some(width), compact, breakdown);
+                        for line in text.lines() {
+                            assert!(
+                                line.chars().count() <= width,
+                                "{kind:?} at {width}: {line:?} is {} wide\n{text}",
+                                line.chars().count()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_narrow_terminal_switches_to_the_compact_layout_and_says_so() {
+        let wide = render(ReportKind::Daily, None, false, false);
+        assert!(wide.contains("Cache read"), "{wide}");
+        assert!(!wide.contains("Compact layout"), "{wide}");
+        let narrow = render(ReportKind::Daily, Some(80), false, false);
+        assert!(!narrow.contains("Cache read"), "{narrow}");
+        assert!(narrow.contains("Compact layout"), "{narrow}");
+        // Forced: compact, but nothing to explain.
+        let forced = render(ReportKind::Daily, None, true, false);
+        assert!(!forced.contains("Cache read"), "{forced}");
+        assert!(!forced.contains("Compact layout"), "{forced}");
+    }
+
+    #[test]
+    fn models_collapse_to_the_costliest_and_a_count() {
+        let r = row(
+            "d",
+            None,
+            &["claude-haiku-4-5-20251001", "glm-4.6", "zz"],
+            1000,
+        );
+        // The first model of the list gets the largest cost in `row`.
+        assert_eq!(collapsed_models(&r), "haiku-4-5 +2");
+        assert_eq!(
+            collapsed_models(&row("d", None, &["glm-4.6"], 1)),
+            "glm-4.6"
+        );
+        assert_eq!(collapsed_models(&row("d", None, &[], 1)), "");
+    }
+
+    #[test]
+    fn money_has_separators_and_cents() {
+        assert_eq!(money(0.0), "0.00");
+        assert_eq!(money(1234.5), "1,234.50");
+        assert_eq!(money(0.005), "0.01");
+    }
+
+    #[test]
+    fn table_snapshots_at_fixed_widths() {
+        for kind in KINDS {
+            for width in [80, 100, 120] {
+                insta::assert_snapshot!(
+                    format!("{kind:?}_{width}").to_lowercase(),
+                    render(kind, Some(width), false, false)
+                );
+            }
+        }
+        insta::assert_snapshot!(
+            "session_breakdown_compact_80",
+            render(ReportKind::Session, Some(80), true, true)
+        );
+    }
 
     #[test]
     fn model_names_are_shortened_only_by_a_date_suffix_and_prefix() {
