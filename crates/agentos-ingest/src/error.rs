@@ -85,6 +85,12 @@ pub enum IngestError {
         /// The name given.
         name: String,
     },
+    /// A day of the week (`--start-of-week`, `[ingest] start_of_week`) is not known.
+    #[error("unknown day of the week {name:?} (expected monday … sunday)")]
+    Weekday {
+        /// The name given.
+        name: String,
+    },
     /// The local store cannot be used: another process holds it, or its metadata is for another
     /// source kind or format version.
     #[error("store {path} is damaged: {detail}")]
@@ -109,6 +115,7 @@ impl IngestError {
             IngestError::Prices { .. } => "invalid_prices",
             IngestError::BadResults { .. } => "bad_results",
             IngestError::TimeZone { .. } => "unknown_time_zone",
+            IngestError::Weekday { .. } => "unknown_weekday",
             IngestError::Store { .. } => "store_unusable",
         }
     }

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::pricing::{PriceTable, Tokens};
 use crate::record::{RecordSet, StringTable, UsageRecord};
-use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds};
+use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +18,7 @@ use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seco
 pub enum ReportKind {
     /// One row per local day.
     Daily,
-    /// One row per week (Monday start).
+    /// One row per week (starting on [`ReportOptions::week_start`]).
     Weekly,
     /// One row per month.
     Monthly,
@@ -34,8 +35,10 @@ pub struct ReportOptions {
     pub kind: ReportKind,
     /// Zone for calendar buckets.
     pub tz: TimeZone,
-    /// Its name as given (for the output).
+    /// Its name as printed (the IANA name; see [`crate::time::resolve_zone`]).
     pub tz_name: String,
+    /// First day of a week (weekly report).
+    pub week_start: Weekday,
     /// Records outside are left out.
     pub range: TimeRange,
     /// Prices.
@@ -134,6 +137,9 @@ pub struct Report {
     pub kind: ReportKind,
     /// Time zone of the buckets.
     pub timezone: String,
+    /// First day of the weeks (weekly report only), e.g. `monday`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub week_start: Option<String>,
     /// Rows in key order (blocks and sessions in time order).
     pub rows: Vec<Row>,
     /// Totals.
@@ -217,10 +223,7 @@ impl<'o> Aggregator<'o> {
         }
         let key = match self.o.kind {
             ReportKind::Daily => self.local_day(r.ts_ms),
-            ReportKind::Weekly => {
-                let d = self.local_day(r.ts_ms);
-                d - (d + 3).rem_euclid(7)
-            }
+            ReportKind::Weekly => week_start(self.local_day(r.ts_ms), self.o.week_start),
             ReportKind::Monthly => {
                 let (y, m, _) = civil_from_days(self.local_day(r.ts_ms));
                 y * 12 + i64::from(m) - 1
@@ -321,6 +324,8 @@ fn finish_groups(
     Report {
         kind: o.kind,
         timezone: o.tz_name.clone(),
+        week_start: (o.kind == ReportKind::Weekly)
+            .then(|| format!("{:?}", o.week_start).to_ascii_lowercase()),
         rows,
         totals: Totals {
             turns: t_agg.turns,
@@ -416,6 +421,7 @@ mod tests {
             kind,
             tz: crate::time::time_zone(Some(tz)).expect("tz"),
             tz_name: tz.into(),
+            week_start: Weekday::Monday,
             range: TimeRange::default(),
             prices: PriceTable::embedded(),
         }
@@ -465,6 +471,35 @@ mod tests {
         let r = build(&set, &opts(ReportKind::Weekly, "UTC"));
         let keys: Vec<&str> = r.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-08-31", "2026-09-07"]);
+    }
+
+    #[test]
+    fn weeks_follow_the_start_of_week_and_the_zone() {
+        let mut set = RecordSet::default();
+        rec(&mut set, "m", "2026-09-06T10:00:00Z", 1); // Sunday
+        rec(&mut set, "m", "2026-09-07T10:00:00Z", 1); // Monday
+        rec(&mut set, "m", "2026-09-13T02:00:00Z", 1); // Sunday in UTC, Saturday in New York
+        let mut o = opts(ReportKind::Weekly, "UTC");
+        o.week_start = Weekday::Sunday;
+        let r = build(&set, &o);
+        let keys: Vec<&str> = r.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["2026-09-06", "2026-09-13"]);
+        assert_eq!(r.week_start.as_deref(), Some("sunday"));
+        let mut o = opts(ReportKind::Weekly, "America/New_York");
+        o.week_start = Weekday::Sunday;
+        let r = build(&set, &o);
+        let keys: Vec<(&str, u64)> = r.rows.iter().map(|r| (r.key.as_str(), r.turns)).collect();
+        assert_eq!(keys, [("2026-09-06", 3)]);
+    }
+
+    #[test]
+    fn months_follow_the_zone() {
+        let mut set = RecordSet::default();
+        rec(&mut set, "m", "2026-10-01T03:00:00Z", 1); // still September in New York
+        let r = build(&set, &opts(ReportKind::Monthly, "America/New_York"));
+        assert_eq!(r.rows[0].key, "2026-09");
+        let r = build(&set, &opts(ReportKind::Monthly, "UTC"));
+        assert_eq!(r.rows[0].key, "2026-10");
     }
 
     #[test]

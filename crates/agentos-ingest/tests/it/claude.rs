@@ -22,6 +22,7 @@ fn report_opts(kind: ReportKind) -> ReportOptions {
         kind,
         tz: time_zone(Some("UTC")).expect("utc"),
         tz_name: "UTC".into(),
+        week_start: jiff::civil::Weekday::Monday,
         range: TimeRange::default(),
         prices: PriceTable::embedded(),
     }

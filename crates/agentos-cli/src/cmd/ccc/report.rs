@@ -16,7 +16,7 @@ use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
 use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row};
-use agentos_ingest::time::{TimeRange, time_zone};
+use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
 use anyhow::Context as _;
 
 use crate::context::Context;
@@ -31,7 +31,7 @@ use crate::output::{
 pub enum Kind {
     /// One row per day.
     Daily,
-    /// One row per week (Monday start).
+    /// One row per week (`--start-of-week`, default Monday).
     Weekly,
     /// One row per month.
     Monthly,
@@ -71,9 +71,14 @@ pub struct Args {
     /// Last day, inclusive (YYYY-MM-DD or YYYYMMDD) or RFC 3339 time (exclusive).
     #[arg(long)]
     pub until: Option<String>,
-    /// Time zone for calendar buckets (IANA name, `UTC` or `local`; default UTC).
+    /// Time zone for calendar buckets and times (IANA name, `UTC` or `local`; default
+    /// `[ingest] timezone`, else local).
     #[arg(long)]
     pub timezone: Option<String>,
+    /// First day of the week for `weekly` (monday … sunday; default `[ingest] start_of_week`,
+    /// else monday).
+    #[arg(long, value_name = "DAY")]
+    pub start_of_week: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -92,12 +97,13 @@ pub struct Args {
 /// Runs `agentos ccc report`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let s = ctx.ingest()?;
-    let tz_name = args
-        .timezone
-        .clone()
-        .or(s.section.timezone.clone())
-        .unwrap_or_else(|| "UTC".into());
-    let tz = time_zone(Some(&tz_name))?;
+    let (tz, tz_name) = resolve_zone(args.timezone.as_deref().or(s.section.timezone.as_deref()))?;
+    let week_start = parse_weekday(
+        args.start_of_week
+            .as_deref()
+            .or(s.section.start_of_week.as_deref())
+            .unwrap_or("monday"),
+    )?;
     let range = TimeRange::from_user(args.since.as_deref(), args.until.as_deref(), &tz)
         .map_err(|e| anyhow::anyhow!("invalid --since/--until: {e}"))?;
     let opts = RunOptions {
@@ -150,6 +156,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             },
             tz,
             tz_name,
+            week_start,
             range,
             prices: s.prices(args.run.prices.path())?,
         })
@@ -272,9 +279,17 @@ fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
 }
 
 fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
+    let week = format!(
+        "Week ({})",
+        rep.week_start
+            .as_deref()
+            .and_then(|d| d.get(..3))
+            .map(|d| d[..1].to_ascii_uppercase() + &d[1..])
+            .unwrap_or_default()
+    );
     let first = match rep.kind {
         ReportKind::Daily => "Date",
-        ReportKind::Weekly => "Week (Mon)",
+        ReportKind::Weekly => week.as_str(),
         ReportKind::Monthly => "Month",
         ReportKind::Session => "Session (project)",
         ReportKind::Blocks => "Block start",
@@ -434,6 +449,7 @@ mod tests {
         Report {
             kind,
             timezone: "Europe/Berlin".into(),
+            week_start: (kind == ReportKind::Weekly).then(|| "sunday".into()),
             totals: Totals {
                 turns: rows.iter().map(|r| r.turns).sum(),
                 tokens: t,

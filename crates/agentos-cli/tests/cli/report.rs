@@ -1,0 +1,130 @@
+//! End-to-end tests of `agentos ccc report` over small hand-written Claude Code transcripts,
+//! whose every turn is known, so each figure the tests check is known too.
+
+use std::path::PathBuf;
+
+use crate::common::Sandbox;
+
+/// One assistant turn: (session, timestamp, model, input tokens).
+type Turn<'a> = (&'a str, &'a str, &'a str, u64);
+
+/// Writes `turns` as transcripts under `<sandbox>/claude/projects/<project>/<session>.jsonl`
+/// and returns the config dir to pass as `--path`.
+fn transcripts(sb: &Sandbox, project: &str, turns: &[Turn<'_>]) -> PathBuf {
+    let root = sb.path().join("claude");
+    let dir = root.join("projects").join(project);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (i, (session, ts, model, input)) in turns.iter().enumerate() {
+        let line = serde_json::json!({
+            "type": "assistant",
+            "sessionId": session,
+            "cwd": format!("/home/dev/{project}"),
+            "timestamp": ts,
+            "uuid": format!("u-{project}-{i}"),
+            "requestId": format!("req-{project}-{i}"),
+            "message": {
+                "id": format!("msg-{project}-{i}"),
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "usage": {
+                    "input_tokens": input,
+                    "output_tokens": 10,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0
+                }
+            }
+        });
+        let path = dir.join(format!("{session}.jsonl"));
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&line.to_string());
+        text.push('\n');
+        std::fs::write(&path, text).expect("write transcript");
+    }
+    root
+}
+
+fn report(sb: &Sandbox, root: &std::path::Path, args: &[&str]) -> crate::common::Run {
+    let mut all = vec![
+        "ccc",
+        "report",
+        "--source",
+        "claude",
+        "--path",
+        root.to_str().expect("utf-8"),
+    ];
+    all.extend_from_slice(args);
+    sb.ok(&all)
+}
+
+const SONNET: &str = "claude-sonnet-4-5-20250929";
+
+#[test]
+fn reports_default_to_the_local_zone_and_print_its_iana_name() {
+    let mut sb = Sandbox::new();
+    sb.set_env("TZ", "Europe/Berlin");
+    // 23:30 UTC is already the next day in Berlin.
+    let root = transcripts(&sb, "p", &[("s1", "2026-09-01T23:30:00Z", SONNET, 100)]);
+    for extra in [&[][..], &["--timezone", "local"][..]] {
+        let mut args = vec!["daily"];
+        args.extend_from_slice(extra);
+        let r = report(&sb, &root, &args);
+        assert!(
+            r.stdout.contains("Time zone: Europe/Berlin"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("2026-09-02"), "{}", r.stdout);
+        args.push("--json");
+        let v = report(&sb, &root, &args).json();
+        assert_eq!(v["timezone"], "Europe/Berlin");
+        assert_eq!(v["rows"][0]["key"], "2026-09-02");
+    }
+    let v = report(&sb, &root, &["daily", "--timezone", "UTC", "--json"]).json();
+    assert_eq!(v["timezone"], "UTC");
+    assert_eq!(v["rows"][0]["key"], "2026-09-01");
+}
+
+#[test]
+fn weekly_follows_start_of_week_from_the_flag_or_the_config() {
+    let sb = Sandbox::new();
+    let root = transcripts(
+        &sb,
+        "p",
+        &[
+            ("s1", "2026-09-06T10:00:00Z", SONNET, 1), // Sunday
+            ("s1", "2026-09-07T10:00:00Z", SONNET, 1), // Monday
+        ],
+    );
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["key"].as_str().expect("key").to_string())
+            .collect()
+    };
+    let tz = ["--timezone", "UTC", "--json"];
+    let v = report(&sb, &root, &[&["weekly"][..], &tz].concat()).json();
+    assert_eq!(keys(&v), ["2026-08-31", "2026-09-07"]);
+    let v = report(
+        &sb,
+        &root,
+        &[&["weekly", "--start-of-week", "sunday"][..], &tz].concat(),
+    )
+    .json();
+    assert_eq!(keys(&v), ["2026-09-06"]);
+    assert_eq!(v["week_start"], "sunday");
+    std::fs::create_dir_all(sb.data_dir()).expect("mkdir");
+    std::fs::write(
+        sb.data_dir().join("agentos.toml"),
+        "[ingest]\nstart_of_week = \"sun\"\n",
+    )
+    .expect("config");
+    let r = report(&sb, &root, &["weekly", "--timezone", "UTC"]);
+    assert!(r.stdout.contains("Week (Sun)"), "{}", r.stdout);
+    let bad = sb.run(&["ccc", "report", "weekly", "--start-of-week", "someday"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("someday"), "{}", bad.stderr);
+}
