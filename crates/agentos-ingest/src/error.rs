@@ -91,6 +91,12 @@ pub enum IngestError {
         /// The name given.
         name: String,
     },
+    /// A `--token-limit` is neither a positive number nor `max`.
+    #[error("invalid token limit {value:?} (expected a positive number or max)")]
+    TokenLimit {
+        /// The value given.
+        value: String,
+    },
     /// The local store cannot be used: another process holds it, or its metadata is for another
     /// source kind or format version.
     #[error("store {path} is damaged: {detail}")]
@@ -116,6 +122,7 @@ impl IngestError {
             IngestError::BadResults { .. } => "bad_results",
             IngestError::TimeZone { .. } => "unknown_time_zone",
             IngestError::Weekday { .. } => "unknown_weekday",
+            IngestError::TokenLimit { .. } => "invalid_token_limit",
             IngestError::Store { .. } => "store_unusable",
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod backfill;
+pub mod blocks;
 pub mod checkpoint;
 pub mod chunk;
 pub mod dedup;

@@ -8,6 +8,7 @@ use jiff::tz::TimeZone;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
 use crate::pricing::{PriceTable, Tokens};
 use crate::record::{RecordSet, StringTable, UsageRecord};
 use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
@@ -43,6 +44,12 @@ pub struct ReportOptions {
     pub range: TimeRange,
     /// Prices.
     pub prices: PriceTable,
+    /// The current time (blocks: which block is active and how much of it is left).
+    pub now_ms: i64,
+    /// Blocks: only the active block.
+    pub active_only: bool,
+    /// Blocks: the token limit to measure blocks against.
+    pub token_limit: Option<TokenLimit>,
 }
 
 /// Tokens by kind plus their total.
@@ -114,6 +121,9 @@ pub struct Row {
     pub models: Vec<String>,
     /// Per-model breakdown, sorted by model.
     pub breakdown: Vec<ModelBreakdown>,
+    /// Blocks report: gap, active, projection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockInfo>,
 }
 
 /// Totals over all rows.
@@ -142,6 +152,9 @@ pub struct Report {
     pub week_start: Option<String>,
     /// Rows in key order (blocks and sessions in time order).
     pub rows: Vec<Row>,
+    /// Blocks: the token limit in force (`--token-limit`, `max` resolved to a number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_limit: Option<u64>,
     /// Totals.
     pub totals: Totals,
 }
@@ -166,8 +179,6 @@ impl Agg {
         self.last = self.last.max(r.ts_ms);
     }
 }
-
-const BLOCK_MS: i64 = 5 * 3600 * 1000;
 
 /// Builds a report from a record set.
 pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
@@ -216,8 +227,15 @@ impl<'o> Aggregator<'o> {
         (ms.div_euclid(1000) + self.off_cache.1).div_euclid(86_400)
     }
 
-    /// Adds one record (records outside the range are ignored).
+    /// Adds one record (records outside the range are ignored, except that blocks keep the
+    /// earlier ones: they decide where the blocks inside the range start).
     pub fn add(&mut self, r: &UsageRecord) {
+        if self.o.kind == ReportKind::Blocks {
+            if self.o.range.until.is_none_or(|u| r.ts_ms < u) {
+                self.kept.push(*r);
+            }
+            return;
+        }
         if !self.o.range.contains(r.ts_ms) {
             return;
         }
@@ -234,10 +252,8 @@ impl<'o> Aggregator<'o> {
                     .or_insert(r.project);
                 i64::from(r.session)
             }
-            ReportKind::Blocks => {
-                self.kept.push(*r);
-                return;
-            }
+            // Kept above.
+            ReportKind::Blocks => return,
         };
         self.groups.entry((key, r.model)).or_default().add(r);
     }
@@ -245,10 +261,12 @@ impl<'o> Aggregator<'o> {
     /// The finished report; `strings` is the table the records index into.
     pub fn finish(mut self, strings: &StringTable) -> Report {
         if self.o.kind == ReportKind::Blocks {
-            let recs: Vec<&UsageRecord> = self.kept.iter().collect();
-            let starts = blocks(&recs);
-            for (r, start) in self.kept.iter().zip(starts) {
-                self.groups.entry((start, r.model)).or_default().add(r);
+            self.kept.sort_unstable_by_key(|r| r.ts_ms);
+            let ts: Vec<i64> = self.kept.iter().map(|r| r.ts_ms).collect();
+            for (r, start) in self.kept.iter().zip(block_starts(&ts)) {
+                if self.o.range.contains(r.ts_ms) {
+                    self.groups.entry((start, r.model)).or_default().add(r);
+                }
             }
         }
         finish_groups(self.o, strings, self.groups, &self.projects)
@@ -269,6 +287,8 @@ fn finish_groups(
             .push((strings.get(m).to_string(), a));
     }
     let mut rows = Vec::new();
+    // Blocks: (start, first, last) of each row, for gaps and the active block.
+    let mut spans = Vec::new();
     let mut model_totals: BTreeMap<String, Agg> = BTreeMap::new();
     for (k, mut models) in by_key {
         models.sort_by(|a, b| a.0.cmp(&b.0));
@@ -299,7 +319,9 @@ fn finish_groups(
                 Some(local_time(&o.tz, k + BLOCK_MS)),
             ),
         };
+        spans.push((k, row_agg.first, row_agg.last));
         rows.push(Row {
+            block: None,
             key,
             project,
             end,
@@ -315,6 +337,21 @@ fn finish_groups(
     if o.kind == ReportKind::Session {
         rows.sort_by(|a, b| a.last.cmp(&b.last).then(a.key.cmp(&b.key)));
     }
+    let mut token_limit = None;
+    if o.kind == ReportKind::Blocks {
+        token_limit = match o.token_limit {
+            Some(TokenLimit::Tokens(n)) => Some(n),
+            // The largest finished block: the running one has not shown its size yet.
+            Some(TokenLimit::Max) => rows
+                .iter()
+                .zip(&spans)
+                .filter(|(_, (s, _, last))| !is_active(*s, *last, o.now_ms))
+                .map(|(r, _)| r.tokens.total_tokens)
+                .max(),
+            None => None,
+        };
+        rows = annotate_blocks(o, rows, &spans);
+    }
     let mut t_agg = Agg::default();
     let mut t_break = Vec::new();
     for (name, a) in &model_totals {
@@ -327,6 +364,7 @@ fn finish_groups(
         week_start: (o.kind == ReportKind::Weekly)
             .then(|| format!("{:?}", o.week_start).to_ascii_lowercase()),
         rows,
+        token_limit,
         totals: Totals {
             turns: t_agg.turns,
             tokens: t_agg.tokens.into(),
@@ -334,6 +372,58 @@ fn finish_groups(
             breakdown: t_break,
         },
     }
+}
+
+/// Marks the active block (with its projection), puts a gap row between blocks that do not
+/// touch, and keeps only the active block under `--active`.
+fn annotate_blocks(o: &ReportOptions, rows: Vec<Row>, spans: &[(i64, i64, i64)]) -> Vec<Row> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    let mut prev_end: Option<i64> = None;
+    for (mut row, &(start, first, last)) in rows.into_iter().zip(spans) {
+        let active = is_active(start, last, o.now_ms);
+        if o.active_only && !active {
+            continue;
+        }
+        if let Some(end) = prev_end.filter(|&e| e < start && !o.active_only) {
+            out.push(Row {
+                key: local_time(&o.tz, end),
+                project: None,
+                end: Some(local_time(&o.tz, start)),
+                first: local_time(&o.tz, end),
+                last: local_time(&o.tz, start),
+                turns: 0,
+                tokens: TokenCounts::default(),
+                cost_usd: 0.0,
+                models: Vec::new(),
+                breakdown: Vec::new(),
+                block: Some(BlockInfo {
+                    gap: true,
+                    active: false,
+                    projection: None,
+                }),
+            });
+        }
+        prev_end = Some(start + BLOCK_MS);
+        let projection = if active {
+            project(
+                start,
+                first,
+                last,
+                o.now_ms,
+                row.tokens.total_tokens,
+                row.cost_usd,
+            )
+        } else {
+            None
+        };
+        row.block = Some(BlockInfo {
+            gap: false,
+            active,
+            projection,
+        });
+        out.push(row);
+    }
+    out
 }
 
 fn merge_agg(into: &mut Agg, a: &Agg) {
@@ -372,26 +462,6 @@ fn local_time(tz: &TimeZone, ms: i64) -> String {
     }
 }
 
-/// Block start per record (same order as `recs`): a block starts at the first record's time
-/// floored to the hour (UTC) and runs 5 hours; a record after the block's end, or 5 hours after
-/// the previous record, starts a new block (the rule ccusage uses).
-fn blocks(recs: &[&UsageRecord]) -> Vec<i64> {
-    let mut order: Vec<usize> = (0..recs.len()).collect();
-    order.sort_by_key(|&i| (recs[i].ts_ms, i));
-    let mut out = vec![0i64; recs.len()];
-    let mut start = i64::MIN;
-    let mut last = i64::MIN;
-    for i in order {
-        let ts = recs[i].ts_ms;
-        if start == i64::MIN || ts >= start + BLOCK_MS || ts - last >= BLOCK_MS {
-            start = ts.div_euclid(3_600_000) * 3_600_000;
-        }
-        last = ts;
-        out[i] = start;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +494,9 @@ mod tests {
             week_start: Weekday::Monday,
             range: TimeRange::default(),
             prices: PriceTable::embedded(),
+            now_ms: 0,
+            active_only: false,
+            token_limit: None,
         }
     }
 
@@ -461,6 +534,108 @@ mod tests {
         assert_eq!(r.rows[0].key, "2026-09-01T10:00:00.000Z");
         assert_eq!(r.rows[0].turns, 2);
         assert_eq!(r.rows[1].key, "2026-09-01T15:00:00.000Z");
+    }
+
+    #[test]
+    fn block_boundaries_do_not_move_with_the_range() {
+        let mut set = RecordSet::default();
+        // One long run of activity: blocks at 08:00, 13:00 and 18:00 UTC on 2026-10-13.
+        for ts in [
+            "2026-10-13T08:10:00Z",
+            "2026-10-13T12:00:00Z",
+            "2026-10-13T13:05:00Z",
+            "2026-10-13T17:30:00Z",
+            "2026-10-13T18:20:00Z",
+            "2026-10-13T22:00:00Z",
+            "2026-10-13T23:10:00Z",
+            "2026-10-14T00:30:00Z",
+        ] {
+            rec(&mut set, "m", ts, 1);
+        }
+        let all = build(&set, &opts(ReportKind::Blocks, "UTC"));
+        let starts = |r: &Report| -> Vec<String> { r.rows.iter().map(|r| r.key.clone()).collect() };
+        assert_eq!(
+            starts(&all),
+            [
+                "2026-10-13T08:00:00.000Z",
+                "2026-10-13T13:00:00.000Z",
+                "2026-10-13T18:00:00.000Z",
+                "2026-10-13T23:00:00.000Z"
+            ]
+        );
+        let mut o = opts(ReportKind::Blocks, "UTC");
+        o.range = TimeRange::from_user(Some("2026-10-14"), None, &TimeZone::UTC).expect("range");
+        let since = build(&set, &o);
+        // The 00:30 turn stays in the 23:00 block instead of opening one at 00:00.
+        assert_eq!(starts(&since), ["2026-10-13T23:00:00.000Z"]);
+        assert_eq!(since.rows[0].turns, 1);
+        o.range = TimeRange::from_user(
+            Some("2026-10-13T13:30:00Z"),
+            Some("2026-10-13T18:30:00Z"),
+            &TimeZone::UTC,
+        )
+        .expect("range");
+        let mid = build(&set, &o);
+        assert_eq!(
+            starts(&mid),
+            ["2026-10-13T13:00:00.000Z", "2026-10-13T18:00:00.000Z"]
+        );
+        assert_eq!(mid.rows[0].turns, 1, "13:05 is before --since");
+    }
+
+    #[test]
+    fn gaps_get_a_row_and_the_running_block_a_projection() {
+        let mut set = RecordSet::default();
+        rec(
+            &mut set,
+            "claude-sonnet-4-20250514",
+            "2026-09-01T08:10:00Z",
+            1000,
+        );
+        rec(
+            &mut set,
+            "claude-sonnet-4-20250514",
+            "2026-09-01T20:00:00Z",
+            1000,
+        );
+        rec(
+            &mut set,
+            "claude-sonnet-4-20250514",
+            "2026-09-01T21:00:00Z",
+            3000,
+        );
+        let mut o = opts(ReportKind::Blocks, "UTC");
+        o.now_ms = crate::time::parse_iso_ms("2026-09-01T22:00:00Z").expect("ts");
+        o.token_limit = Some(TokenLimit::Max);
+        let r = build(&set, &o);
+        let kinds: Vec<(bool, bool)> = r
+            .rows
+            .iter()
+            .map(|r| {
+                r.block
+                    .as_ref()
+                    .map_or((false, false), |b| (b.gap, b.active))
+            })
+            .collect();
+        assert_eq!(kinds, [(false, false), (true, false), (false, true)]);
+        assert_eq!(r.rows[1].key, "2026-09-01T13:00:00.000Z");
+        assert_eq!(r.rows[1].end.as_deref(), Some("2026-09-01T20:00:00.000Z"));
+        // Max = the largest finished block (2000 tokens), not the running one.
+        assert_eq!(r.token_limit, Some(2000));
+        let p = r.rows[2]
+            .block
+            .as_ref()
+            .and_then(|b| b.projection.clone())
+            .expect("active block projects");
+        assert_eq!(p.minutes_left, 180);
+        // 8000 tokens in 60 minutes, 180 minutes to go.
+        assert_eq!(p.projected_tokens, 8000 + 24_000);
+        // Gap rows count nothing.
+        assert_eq!(r.totals.turns, 3);
+        o.active_only = true;
+        let active = build(&set, &o);
+        assert_eq!(active.rows.len(), 1);
+        assert_eq!(active.rows[0].key, "2026-09-01T20:00:00.000Z");
     }
 
     #[test]

@@ -60,6 +60,22 @@ fn report(sb: &Sandbox, root: &std::path::Path, args: &[&str]) -> crate::common:
 
 const SONNET: &str = "claude-sonnet-4-5-20250929";
 
+/// One session of one-token Sonnet turns at these times.
+fn one_session(sb: &Sandbox, times: &[&str]) -> PathBuf {
+    let turns: Vec<Turn<'_>> = times.iter().map(|t| ("s1", *t, SONNET, 1)).collect();
+    transcripts(sb, "p", &turns)
+}
+
+/// The `key` of every row of a JSON report.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["key"].as_str().expect("key").to_string())
+        .collect()
+}
+
 #[test]
 fn reports_default_to_the_local_zone_and_print_its_iana_name() {
     let mut sb = Sandbox::new();
@@ -89,22 +105,8 @@ fn reports_default_to_the_local_zone_and_print_its_iana_name() {
 #[test]
 fn weekly_follows_start_of_week_from_the_flag_or_the_config() {
     let sb = Sandbox::new();
-    let root = transcripts(
-        &sb,
-        "p",
-        &[
-            ("s1", "2026-09-06T10:00:00Z", SONNET, 1), // Sunday
-            ("s1", "2026-09-07T10:00:00Z", SONNET, 1), // Monday
-        ],
-    );
-    let keys = |v: &serde_json::Value| -> Vec<String> {
-        v["rows"]
-            .as_array()
-            .expect("rows")
-            .iter()
-            .map(|r| r["key"].as_str().expect("key").to_string())
-            .collect()
-    };
+    // A Sunday and a Monday.
+    let root = one_session(&sb, &["2026-09-06T10:00:00Z", "2026-09-07T10:00:00Z"]);
     let tz = ["--timezone", "UTC", "--json"];
     let v = report(&sb, &root, &[&["weekly"][..], &tz].concat()).json();
     assert_eq!(keys(&v), ["2026-08-31", "2026-09-07"]);
@@ -127,4 +129,40 @@ fn weekly_follows_start_of_week_from_the_flag_or_the_config() {
     let bad = sb.run(&["ccc", "report", "weekly", "--start-of-week", "someday"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("someday"), "{}", bad.stderr);
+}
+
+#[test]
+fn blocks_keep_their_boundaries_under_since_and_until() {
+    let sb = Sandbox::new();
+    // Activity from 18:20 to 00:30 without a 5-hour gap: blocks at 18:00 and 23:00 UTC.
+    let root = one_session(
+        &sb,
+        &[
+            "2026-10-13T18:20:00Z",
+            "2026-10-13T22:00:00Z",
+            "2026-10-13T23:10:00Z",
+            "2026-10-14T00:30:00Z",
+        ],
+    );
+    let starts = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["blocks", "--timezone", "UTC", "--json"];
+        all.extend_from_slice(args);
+        keys(&report(&sb, &root, &all).json())
+    };
+    // Cold (nothing ingested yet): the ranged run still sees the history before --since.
+    assert_eq!(
+        starts(&["--since", "2026-10-14"]),
+        ["2026-10-13T23:00:00.000Z"]
+    );
+    assert_eq!(
+        starts(&[]),
+        ["2026-10-13T18:00:00.000Z", "2026-10-13T23:00:00.000Z"]
+    );
+    assert_eq!(
+        starts(&["--until", "2026-10-13T23:00:00Z"]),
+        ["2026-10-13T18:00:00.000Z"]
+    );
+    let bad = sb.run(&["ccc", "report", "blocks", "--token-limit", "lots"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("lots"), "{}", bad.stderr);
 }

@@ -25,6 +25,9 @@ fn report_opts(kind: ReportKind) -> ReportOptions {
         week_start: jiff::civil::Weekday::Monday,
         range: TimeRange::default(),
         prices: PriceTable::embedded(),
+        now_ms: 0,
+        active_only: false,
+        token_limit: None,
     }
 }
 

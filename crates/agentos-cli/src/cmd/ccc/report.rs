@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use agentos_ingest::Progress;
 use agentos_ingest::account::write_skipped;
+use agentos_ingest::blocks::TokenLimit;
 use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
@@ -85,6 +86,13 @@ pub struct Args {
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
+    /// `blocks`: only the block still running, with its burn rate, projection and time left.
+    #[arg(long)]
+    pub active: bool,
+    /// `blocks`: tokens per block to measure against: a number, or `max` (the largest
+    /// finished block).
+    #[arg(long, value_name = "N|max")]
+    pub token_limit: Option<String>,
     /// Narrow table (date, models, input, output, cost); chosen by itself when the full table
     /// is wider than the terminal or `COLUMNS`.
     #[arg(long)]
@@ -106,9 +114,21 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     )?;
     let range = TimeRange::from_user(args.since.as_deref(), args.until.as_deref(), &tz)
         .map_err(|e| anyhow::anyhow!("invalid --since/--until: {e}"))?;
+    let token_limit = args
+        .token_limit
+        .as_deref()
+        .map(str::parse::<TokenLimit>)
+        .transpose()?;
     let opts = RunOptions {
         threads: s.threads(args.run.threads.threads),
         range,
+    };
+    // Blocks need the history before `--since` (it decides where the blocks start), which a
+    // ranged scan skips; the store has all of it.
+    let through_store = range.is_open() || args.kind == Kind::Blocks;
+    let store_opts = RunOptions {
+        range: TimeRange::default(),
+        ..opts
     };
     let progress = Arc::new(Progress::default());
     let bar = Bar::start(progress.clone(), "reading");
@@ -119,10 +139,13 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
                 ..IngestRun::default()
             })
             .context("loading the ingest store"),
-        Some(Source::Claude) if range.is_open() => {
-            ingest_claude(&s.data_dir, args.path.as_deref(), &opts, Some(&progress))
-                .context("reading Claude Code transcripts")
-        }
+        Some(Source::Claude) if through_store => ingest_claude(
+            &s.data_dir,
+            args.path.as_deref(),
+            &store_opts,
+            Some(&progress),
+        )
+        .context("reading Claude Code transcripts"),
         Some(Source::Claude) => scan_claude(args.path.as_deref(), &opts, Some(&progress))
             .context("reading Claude Code transcripts"),
         Some(Source::Ccc) => {
@@ -130,8 +153,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
                 .ccp_root
                 .as_deref()
                 .context("--source ccc needs --ccp-root DIR")?;
-            if range.is_open() {
-                ingest_ccc(&s.data_dir, root, &opts, Some(&progress))
+            if through_store {
+                ingest_ccc(&s.data_dir, root, &store_opts, Some(&progress))
             } else {
                 scan_ccc(root, &opts, Some(&progress))
             }
@@ -159,6 +182,9 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             week_start,
             range,
             prices: s.prices(args.run.prices.path())?,
+            now_ms: jiff::Timestamp::now().as_millisecond(),
+            active_only: args.active,
+            token_limit,
         })
         .context("building the report")?;
     if args.json {
@@ -260,6 +286,7 @@ fn collapsed_models(r: &Row) -> String {
 const SHORT_ID: usize = 8;
 
 fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
+    let active = r.block.as_ref().is_some_and(|b| b.active);
     let key = match kind {
         ReportKind::Session if compact && r.key.chars().count() > SHORT_ID => {
             let mut k: String = r.key.chars().take(SHORT_ID).collect();
@@ -274,8 +301,73 @@ fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
     };
     match &r.project {
         Some(p) if !p.is_empty() => format!("{key} ({p})"),
+        _ if active => format!("{key} (active)"),
         _ => key,
     }
+}
+
+/// `7h 05m` between two report times (empty when they do not parse).
+fn span(from: &str, to: Option<&str>) -> String {
+    let parse = |s: &str| s.parse::<jiff::Timestamp>().ok();
+    match (parse(from), to.and_then(parse)) {
+        (Some(a), Some(b)) => {
+            let min = (b.as_millisecond() - a.as_millisecond()).max(0) / 60_000;
+            hours_minutes(min)
+        }
+        _ => String::new(),
+    }
+}
+
+fn hours_minutes(min: i64) -> String {
+    format!("{}h {:02}m", min / 60, min % 60)
+}
+
+/// The lines under a blocks table: the token limit, and the running block's pace.
+fn block_summary(out: &mut impl std::io::Write, rep: &Report) -> std::io::Result<()> {
+    if rep.kind != ReportKind::Blocks {
+        return Ok(());
+    }
+    let pct = |n: u64| match rep.token_limit {
+        Some(l) if l > 0 => format!(" ({:.1}% of the limit)", n as f64 * 100.0 / l as f64),
+        _ => String::new(),
+    };
+    if let Some(l) = rep.token_limit {
+        writeln!(out, "Token limit: {} per block", thousands(l))?;
+    }
+    let active = rep
+        .rows
+        .iter()
+        .find(|r| r.block.as_ref().is_some_and(|b| b.active));
+    let Some(row) = active else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "Active block: {} tokens{}, ${}",
+        thousands(row.tokens.total_tokens),
+        pct(row.tokens.total_tokens),
+        money(row.cost_usd)
+    )?;
+    if let Some(p) = row.block.as_ref().and_then(|b| b.projection.as_ref()) {
+        writeln!(out, "  Time left: {}", hours_minutes(p.minutes_left))?;
+        writeln!(
+            out,
+            "  Burn rate: {} tokens/min, ${}/h",
+            thousands(p.tokens_per_minute.round() as u64),
+            money(p.cost_per_hour)
+        )?;
+        writeln!(
+            out,
+            "  Projected at block end: {} tokens{}, ${}",
+            thousands(p.projected_tokens),
+            pct(p.projected_tokens),
+            money(p.projected_cost_usd)
+        )?;
+        if rep.token_limit.is_some_and(|l| p.projected_tokens > l) {
+            writeln!(out, "  At this pace the block goes over the token limit.")?;
+        }
+    }
+    Ok(())
 }
 
 fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
@@ -311,6 +403,15 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
     };
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in &rep.rows {
+        if r.block.as_ref().is_some_and(|b| b.gap) {
+            let mut gap = vec![
+                row_label(rep.kind, r, compact),
+                format!("(gap {})", span(&r.key, r.end.as_deref())),
+            ];
+            gap.resize(header.len(), String::new());
+            lines.push(gap);
+            continue;
+        }
         lines.push(cells(
             row_label(rep.kind, r, compact),
             collapsed_models(r),
@@ -369,12 +470,14 @@ fn render_table(out: &mut impl std::io::Write, rep: &Report, l: &Layout) -> std:
             "Compact layout (narrow terminal): widen it or use --json for all columns."
         )?;
     }
+    block_summary(out, rep)?;
     writeln!(out, "Time zone: {}", rep.timezone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentos_ingest::blocks::{BlockInfo, Projection};
     use agentos_ingest::report::{ModelBreakdown, TokenCounts, Totals};
 
     fn tokens(n: u64) -> TokenCounts {
@@ -410,6 +513,7 @@ mod tests {
             cost_usd: breakdown.iter().map(|b| b.cost_usd).sum(),
             models: models.iter().map(|m| m.to_string()).collect(),
             breakdown,
+            block: None,
         }
     }
 
@@ -436,10 +540,34 @@ mod tests {
                     4_321,
                 ),
             ],
-            ReportKind::Blocks => vec![
-                row("2026-09-01T10:00:00+02:00", None, &many, 98_765_432),
-                row("2026-09-01T17:00:00+02:00", None, &many[2..], 1_234),
-            ],
+            ReportKind::Blocks => {
+                let mut done = row("2026-09-01T10:00:00+02:00", None, &many, 98_765_432);
+                done.block = Some(BlockInfo {
+                    gap: false,
+                    active: false,
+                    projection: None,
+                });
+                let mut gap = row("2026-09-01T15:00:00+02:00", None, &[], 0);
+                gap.end = Some("2026-09-01T22:00:00+02:00".into());
+                gap.block = Some(BlockInfo {
+                    gap: true,
+                    active: false,
+                    projection: None,
+                });
+                let mut active = row("2026-09-01T22:00:00+02:00", None, &many[2..], 1_234);
+                active.block = Some(BlockInfo {
+                    gap: false,
+                    active: true,
+                    projection: Some(Projection {
+                        tokens_per_minute: 1234.4,
+                        cost_per_hour: 0.5,
+                        projected_tokens: 456_789,
+                        projected_cost_usd: 2.25,
+                        minutes_left: 125,
+                    }),
+                });
+                vec![done, gap, active]
+            }
             _ => vec![
                 row("2026-09-01", None, &many, 987_654_321),
                 row("2026-09-02", None, &many[1..2], 12),
@@ -448,6 +576,7 @@ mod tests {
         let t = tokens(rows.iter().map(|r| r.tokens.input_tokens).sum());
         Report {
             kind,
+            token_limit: (kind == ReportKind::Blocks).then_some(400_000),
             timezone: "Europe/Berlin".into(),
             week_start: (kind == ReportKind::Weekly).then(|| "sunday".into()),
             totals: Totals {
@@ -529,6 +658,27 @@ mod tests {
             "glm-4.6"
         );
         assert_eq!(collapsed_models(&row("d", None, &[], 1)), "");
+    }
+
+    #[test]
+    fn blocks_show_gaps_the_active_block_and_its_pace() {
+        let text = render(ReportKind::Blocks, None, false, false);
+        assert!(text.contains("(gap 7h 00m)"), "{text}");
+        assert!(
+            text.contains("2026-09-01T22:00:00+02:00 (active)"),
+            "{text}"
+        );
+        assert!(text.contains("Token limit: 400,000 per block"), "{text}");
+        assert!(text.contains("Time left: 2h 05m"), "{text}");
+        assert!(
+            text.contains("Burn rate: 1,234 tokens/min, $0.50/h"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Projected at block end: 456,789 tokens (114.2% of the limit), $2.25"),
+            "{text}"
+        );
+        assert!(text.contains("goes over the token limit"), "{text}");
     }
 
     #[test]
