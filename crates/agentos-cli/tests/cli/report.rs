@@ -166,3 +166,71 @@ fn blocks_keep_their_boundaries_under_since_and_until() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("lots"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_named_path_that_does_not_exist_is_an_error_naming_it() {
+    let sb = Sandbox::new();
+    let missing = sb.path().join("no-such-dir");
+    let m = missing.to_str().expect("utf-8");
+    for args in [
+        &["ccc", "report", "daily", "--source", "claude", "--path", m][..],
+        &["ccc", "report", "daily", "--source", "ccc", "--ccp-root", m][..],
+        &["ccc", "ingest", "claude", "--path", m][..],
+    ] {
+        let r = sb.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("no-such-dir"), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn no_data_says_where_it_looked_and_what_to_run() {
+    let sb = Sandbox::new();
+    let r = sb.ok(&["ccc", "report", "daily"]);
+    assert!(r.stdout.contains("No usage data found."), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("Total"),
+        "no table of zeros: {}",
+        r.stdout
+    );
+    let store = sb.data_dir().join("ingest");
+    assert!(
+        r.stderr.contains(&store.display().to_string()),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("agentos ccc ingest claude"),
+        "{}",
+        r.stderr
+    );
+    // An empty Claude dir: names the projects dir it searched.
+    let empty = sb.path().join("claude");
+    std::fs::create_dir_all(empty.join("projects")).expect("mkdir");
+    let r = report(&sb, &empty, &["daily"]);
+    assert!(r.stdout.contains("No usage data found."), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains(&empty.join("projects").display().to_string()),
+        "{}",
+        r.stderr
+    );
+    // JSON stays JSON (an empty report) for scripts.
+    let v = report(&sb, &empty, &["daily", "--json"]).json();
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn an_empty_range_or_no_active_block_is_said_plainly() {
+    let sb = Sandbox::new();
+    let root = one_session(&sb, &["2026-09-01T10:00:00Z"]);
+    let r = report(&sb, &root, &["daily", "--since", "2026-10-01"]);
+    assert!(
+        r.stdout.contains("No usage in the requested range."),
+        "{}",
+        r.stdout
+    );
+    let r = report(&sb, &root, &["blocks", "--active"]);
+    assert_eq!(r.stdout.trim(), "No active block.");
+}

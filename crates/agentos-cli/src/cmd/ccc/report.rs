@@ -17,13 +17,14 @@ use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
 use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row};
+use agentos_ingest::source::claude::paths as claude_paths;
 use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
 use anyhow::Context as _;
 
 use crate::context::Context;
 use crate::flags::PricedRun;
 use crate::output::{
-    Bar, ExitStatus, Table, color_stdout, print_account, print_json, skipped_lines_status,
+    Bar, ExitStatus, Table, color_stdout, note, print_account, print_json, skipped_lines_status,
     table_width, thousands,
 };
 
@@ -187,8 +188,26 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             token_limit,
         })
         .context("building the report")?;
+    let empty = report.rows.is_empty();
+    let verdict = if !empty {
+        None
+    } else if run.record_count() == 0
+        // A ranged scan does not keep what it skipped; skipped lines or files mean data exists.
+        && run.account.out_of_range == 0
+        && run.account.files_skipped == 0
+    {
+        explain_no_data(&args, &s.data_dir);
+        Some("No usage data found.")
+    } else if args.active {
+        Some("No active block.")
+    } else {
+        note("no usage in the requested range");
+        Some("No usage in the requested range.")
+    };
     if args.json {
         print_json(&report)?;
+    } else if let Some(v) = verdict {
+        println!("{v}");
     } else {
         let layout = Layout {
             breakdown: args.breakdown,
@@ -203,6 +222,29 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     run.account.turns = report.totals.turns;
     print_account("report", &run.account);
     Ok(skipped_lines_status(args.run.strict.strict, &run.account))
+}
+
+/// Says on stderr where no data was found and what to run; a table of zeros would read as
+/// "you used nothing".
+fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
+    let looked: Vec<PathBuf> = match args.source {
+        None => vec![data_dir.join("ingest")],
+        Some(Source::Claude) => claude_paths::searched(args.path.as_deref()),
+        Some(Source::Ccc) => args.ccp_root.iter().map(|r| r.join("logs")).collect(),
+    };
+    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+    let hint = match args.source {
+        None => "run `agentos ccc ingest claude` (or pass `--source claude`) first",
+        Some(Source::Claude) => "pass `--path` to a Claude config or projects dir",
+        Some(Source::Ccc) => "check that `--ccp-root` is the CCC root (holding logs/)",
+    };
+    let looked = if looked.is_empty() {
+        "nowhere: HOME is not set".to_string()
+    } else {
+        looked.join(", ")
+    };
+    note(&format!("no usage data found (looked in {looked})"));
+    note(hint);
 }
 
 /// How a report table is laid out.
