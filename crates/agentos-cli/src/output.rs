@@ -119,10 +119,17 @@ pub fn print_account(what: &str, a: &Account) {
 }
 
 /// The exit status of an ingest-family run: [`ExitStatus::Failure`] (with a note) when lines were
-/// skipped under `--strict`.
+/// skipped under `--strict`, by this run or by the earlier runs that filled the store (so a warm
+/// run answers as the cold one did).
 pub fn skipped_lines_status(strict: bool, a: &Account) -> ExitStatus {
-    if strict && a.lines_skipped > 0 {
-        note(&format!("{} line(s) skipped (--strict)", a.lines_skipped));
+    let skipped = a.lines_skipped.max(a.skipped_recorded);
+    if strict && skipped > 0 {
+        let list = a
+            .skipped_list
+            .as_ref()
+            .map(|p| format!("; list: {}", p.display()))
+            .unwrap_or_default();
+        note(&format!("{skipped} line(s) skipped (--strict{list})"));
         return ExitStatus::Failure;
     }
     ExitStatus::Ok

@@ -234,3 +234,43 @@ fn an_empty_range_or_no_active_block_is_said_plainly() {
     let r = report(&sb, &root, &["blocks", "--active"]);
     assert_eq!(r.stdout.trim(), "No active block.");
 }
+
+#[test]
+fn strict_answers_the_same_cold_and_warm_and_the_account_needs_verbose() {
+    let sb = Sandbox::new();
+    let root = one_session(&sb, &["2026-09-01T10:00:00Z"]);
+    let file = root.join("projects/p/s1.jsonl");
+    let mut text = std::fs::read_to_string(&file).expect("read");
+    text.push_str("{\"type\": \"assistant\", torn\n");
+    std::fs::write(&file, text).expect("write");
+    let args = [
+        "ccc",
+        "report",
+        "daily",
+        "--source",
+        "claude",
+        "--path",
+        root.to_str().expect("utf-8"),
+        "--strict",
+    ];
+    let cold = sb.run(&args);
+    let warm = sb.run(&args);
+    assert_eq!(cold.code, 1, "{}", cold.stderr);
+    assert_eq!(
+        warm.code, 1,
+        "warm run forgot the skipped line: {}",
+        warm.stderr
+    );
+    assert!(warm.stderr.contains("1 line(s) skipped"), "{}", warm.stderr);
+    assert!(!cold.stderr.contains("files read"), "{}", cold.stderr);
+    let verbose = sb.run(&[&args[..], &["--verbose"]].concat());
+    assert!(
+        verbose
+            .stderr
+            .contains("agentos: report: 0 files read (1 unchanged)"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(!verbose.stderr.contains("not opened"), "{}", verbose.stderr);
+    assert!(verbose.stderr.contains(" B, "), "{}", verbose.stderr);
+}

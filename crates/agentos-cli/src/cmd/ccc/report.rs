@@ -87,6 +87,9 @@ pub struct Args {
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
+    /// Print the run's account (files read and unchanged, bytes, skipped lines) on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// `blocks`: only the block still running, with its burn rate, projection and time left.
     #[arg(long)]
     pub active: bool,
@@ -220,7 +223,9 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         out.flush()?;
     }
     run.account.turns = report.totals.turns;
-    print_account("report", &run.account);
+    if args.verbose {
+        print_account("report", &run.account);
+    }
     Ok(skipped_lines_status(args.run.strict.strict, &run.account))
 }
 
