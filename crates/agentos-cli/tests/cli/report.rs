@@ -45,16 +45,11 @@ fn transcripts(sb: &Sandbox, project: &str, turns: &[Turn<'_>]) -> PathBuf {
     root
 }
 
+/// `agentos report <args[0]> --source claude --path <root> <args[1..]>`.
 fn report(sb: &Sandbox, root: &std::path::Path, args: &[&str]) -> crate::common::Run {
-    let mut all = vec![
-        "ccc",
-        "report",
-        "--source",
-        "claude",
-        "--path",
-        root.to_str().expect("utf-8"),
-    ];
-    all.extend_from_slice(args);
+    let mut all = vec!["report", args[0], "--source", "claude", "--path"];
+    all.push(root.to_str().expect("utf-8"));
+    all.extend_from_slice(&args[1..]);
     sb.ok(&all)
 }
 
@@ -126,7 +121,7 @@ fn weekly_follows_start_of_week_from_the_flag_or_the_config() {
     .expect("config");
     let r = report(&sb, &root, &["weekly", "--timezone", "UTC"]);
     assert!(r.stdout.contains("Week (Sun)"), "{}", r.stdout);
-    let bad = sb.run(&["ccc", "report", "weekly", "--start-of-week", "someday"]);
+    let bad = sb.run(&["report", "weekly", "--start-of-week", "someday"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("someday"), "{}", bad.stderr);
 }
@@ -162,7 +157,7 @@ fn blocks_keep_their_boundaries_under_since_and_until() {
         starts(&["--until", "2026-10-13T23:00:00Z"]),
         ["2026-10-13T18:00:00.000Z"]
     );
-    let bad = sb.run(&["ccc", "report", "blocks", "--token-limit", "lots"]);
+    let bad = sb.run(&["report", "blocks", "--token-limit", "lots"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("lots"), "{}", bad.stderr);
 }
@@ -173,8 +168,9 @@ fn a_named_path_that_does_not_exist_is_an_error_naming_it() {
     let missing = sb.path().join("no-such-dir");
     let m = missing.to_str().expect("utf-8");
     for args in [
-        &["ccc", "report", "daily", "--source", "claude", "--path", m][..],
-        &["ccc", "report", "daily", "--source", "ccc", "--ccp-root", m][..],
+        &["report", "daily", "--source", "claude", "--path", m][..],
+        &["report", "daily", "--source", "ccc", "--ccp-root", m][..],
+        &["ingest", "claude", "--path", m][..],
         &["ccc", "ingest", "claude", "--path", m][..],
     ] {
         let r = sb.run(args);
@@ -187,7 +183,7 @@ fn a_named_path_that_does_not_exist_is_an_error_naming_it() {
 #[test]
 fn no_data_says_where_it_looked_and_what_to_run() {
     let sb = Sandbox::new();
-    let r = sb.ok(&["ccc", "report", "daily"]);
+    let r = sb.ok(&["report", "daily"]);
     assert!(r.stdout.contains("No usage data found."), "{}", r.stdout);
     assert!(
         !r.stdout.contains("Total"),
@@ -200,11 +196,7 @@ fn no_data_says_where_it_looked_and_what_to_run() {
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("agentos ccc ingest claude"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("agentos ingest claude"), "{}", r.stderr);
     // An empty Claude dir: names the projects dir it searched.
     let empty = sb.path().join("claude");
     std::fs::create_dir_all(empty.join("projects")).expect("mkdir");
@@ -244,7 +236,6 @@ fn strict_answers_the_same_cold_and_warm_and_the_account_needs_verbose() {
     text.push_str("{\"type\": \"assistant\", torn\n");
     std::fs::write(&file, text).expect("write");
     let args = [
-        "ccc",
         "report",
         "daily",
         "--source",
@@ -273,4 +264,40 @@ fn strict_answers_the_same_cold_and_warm_and_the_account_needs_verbose() {
     );
     assert!(!verbose.stderr.contains("not opened"), "{}", verbose.stderr);
     assert!(verbose.stderr.contains(" B, "), "{}", verbose.stderr);
+}
+
+#[test]
+fn report_and_ingest_are_top_level_and_ccc_report_stays_an_alias() {
+    let sb = Sandbox::new();
+    let root = one_session(&sb, &["2026-09-01T10:00:00Z"]);
+    let path = root.to_str().expect("utf-8");
+    let i = sb.ok(&["ingest", "claude", "--path", path, "--json"]);
+    assert_eq!(i.json()["added"], 1);
+    let top = sb.ok(&["report", "daily", "--timezone", "UTC", "--json"]);
+    let alias = sb.ok(&["ccc", "report", "daily", "--timezone", "UTC", "--json"]);
+    assert_eq!(top.json(), alias.json());
+    assert_eq!(top.json()["totals"]["turns"], 1);
+}
+
+#[test]
+fn each_report_help_lists_its_own_flags_before_the_global_ones() {
+    let sb = Sandbox::new();
+    for (kind, own) in [
+        ("blocks", "--token-limit"),
+        ("weekly", "--start-of-week"),
+        ("daily", "--since"),
+    ] {
+        let h = sb.ok(&["report", kind, "--help"]).stdout;
+        let own_at = h
+            .find(own)
+            .unwrap_or_else(|| panic!("{kind}: no {own}\n{h}"));
+        let global_at = h
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{kind}: no global heading\n{h}"));
+        assert!(own_at < global_at, "{kind}\n{h}");
+        assert!(h[global_at..].contains("--data-dir"), "{kind}\n{h}");
+        assert!(!h[..global_at].contains("--data-dir"), "{kind}\n{h}");
+    }
+    let daily = sb.ok(&["report", "daily", "--help"]).stdout;
+    assert!(!daily.contains("--token-limit"), "{daily}");
 }

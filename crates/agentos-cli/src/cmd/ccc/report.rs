@@ -29,7 +29,7 @@ use crate::output::{
 };
 
 /// Report kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// One row per day.
     Daily,
@@ -52,12 +52,25 @@ pub enum Source {
     Ccc,
 }
 
-/// Arguments of `agentos ccc report`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Which report.
-    #[arg(value_enum)]
-    pub kind: Kind,
+/// `agentos report …` (also `agentos ccc report …`): one subcommand per report, so each
+/// `--help` lists that report's own flags first.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// One row per day.
+    Daily(Common),
+    /// One row per week.
+    Weekly(WeeklyArgs),
+    /// One row per month.
+    Monthly(Common),
+    /// One row per session.
+    Session(Common),
+    /// One row per 5-hour billing block, with the gaps between them.
+    Blocks(BlocksArgs),
+}
+
+/// Flags of every report.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Common {
     /// Read this source (through the store) instead of everything already ingested.
     #[arg(long, value_enum)]
     pub source: Option<Source>,
@@ -77,46 +90,102 @@ pub struct Args {
     /// `[ingest] timezone`, else local).
     #[arg(long)]
     pub timezone: Option<String>,
-    /// First day of the week for `weekly` (monday … sunday; default `[ingest] start_of_week`,
-    /// else monday).
-    #[arg(long, value_name = "DAY")]
-    pub start_of_week: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
-    /// Print the run's account (files read and unchanged, bytes, skipped lines) on stderr.
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// `blocks`: only the block still running, with its burn rate, projection and time left.
-    #[arg(long)]
-    pub active: bool,
-    /// `blocks`: tokens per block to measure against: a number, or `max` (the largest
-    /// finished block).
-    #[arg(long, value_name = "N|max")]
-    pub token_limit: Option<String>,
     /// Narrow table (date, models, input, output, cost); chosen by itself when the full table
     /// is wider than the terminal or `COLUMNS`.
     #[arg(long)]
     pub compact: bool,
+    /// Print the run's account (files read and unchanged, bytes, skipped lines) on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
     pub run: PricedRun,
 }
 
-/// Runs `agentos ccc report`.
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+/// Flags of `report weekly`.
+#[derive(Debug, clap::Args)]
+pub struct WeeklyArgs {
+    /// First day of the week (monday … sunday; default `[ingest] start_of_week`, else monday).
+    #[arg(long, value_name = "DAY")]
+    pub start_of_week: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Flags of `report blocks`.
+#[derive(Debug, clap::Args)]
+pub struct BlocksArgs {
+    /// Only the block still running, with its burn rate, projection and time left.
+    #[arg(long)]
+    pub active: bool,
+    /// Tokens per block to measure against: a number, or `max` (the largest finished block).
+    #[arg(long, value_name = "N|max")]
+    pub token_limit: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// One report request, whichever subcommand it came from.
+#[derive(Debug, Default)]
+struct Args {
+    kind: Option<Kind>,
+    c: Common,
+    start_of_week: Option<String>,
+    active: bool,
+    token_limit: Option<String>,
+}
+
+impl From<Command> for Args {
+    fn from(cmd: Command) -> Args {
+        let (kind, c) = match cmd {
+            Command::Daily(c) => (Kind::Daily, c),
+            Command::Monthly(c) => (Kind::Monthly, c),
+            Command::Session(c) => (Kind::Session, c),
+            Command::Weekly(w) => {
+                return Args {
+                    kind: Some(Kind::Weekly),
+                    c: w.common,
+                    start_of_week: w.start_of_week,
+                    ..Args::default()
+                };
+            }
+            Command::Blocks(b) => {
+                return Args {
+                    kind: Some(Kind::Blocks),
+                    c: b.common,
+                    active: b.active,
+                    token_limit: b.token_limit,
+                    ..Args::default()
+                };
+            }
+        };
+        Args {
+            kind: Some(kind),
+            c,
+            ..Args::default()
+        }
+    }
+}
+
+/// Runs `agentos report …`.
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let args = Args::from(cmd);
+    let kind = args.kind.unwrap_or(Kind::Daily);
     let s = ctx.ingest()?;
-    let (tz, tz_name) = resolve_zone(args.timezone.as_deref().or(s.section.timezone.as_deref()))?;
+    let (tz, tz_name) = resolve_zone(args.c.timezone.as_deref().or(s.section.timezone.as_deref()))?;
     let week_start = parse_weekday(
         args.start_of_week
             .as_deref()
             .or(s.section.start_of_week.as_deref())
             .unwrap_or("monday"),
     )?;
-    let range = TimeRange::from_user(args.since.as_deref(), args.until.as_deref(), &tz)
+    let range = TimeRange::from_user(args.c.since.as_deref(), args.c.until.as_deref(), &tz)
         .map_err(|e| anyhow::anyhow!("invalid --since/--until: {e}"))?;
     let token_limit = args
         .token_limit
@@ -124,19 +193,19 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         .map(str::parse::<TokenLimit>)
         .transpose()?;
     let opts = RunOptions {
-        threads: s.threads(args.run.threads.threads),
+        threads: s.threads(args.c.run.threads.threads),
         range,
     };
     // Blocks need the history before `--since` (it decides where the blocks start), which a
     // ranged scan skips; the store has all of it.
-    let through_store = range.is_open() || args.kind == Kind::Blocks;
+    let through_store = range.is_open() || kind == Kind::Blocks;
     let store_opts = RunOptions {
         range: TimeRange::default(),
         ..opts
     };
     let progress = Arc::new(Progress::default());
     let bar = Bar::start(progress.clone(), "reading");
-    let res: anyhow::Result<IngestRun> = match args.source {
+    let res: anyhow::Result<IngestRun> = match args.c.source {
         None => load_all(&s.data_dir, None)
             .map(|set| IngestRun {
                 set,
@@ -145,15 +214,16 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .context("loading the ingest store"),
         Some(Source::Claude) if through_store => ingest_claude(
             &s.data_dir,
-            args.path.as_deref(),
+            args.c.path.as_deref(),
             &store_opts,
             Some(&progress),
         )
         .context("reading Claude Code transcripts"),
-        Some(Source::Claude) => scan_claude(args.path.as_deref(), &opts, Some(&progress))
+        Some(Source::Claude) => scan_claude(args.c.path.as_deref(), &opts, Some(&progress))
             .context("reading Claude Code transcripts"),
         Some(Source::Ccc) => {
             let root = args
+                .c
                 .ccp_root
                 .as_deref()
                 .context("--source ccc needs --ccp-root DIR")?;
@@ -174,7 +244,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     }
     let report = run
         .report(&ReportOptions {
-            kind: match args.kind {
+            kind: match kind {
                 Kind::Daily => ReportKind::Daily,
                 Kind::Weekly => ReportKind::Weekly,
                 Kind::Monthly => ReportKind::Monthly,
@@ -185,7 +255,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             tz_name,
             week_start,
             range,
-            prices: s.prices(args.run.prices.path())?,
+            prices: s.prices(args.c.run.prices.path())?,
             now_ms: jiff::Timestamp::now().as_millisecond(),
             active_only: args.active,
             token_limit,
@@ -207,14 +277,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         note("no usage in the requested range");
         Some("No usage in the requested range.")
     };
-    if args.json {
+    if args.c.json {
         print_json(&report)?;
     } else if let Some(v) = verdict {
         println!("{v}");
     } else {
         let layout = Layout {
-            breakdown: args.breakdown,
-            compact: args.compact,
+            breakdown: args.c.breakdown,
+            compact: args.c.compact,
             width: table_width(),
             color: color_stdout(),
         };
@@ -223,23 +293,23 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         out.flush()?;
     }
     run.account.turns = report.totals.turns;
-    if args.verbose {
+    if args.c.verbose {
         print_account("report", &run.account);
     }
-    Ok(skipped_lines_status(args.run.strict.strict, &run.account))
+    Ok(skipped_lines_status(args.c.run.strict.strict, &run.account))
 }
 
 /// Says on stderr where no data was found and what to run; a table of zeros would read as
 /// "you used nothing".
 fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
-    let looked: Vec<PathBuf> = match args.source {
+    let looked: Vec<PathBuf> = match args.c.source {
         None => vec![data_dir.join("ingest")],
-        Some(Source::Claude) => claude_paths::searched(args.path.as_deref()),
-        Some(Source::Ccc) => args.ccp_root.iter().map(|r| r.join("logs")).collect(),
+        Some(Source::Claude) => claude_paths::searched(args.c.path.as_deref()),
+        Some(Source::Ccc) => args.c.ccp_root.iter().map(|r| r.join("logs")).collect(),
     };
     let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
-    let hint = match args.source {
-        None => "run `agentos ccc ingest claude` (or pass `--source claude`) first",
+    let hint = match args.c.source {
+        None => "run `agentos ingest claude` (or pass `--source claude`) first",
         Some(Source::Claude) => "pass `--path` to a Claude config or projects dir",
         Some(Source::Ccc) => "check that `--ccp-root` is the CCC root (holding logs/)",
     };
@@ -763,12 +833,15 @@ mod tests {
         use clap::Parser as _;
         #[derive(clap::Parser)]
         struct T {
-            #[command(flatten)]
-            a: Args,
+            #[command(subcommand)]
+            c: Command,
         }
         let t = T::try_parse_from([
             "t",
             "blocks",
+            "--active",
+            "--token-limit",
+            "max",
             "--source",
             "claude",
             "--since",
@@ -778,8 +851,16 @@ mod tests {
             "--json",
         ])
         .expect("valid arguments");
-        assert_eq!(t.a.kind, Kind::Blocks);
-        assert_eq!(t.a.source, Some(Source::Claude));
+        let a = Args::from(t.c);
+        assert_eq!(a.kind, Some(Kind::Blocks));
+        assert_eq!(a.c.source, Some(Source::Claude));
+        assert!(a.active);
+        assert_eq!(a.token_limit.as_deref(), Some("max"));
         assert!(T::try_parse_from(["t", "hourly"]).is_err());
+        // A report's own flags belong to that report only.
+        assert!(T::try_parse_from(["t", "daily", "--active"]).is_err());
+        assert!(T::try_parse_from(["t", "daily", "--start-of-week", "sunday"]).is_err());
+        let t = T::try_parse_from(["t", "weekly", "--start-of-week", "sunday"]).expect("weekly");
+        assert_eq!(Args::from(t.c).start_of_week.as_deref(), Some("sunday"));
     }
 }
