@@ -51,7 +51,7 @@ impl IngestRun {
         match &self.deferred {
             Some(st) => {
                 let strings = st.strings()?;
-                let mut agg = Aggregator::new(o);
+                let mut agg = Aggregator::new(o, &strings);
                 st.for_each_record(|r| agg.add(r))?;
                 Ok(agg.finish(&strings))
             }

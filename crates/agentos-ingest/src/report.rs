@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
@@ -50,6 +50,32 @@ pub struct ReportOptions {
     pub active_only: bool,
     /// Blocks: the token limit to measure blocks against.
     pub token_limit: Option<TokenLimit>,
+    /// Which records and rows, in which order.
+    pub filters: Filters,
+}
+
+/// `--project`, `--id`, `--instances`, `--order`, `--last`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Only records of this project: its full name, or its last `-`/`/`-separated part(s)
+    /// (`agentos` matches `-home-dev-src-agentos`).
+    pub project: Option<String>,
+    /// Only records of sessions whose id starts with this.
+    pub session_id: Option<String>,
+    /// One row per period and project (`project` is set on each row).
+    pub instances: bool,
+    /// Newest row first.
+    pub descending: bool,
+    /// Only the last (newest) N rows; gap rows are not counted. Totals cover the rows shown.
+    pub last: Option<usize>,
+}
+
+/// Whether project `name` is what `--project want` asks for.
+pub fn project_matches(name: &str, want: &str) -> bool {
+    name == want
+        || name
+            .strip_suffix(want)
+            .is_some_and(|head| head.ends_with('-') || head.ends_with('/'))
 }
 
 /// Tokens by kind plus their total.
@@ -65,6 +91,17 @@ pub struct TokenCounts {
     pub cache_read_tokens: u64,
     /// All four.
     pub total_tokens: u64,
+}
+
+impl From<TokenCounts> for Tokens {
+    fn from(t: TokenCounts) -> Self {
+        Tokens {
+            input: t.input_tokens,
+            output: t.output_tokens,
+            cache_creation: t.cache_creation_tokens,
+            cache_read: t.cache_read_tokens,
+        }
+    }
 }
 
 impl From<Tokens> for TokenCounts {
@@ -182,7 +219,7 @@ impl Agg {
 
 /// Builds a report from a record set.
 pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
-    let mut agg = Aggregator::new(o);
+    let mut agg = Aggregator::new(o, &set.strings);
     for r in &set.records {
         agg.add(r);
     }
@@ -194,7 +231,11 @@ pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
 pub struct Aggregator<'o> {
     o: &'o ReportOptions,
     utc: bool,
-    groups: FxHashMap<(i64, u32), Agg>,
+    // (bucket, model, project or NO_PROJECT).
+    groups: FxHashMap<(i64, u32, u32), Agg>,
+    // Ids (projects, sessions) that pass the filters; `None` = no such filter.
+    projects_ok: Option<FxHashSet<u32>>,
+    sessions_ok: Option<FxHashSet<u32>>,
     // Session → project (session report).
     projects: FxHashMap<i64, u32>,
     // Blocks need every record in time order; other reports keep only their buckets.
@@ -203,12 +244,30 @@ pub struct Aggregator<'o> {
 }
 
 impl<'o> Aggregator<'o> {
-    /// A new, empty aggregator.
-    pub fn new(o: &'o ReportOptions) -> Aggregator<'o> {
+    /// A new, empty aggregator; `strings` is the table the records will index into (the
+    /// filters are resolved against it once, so `add` compares ids only).
+    pub fn new(o: &'o ReportOptions, strings: &StringTable) -> Aggregator<'o> {
+        let ids = |pred: &dyn Fn(&str) -> bool| -> FxHashSet<u32> {
+            strings
+                .items()
+                .enumerate()
+                .filter(|(_, s)| pred(s))
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
+        let f = &o.filters;
         Aggregator {
             o,
             utc: o.tz == TimeZone::UTC,
             groups: FxHashMap::default(),
+            projects_ok: f
+                .project
+                .as_deref()
+                .map(|want| ids(&|s| project_matches(s, want))),
+            sessions_ok: f
+                .session_id
+                .as_deref()
+                .map(|want| ids(&|s| s.starts_with(want))),
             projects: FxHashMap::default(),
             kept: Vec::new(),
             off_cache: (i64::MIN, 0),
@@ -227,16 +286,35 @@ impl<'o> Aggregator<'o> {
         (ms.div_euclid(1000) + self.off_cache.1).div_euclid(86_400)
     }
 
+    fn wanted(&self, r: &UsageRecord) -> bool {
+        self.projects_ok
+            .as_ref()
+            .is_none_or(|s| s.contains(&r.project))
+            && self
+                .sessions_ok
+                .as_ref()
+                .is_none_or(|s| s.contains(&r.session))
+    }
+
+    fn project_key(&self, r: &UsageRecord) -> u32 {
+        if self.o.filters.instances {
+            r.project
+        } else {
+            NO_PROJECT
+        }
+    }
+
     /// Adds one record (records outside the range are ignored, except that blocks keep the
     /// earlier ones: they decide where the blocks inside the range start).
     pub fn add(&mut self, r: &UsageRecord) {
         if self.o.kind == ReportKind::Blocks {
+            // Filtered out ones too: a block is the account's window, whichever project used it.
             if self.o.range.until.is_none_or(|u| r.ts_ms < u) {
                 self.kept.push(*r);
             }
             return;
         }
-        if !self.o.range.contains(r.ts_ms) {
+        if !self.o.range.contains(r.ts_ms) || !self.wanted(r) {
             return;
         }
         let key = match self.o.kind {
@@ -255,7 +333,8 @@ impl<'o> Aggregator<'o> {
             // Kept above.
             ReportKind::Blocks => return,
         };
-        self.groups.entry((key, r.model)).or_default().add(r);
+        let p = self.project_key(r);
+        self.groups.entry((key, r.model, p)).or_default().add(r);
     }
 
     /// The finished report; `strings` is the table the records index into.
@@ -263,9 +342,11 @@ impl<'o> Aggregator<'o> {
         if self.o.kind == ReportKind::Blocks {
             self.kept.sort_unstable_by_key(|r| r.ts_ms);
             let ts: Vec<i64> = self.kept.iter().map(|r| r.ts_ms).collect();
-            for (r, start) in self.kept.iter().zip(block_starts(&ts)) {
-                if self.o.range.contains(r.ts_ms) {
-                    self.groups.entry((start, r.model)).or_default().add(r);
+            let kept = std::mem::take(&mut self.kept);
+            for (r, start) in kept.iter().zip(block_starts(&ts)) {
+                if self.o.range.contains(r.ts_ms) && self.wanted(r) {
+                    let p = self.project_key(r);
+                    self.groups.entry((start, r.model, p)).or_default().add(r);
                 }
             }
         }
@@ -276,13 +357,15 @@ impl<'o> Aggregator<'o> {
 fn finish_groups(
     o: &ReportOptions,
     strings: &StringTable,
-    groups: FxHashMap<(i64, u32), Agg>,
+    groups: FxHashMap<(i64, u32, u32), Agg>,
     projects: &FxHashMap<i64, u32>,
 ) -> Report {
-    let mut by_key: BTreeMap<i64, Vec<(String, Agg)>> = BTreeMap::new();
-    for ((k, m), a) in groups {
+    // Rows in (bucket, project) order; the project part is NO_PROJECT unless `--instances`.
+    let mut by_key: BTreeMap<(i64, &str), Vec<(String, Agg)>> = BTreeMap::new();
+    for ((k, m, p), a) in groups {
+        let project = if p == NO_PROJECT { "" } else { strings.get(p) };
         by_key
-            .entry(k)
+            .entry((k, project))
             .or_default()
             .push((strings.get(m).to_string(), a));
     }
@@ -290,7 +373,7 @@ fn finish_groups(
     // Blocks: (start, first, last) of each row, for gaps and the active block.
     let mut spans = Vec::new();
     let mut model_totals: BTreeMap<String, Agg> = BTreeMap::new();
-    for (k, mut models) in by_key {
+    for ((k, instance), mut models) in by_key {
         models.sort_by(|a, b| a.0.cmp(&b.0));
         let mut row_agg = Agg::default();
         let mut breakdown = Vec::new();
@@ -302,8 +385,7 @@ fn finish_groups(
         // `+ 0.0` turns the empty sum's -0.0 into 0.0.
         let cost_usd = breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let (key, project, end) = match o.kind {
-            ReportKind::Daily => (day_string(k), None, None),
-            ReportKind::Weekly => (day_string(k), None, None),
+            ReportKind::Daily | ReportKind::Weekly => (day_string(k), None, None),
             ReportKind::Monthly => (
                 format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1),
                 None,
@@ -319,6 +401,7 @@ fn finish_groups(
                 Some(local_time(&o.tz, k + BLOCK_MS)),
             ),
         };
+        let project = project.or_else(|| o.filters.instances.then(|| instance.to_string()));
         spans.push((k, row_agg.first, row_agg.last));
         rows.push(Row {
             block: None,
@@ -352,6 +435,14 @@ fn finish_groups(
         };
         rows = annotate_blocks(o, rows, &spans);
     }
+    let mut totals = None;
+    if let Some(n) = o.filters.last {
+        rows = keep_last(rows, n);
+        totals = Some(totals_of(&rows));
+    }
+    if o.filters.descending {
+        rows.reverse();
+    }
     let mut t_agg = Agg::default();
     let mut t_break = Vec::new();
     for (name, a) in &model_totals {
@@ -365,12 +456,66 @@ fn finish_groups(
             .then(|| format!("{:?}", o.week_start).to_ascii_lowercase()),
         rows,
         token_limit,
-        totals: Totals {
+        totals: totals.unwrap_or_else(|| Totals {
             turns: t_agg.turns,
             tokens: t_agg.tokens.into(),
             cost_usd: t_break.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
             breakdown: t_break,
-        },
+        }),
+    }
+}
+
+/// Group key of records when rows are not split by project.
+const NO_PROJECT: u32 = u32::MAX;
+
+/// The last `n` rows that are not gaps, with the gaps between them.
+fn keep_last(mut rows: Vec<Row>, n: usize) -> Vec<Row> {
+    let is_gap = |r: &Row| r.block.as_ref().is_some_and(|b| b.gap);
+    let mut seen = 0;
+    let mut cut = rows.len();
+    for (i, r) in rows.iter().enumerate().rev() {
+        if is_gap(r) {
+            continue;
+        }
+        if seen == n {
+            break;
+        }
+        seen += 1;
+        cut = i;
+    }
+    rows.drain(..cut);
+    rows
+}
+
+/// Totals over `rows` (after `--last` dropped some), from their per-model breakdowns.
+fn totals_of(rows: &[Row]) -> Totals {
+    // (turns, tokens, cost, priced) per model.
+    let mut by_model: BTreeMap<&str, (u64, Tokens, f64, bool)> = BTreeMap::new();
+    for b in rows.iter().flat_map(|r| &r.breakdown) {
+        let t = by_model
+            .entry(&b.model)
+            .or_insert((0, Tokens::default(), 0.0, b.priced));
+        t.0 += b.turns;
+        t.1.add(&b.tokens.into());
+        t.2 += b.cost_usd;
+    }
+    let mut tokens = Tokens::default();
+    let mut breakdown = Vec::with_capacity(by_model.len());
+    for (model, (turns, t, cost_usd, priced)) in by_model {
+        tokens.add(&t);
+        breakdown.push(ModelBreakdown {
+            model: model.to_string(),
+            turns,
+            tokens: t.into(),
+            cost_usd,
+            priced,
+        });
+    }
+    Totals {
+        turns: breakdown.iter().map(|b| b.turns).sum(),
+        tokens: tokens.into(),
+        cost_usd: breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+        breakdown,
     }
 }
 
@@ -486,6 +631,131 @@ mod tests {
         });
     }
 
+    /// A record of `session` in `project`.
+    fn rec_in(set: &mut RecordSet, project: &str, session: &str, ts: &str) {
+        let model = set.strings.intern("claude-sonnet-4-20250514");
+        let session = set.strings.intern(session);
+        let project = set.strings.intern(project);
+        set.push(UsageRecord {
+            key: DedupKey::claude(ts, &format!("{session}-{ts}")),
+            ts_ms: crate::time::parse_iso_ms(ts).expect("ts"),
+            model,
+            session,
+            project,
+            flags: 0,
+            tokens: Tokens {
+                input: 10,
+                output: 1,
+                cache_creation: 0,
+                cache_read: 0,
+            },
+        });
+    }
+
+    fn two_projects() -> RecordSet {
+        let mut set = RecordSet::default();
+        rec_in(
+            &mut set,
+            "-home-dev-agentos",
+            "aaaa-1",
+            "2026-09-01T10:00:00Z",
+        );
+        rec_in(
+            &mut set,
+            "-home-dev-agentos",
+            "aaaa-1",
+            "2026-09-02T10:00:00Z",
+        );
+        rec_in(
+            &mut set,
+            "-home-dev-other",
+            "bbbb-2",
+            "2026-09-02T11:00:00Z",
+        );
+        rec_in(
+            &mut set,
+            "-home-dev-other",
+            "bbbb-2",
+            "2026-09-03T11:00:00Z",
+        );
+        set
+    }
+
+    fn keys(r: &Report) -> Vec<(String, Option<String>, u64)> {
+        r.rows
+            .iter()
+            .map(|r| (r.key.clone(), r.project.clone(), r.turns))
+            .collect()
+    }
+
+    #[test]
+    fn project_filter_and_instances() {
+        let set = two_projects();
+        let mut o = opts(ReportKind::Daily, "UTC");
+        o.filters.project = Some("agentos".into());
+        let r = build(&set, &o);
+        assert_eq!(r.totals.turns, 2);
+        assert_eq!(r.rows.len(), 2);
+        o.filters.project = Some("gentos".into());
+        assert_eq!(
+            build(&set, &o).totals.turns,
+            0,
+            "a part of a name is no match"
+        );
+        o.filters.project = None;
+        o.filters.instances = true;
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(
+            keys(&build(&set, &o)),
+            [
+                ("2026-09-01".into(), p("-home-dev-agentos"), 1),
+                ("2026-09-02".into(), p("-home-dev-agentos"), 1),
+                ("2026-09-02".into(), p("-home-dev-other"), 1),
+                ("2026-09-03".into(), p("-home-dev-other"), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn order_last_and_session_id() {
+        let set = two_projects();
+        let mut o = opts(ReportKind::Daily, "UTC");
+        o.filters.last = Some(2);
+        o.filters.descending = true;
+        let r = build(&set, &o);
+        let k: Vec<String> = r.rows.iter().map(|r| r.key.clone()).collect();
+        assert_eq!(k, ["2026-09-03", "2026-09-02"]);
+        // Totals cover the rows shown.
+        assert_eq!(r.totals.turns, 3);
+        assert_eq!(r.totals.tokens.input_tokens, 30);
+        assert_eq!(r.totals.breakdown.len(), 1);
+        let mut o = opts(ReportKind::Session, "UTC");
+        o.filters.session_id = Some("bbbb".into());
+        let r = build(&set, &o);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].key, "bbbb-2");
+        assert_eq!(r.rows[0].project.as_deref(), Some("-home-dev-other"));
+    }
+
+    #[test]
+    fn last_counts_blocks_not_gaps_and_filters_keep_block_boundaries() {
+        let mut set = RecordSet::default();
+        rec_in(&mut set, "-a", "s", "2026-09-01T08:30:00Z");
+        rec_in(&mut set, "-b", "t", "2026-09-01T12:10:00Z"); // block 08:00 (project b)
+        rec_in(&mut set, "-a", "s", "2026-09-01T20:00:00Z");
+        let mut o = opts(ReportKind::Blocks, "UTC");
+        o.filters.project = Some("b".into());
+        let r = build(&set, &o);
+        // b's turn stays in the 08:00 block that a opened.
+        assert_eq!(r.rows[0].key, "2026-09-01T08:00:00.000Z");
+        assert_eq!(r.totals.turns, 1);
+        o.filters.project = None;
+        o.filters.last = Some(1);
+        let r = build(&set, &o);
+        assert_eq!(r.rows.len(), 1, "no leading gap row");
+        assert_eq!(r.rows[0].key, "2026-09-01T20:00:00.000Z");
+    }
+
     fn opts(kind: ReportKind, tz: &str) -> ReportOptions {
         ReportOptions {
             kind,
@@ -497,6 +767,7 @@ mod tests {
             now_ms: 0,
             active_only: false,
             token_limit: None,
+            filters: Filters::default(),
         }
     }
 

@@ -301,3 +301,39 @@ fn each_report_help_lists_its_own_flags_before_the_global_ones() {
     let daily = sb.ok(&["report", "daily", "--help"]).stdout;
     assert!(!daily.contains("--token-limit"), "{daily}");
 }
+
+#[test]
+fn filters_and_order_reach_the_table_and_the_json() {
+    let sb = Sandbox::new();
+    transcripts(
+        &sb,
+        "-home-dev-agentos",
+        &[
+            ("aaaa-1", "2026-09-01T10:00:00Z", SONNET, 1),
+            ("aaaa-1", "2026-09-02T10:00:00Z", SONNET, 1),
+        ],
+    );
+    let root = transcripts(
+        &sb,
+        "-home-dev-other",
+        &[("bbbb-2", "2026-09-03T10:00:00Z", SONNET, 1)],
+    );
+    let utc = ["--timezone", "UTC", "--json"];
+    let run = |args: &[&str]| report(&sb, &root, &[args, &utc].concat()).json();
+    assert_eq!(
+        keys(&run(&["daily", "--order", "desc"])),
+        ["2026-09-03", "2026-09-02", "2026-09-01"]
+    );
+    let v = run(&["daily", "--last", "1"]);
+    assert_eq!(keys(&v), ["2026-09-03"]);
+    assert_eq!(v["totals"]["turns"], 1);
+    let v = run(&["daily", "--project", "agentos"]);
+    assert_eq!(keys(&v), ["2026-09-01", "2026-09-02"]);
+    let v = run(&["monthly", "--instances"]);
+    assert_eq!(v["rows"][0]["project"], "-home-dev-agentos");
+    assert_eq!(v["rows"][1]["project"], "-home-dev-other");
+    let v = run(&["session", "--id", "bbbb"]);
+    assert_eq!(keys(&v), ["bbbb-2"]);
+    let table = report(&sb, &root, &["monthly", "--instances", "--timezone", "UTC"]).stdout;
+    assert!(table.contains("2026-09 (-home-dev-other)"), "{table}");
+}

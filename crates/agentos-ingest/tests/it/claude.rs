@@ -28,6 +28,7 @@ fn report_opts(kind: ReportKind) -> ReportOptions {
         now_ms: 0,
         active_only: false,
         token_limit: None,
+        filters: Default::default(),
     }
 }
 

@@ -16,7 +16,7 @@ use agentos_ingest::blocks::TokenLimit;
 use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
-use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row};
+use agentos_ingest::report::{Filters, Report, ReportKind, ReportOptions, Row};
 use agentos_ingest::source::claude::paths as claude_paths;
 use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
 use anyhow::Context as _;
@@ -63,7 +63,7 @@ pub enum Command {
     /// One row per month.
     Monthly(Common),
     /// One row per session.
-    Session(Common),
+    Session(SessionArgs),
     /// One row per 5-hour billing block, with the gaps between them.
     Blocks(BlocksArgs),
 }
@@ -100,12 +100,45 @@ pub struct Common {
     /// is wider than the terminal or `COLUMNS`.
     #[arg(long)]
     pub compact: bool,
+    /// Only this project: its full name or its last part(s) (`agentos` matches
+    /// `-home-me-src-agentos`).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// One row per period and project.
+    #[arg(long)]
+    pub instances: bool,
+    /// Row order: `asc` (oldest first, the default) or `desc`.
+    #[arg(long, value_enum, default_value_t = Order::Asc)]
+    pub order: Order,
+    /// Only the newest N rows (totals cover those rows).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
     /// Print the run's account (files read and unchanged, bytes, skipped lines) on stderr.
     #[arg(long, short)]
     pub verbose: bool,
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
     pub run: PricedRun,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+/// Flags of `report session`.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Only the session with this id (or id prefix, as the compact table shows it).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Flags of `report weekly`.
@@ -139,36 +172,33 @@ struct Args {
     start_of_week: Option<String>,
     active: bool,
     token_limit: Option<String>,
+    session_id: Option<String>,
 }
 
 impl From<Command> for Args {
     fn from(cmd: Command) -> Args {
+        let mut a = Args::default();
         let (kind, c) = match cmd {
             Command::Daily(c) => (Kind::Daily, c),
             Command::Monthly(c) => (Kind::Monthly, c),
-            Command::Session(c) => (Kind::Session, c),
+            Command::Session(s) => {
+                a.session_id = s.id;
+                (Kind::Session, s.common)
+            }
             Command::Weekly(w) => {
-                return Args {
-                    kind: Some(Kind::Weekly),
-                    c: w.common,
-                    start_of_week: w.start_of_week,
-                    ..Args::default()
-                };
+                a.start_of_week = w.start_of_week;
+                (Kind::Weekly, w.common)
             }
             Command::Blocks(b) => {
-                return Args {
-                    kind: Some(Kind::Blocks),
-                    c: b.common,
-                    active: b.active,
-                    token_limit: b.token_limit,
-                    ..Args::default()
-                };
+                a.active = b.active;
+                a.token_limit = b.token_limit;
+                (Kind::Blocks, b.common)
             }
         };
         Args {
             kind: Some(kind),
             c,
-            ..Args::default()
+            ..a
         }
     }
 }
@@ -259,6 +289,13 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
             now_ms: jiff::Timestamp::now().as_millisecond(),
             active_only: args.active,
             token_limit,
+            filters: Filters {
+                project: args.c.project.clone(),
+                session_id: args.session_id.clone(),
+                instances: args.c.instances,
+                descending: args.c.order == Order::Desc,
+                last: args.c.last,
+            },
         })
         .context("building the report")?;
     let empty = report.rows.is_empty();
