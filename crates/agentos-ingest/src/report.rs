@@ -130,6 +130,10 @@ pub struct ModelBreakdown {
     pub cost_usd: f64,
     /// False when the price table does not know the model.
     pub priced: bool,
+    /// Time of the model's first record in the row (epoch ms; orders `modelsUsed` in the
+    /// ccusage shape). Not part of agentos' own JSON.
+    #[serde(skip)]
+    pub first_ms: i64,
 }
 
 /// One report row.
@@ -489,19 +493,21 @@ fn keep_last(mut rows: Vec<Row>, n: usize) -> Vec<Row> {
 
 /// Totals over `rows` (after `--last` dropped some), from their per-model breakdowns.
 fn totals_of(rows: &[Row]) -> Totals {
-    // (turns, tokens, cost, priced) per model.
-    let mut by_model: BTreeMap<&str, (u64, Tokens, f64, bool)> = BTreeMap::new();
+    // (turns, tokens, cost, priced, first) per model.
+    let mut by_model: BTreeMap<&str, (u64, Tokens, f64, bool, i64)> = BTreeMap::new();
     for b in rows.iter().flat_map(|r| &r.breakdown) {
-        let t = by_model
-            .entry(&b.model)
-            .or_insert((0, Tokens::default(), 0.0, b.priced));
+        let t =
+            by_model
+                .entry(&b.model)
+                .or_insert((0, Tokens::default(), 0.0, b.priced, b.first_ms));
         t.0 += b.turns;
         t.1.add(&b.tokens.into());
         t.2 += b.cost_usd;
+        t.4 = t.4.min(b.first_ms);
     }
     let mut tokens = Tokens::default();
     let mut breakdown = Vec::with_capacity(by_model.len());
-    for (model, (turns, t, cost_usd, priced)) in by_model {
+    for (model, (turns, t, cost_usd, priced, first_ms)) in by_model {
         tokens.add(&t);
         breakdown.push(ModelBreakdown {
             model: model.to_string(),
@@ -509,6 +515,7 @@ fn totals_of(rows: &[Row]) -> Totals {
             tokens: t.into(),
             cost_usd,
             priced,
+            first_ms,
         });
     }
     Totals {
@@ -591,6 +598,7 @@ fn model_row(name: &str, a: &Agg, prices: &PriceTable) -> ModelBreakdown {
         // Pricing the summed tokens (cost is linear) keeps the figure order-independent.
         cost_usd: price.map(|p| p.cost(&a.tokens)).unwrap_or(0.0),
         priced: price.is_some(),
+        first_ms: a.first,
     }
 }
 

@@ -337,3 +337,54 @@ fn filters_and_order_reach_the_table_and_the_json() {
     let table = report(&sb, &root, &["monthly", "--instances", "--timezone", "UTC"]).stdout;
     assert!(table.contains("2026-09 (-home-dev-other)"), "{table}");
 }
+
+/// Asserts `ours` has ccusage's shape and values: the same keys, nesting, array lengths and
+/// order, strings and integers equal, integers written as integers, and costs equal up to
+/// float summation order (agentos prices summed tokens, ccusage sums per-entry costs).
+fn assert_same_json(ours: &serde_json::Value, want: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (ours, want) {
+        (Value::Object(a), Value::Object(b)) => {
+            let ka: Vec<&String> = a.keys().collect();
+            let kb: Vec<&String> = b.keys().collect();
+            assert_eq!(ka, kb, "keys at {at}");
+            for (k, v) in b {
+                assert_same_json(&a[k], v, &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "length at {at}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_same_json(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => {
+            assert_eq!(a.is_f64(), b.is_f64(), "number format at {at}: {a} vs {b}");
+            let (x, y) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            assert!(
+                (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                "value at {at}: {a} vs {b}"
+            );
+        }
+        _ => assert_eq!(ours, want, "at {at}"),
+    }
+}
+
+#[test]
+fn json_format_ccusage_matches_ccusage_20_goldens() {
+    // Made by bench/ccusage_goldens.sh (ccusage 20.0.24 on the committed corpus).
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ccusage");
+    let sb = Sandbox::new();
+    for kind in ["daily", "weekly", "monthly", "session", "blocks"] {
+        let want: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(golden.join(format!("{kind}.json"))).expect("golden"),
+        )
+        .expect("golden is json");
+        let args = [kind, "--timezone", "UTC", "--json-format", "ccusage"];
+        let ours = report(&sb, &golden.join("claude"), &args).json();
+        assert_same_json(&ours, &want, kind);
+    }
+}

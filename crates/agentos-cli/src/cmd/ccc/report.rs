@@ -93,6 +93,10 @@ pub struct Common {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// JSON shape (implies `--json`): `agentos` (the default) or `ccusage` (ccusage 20's field
+    /// names, nesting and number formats, for scripts written against it).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub json_format: Option<JsonFormat>,
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
@@ -119,6 +123,15 @@ pub struct Common {
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
     pub run: PricedRun,
+}
+
+/// `--json-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonFormat {
+    /// agentos' own report JSON.
+    Agentos,
+    /// ccusage 20's JSON.
+    Ccusage,
 }
 
 /// `--order`.
@@ -314,7 +327,9 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         note("no usage in the requested range");
         Some("No usage in the requested range.")
     };
-    if args.c.json {
+    if args.c.json_format == Some(JsonFormat::Ccusage) {
+        print_json(&agentos_ingest::ccusage::to_json(&report))?;
+    } else if args.c.json || args.c.json_format.is_some() {
         print_json(&report)?;
     } else if let Some(v) = verdict {
         println!("{v}");
@@ -654,6 +669,7 @@ mod tests {
                 tokens: tokens(n / (i as u64 + 1)),
                 cost_usd: n as f64 / 1e4 / (i as f64 + 1.0),
                 priced: true,
+                first_ms: i as i64,
             })
             .collect();
         Row {
