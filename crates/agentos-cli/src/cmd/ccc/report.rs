@@ -1,10 +1,14 @@
-//! `agentos ccc report daily|weekly|monthly|session|blocks`: usage reports over everything
-//! ingested, or straight from a source (`--source claude|ccc`).
+//! `agentos report daily|weekly|monthly|session|blocks` (also `agentos ccc report …`): usage
+//! reports over everything ingested, or straight from a source (`--source claude|ccc`).
 //!
 //! Without `--since/--until`, a `--source` report goes through the store: the first run ingests
 //! the source, later runs read only new bytes. With a range, the source is scanned directly and
 //! the work outside the range is skipped (files last written before `--since` are not opened;
-//! lines are rejected by a cheap timestamp check before they are parsed).
+//! lines are rejected by a cheap timestamp check before they are parsed). `blocks` always goes
+//! through the store: where a block starts depends on the activity before `--since`.
+//!
+//! Aggregation, time zones and block boundaries live in `agentos_ingest`; this file picks the
+//! layout (full or compact, fitted to the terminal) and prints.
 
 use std::io::Write as _;
 use std::path::PathBuf;
