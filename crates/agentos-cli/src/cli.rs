@@ -25,6 +25,12 @@ pub enum Command {
     /// Create, issue, verify and inspect license packs.
     #[command(subcommand)]
     License(cmd::license::Command),
+    /// Usage reports: daily, weekly, monthly, session, blocks.
+    #[command(subcommand)]
+    Report(cmd::ccc::report::Command),
+    /// Ingest a source into the local store (read by `agentos report`).
+    #[command(subcommand)]
+    Ingest(cmd::ccc::ingest::Command),
     /// Everything that talks CCC: sessions, delivery, the collector, ingest and reports.
     #[command(subcommand)]
     Ccc(CccCommand),
@@ -54,11 +60,12 @@ pub enum CccCommand {
     Keys(cmd::ccc::keys::Command),
     /// Backfill a CCC root (usage logs, results, usage snapshot) into a summary file.
     Backfill(cmd::ccc::backfill::Args),
-    /// Ingest a source into the local store.
+    /// Ingest a source into the local store (same as `agentos ingest`).
     #[command(subcommand)]
     Ingest(cmd::ccc::ingest::Command),
-    /// Usage reports (daily, weekly, monthly, session, blocks).
-    Report(cmd::ccc::report::Args),
+    /// Usage reports (same as `agentos report`).
+    #[command(subcommand)]
+    Report(cmd::ccc::report::Command),
 }
 
 /// Dispatches a parsed command line; the [`Context`] is built here, once.
@@ -67,6 +74,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Demo(a) => cmd::demo::run(a, ctx),
         Command::License(c) => cmd::license::run(c, ctx),
+        Command::Report(c) => cmd::ccc::report::run(c, ctx),
+        Command::Ingest(c) => cmd::ccc::ingest::run(c, ctx),
         Command::Ccc(c) => match c {
             CccCommand::Session(c) => cmd::ccc::session::run(c, ctx),
             CccCommand::Turn(a) => cmd::ccc::turn::run(a, ctx),

@@ -18,8 +18,10 @@ pub use agentos_config::{
     CollectorConfig as CollectorSection, Config, IngestConfig as IngestSection,
 };
 
-/// Flags accepted by every subcommand.
+/// Flags accepted by every subcommand; listed after a command's own flags in `--help`, under
+/// their own heading.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Data directory (default: `$AGENTOS_DATA_DIR`, else the XDG data dir).
     #[arg(long, global = true, env = "AGENTOS_DATA_DIR")]

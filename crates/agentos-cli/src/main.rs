@@ -42,6 +42,15 @@ fn main() -> ExitCode {
                 return ExitStatus::Ok.into();
             }
             eprintln!("agentos: {err:#}");
+            // A path the user named that is not there is a mistake in this invocation, not a
+            // broken installation: exit 1, like other "ran but found a problem" outcomes.
+            if err
+                .chain()
+                .filter_map(|e| e.downcast_ref::<agentos_ingest::IngestError>())
+                .any(|e| matches!(e, agentos_ingest::IngestError::MissingRoot { .. }))
+            {
+                return ExitStatus::Failure.into();
+            }
             ExitStatus::Fatal.into()
         }
     }

@@ -119,10 +119,17 @@ pub fn print_account(what: &str, a: &Account) {
 }
 
 /// The exit status of an ingest-family run: [`ExitStatus::Failure`] (with a note) when lines were
-/// skipped under `--strict`.
+/// skipped under `--strict`, by this run or by the earlier runs that filled the store (so a warm
+/// run answers as the cold one did).
 pub fn skipped_lines_status(strict: bool, a: &Account) -> ExitStatus {
-    if strict && a.lines_skipped > 0 {
-        note(&format!("{} line(s) skipped (--strict)", a.lines_skipped));
+    let skipped = a.lines_skipped.max(a.skipped_recorded);
+    if strict && skipped > 0 {
+        let list = a
+            .skipped_list
+            .as_ref()
+            .map(|p| format!("; list: {}", p.display()))
+            .unwrap_or_default();
+        note(&format!("{skipped} line(s) skipped (--strict{list})"));
         return ExitStatus::Failure;
     }
     ExitStatus::Ok
@@ -141,6 +148,35 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Columns available to tables: `COLUMNS` when it is a positive number, else the width of the
+/// terminal on stdout, else none (piped output is never cut, so scripts see whole rows).
+pub fn table_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0))
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when cut.
+pub fn ellipsize(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
 /// A text table: the first row is the header, columns are separated by two spaces, trailing
 /// blanks are trimmed, and a dashed rule follows the header and precedes the last row (the
 /// totals).
@@ -151,16 +187,18 @@ pub struct Table {
     pub left_aligned: usize,
     /// Header first, then the body rows, then the totals row.
     pub rows: Vec<Vec<String>>,
+    /// Paint the totals row bold; callers pass [`color_stdout`] so `NO_COLOR` and pipes get
+    /// plain text.
+    pub bold_totals: bool,
 }
 
+/// Label columns are never cut below this many characters: a narrower label says nothing.
+const MIN_LABEL: usize = 8;
+
 impl Table {
-    /// Writes the table; widths count characters, not bytes, so `└` and `…` align.
-    ///
-    /// # Errors
-    /// When `out` fails.
-    pub fn write(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    fn widths(&self) -> Vec<usize> {
         let ncol = self.rows.first().map_or(0, Vec::len);
-        let widths: Vec<usize> = (0..ncol)
+        (0..ncol)
             .map(|c| {
                 self.rows
                     .iter()
@@ -168,8 +206,51 @@ impl Table {
                     .max()
                     .unwrap_or(0)
             })
-            .collect();
-        let rule = "-".repeat(widths.iter().sum::<usize>() + 2 * ncol.saturating_sub(1));
+            .collect()
+    }
+
+    /// Width of the widest line the table writes (characters).
+    pub fn width(&self) -> usize {
+        let w = self.widths();
+        w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1)
+    }
+
+    /// Cuts label cells (with `…`) until the table is at most `max` characters wide, widest
+    /// label column first; numbers are never cut, since a cut number would be a wrong number.
+    /// Stops at [`MIN_LABEL`] characters per label column even if the table is still too wide.
+    pub fn fit(&mut self, max: usize) {
+        loop {
+            let width = self.width();
+            if width <= max {
+                return;
+            }
+            let widths = self.widths();
+            let Some((col, &w)) = widths
+                .iter()
+                .enumerate()
+                .take(self.left_aligned)
+                .filter(|(_, w)| **w > MIN_LABEL)
+                .max_by_key(|(c, w)| (**w, std::cmp::Reverse(*c)))
+            else {
+                return;
+            };
+            let target = w.saturating_sub(width - max).max(MIN_LABEL);
+            for row in &mut self.rows {
+                if let Some(cell) = row.get_mut(col) {
+                    *cell = ellipsize(cell, target);
+                }
+            }
+        }
+    }
+
+    /// Writes the table; widths count characters, not bytes, so `└` and `…` align.
+    ///
+    /// # Errors
+    /// When `out` fails.
+    pub fn write(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let widths = self.widths();
+        let ncol = widths.len();
+        let rule = "-".repeat(self.width());
         for (i, l) in self.rows.iter().enumerate() {
             let mut s = String::new();
             for (c, cell) in l.iter().enumerate().take(ncol) {
@@ -185,7 +266,12 @@ impl Table {
                     s.push_str("  ");
                 }
             }
-            writeln!(out, "{}", s.trim_end())?;
+            let is_totals = i > 0 && i + 1 == self.rows.len();
+            writeln!(
+                out,
+                "{}",
+                paint(s.trim_end(), "1", self.bold_totals && is_totals)
+            )?;
             if i == 0 || i + 2 == self.rows.len() {
                 writeln!(out, "{rule}")?;
             }
@@ -280,6 +366,7 @@ mod tests {
                 row("└ mon", "1,000"),
                 row("Total", "7"),
             ],
+            bold_totals: false,
         };
         let mut out = Vec::new();
         t.write(&mut out).expect("write");
@@ -287,6 +374,56 @@ mod tests {
             String::from_utf8(out).expect("utf-8"),
             "Day    Turns\n------------\n└ mon  1,000\n------------\nTotal      7\n"
         );
+    }
+
+    #[test]
+    fn the_totals_row_is_bold_only_when_asked() {
+        let row = |a: &str| vec![a.to_string()];
+        let mut t = Table {
+            left_aligned: 1,
+            rows: vec![row("Day"), row("mon"), row("Total")],
+            bold_totals: true,
+        };
+        let mut out = Vec::new();
+        t.write(&mut out).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains("\x1b[1mTotal\x1b[0m"), "{text:?}");
+        assert!(!text.contains("\x1b[1mmon"), "{text:?}");
+        t.bold_totals = false;
+        let mut out = Vec::new();
+        t.write(&mut out).expect("write");
+        assert!(!String::from_utf8(out).expect("utf-8").contains('\x1b'));
+    }
+
+    #[test]
+    fn fitting_cuts_the_widest_label_and_never_a_number() {
+        let row = |a: &str, b: &str, n: &str| vec![a.to_string(), b.to_string(), n.to_string()];
+        let mut t = Table {
+            left_aligned: 2,
+            rows: vec![
+                row("Session", "Models", "Cost"),
+                row("0123456789abcdef0123456789", "sonnet-4", "$1,234.56"),
+                row("Total", "", "$1,234.56"),
+            ],
+            bold_totals: false,
+        };
+        assert_eq!(t.width(), 26 + 2 + 8 + 2 + 9);
+        t.fit(30);
+        assert!(t.width() <= 30, "{}", t.width());
+        assert_eq!(t.rows[1][0], "01234567…");
+        assert_eq!(t.rows[1][2], "$1,234.56");
+        // Impossible widths stop at the minimum label width instead of looping or cutting numbers.
+        t.fit(5);
+        assert_eq!(t.rows[1][2], "$1,234.56");
+        assert_eq!(t.rows[1][0].chars().count(), MIN_LABEL);
+    }
+
+    #[test]
+    fn ellipsize_counts_characters() {
+        assert_eq!(ellipsize("abc", 3), "abc");
+        assert_eq!(ellipsize("abcd", 3), "ab…");
+        assert_eq!(ellipsize("└└└└", 2), "└…");
+        assert_eq!(ellipsize("abc", 0), "");
     }
 
     #[test]

@@ -270,8 +270,11 @@ pub struct IngestConfig {
     /// Default: the embedded table.
     pub prices: Option<PathBuf>,
     /// Time zone of report calendar buckets (IANA name, `UTC` or `local`); `--timezone`.
-    /// Default `UTC`.
+    /// Default `local` (the system zone, printed by its IANA name).
     pub timezone: Option<String>,
+    /// First day of a week in weekly reports (`monday` … `sunday`); `--start-of-week`.
+    /// Default `monday`.
+    pub start_of_week: Option<String>,
 }
 
 /// The file as written by users: every section optional.

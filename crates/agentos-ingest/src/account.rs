@@ -45,6 +45,8 @@ pub struct Account {
     pub files: u64,
     /// Files not opened: unchanged since their checkpoint, or last written before `--since`.
     pub files_skipped: u64,
+    /// Of `files_skipped`, those last written before `--since` (the rest are unchanged).
+    pub files_before_range: u64,
     /// Bytes read.
     pub bytes: u64,
     /// Physical lines read.
@@ -57,8 +59,11 @@ pub struct Account {
     pub duplicates: u64,
     /// Records added to the store by this run (0 for direct scans).
     pub added: u64,
-    /// Lines skipped (torn, malformed, oversized).
+    /// Lines skipped (torn, malformed, oversized) by this run.
     pub lines_skipped: u64,
+    /// Lines skipped that the store holds on record, this run's and earlier runs' (0 for
+    /// direct scans): a warm run that reads nothing still knows its data has holes.
+    pub skipped_recorded: u64,
     /// Stray JSON fragments such as `{}` that carry nothing.
     pub fragments: u64,
     /// Lines skipped cheaply because their timestamp is outside the requested range.
@@ -74,6 +79,7 @@ impl Account {
     pub fn add(&mut self, o: &Account) {
         self.files += o.files;
         self.files_skipped += o.files_skipped;
+        self.files_before_range += o.files_before_range;
         self.bytes += o.bytes;
         self.lines += o.lines;
         self.records += o.records;
@@ -81,6 +87,7 @@ impl Account {
         self.duplicates += o.duplicates;
         self.added += o.added;
         self.lines_skipped += o.lines_skipped;
+        self.skipped_recorded += o.skipped_recorded;
         self.fragments += o.fragments;
         self.out_of_range += o.out_of_range;
         self.incomplete += o.incomplete;
@@ -91,15 +98,29 @@ impl fmt::Display for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} files ({} not opened), {} bytes, {} records, {} turns, {} duplicates dropped, {} lines skipped",
+            "{} files read ({} unchanged",
             self.files,
-            self.files_skipped,
-            self.bytes,
+            self.files_skipped - self.files_before_range.min(self.files_skipped)
+        )?;
+        if self.files_before_range > 0 {
+            write!(f, ", {} before the range", self.files_before_range)?;
+        }
+        write!(
+            f,
+            "), {}, {} records, {} turns, {} duplicates dropped, {} lines skipped",
+            human_bytes(self.bytes),
             self.records,
             self.turns,
             self.duplicates,
             self.lines_skipped
         )?;
+        if self.skipped_recorded > self.lines_skipped {
+            write!(
+                f,
+                " ({} skipped in all, earlier runs included)",
+                self.skipped_recorded
+            )?;
+        }
         if self.added > 0 {
             write!(f, ", {} added to the store", self.added)?;
         }
@@ -116,8 +137,36 @@ impl fmt::Display for Account {
     }
 }
 
+/// `1536` → `"1.5 KiB"`: sizes people read at a glance.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// Writes `skipped` as JSON lines to `path` (replacing it). Nothing is written for an empty list.
 pub fn write_skipped(path: &Path, skipped: &[SkippedLine]) -> Result<Option<PathBuf>, IngestError> {
+    write_lines(path, skipped, false)
+}
+
+/// Appends `skipped` as JSON lines to `path` (a store's list, which keeps every run's skips).
+pub fn append_skipped(path: &Path, skipped: &[SkippedLine]) -> Result<(), IngestError> {
+    write_lines(path, skipped, true).map(|_| ())
+}
+
+fn write_lines(
+    path: &Path,
+    skipped: &[SkippedLine],
+    append: bool,
+) -> Result<Option<PathBuf>, IngestError> {
     if skipped.is_empty() {
         return Ok(None);
     }
@@ -132,7 +181,13 @@ pub fn write_skipped(path: &Path, skipped: &[SkippedLine]) -> Result<Option<Path
             out.push(b'\n');
         }
     }
-    let mut f = std::fs::File::create(path).map_err(|e| IngestError::io(path, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| IngestError::io(path, e))?;
     f.write_all(&out).map_err(|e| IngestError::io(path, e))?;
     Ok(Some(path.to_path_buf()))
 }
@@ -154,5 +209,43 @@ impl Progress {
     }
     pub(crate) fn file_done(&self) {
         self.files.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1536, "1.5 KiB"),
+            (5 << 30, "5.0 GiB"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(human_bytes(n), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn the_account_says_unchanged_and_sizes() {
+        let a = Account {
+            files: 2,
+            files_skipped: 30,
+            files_before_range: 4,
+            bytes: 3 * 1024 * 1024,
+            lines_skipped: 1,
+            skipped_recorded: 3,
+            ..Account::default()
+        };
+        let s = a.to_string();
+        assert!(
+            s.starts_with("2 files read (26 unchanged, 4 before the range), 3.0 MiB,"),
+            "{s}"
+        );
+        assert!(s.contains("1 lines skipped (3 skipped in all"), "{s}");
+        assert!(!s.contains("not opened"), "{s}");
     }
 }

@@ -85,6 +85,18 @@ pub enum IngestError {
         /// The name given.
         name: String,
     },
+    /// A day of the week (`--start-of-week`, `[ingest] start_of_week`) is not known.
+    #[error("unknown day of the week {name:?} (expected monday … sunday)")]
+    Weekday {
+        /// The name given.
+        name: String,
+    },
+    /// A `--token-limit` is neither a positive number nor `max`.
+    #[error("invalid token limit {value:?} (expected a positive number or max)")]
+    TokenLimit {
+        /// The value given.
+        value: String,
+    },
     /// The local store cannot be used: another process holds it, or its metadata is for another
     /// source kind or format version.
     #[error("store {path} is damaged: {detail}")]
@@ -109,6 +121,8 @@ impl IngestError {
             IngestError::Prices { .. } => "invalid_prices",
             IngestError::BadResults { .. } => "bad_results",
             IngestError::TimeZone { .. } => "unknown_time_zone",
+            IngestError::Weekday { .. } => "unknown_weekday",
+            IngestError::TokenLimit { .. } => "invalid_token_limit",
             IngestError::Store { .. } => "store_unusable",
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::account::{Account, Progress, SkippedLine, write_skipped};
+use crate::account::{Account, Progress, SkippedLine, append_skipped};
 use crate::checkpoint::{Checkpoints, Plan, mtime_ns};
 use crate::error::IngestError;
 use crate::record::{FLAG_ERROR, FLAG_INCOMPLETE, LocalBatch, RecordSet, UsageRecord};
@@ -51,7 +51,7 @@ impl IngestRun {
         match &self.deferred {
             Some(st) => {
                 let strings = st.strings()?;
-                let mut agg = Aggregator::new(o);
+                let mut agg = Aggregator::new(o, &strings);
                 st.for_each_record(|r| agg.add(r))?;
                 Ok(agg.finish(&strings))
             }
@@ -96,6 +96,7 @@ fn claude_jobs(
                 && ((mtime_ns(&meta) / 1_000_000) as i64) < since - 3_600_000
             {
                 acc.files_skipped += 1;
+                acc.files_before_range += 1;
                 continue;
             }
             let (start, first_line) = match cps.as_deref_mut().map(|c| (c.plan(&f, &meta), c)) {
@@ -177,6 +178,7 @@ pub fn ingest_claude(
     )?;
     if jobs.is_empty() && cps == store.checkpoints && store.is_duplicate_free() {
         run.account.turns = store.record_count();
+        recorded_skips(&mut run, &store);
         run.deferred = Some(store);
         return Ok(run);
     }
@@ -226,6 +228,7 @@ pub fn ingest_claude(
         return Ok(run);
     }
     let replaced = run.set.replacements - replaced_before;
+    record_skips(&run, &mut store)?;
     store.commit(app, replaced, &run.set.strings, None, cps)?;
     finish_counts_store(&mut run, &store)?;
     Ok(run)
@@ -248,6 +251,7 @@ fn ccc_jobs(
             && ((mtime_ns(&meta) / 1_000_000) as i64) < since - 3_600_000
         {
             acc.files_skipped += 1;
+            acc.files_before_range += 1;
             continue;
         }
         let (start, first_line) = match cps.as_deref_mut().map(|c| (c.plan(&f, &meta), c)) {
@@ -367,6 +371,7 @@ pub fn ingest_ccc(
     )?;
     if jobs.is_empty() && cps == store.checkpoints && store.is_duplicate_free() {
         run.account.turns = store.record_count();
+        recorded_skips(&mut run, &store);
         run.deferred = Some(store);
         return Ok(run);
     }
@@ -441,6 +446,7 @@ pub fn ingest_ccc(
     run.account.added += fresh.len() as u64;
     run.account.duplicates += dups + (run.set.duplicates - before);
     let replaced = run.set.replacements - replaced_before;
+    record_skips(&run, &mut store)?;
     store.commit(app, replaced, &run.set.strings, Some(&still_open), cps)?;
     finish_counts_store(&mut run, &store)?;
     Ok(run)
@@ -473,6 +479,22 @@ fn finish_counts(run: &mut IngestRun) {
 
 fn finish_counts_store(run: &mut IngestRun, store: &Store) -> Result<(), IngestError> {
     run.account.turns = run.set.records.len() as u64;
-    run.account.skipped_list = write_skipped(&store.skipped_path(), &run.skipped)?;
+    recorded_skips(run, store);
+    Ok(())
+}
+
+/// The store's count of skipped lines (earlier runs included) and its list, so `--strict`
+/// answers the same on a warm run that reads nothing as on the cold run that hit the lines.
+fn recorded_skips(run: &mut IngestRun, store: &Store) {
+    run.account.skipped_recorded = store.skipped_lines();
+    if store.skipped_lines() > 0 {
+        run.account.skipped_list = Some(store.skipped_path());
+    }
+}
+
+/// Adds this run's skipped lines to the store's list and count (before its commit).
+fn record_skips(run: &IngestRun, store: &mut Store) -> Result<(), IngestError> {
+    append_skipped(&store.skipped_path(), &run.skipped)?;
+    store.add_skipped(run.skipped.len() as u64);
     Ok(())
 }

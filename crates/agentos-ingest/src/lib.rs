@@ -10,6 +10,8 @@
 
 pub mod account;
 pub mod backfill;
+pub mod blocks;
+pub mod ccusage;
 pub mod checkpoint;
 pub mod chunk;
 pub mod dedup;

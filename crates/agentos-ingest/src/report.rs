@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
+use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
 use crate::pricing::{PriceTable, Tokens};
 use crate::record::{RecordSet, StringTable, UsageRecord};
-use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds};
+use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +19,7 @@ use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seco
 pub enum ReportKind {
     /// One row per local day.
     Daily,
-    /// One row per week (Monday start).
+    /// One row per week (starting on [`ReportOptions::week_start`]).
     Weekly,
     /// One row per month.
     Monthly,
@@ -34,12 +36,46 @@ pub struct ReportOptions {
     pub kind: ReportKind,
     /// Zone for calendar buckets.
     pub tz: TimeZone,
-    /// Its name as given (for the output).
+    /// Its name as printed (the IANA name; see [`crate::time::resolve_zone`]).
     pub tz_name: String,
+    /// First day of a week (weekly report).
+    pub week_start: Weekday,
     /// Records outside are left out.
     pub range: TimeRange,
     /// Prices.
     pub prices: PriceTable,
+    /// The current time (blocks: which block is active and how much of it is left).
+    pub now_ms: i64,
+    /// Blocks: only the active block.
+    pub active_only: bool,
+    /// Blocks: the token limit to measure blocks against.
+    pub token_limit: Option<TokenLimit>,
+    /// Which records and rows, in which order.
+    pub filters: Filters,
+}
+
+/// `--project`, `--id`, `--instances`, `--order`, `--last`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Only records of this project: its full name, or its last `-`/`/`-separated part(s)
+    /// (`agentos` matches `-home-dev-src-agentos`).
+    pub project: Option<String>,
+    /// Only records of sessions whose id starts with this.
+    pub session_id: Option<String>,
+    /// One row per period and project (`project` is set on each row).
+    pub instances: bool,
+    /// Newest row first.
+    pub descending: bool,
+    /// Only the last (newest) N rows; gap rows are not counted. Totals cover the rows shown.
+    pub last: Option<usize>,
+}
+
+/// Whether project `name` is what `--project want` asks for.
+pub fn project_matches(name: &str, want: &str) -> bool {
+    name == want
+        || name
+            .strip_suffix(want)
+            .is_some_and(|head| head.ends_with('-') || head.ends_with('/'))
 }
 
 /// Tokens by kind plus their total.
@@ -55,6 +91,17 @@ pub struct TokenCounts {
     pub cache_read_tokens: u64,
     /// All four.
     pub total_tokens: u64,
+}
+
+impl From<TokenCounts> for Tokens {
+    fn from(t: TokenCounts) -> Self {
+        Tokens {
+            input: t.input_tokens,
+            output: t.output_tokens,
+            cache_creation: t.cache_creation_tokens,
+            cache_read: t.cache_read_tokens,
+        }
+    }
 }
 
 impl From<Tokens> for TokenCounts {
@@ -83,6 +130,10 @@ pub struct ModelBreakdown {
     pub cost_usd: f64,
     /// False when the price table does not know the model.
     pub priced: bool,
+    /// Time of the model's first record in the row (epoch ms; orders `modelsUsed` in the
+    /// ccusage shape). Not part of agentos' own JSON.
+    #[serde(skip)]
+    pub first_ms: i64,
 }
 
 /// One report row.
@@ -111,6 +162,9 @@ pub struct Row {
     pub models: Vec<String>,
     /// Per-model breakdown, sorted by model.
     pub breakdown: Vec<ModelBreakdown>,
+    /// Blocks report: gap, active, projection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockInfo>,
 }
 
 /// Totals over all rows.
@@ -134,8 +188,14 @@ pub struct Report {
     pub kind: ReportKind,
     /// Time zone of the buckets.
     pub timezone: String,
+    /// First day of the weeks (weekly report only), e.g. `monday`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub week_start: Option<String>,
     /// Rows in key order (blocks and sessions in time order).
     pub rows: Vec<Row>,
+    /// Blocks: the token limit in force (`--token-limit`, `max` resolved to a number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_limit: Option<u64>,
     /// Totals.
     pub totals: Totals,
 }
@@ -161,11 +221,9 @@ impl Agg {
     }
 }
 
-const BLOCK_MS: i64 = 5 * 3600 * 1000;
-
 /// Builds a report from a record set.
 pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
-    let mut agg = Aggregator::new(o);
+    let mut agg = Aggregator::new(o, &set.strings);
     for r in &set.records {
         agg.add(r);
     }
@@ -177,7 +235,11 @@ pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
 pub struct Aggregator<'o> {
     o: &'o ReportOptions,
     utc: bool,
-    groups: FxHashMap<(i64, u32), Agg>,
+    // (bucket, model, project or NO_PROJECT).
+    groups: FxHashMap<(i64, u32, u32), Agg>,
+    // Ids (projects, sessions) that pass the filters; `None` = no such filter.
+    projects_ok: Option<FxHashSet<u32>>,
+    sessions_ok: Option<FxHashSet<u32>>,
     // Session → project (session report).
     projects: FxHashMap<i64, u32>,
     // Blocks need every record in time order; other reports keep only their buckets.
@@ -186,12 +248,30 @@ pub struct Aggregator<'o> {
 }
 
 impl<'o> Aggregator<'o> {
-    /// A new, empty aggregator.
-    pub fn new(o: &'o ReportOptions) -> Aggregator<'o> {
+    /// A new, empty aggregator; `strings` is the table the records will index into (the
+    /// filters are resolved against it once, so `add` compares ids only).
+    pub fn new(o: &'o ReportOptions, strings: &StringTable) -> Aggregator<'o> {
+        let ids = |pred: &dyn Fn(&str) -> bool| -> FxHashSet<u32> {
+            strings
+                .items()
+                .enumerate()
+                .filter(|(_, s)| pred(s))
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
+        let f = &o.filters;
         Aggregator {
             o,
             utc: o.tz == TimeZone::UTC,
             groups: FxHashMap::default(),
+            projects_ok: f
+                .project
+                .as_deref()
+                .map(|want| ids(&|s| project_matches(s, want))),
+            sessions_ok: f
+                .session_id
+                .as_deref()
+                .map(|want| ids(&|s| s.starts_with(want))),
             projects: FxHashMap::default(),
             kept: Vec::new(),
             off_cache: (i64::MIN, 0),
@@ -210,17 +290,40 @@ impl<'o> Aggregator<'o> {
         (ms.div_euclid(1000) + self.off_cache.1).div_euclid(86_400)
     }
 
-    /// Adds one record (records outside the range are ignored).
+    fn wanted(&self, r: &UsageRecord) -> bool {
+        self.projects_ok
+            .as_ref()
+            .is_none_or(|s| s.contains(&r.project))
+            && self
+                .sessions_ok
+                .as_ref()
+                .is_none_or(|s| s.contains(&r.session))
+    }
+
+    fn project_key(&self, r: &UsageRecord) -> u32 {
+        if self.o.filters.instances {
+            r.project
+        } else {
+            NO_PROJECT
+        }
+    }
+
+    /// Adds one record (records outside the range are ignored, except that blocks keep the
+    /// earlier ones: they decide where the blocks inside the range start).
     pub fn add(&mut self, r: &UsageRecord) {
-        if !self.o.range.contains(r.ts_ms) {
+        if self.o.kind == ReportKind::Blocks {
+            // Filtered out ones too: a block is the account's window, whichever project used it.
+            if self.o.range.until.is_none_or(|u| r.ts_ms < u) {
+                self.kept.push(*r);
+            }
+            return;
+        }
+        if !self.o.range.contains(r.ts_ms) || !self.wanted(r) {
             return;
         }
         let key = match self.o.kind {
             ReportKind::Daily => self.local_day(r.ts_ms),
-            ReportKind::Weekly => {
-                let d = self.local_day(r.ts_ms);
-                d - (d + 3).rem_euclid(7)
-            }
+            ReportKind::Weekly => week_start(self.local_day(r.ts_ms), self.o.week_start),
             ReportKind::Monthly => {
                 let (y, m, _) = civil_from_days(self.local_day(r.ts_ms));
                 y * 12 + i64::from(m) - 1
@@ -231,21 +334,24 @@ impl<'o> Aggregator<'o> {
                     .or_insert(r.project);
                 i64::from(r.session)
             }
-            ReportKind::Blocks => {
-                self.kept.push(*r);
-                return;
-            }
+            // Kept above.
+            ReportKind::Blocks => return,
         };
-        self.groups.entry((key, r.model)).or_default().add(r);
+        let p = self.project_key(r);
+        self.groups.entry((key, r.model, p)).or_default().add(r);
     }
 
     /// The finished report; `strings` is the table the records index into.
     pub fn finish(mut self, strings: &StringTable) -> Report {
         if self.o.kind == ReportKind::Blocks {
-            let recs: Vec<&UsageRecord> = self.kept.iter().collect();
-            let starts = blocks(&recs);
-            for (r, start) in self.kept.iter().zip(starts) {
-                self.groups.entry((start, r.model)).or_default().add(r);
+            self.kept.sort_unstable_by_key(|r| r.ts_ms);
+            let ts: Vec<i64> = self.kept.iter().map(|r| r.ts_ms).collect();
+            let kept = std::mem::take(&mut self.kept);
+            for (r, start) in kept.iter().zip(block_starts(&ts)) {
+                if self.o.range.contains(r.ts_ms) && self.wanted(r) {
+                    let p = self.project_key(r);
+                    self.groups.entry((start, r.model, p)).or_default().add(r);
+                }
             }
         }
         finish_groups(self.o, strings, self.groups, &self.projects)
@@ -255,19 +361,23 @@ impl<'o> Aggregator<'o> {
 fn finish_groups(
     o: &ReportOptions,
     strings: &StringTable,
-    groups: FxHashMap<(i64, u32), Agg>,
+    groups: FxHashMap<(i64, u32, u32), Agg>,
     projects: &FxHashMap<i64, u32>,
 ) -> Report {
-    let mut by_key: BTreeMap<i64, Vec<(String, Agg)>> = BTreeMap::new();
-    for ((k, m), a) in groups {
+    // Rows in (bucket, project) order; the project part is NO_PROJECT unless `--instances`.
+    let mut by_key: BTreeMap<(i64, &str), Vec<(String, Agg)>> = BTreeMap::new();
+    for ((k, m, p), a) in groups {
+        let project = if p == NO_PROJECT { "" } else { strings.get(p) };
         by_key
-            .entry(k)
+            .entry((k, project))
             .or_default()
             .push((strings.get(m).to_string(), a));
     }
     let mut rows = Vec::new();
+    // Blocks: (start, first, last) of each row, for gaps and the active block.
+    let mut spans = Vec::new();
     let mut model_totals: BTreeMap<String, Agg> = BTreeMap::new();
-    for (k, mut models) in by_key {
+    for ((k, instance), mut models) in by_key {
         models.sort_by(|a, b| a.0.cmp(&b.0));
         let mut row_agg = Agg::default();
         let mut breakdown = Vec::new();
@@ -279,8 +389,7 @@ fn finish_groups(
         // `+ 0.0` turns the empty sum's -0.0 into 0.0.
         let cost_usd = breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let (key, project, end) = match o.kind {
-            ReportKind::Daily => (day_string(k), None, None),
-            ReportKind::Weekly => (day_string(k), None, None),
+            ReportKind::Daily | ReportKind::Weekly => (day_string(k), None, None),
             ReportKind::Monthly => (
                 format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1),
                 None,
@@ -296,7 +405,10 @@ fn finish_groups(
                 Some(local_time(&o.tz, k + BLOCK_MS)),
             ),
         };
+        let project = project.or_else(|| o.filters.instances.then(|| instance.to_string()));
+        spans.push((k, row_agg.first, row_agg.last));
         rows.push(Row {
+            block: None,
             key,
             project,
             end,
@@ -312,6 +424,29 @@ fn finish_groups(
     if o.kind == ReportKind::Session {
         rows.sort_by(|a, b| a.last.cmp(&b.last).then(a.key.cmp(&b.key)));
     }
+    let mut token_limit = None;
+    if o.kind == ReportKind::Blocks {
+        token_limit = match o.token_limit {
+            Some(TokenLimit::Tokens(n)) => Some(n),
+            // The largest finished block: the running one has not shown its size yet.
+            Some(TokenLimit::Max) => rows
+                .iter()
+                .zip(&spans)
+                .filter(|(_, (s, _, last))| !is_active(*s, *last, o.now_ms))
+                .map(|(r, _)| r.tokens.total_tokens)
+                .max(),
+            None => None,
+        };
+        rows = annotate_blocks(o, rows, &spans);
+    }
+    let mut totals = None;
+    if let Some(n) = o.filters.last {
+        rows = keep_last(rows, n);
+        totals = Some(totals_of(&rows));
+    }
+    if o.filters.descending {
+        rows.reverse();
+    }
     let mut t_agg = Agg::default();
     let mut t_break = Vec::new();
     for (name, a) in &model_totals {
@@ -321,14 +456,126 @@ fn finish_groups(
     Report {
         kind: o.kind,
         timezone: o.tz_name.clone(),
+        week_start: (o.kind == ReportKind::Weekly)
+            .then(|| format!("{:?}", o.week_start).to_ascii_lowercase()),
         rows,
-        totals: Totals {
+        token_limit,
+        totals: totals.unwrap_or_else(|| Totals {
             turns: t_agg.turns,
             tokens: t_agg.tokens.into(),
             cost_usd: t_break.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
             breakdown: t_break,
-        },
+        }),
     }
+}
+
+/// Group key of records when rows are not split by project.
+const NO_PROJECT: u32 = u32::MAX;
+
+/// The last `n` rows that are not gaps, with the gaps between them.
+fn keep_last(mut rows: Vec<Row>, n: usize) -> Vec<Row> {
+    let is_gap = |r: &Row| r.block.as_ref().is_some_and(|b| b.gap);
+    let mut seen = 0;
+    let mut cut = rows.len();
+    for (i, r) in rows.iter().enumerate().rev() {
+        if is_gap(r) {
+            continue;
+        }
+        if seen == n {
+            break;
+        }
+        seen += 1;
+        cut = i;
+    }
+    rows.drain(..cut);
+    rows
+}
+
+/// Totals over `rows` (after `--last` dropped some), from their per-model breakdowns.
+fn totals_of(rows: &[Row]) -> Totals {
+    // (turns, tokens, cost, priced, first) per model.
+    let mut by_model: BTreeMap<&str, (u64, Tokens, f64, bool, i64)> = BTreeMap::new();
+    for b in rows.iter().flat_map(|r| &r.breakdown) {
+        let t =
+            by_model
+                .entry(&b.model)
+                .or_insert((0, Tokens::default(), 0.0, b.priced, b.first_ms));
+        t.0 += b.turns;
+        t.1.add(&b.tokens.into());
+        t.2 += b.cost_usd;
+        t.4 = t.4.min(b.first_ms);
+    }
+    let mut tokens = Tokens::default();
+    let mut breakdown = Vec::with_capacity(by_model.len());
+    for (model, (turns, t, cost_usd, priced, first_ms)) in by_model {
+        tokens.add(&t);
+        breakdown.push(ModelBreakdown {
+            model: model.to_string(),
+            turns,
+            tokens: t.into(),
+            cost_usd,
+            priced,
+            first_ms,
+        });
+    }
+    Totals {
+        turns: breakdown.iter().map(|b| b.turns).sum(),
+        tokens: tokens.into(),
+        cost_usd: breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+        breakdown,
+    }
+}
+
+/// Marks the active block (with its projection), puts a gap row between blocks that do not
+/// touch, and keeps only the active block under `--active`.
+fn annotate_blocks(o: &ReportOptions, rows: Vec<Row>, spans: &[(i64, i64, i64)]) -> Vec<Row> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    let mut prev_end: Option<i64> = None;
+    for (mut row, &(start, first, last)) in rows.into_iter().zip(spans) {
+        let active = is_active(start, last, o.now_ms);
+        if o.active_only && !active {
+            continue;
+        }
+        if let Some(end) = prev_end.filter(|&e| e < start && !o.active_only) {
+            out.push(Row {
+                key: local_time(&o.tz, end),
+                project: None,
+                end: Some(local_time(&o.tz, start)),
+                first: local_time(&o.tz, end),
+                last: local_time(&o.tz, start),
+                turns: 0,
+                tokens: TokenCounts::default(),
+                cost_usd: 0.0,
+                models: Vec::new(),
+                breakdown: Vec::new(),
+                block: Some(BlockInfo {
+                    gap: true,
+                    active: false,
+                    projection: None,
+                }),
+            });
+        }
+        prev_end = Some(start + BLOCK_MS);
+        let projection = if active {
+            project(
+                start,
+                first,
+                last,
+                o.now_ms,
+                row.tokens.total_tokens,
+                row.cost_usd,
+            )
+        } else {
+            None
+        };
+        row.block = Some(BlockInfo {
+            gap: false,
+            active,
+            projection,
+        });
+        out.push(row);
+    }
+    out
 }
 
 fn merge_agg(into: &mut Agg, a: &Agg) {
@@ -351,6 +598,7 @@ fn model_row(name: &str, a: &Agg, prices: &PriceTable) -> ModelBreakdown {
         // Pricing the summed tokens (cost is linear) keeps the figure order-independent.
         cost_usd: price.map(|p| p.cost(&a.tokens)).unwrap_or(0.0),
         priced: price.is_some(),
+        first_ms: a.first,
     }
 }
 
@@ -365,26 +613,6 @@ fn local_time(tz: &TimeZone, ms: i64) -> String {
             .to_string(),
         Err(_) => ms.to_string(),
     }
-}
-
-/// Block start per record (same order as `recs`): a block starts at the first record's time
-/// floored to the hour (UTC) and runs 5 hours; a record after the block's end, or 5 hours after
-/// the previous record, starts a new block (the rule ccusage uses).
-fn blocks(recs: &[&UsageRecord]) -> Vec<i64> {
-    let mut order: Vec<usize> = (0..recs.len()).collect();
-    order.sort_by_key(|&i| (recs[i].ts_ms, i));
-    let mut out = vec![0i64; recs.len()];
-    let mut start = i64::MIN;
-    let mut last = i64::MIN;
-    for i in order {
-        let ts = recs[i].ts_ms;
-        if start == i64::MIN || ts >= start + BLOCK_MS || ts - last >= BLOCK_MS {
-            start = ts.div_euclid(3_600_000) * 3_600_000;
-        }
-        last = ts;
-        out[i] = start;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -411,13 +639,143 @@ mod tests {
         });
     }
 
+    /// A record of `session` in `project`.
+    fn rec_in(set: &mut RecordSet, project: &str, session: &str, ts: &str) {
+        let model = set.strings.intern("claude-sonnet-4-20250514");
+        let session = set.strings.intern(session);
+        let project = set.strings.intern(project);
+        set.push(UsageRecord {
+            key: DedupKey::claude(ts, &format!("{session}-{ts}")),
+            ts_ms: crate::time::parse_iso_ms(ts).expect("ts"),
+            model,
+            session,
+            project,
+            flags: 0,
+            tokens: Tokens {
+                input: 10,
+                output: 1,
+                cache_creation: 0,
+                cache_read: 0,
+            },
+        });
+    }
+
+    fn two_projects() -> RecordSet {
+        let mut set = RecordSet::default();
+        rec_in(
+            &mut set,
+            "-home-dev-agentos",
+            "aaaa-1",
+            "2026-09-01T10:00:00Z",
+        );
+        rec_in(
+            &mut set,
+            "-home-dev-agentos",
+            "aaaa-1",
+            "2026-09-02T10:00:00Z",
+        );
+        rec_in(
+            &mut set,
+            "-home-dev-other",
+            "bbbb-2",
+            "2026-09-02T11:00:00Z",
+        );
+        rec_in(
+            &mut set,
+            "-home-dev-other",
+            "bbbb-2",
+            "2026-09-03T11:00:00Z",
+        );
+        set
+    }
+
+    fn keys(r: &Report) -> Vec<(String, Option<String>, u64)> {
+        r.rows
+            .iter()
+            .map(|r| (r.key.clone(), r.project.clone(), r.turns))
+            .collect()
+    }
+
+    #[test]
+    fn project_filter_and_instances() {
+        let set = two_projects();
+        let mut o = opts(ReportKind::Daily, "UTC");
+        o.filters.project = Some("agentos".into());
+        let r = build(&set, &o);
+        assert_eq!(r.totals.turns, 2);
+        assert_eq!(r.rows.len(), 2);
+        o.filters.project = Some("gentos".into());
+        assert_eq!(
+            build(&set, &o).totals.turns,
+            0,
+            "a part of a name is no match"
+        );
+        o.filters.project = None;
+        o.filters.instances = true;
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(
+            keys(&build(&set, &o)),
+            [
+                ("2026-09-01".into(), p("-home-dev-agentos"), 1),
+                ("2026-09-02".into(), p("-home-dev-agentos"), 1),
+                ("2026-09-02".into(), p("-home-dev-other"), 1),
+                ("2026-09-03".into(), p("-home-dev-other"), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn order_last_and_session_id() {
+        let set = two_projects();
+        let mut o = opts(ReportKind::Daily, "UTC");
+        o.filters.last = Some(2);
+        o.filters.descending = true;
+        let r = build(&set, &o);
+        let k: Vec<String> = r.rows.iter().map(|r| r.key.clone()).collect();
+        assert_eq!(k, ["2026-09-03", "2026-09-02"]);
+        // Totals cover the rows shown.
+        assert_eq!(r.totals.turns, 3);
+        assert_eq!(r.totals.tokens.input_tokens, 30);
+        assert_eq!(r.totals.breakdown.len(), 1);
+        let mut o = opts(ReportKind::Session, "UTC");
+        o.filters.session_id = Some("bbbb".into());
+        let r = build(&set, &o);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].key, "bbbb-2");
+        assert_eq!(r.rows[0].project.as_deref(), Some("-home-dev-other"));
+    }
+
+    #[test]
+    fn last_counts_blocks_not_gaps_and_filters_keep_block_boundaries() {
+        let mut set = RecordSet::default();
+        rec_in(&mut set, "-a", "s", "2026-09-01T08:30:00Z");
+        rec_in(&mut set, "-b", "t", "2026-09-01T12:10:00Z"); // block 08:00 (project b)
+        rec_in(&mut set, "-a", "s", "2026-09-01T20:00:00Z");
+        let mut o = opts(ReportKind::Blocks, "UTC");
+        o.filters.project = Some("b".into());
+        let r = build(&set, &o);
+        // b's turn stays in the 08:00 block that a opened.
+        assert_eq!(r.rows[0].key, "2026-09-01T08:00:00.000Z");
+        assert_eq!(r.totals.turns, 1);
+        o.filters.project = None;
+        o.filters.last = Some(1);
+        let r = build(&set, &o);
+        assert_eq!(r.rows.len(), 1, "no leading gap row");
+        assert_eq!(r.rows[0].key, "2026-09-01T20:00:00.000Z");
+    }
+
     fn opts(kind: ReportKind, tz: &str) -> ReportOptions {
         ReportOptions {
             kind,
             tz: crate::time::time_zone(Some(tz)).expect("tz"),
             tz_name: tz.into(),
+            week_start: Weekday::Monday,
             range: TimeRange::default(),
             prices: PriceTable::embedded(),
+            now_ms: 0,
+            active_only: false,
+            token_limit: None,
+            filters: Filters::default(),
         }
     }
 
@@ -458,6 +816,108 @@ mod tests {
     }
 
     #[test]
+    fn block_boundaries_do_not_move_with_the_range() {
+        let mut set = RecordSet::default();
+        // One long run of activity: blocks at 08:00, 13:00 and 18:00 UTC on 2026-10-13.
+        for ts in [
+            "2026-10-13T08:10:00Z",
+            "2026-10-13T12:00:00Z",
+            "2026-10-13T13:05:00Z",
+            "2026-10-13T17:30:00Z",
+            "2026-10-13T18:20:00Z",
+            "2026-10-13T22:00:00Z",
+            "2026-10-13T23:10:00Z",
+            "2026-10-14T00:30:00Z",
+        ] {
+            rec(&mut set, "m", ts, 1);
+        }
+        let all = build(&set, &opts(ReportKind::Blocks, "UTC"));
+        let starts = |r: &Report| -> Vec<String> { r.rows.iter().map(|r| r.key.clone()).collect() };
+        assert_eq!(
+            starts(&all),
+            [
+                "2026-10-13T08:00:00.000Z",
+                "2026-10-13T13:00:00.000Z",
+                "2026-10-13T18:00:00.000Z",
+                "2026-10-13T23:00:00.000Z"
+            ]
+        );
+        let mut o = opts(ReportKind::Blocks, "UTC");
+        o.range = TimeRange::from_user(Some("2026-10-14"), None, &TimeZone::UTC).expect("range");
+        let since = build(&set, &o);
+        // The 00:30 turn stays in the 23:00 block instead of opening one at 00:00.
+        assert_eq!(starts(&since), ["2026-10-13T23:00:00.000Z"]);
+        assert_eq!(since.rows[0].turns, 1);
+        o.range = TimeRange::from_user(
+            Some("2026-10-13T13:30:00Z"),
+            Some("2026-10-13T18:30:00Z"),
+            &TimeZone::UTC,
+        )
+        .expect("range");
+        let mid = build(&set, &o);
+        assert_eq!(
+            starts(&mid),
+            ["2026-10-13T13:00:00.000Z", "2026-10-13T18:00:00.000Z"]
+        );
+        assert_eq!(mid.rows[0].turns, 1, "13:05 is before --since");
+    }
+
+    #[test]
+    fn gaps_get_a_row_and_the_running_block_a_projection() {
+        let mut set = RecordSet::default();
+        rec(
+            &mut set,
+            "claude-sonnet-4-20250514",
+            "2026-09-01T08:10:00Z",
+            1000,
+        );
+        rec(
+            &mut set,
+            "claude-sonnet-4-20250514",
+            "2026-09-01T20:00:00Z",
+            1000,
+        );
+        rec(
+            &mut set,
+            "claude-sonnet-4-20250514",
+            "2026-09-01T21:00:00Z",
+            3000,
+        );
+        let mut o = opts(ReportKind::Blocks, "UTC");
+        o.now_ms = crate::time::parse_iso_ms("2026-09-01T22:00:00Z").expect("ts");
+        o.token_limit = Some(TokenLimit::Max);
+        let r = build(&set, &o);
+        let kinds: Vec<(bool, bool)> = r
+            .rows
+            .iter()
+            .map(|r| {
+                r.block
+                    .as_ref()
+                    .map_or((false, false), |b| (b.gap, b.active))
+            })
+            .collect();
+        assert_eq!(kinds, [(false, false), (true, false), (false, true)]);
+        assert_eq!(r.rows[1].key, "2026-09-01T13:00:00.000Z");
+        assert_eq!(r.rows[1].end.as_deref(), Some("2026-09-01T20:00:00.000Z"));
+        // Max = the largest finished block (2000 tokens), not the running one.
+        assert_eq!(r.token_limit, Some(2000));
+        let p = r.rows[2]
+            .block
+            .as_ref()
+            .and_then(|b| b.projection.clone())
+            .expect("active block projects");
+        assert_eq!(p.minutes_left, 180);
+        // 8000 tokens in 60 minutes, 180 minutes to go.
+        assert_eq!(p.projected_tokens, 8000 + 24_000);
+        // Gap rows count nothing.
+        assert_eq!(r.totals.turns, 3);
+        o.active_only = true;
+        let active = build(&set, &o);
+        assert_eq!(active.rows.len(), 1);
+        assert_eq!(active.rows[0].key, "2026-09-01T20:00:00.000Z");
+    }
+
+    #[test]
     fn weeks_start_on_monday() {
         let mut set = RecordSet::default();
         rec(&mut set, "m", "2026-09-06T10:00:00Z", 1); // Sunday
@@ -465,6 +925,35 @@ mod tests {
         let r = build(&set, &opts(ReportKind::Weekly, "UTC"));
         let keys: Vec<&str> = r.rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["2026-08-31", "2026-09-07"]);
+    }
+
+    #[test]
+    fn weeks_follow_the_start_of_week_and_the_zone() {
+        let mut set = RecordSet::default();
+        rec(&mut set, "m", "2026-09-06T10:00:00Z", 1); // Sunday
+        rec(&mut set, "m", "2026-09-07T10:00:00Z", 1); // Monday
+        rec(&mut set, "m", "2026-09-13T02:00:00Z", 1); // Sunday in UTC, Saturday in New York
+        let mut o = opts(ReportKind::Weekly, "UTC");
+        o.week_start = Weekday::Sunday;
+        let r = build(&set, &o);
+        let keys: Vec<&str> = r.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["2026-09-06", "2026-09-13"]);
+        assert_eq!(r.week_start.as_deref(), Some("sunday"));
+        let mut o = opts(ReportKind::Weekly, "America/New_York");
+        o.week_start = Weekday::Sunday;
+        let r = build(&set, &o);
+        let keys: Vec<(&str, u64)> = r.rows.iter().map(|r| (r.key.as_str(), r.turns)).collect();
+        assert_eq!(keys, [("2026-09-06", 3)]);
+    }
+
+    #[test]
+    fn months_follow_the_zone() {
+        let mut set = RecordSet::default();
+        rec(&mut set, "m", "2026-10-01T03:00:00Z", 1); // still September in New York
+        let r = build(&set, &opts(ReportKind::Monthly, "America/New_York"));
+        assert_eq!(r.rows[0].key, "2026-09");
+        let r = build(&set, &opts(ReportKind::Monthly, "UTC"));
+        assert_eq!(r.rows[0].key, "2026-10");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! * `checkpoints.json` — per-file checkpoints and `records_len`, the committed length of
 //!   `records.bin`;
 //! * `pending.json` — CCC requests still waiting for their final line;
-//! * `skipped.jsonl` — the lines skipped by the last run.
+//! * `skipped.jsonl` — the lines skipped by every run (their count is in `checkpoints.json`).
 //!
 //! Commit order: append records and `fsync`, then replace `strings.json`, `pending.json` and
 //! `checkpoints.json` (each by temp file + rename). A crash before the checkpoint rename leaves
@@ -63,6 +63,9 @@ struct CheckpointFile {
     /// holds distinct keys and can be loaded without de-duplication.
     #[serde(default)]
     replaced: u64,
+    /// Lines skipped over the store's life (`skipped.jsonl` lists them).
+    #[serde(default)]
+    skipped: u64,
     #[serde(default)]
     checkpoints: Checkpoints,
 }
@@ -76,6 +79,7 @@ pub struct Store {
     pub checkpoints: Checkpoints,
     records_len: u64,
     replaced: u64,
+    skipped: u64,
     // Held for the store's lifetime: one writer per store directory.
     _lock: File,
 }
@@ -191,6 +195,7 @@ impl Store {
             checkpoints,
             records_len: cpf.records_len,
             replaced: cpf.replaced,
+            skipped: cpf.skipped,
             _lock: lock,
         })
     }
@@ -347,12 +352,23 @@ impl Store {
             &CheckpointFile {
                 records_len: self.records_len,
                 replaced: self.replaced,
+                skipped: self.skipped,
                 checkpoints: self.checkpoints.clone(),
             },
         )
     }
 
-    /// Where this store's skipped-lines list goes.
+    /// Lines skipped over the store's life, committed ones plus [`Store::add_skipped`] since.
+    pub fn skipped_lines(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Counts lines skipped by the current run; the next [`Store::commit`] records them.
+    pub fn add_skipped(&mut self, n: u64) {
+        self.skipped += n;
+    }
+
+    /// Where this store's skipped-lines list goes (every run's skips, appended).
     pub fn skipped_path(&self) -> PathBuf {
         self.dir.join("skipped.jsonl")
     }

@@ -2,6 +2,7 @@
 //! bucketing in a time zone.
 
 use jiff::Timestamp;
+use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 
 use crate::error::IngestError;
@@ -165,6 +166,53 @@ pub fn time_zone(name: Option<&str>) -> Result<TimeZone, IngestError> {
     }
 }
 
+/// Resolves the zone of a report and the name it prints: an IANA name, `UTC`, or `local` /
+/// nothing for the system zone (`TZ`, else `/etc/localtime`), printed by its IANA name so the
+/// reader knows which zone "local" was.
+pub fn resolve_zone(name: Option<&str>) -> Result<(TimeZone, String), IngestError> {
+    let tz = match name {
+        None | Some("local") => TimeZone::system(),
+        Some(n) => time_zone(Some(n))?,
+    };
+    let shown = match tz.iana_name() {
+        Some(iana) => iana.to_string(),
+        // A zone without a name (a POSIX `TZ` rule, a fixed offset): its current offset.
+        None => format!(
+            "{} (UTC{})",
+            name.unwrap_or("local"),
+            tz.to_offset(Timestamp::now())
+        ),
+    };
+    Ok((tz, shown))
+}
+
+/// Parses a day of the week: an English name or its first three letters, any case.
+pub fn parse_weekday(s: &str) -> Result<Weekday, IngestError> {
+    let l = s.trim().to_ascii_lowercase();
+    let days = [
+        ("monday", Weekday::Monday),
+        ("tuesday", Weekday::Tuesday),
+        ("wednesday", Weekday::Wednesday),
+        ("thursday", Weekday::Thursday),
+        ("friday", Weekday::Friday),
+        ("saturday", Weekday::Saturday),
+        ("sunday", Weekday::Sunday),
+    ];
+    days.iter()
+        .find(|(n, _)| l == *n || (l.len() == 3 && n.starts_with(&l)))
+        .map(|(_, d)| *d)
+        .ok_or_else(|| IngestError::Weekday {
+            name: s.to_string(),
+        })
+}
+
+/// First day (day number) of the week holding day `day`, weeks starting on `start`.
+pub fn week_start(day: i64, start: Weekday) -> i64 {
+    // Day 0 (1970-01-01) was a Thursday, three days after a Monday.
+    let weekday = (day + 3).rem_euclid(7);
+    day - (weekday - i64::from(start.to_monday_zero_offset())).rem_euclid(7)
+}
+
 /// Local offset in seconds of `ms` in `tz`.
 pub fn offset_seconds(tz: &TimeZone, ms: EpochMs) -> i64 {
     match Timestamp::from_millisecond(ms) {
@@ -209,6 +257,48 @@ mod tests {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);
         }
+    }
+
+    #[test]
+    fn weeks_start_on_the_given_day() {
+        // 2026-09-09 is a Wednesday.
+        let wed = days_from_civil(2026, 9, 9);
+        assert_eq!(day_string(week_start(wed, Weekday::Monday)), "2026-09-07");
+        assert_eq!(day_string(week_start(wed, Weekday::Sunday)), "2026-09-06");
+        assert_eq!(
+            day_string(week_start(wed, Weekday::Wednesday)),
+            "2026-09-09"
+        );
+        assert_eq!(day_string(week_start(wed, Weekday::Thursday)), "2026-09-03");
+        // Every day maps into the 7 days up to itself, onto the right weekday.
+        for d in wed - 20..wed + 20 {
+            for start in [Weekday::Monday, Weekday::Sunday, Weekday::Saturday] {
+                let s = week_start(d, start);
+                assert!((0..7).contains(&(d - s)), "{d} {start:?}");
+                let (y, m, dd) = civil_from_days(s);
+                let date = jiff::civil::date(y as i16, m as i8, dd as i8);
+                assert_eq!(date.weekday(), start);
+            }
+        }
+    }
+
+    #[test]
+    fn weekdays_parse_by_name_or_abbreviation() {
+        assert_eq!(parse_weekday("sunday").expect("ok"), Weekday::Sunday);
+        assert_eq!(parse_weekday("Mon").expect("ok"), Weekday::Monday);
+        assert_eq!(parse_weekday("SAT").expect("ok"), Weekday::Saturday);
+        assert!(parse_weekday("someday").is_err());
+        assert!(parse_weekday("mo").is_err());
+    }
+
+    #[test]
+    fn named_zones_print_their_iana_name() {
+        let (_, name) = resolve_zone(Some("Europe/Berlin")).expect("known zone");
+        assert_eq!(name, "Europe/Berlin");
+        let (tz, name) = resolve_zone(Some("UTC")).expect("utc");
+        assert_eq!(tz, TimeZone::UTC);
+        assert_eq!(name, "UTC");
+        assert!(resolve_zone(Some("Mars/Olympus")).is_err());
     }
 
     #[test]

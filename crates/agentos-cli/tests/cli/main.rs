@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod report;
 
 use common::{Sandbox, seed_turn_args, strs};
 use serde_json::json;

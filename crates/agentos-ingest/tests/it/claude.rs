@@ -22,8 +22,13 @@ fn report_opts(kind: ReportKind) -> ReportOptions {
         kind,
         tz: time_zone(Some("UTC")).expect("utc"),
         tz_name: "UTC".into(),
+        week_start: jiff::civil::Weekday::Monday,
         range: TimeRange::default(),
         prices: PriceTable::embedded(),
+        now_ms: 0,
+        active_only: false,
+        token_limit: None,
+        filters: Default::default(),
     }
 }
 

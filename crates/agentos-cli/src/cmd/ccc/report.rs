@@ -1,10 +1,14 @@
-//! `agentos ccc report daily|weekly|monthly|session|blocks`: usage reports over everything
-//! ingested, or straight from a source (`--source claude|ccc`).
+//! `agentos report daily|weekly|monthly|session|blocks` (also `agentos ccc report …`): usage
+//! reports over everything ingested, or straight from a source (`--source claude|ccc`).
 //!
 //! Without `--since/--until`, a `--source` report goes through the store: the first run ingests
 //! the source, later runs read only new bytes. With a range, the source is scanned directly and
 //! the work outside the range is skipped (files last written before `--since` are not opened;
-//! lines are rejected by a cheap timestamp check before they are parsed).
+//! lines are rejected by a cheap timestamp check before they are parsed). `blocks` always goes
+//! through the store: where a block starts depends on the activity before `--since`.
+//!
+//! Aggregation, time zones and block boundaries live in `agentos_ingest`; this file picks the
+//! layout (full or compact, fitted to the terminal) and prints.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -12,25 +16,28 @@ use std::sync::Arc;
 
 use agentos_ingest::Progress;
 use agentos_ingest::account::write_skipped;
+use agentos_ingest::blocks::TokenLimit;
 use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
-use agentos_ingest::report::{Report, ReportKind, ReportOptions, Row};
-use agentos_ingest::time::{TimeRange, time_zone};
+use agentos_ingest::report::{Filters, Report, ReportKind, ReportOptions, Row};
+use agentos_ingest::source::claude::paths as claude_paths;
+use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
 use anyhow::Context as _;
 
 use crate::context::Context;
 use crate::flags::PricedRun;
 use crate::output::{
-    Bar, ExitStatus, Table, print_account, print_json, skipped_lines_status, thousands,
+    Bar, ExitStatus, Table, color_stdout, note, print_account, print_json, skipped_lines_status,
+    table_width, thousands,
 };
 
 /// Report kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// One row per day.
     Daily,
-    /// One row per week (Monday start).
+    /// One row per week (`--start-of-week`, default Monday).
     Weekly,
     /// One row per month.
     Monthly,
@@ -49,12 +56,25 @@ pub enum Source {
     Ccc,
 }
 
-/// Arguments of `agentos ccc report`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Which report.
-    #[arg(value_enum)]
-    pub kind: Kind,
+/// `agentos report …` (also `agentos ccc report …`): one subcommand per report, so each
+/// `--help` lists that report's own flags first.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// One row per day.
+    Daily(Common),
+    /// One row per week.
+    Weekly(WeeklyArgs),
+    /// One row per month.
+    Monthly(Common),
+    /// One row per session.
+    Session(SessionArgs),
+    /// One row per 5-hour billing block, with the gaps between them.
+    Blocks(BlocksArgs),
+}
+
+/// Flags of every report.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Common {
     /// Read this source (through the store) instead of everything already ingested.
     #[arg(long, value_enum)]
     pub source: Option<Source>,
@@ -70,57 +90,192 @@ pub struct Args {
     /// Last day, inclusive (YYYY-MM-DD or YYYYMMDD) or RFC 3339 time (exclusive).
     #[arg(long)]
     pub until: Option<String>,
-    /// Time zone for calendar buckets (IANA name, `UTC` or `local`; default UTC).
+    /// Time zone for calendar buckets and times (IANA name, `UTC` or `local`; default
+    /// `[ingest] timezone`, else local).
     #[arg(long)]
     pub timezone: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// JSON shape (implies `--json`): `agentos` (the default) or `ccusage` (ccusage 20's field
+    /// names, nesting and number formats, for scripts written against it).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub json_format: Option<JsonFormat>,
     /// Show a per-model line under each row of the table.
     #[arg(long)]
     pub breakdown: bool,
+    /// Narrow table (date, models, input, output, cost); chosen by itself when the full table
+    /// is wider than the terminal or `COLUMNS`.
+    #[arg(long)]
+    pub compact: bool,
+    /// Only this project: its full name or its last part(s) (`agentos` matches
+    /// `-home-me-src-agentos`).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// One row per period and project.
+    #[arg(long)]
+    pub instances: bool,
+    /// Row order: `asc` (oldest first, the default) or `desc`.
+    #[arg(long, value_enum, default_value_t = Order::Asc)]
+    pub order: Order,
+    /// Only the newest N rows (totals cover those rows).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Print the run's account (files read and unchanged, bytes, skipped lines) on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
     pub run: PricedRun,
 }
 
-/// Runs `agentos ccc report`.
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
+/// `--json-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonFormat {
+    /// agentos' own report JSON.
+    Agentos,
+    /// ccusage 20's JSON.
+    Ccusage,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// Oldest first.
+    #[default]
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+/// Flags of `report session`.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Only the session with this id (or id prefix, as the compact table shows it).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Flags of `report weekly`.
+#[derive(Debug, clap::Args)]
+pub struct WeeklyArgs {
+    /// First day of the week (monday … sunday; default `[ingest] start_of_week`, else monday).
+    #[arg(long, value_name = "DAY")]
+    pub start_of_week: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Flags of `report blocks`.
+#[derive(Debug, clap::Args)]
+pub struct BlocksArgs {
+    /// Only the block still running, with its burn rate, projection and time left.
+    #[arg(long)]
+    pub active: bool,
+    /// Tokens per block to measure against: a number, or `max` (the largest finished block).
+    #[arg(long, value_name = "N|max")]
+    pub token_limit: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// One report request, whichever subcommand it came from.
+#[derive(Debug, Default)]
+struct Args {
+    kind: Option<Kind>,
+    c: Common,
+    start_of_week: Option<String>,
+    active: bool,
+    token_limit: Option<String>,
+    session_id: Option<String>,
+}
+
+impl From<Command> for Args {
+    fn from(cmd: Command) -> Args {
+        let mut a = Args::default();
+        let (kind, c) = match cmd {
+            Command::Daily(c) => (Kind::Daily, c),
+            Command::Monthly(c) => (Kind::Monthly, c),
+            Command::Session(s) => {
+                a.session_id = s.id;
+                (Kind::Session, s.common)
+            }
+            Command::Weekly(w) => {
+                a.start_of_week = w.start_of_week;
+                (Kind::Weekly, w.common)
+            }
+            Command::Blocks(b) => {
+                a.active = b.active;
+                a.token_limit = b.token_limit;
+                (Kind::Blocks, b.common)
+            }
+        };
+        Args {
+            kind: Some(kind),
+            c,
+            ..a
+        }
+    }
+}
+
+/// Runs `agentos report …`.
+pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let args = Args::from(cmd);
+    let kind = args.kind.unwrap_or(Kind::Daily);
     let s = ctx.ingest()?;
-    let tz_name = args
-        .timezone
-        .clone()
-        .or(s.section.timezone.clone())
-        .unwrap_or_else(|| "UTC".into());
-    let tz = time_zone(Some(&tz_name))?;
-    let range = TimeRange::from_user(args.since.as_deref(), args.until.as_deref(), &tz)
+    let (tz, tz_name) = resolve_zone(args.c.timezone.as_deref().or(s.section.timezone.as_deref()))?;
+    let week_start = parse_weekday(
+        args.start_of_week
+            .as_deref()
+            .or(s.section.start_of_week.as_deref())
+            .unwrap_or("monday"),
+    )?;
+    let range = TimeRange::from_user(args.c.since.as_deref(), args.c.until.as_deref(), &tz)
         .map_err(|e| anyhow::anyhow!("invalid --since/--until: {e}"))?;
+    let token_limit = args
+        .token_limit
+        .as_deref()
+        .map(str::parse::<TokenLimit>)
+        .transpose()?;
     let opts = RunOptions {
-        threads: s.threads(args.run.threads.threads),
+        threads: s.threads(args.c.run.threads.threads),
         range,
+    };
+    // Blocks need the history before `--since` (it decides where the blocks start), which a
+    // ranged scan skips; the store has all of it.
+    let through_store = range.is_open() || kind == Kind::Blocks;
+    let store_opts = RunOptions {
+        range: TimeRange::default(),
+        ..opts
     };
     let progress = Arc::new(Progress::default());
     let bar = Bar::start(progress.clone(), "reading");
-    let res: anyhow::Result<IngestRun> = match args.source {
+    let res: anyhow::Result<IngestRun> = match args.c.source {
         None => load_all(&s.data_dir, None)
             .map(|set| IngestRun {
                 set,
                 ..IngestRun::default()
             })
             .context("loading the ingest store"),
-        Some(Source::Claude) if range.is_open() => {
-            ingest_claude(&s.data_dir, args.path.as_deref(), &opts, Some(&progress))
-                .context("reading Claude Code transcripts")
-        }
-        Some(Source::Claude) => scan_claude(args.path.as_deref(), &opts, Some(&progress))
+        Some(Source::Claude) if through_store => ingest_claude(
+            &s.data_dir,
+            args.c.path.as_deref(),
+            &store_opts,
+            Some(&progress),
+        )
+        .context("reading Claude Code transcripts"),
+        Some(Source::Claude) => scan_claude(args.c.path.as_deref(), &opts, Some(&progress))
             .context("reading Claude Code transcripts"),
         Some(Source::Ccc) => {
             let root = args
+                .c
                 .ccp_root
                 .as_deref()
                 .context("--source ccc needs --ccp-root DIR")?;
-            if range.is_open() {
-                ingest_ccc(&s.data_dir, root, &opts, Some(&progress))
+            if through_store {
+                ingest_ccc(&s.data_dir, root, &store_opts, Some(&progress))
             } else {
                 scan_ccc(root, &opts, Some(&progress))
             }
@@ -136,7 +291,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     }
     let report = run
         .report(&ReportOptions {
-            kind: match args.kind {
+            kind: match kind {
                 Kind::Daily => ReportKind::Daily,
                 Kind::Weekly => ReportKind::Weekly,
                 Kind::Monthly => ReportKind::Monthly,
@@ -145,20 +300,95 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             },
             tz,
             tz_name,
+            week_start,
             range,
-            prices: s.prices(args.run.prices.path())?,
+            prices: s.prices(args.c.run.prices.path())?,
+            now_ms: jiff::Timestamp::now().as_millisecond(),
+            active_only: args.active,
+            token_limit,
+            filters: Filters {
+                project: args.c.project.clone(),
+                session_id: args.session_id.clone(),
+                instances: args.c.instances,
+                descending: args.c.order == Order::Desc,
+                last: args.c.last,
+            },
         })
         .context("building the report")?;
-    if args.json {
-        print_json(&report)?;
+    let empty = report.rows.is_empty();
+    let verdict = if !empty {
+        None
+    } else if run.record_count() == 0
+        // A ranged scan does not keep what it skipped; skipped lines or files mean data exists.
+        && run.account.out_of_range == 0
+        && run.account.files_skipped == 0
+    {
+        explain_no_data(&args, &s.data_dir);
+        Some("No usage data found.")
+    } else if args.active {
+        Some("No active block.")
     } else {
+        note("no usage in the requested range");
+        Some("No usage in the requested range.")
+    };
+    if args.c.json_format == Some(JsonFormat::Ccusage) {
+        print_json(&agentos_ingest::ccusage::to_json(&report))?;
+    } else if args.c.json || args.c.json_format.is_some() {
+        print_json(&report)?;
+    } else if let Some(v) = verdict {
+        println!("{v}");
+    } else {
+        let layout = Layout {
+            breakdown: args.c.breakdown,
+            compact: args.c.compact,
+            width: table_width(),
+            color: color_stdout(),
+        };
         let mut out = std::io::stdout().lock();
-        render_table(&mut out, &report, args.breakdown)?;
+        render_table(&mut out, &report, &layout)?;
         out.flush()?;
     }
     run.account.turns = report.totals.turns;
-    print_account("report", &run.account);
-    Ok(skipped_lines_status(args.run.strict.strict, &run.account))
+    if args.c.verbose {
+        print_account("report", &run.account);
+    }
+    Ok(skipped_lines_status(args.c.run.strict.strict, &run.account))
+}
+
+/// Says on stderr where no data was found and what to run; a table of zeros would read as
+/// "you used nothing".
+fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
+    let looked: Vec<PathBuf> = match args.c.source {
+        None => vec![data_dir.join("ingest")],
+        Some(Source::Claude) => claude_paths::searched(args.c.path.as_deref()),
+        Some(Source::Ccc) => args.c.ccp_root.iter().map(|r| r.join("logs")).collect(),
+    };
+    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+    let hint = match args.c.source {
+        None => "run `agentos ingest claude` (or pass `--source claude`) first",
+        Some(Source::Claude) => "pass `--path` to a Claude config or projects dir",
+        Some(Source::Ccc) => "check that `--ccp-root` is the CCC root (holding logs/)",
+    };
+    let looked = if looked.is_empty() {
+        "nowhere: HOME is not set".to_string()
+    } else {
+        looked.join(", ")
+    };
+    note(&format!("no usage data found (looked in {looked})"));
+    note(hint);
+}
+
+/// How a report table is laid out.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// A per-model line under each row.
+    breakdown: bool,
+    /// `--compact`: the narrow layout whatever the width.
+    compact: bool,
+    /// Columns available ([`table_width`]); `None` = no limit.
+    width: Option<usize>,
+    /// Bold totals row.
+    color: bool,
 }
 
 fn cells(
@@ -167,7 +397,18 @@ fn cells(
     t: &agentos_ingest::report::TokenCounts,
     cost: f64,
     turns: u64,
+    compact: bool,
 ) -> Vec<String> {
+    let cost = format!("${}", money(cost));
+    if compact {
+        return vec![
+            first,
+            models,
+            thousands(t.input_tokens),
+            thousands(t.output_tokens),
+            cost,
+        ];
+    }
     vec![
         first,
         models,
@@ -176,9 +417,15 @@ fn cells(
         thousands(t.cache_creation_tokens),
         thousands(t.cache_read_tokens),
         thousands(t.total_tokens),
-        format!("${cost:.2}"),
+        cost,
         thousands(turns),
     ]
+}
+
+/// `1234.5` → `"1,234.50"`.
+fn money(usd: f64) -> String {
+    let cents = (usd * 100.0).round().max(0.0) as u64;
+    format!("{}.{:02}", thousands(cents / 100), cents % 100)
 }
 
 /// Short model name for tables: without the `claude-` prefix and a `-YYYYMMDD` date suffix.
@@ -190,53 +437,171 @@ fn short_model(m: &str) -> &str {
     }
 }
 
-fn row_cells(r: &Row) -> Vec<String> {
-    let key = match &r.project {
-        Some(p) if !p.is_empty() => format!("{} ({p})", r.key),
-        _ => r.key.clone(),
-    };
-    let models: Vec<&str> = r.models.iter().map(|m| short_model(m)).collect();
-    cells(key, models.join(", "), &r.tokens, r.cost_usd, r.turns)
+/// The row's models as one short cell: the model that cost the most, and how many others
+/// (`sonnet-4.5 +3`); `--breakdown` lists them all.
+fn collapsed_models(r: &Row) -> String {
+    let top = r.breakdown.iter().max_by(|a, b| {
+        a.cost_usd
+            .total_cmp(&b.cost_usd)
+            .then(a.turns.cmp(&b.turns))
+            // Equal rows: the first name wins, so the cell does not depend on map order.
+            .then(b.model.cmp(&a.model))
+    });
+    match top {
+        None => String::new(),
+        Some(t) if r.breakdown.len() == 1 => short_model(&t.model).to_string(),
+        Some(t) => format!("{} +{}", short_model(&t.model), r.breakdown.len() - 1),
+    }
 }
 
-/// Renders a report as an aligned text table.
-fn render_table(
-    out: &mut impl std::io::Write,
-    rep: &Report,
-    breakdown: bool,
-) -> std::io::Result<()> {
+/// Characters of a session id kept in the compact layout (enough to tell sessions apart and
+/// to pass to `--id` as a prefix).
+const SHORT_ID: usize = 8;
+
+fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
+    let active = r.block.as_ref().is_some_and(|b| b.active);
+    let key = match kind {
+        ReportKind::Session if compact && r.key.chars().count() > SHORT_ID => {
+            let mut k: String = r.key.chars().take(SHORT_ID).collect();
+            k.push('…');
+            k
+        }
+        // `2026-09-01T10:00:00+02:00` → `2026-09-01 10:00`: the zone is printed under the table.
+        ReportKind::Blocks if compact && r.key.len() >= 16 && r.key.is_char_boundary(16) => {
+            format!("{} {}", &r.key[..10], &r.key[11..16])
+        }
+        _ => r.key.clone(),
+    };
+    match &r.project {
+        Some(p) if !p.is_empty() => format!("{key} ({p})"),
+        _ if active => format!("{key} (active)"),
+        _ => key,
+    }
+}
+
+/// `7h 05m` between two report times (empty when they do not parse).
+fn span(from: &str, to: Option<&str>) -> String {
+    let parse = |s: &str| s.parse::<jiff::Timestamp>().ok();
+    match (parse(from), to.and_then(parse)) {
+        (Some(a), Some(b)) => {
+            let min = (b.as_millisecond() - a.as_millisecond()).max(0) / 60_000;
+            hours_minutes(min)
+        }
+        _ => String::new(),
+    }
+}
+
+fn hours_minutes(min: i64) -> String {
+    format!("{}h {:02}m", min / 60, min % 60)
+}
+
+/// The lines under a blocks table: the token limit, and the running block's pace.
+fn block_summary(out: &mut impl std::io::Write, rep: &Report) -> std::io::Result<()> {
+    if rep.kind != ReportKind::Blocks {
+        return Ok(());
+    }
+    let pct = |n: u64| match rep.token_limit {
+        Some(l) if l > 0 => format!(" ({:.1}% of the limit)", n as f64 * 100.0 / l as f64),
+        _ => String::new(),
+    };
+    if let Some(l) = rep.token_limit {
+        writeln!(out, "Token limit: {} per block", thousands(l))?;
+    }
+    let active = rep
+        .rows
+        .iter()
+        .find(|r| r.block.as_ref().is_some_and(|b| b.active));
+    let Some(row) = active else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "Active block: {} tokens{}, ${}",
+        thousands(row.tokens.total_tokens),
+        pct(row.tokens.total_tokens),
+        money(row.cost_usd)
+    )?;
+    if let Some(p) = row.block.as_ref().and_then(|b| b.projection.as_ref()) {
+        writeln!(out, "  Time left: {}", hours_minutes(p.minutes_left))?;
+        writeln!(
+            out,
+            "  Burn rate: {} tokens/min, ${}/h",
+            thousands(p.tokens_per_minute.round() as u64),
+            money(p.cost_per_hour)
+        )?;
+        writeln!(
+            out,
+            "  Projected at block end: {} tokens{}, ${}",
+            thousands(p.projected_tokens),
+            pct(p.projected_tokens),
+            money(p.projected_cost_usd)
+        )?;
+        if rep.token_limit.is_some_and(|l| p.projected_tokens > l) {
+            writeln!(out, "  At this pace the block goes over the token limit.")?;
+        }
+    }
+    Ok(())
+}
+
+fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
+    let week = format!(
+        "Week ({})",
+        rep.week_start
+            .as_deref()
+            .and_then(|d| d.get(..3))
+            .map(|d| d[..1].to_ascii_uppercase() + &d[1..])
+            .unwrap_or_default()
+    );
     let first = match rep.kind {
         ReportKind::Daily => "Date",
-        ReportKind::Weekly => "Week (Mon)",
+        ReportKind::Weekly => week.as_str(),
         ReportKind::Monthly => "Month",
         ReportKind::Session => "Session (project)",
         ReportKind::Blocks => "Block start",
     };
-    let header: Vec<String> = [
-        first,
-        "Models",
-        "Input",
-        "Output",
-        "Cache create",
-        "Cache read",
-        "Total tokens",
-        "Cost (USD)",
-        "Turns",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut lines: Vec<Vec<String>> = vec![header];
+    let header: &[&str] = if compact {
+        &[first, "Models", "Input", "Output", "Cost (USD)"]
+    } else {
+        &[
+            first,
+            "Models",
+            "Input",
+            "Output",
+            "Cache create",
+            "Cache read",
+            "Total tokens",
+            "Cost (USD)",
+            "Turns",
+        ]
+    };
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in &rep.rows {
-        lines.push(row_cells(r));
-        if breakdown {
+        if r.block.as_ref().is_some_and(|b| b.gap) {
+            let mut gap = vec![
+                row_label(rep.kind, r, compact),
+                format!("(gap {})", span(&r.key, r.end.as_deref())),
+            ];
+            gap.resize(header.len(), String::new());
+            lines.push(gap);
+            continue;
+        }
+        lines.push(cells(
+            row_label(rep.kind, r, compact),
+            collapsed_models(r),
+            &r.tokens,
+            r.cost_usd,
+            r.turns,
+            compact,
+        ));
+        if l.breakdown {
             for b in &r.breakdown {
                 lines.push(cells(
-                    format!("  └ {}", b.model),
+                    format!("  └ {}", short_model(&b.model)),
                     String::new(),
                     &b.tokens,
                     b.cost_usd,
                     b.turns,
+                    compact,
                 ));
             }
         }
@@ -247,19 +612,271 @@ fn render_table(
         &rep.totals.tokens,
         rep.totals.cost_usd,
         rep.totals.turns,
+        compact,
     ));
     // Labels (period, models) left, numbers right.
     Table {
         left_aligned: 2,
         rows: lines,
+        bold_totals: l.color,
     }
-    .write(out)?;
+}
+
+/// Renders a report as an aligned text table that fits `l.width`: the full layout when it fits,
+/// else (or with `--compact`) the compact one, whose labels are cut to fit.
+fn render_table(out: &mut impl std::io::Write, rep: &Report, l: &Layout) -> std::io::Result<()> {
+    let full = build_table(rep, l, l.compact);
+    let too_wide = !l.compact && l.width.is_some_and(|w| full.width() > w);
+    let mut table = if too_wide {
+        build_table(rep, l, true)
+    } else {
+        full
+    };
+    if let Some(w) = l.width {
+        table.fit(w);
+    }
+    table.write(out)?;
+    if too_wide {
+        // Said, so nobody wonders where the cache columns went; short enough for 80 columns.
+        writeln!(
+            out,
+            "Compact layout (narrow terminal): widen it or use --json for all columns."
+        )?;
+    }
+    block_summary(out, rep)?;
     writeln!(out, "Time zone: {}", rep.timezone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentos_ingest::blocks::{BlockInfo, Projection};
+    use agentos_ingest::report::{ModelBreakdown, TokenCounts, Totals};
+
+    fn tokens(n: u64) -> TokenCounts {
+        TokenCounts {
+            input_tokens: n,
+            output_tokens: n / 3,
+            cache_creation_tokens: n * 7,
+            cache_read_tokens: n * 90,
+            total_tokens: n + n / 3 + n * 97,
+        }
+    }
+
+    fn row(key: &str, project: Option<&str>, models: &[&str], n: u64) -> Row {
+        let breakdown: Vec<ModelBreakdown> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ModelBreakdown {
+                model: m.to_string(),
+                turns: 10 + i as u64,
+                tokens: tokens(n / (i as u64 + 1)),
+                cost_usd: n as f64 / 1e4 / (i as f64 + 1.0),
+                priced: true,
+                first_ms: i as i64,
+            })
+            .collect();
+        Row {
+            key: key.into(),
+            project: project.map(str::to_string),
+            end: None,
+            first: key.into(),
+            last: key.into(),
+            turns: breakdown.iter().map(|b| b.turns).sum(),
+            tokens: tokens(n),
+            cost_usd: breakdown.iter().map(|b| b.cost_usd).sum(),
+            models: models.iter().map(|m| m.to_string()).collect(),
+            breakdown,
+            block: None,
+        }
+    }
+
+    /// A report with the widest cells real data has: many models, big numbers, long ids.
+    fn report(kind: ReportKind) -> Report {
+        let many = [
+            "claude-sonnet-4-5-20250929",
+            "claude-opus-4-1-20250805",
+            "claude-haiku-4-5-20251001",
+            "glm-4.6",
+        ];
+        let rows = match kind {
+            ReportKind::Session => vec![
+                row(
+                    "4f1c2a9e-7b3d-4e8a-9c1f-2d6b8e0a5f37",
+                    Some("-home-someone-src-a-rather-long-project-name"),
+                    &many,
+                    123_456_789,
+                ),
+                row(
+                    "0d9e8f7a-1b2c-4d3e-8f9a-0b1c2d3e4f5a",
+                    Some("agentos"),
+                    &many[..1],
+                    4_321,
+                ),
+            ],
+            ReportKind::Blocks => {
+                let mut done = row("2026-09-01T10:00:00+02:00", None, &many, 98_765_432);
+                done.block = Some(BlockInfo {
+                    gap: false,
+                    active: false,
+                    projection: None,
+                });
+                let mut gap = row("2026-09-01T15:00:00+02:00", None, &[], 0);
+                gap.end = Some("2026-09-01T22:00:00+02:00".into());
+                gap.block = Some(BlockInfo {
+                    gap: true,
+                    active: false,
+                    projection: None,
+                });
+                let mut active = row("2026-09-01T22:00:00+02:00", None, &many[2..], 1_234);
+                active.block = Some(BlockInfo {
+                    gap: false,
+                    active: true,
+                    projection: Some(Projection {
+                        tokens_per_minute: 1234.4,
+                        cost_per_hour: 0.5,
+                        projected_tokens: 456_789,
+                        projected_cost_usd: 2.25,
+                        minutes_left: 125,
+                    }),
+                });
+                vec![done, gap, active]
+            }
+            _ => vec![
+                row("2026-09-01", None, &many, 987_654_321),
+                row("2026-09-02", None, &many[1..2], 12),
+            ],
+        };
+        let t = tokens(rows.iter().map(|r| r.tokens.input_tokens).sum());
+        Report {
+            kind,
+            token_limit: (kind == ReportKind::Blocks).then_some(400_000),
+            timezone: "Europe/Berlin".into(),
+            week_start: (kind == ReportKind::Weekly).then(|| "sunday".into()),
+            totals: Totals {
+                turns: rows.iter().map(|r| r.turns).sum(),
+                tokens: t,
+                cost_usd: rows.iter().map(|r| r.cost_usd).sum(),
+                breakdown: Vec::new(),
+            },
+            rows,
+        }
+    }
+
+    fn render(kind: ReportKind, width: Option<usize>, compact: bool, breakdown: bool) -> String {
+        let mut out = Vec::new();
+        let l = Layout {
+            breakdown,
+            compact,
+            width,
+            color: false,
+        };
+        render_table(&mut out, &report(kind), &l).expect("render");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    const KINDS: [ReportKind; 5] = [
+        ReportKind::Daily,
+        ReportKind::Weekly,
+        ReportKind::Monthly,
+        ReportKind::Session,
+        ReportKind::Blocks,
+    ];
+
+    #[test]
+    fn tables_never_wrap_in_the_compact_layout() {
+        for kind in KINDS {
+            for width in [80, 100, 120] {
+                for breakdown in [false, true] {
+                    for compact in [false, true] {
+                        let text = render(kind, Some(width), compact, breakdown);
+                        for line in text.lines() {
+                            assert!(
+                                line.chars().count() <= width,
+                                "{kind:?} at {width}: {line:?} is {} wide\n{text}",
+                                line.chars().count()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_narrow_terminal_switches_to_the_compact_layout_and_says_so() {
+        let wide = render(ReportKind::Daily, None, false, false);
+        assert!(wide.contains("Cache read"), "{wide}");
+        assert!(!wide.contains("Compact layout"), "{wide}");
+        let narrow = render(ReportKind::Daily, Some(80), false, false);
+        assert!(!narrow.contains("Cache read"), "{narrow}");
+        assert!(narrow.contains("Compact layout"), "{narrow}");
+        // Forced: compact, but nothing to explain.
+        let forced = render(ReportKind::Daily, None, true, false);
+        assert!(!forced.contains("Cache read"), "{forced}");
+        assert!(!forced.contains("Compact layout"), "{forced}");
+    }
+
+    #[test]
+    fn models_collapse_to_the_costliest_and_a_count() {
+        let r = row(
+            "d",
+            None,
+            &["claude-haiku-4-5-20251001", "glm-4.6", "zz"],
+            1000,
+        );
+        // The first model of the list gets the largest cost in `row`.
+        assert_eq!(collapsed_models(&r), "haiku-4-5 +2");
+        assert_eq!(
+            collapsed_models(&row("d", None, &["glm-4.6"], 1)),
+            "glm-4.6"
+        );
+        assert_eq!(collapsed_models(&row("d", None, &[], 1)), "");
+    }
+
+    #[test]
+    fn blocks_show_gaps_the_active_block_and_its_pace() {
+        let text = render(ReportKind::Blocks, None, false, false);
+        assert!(text.contains("(gap 7h 00m)"), "{text}");
+        assert!(
+            text.contains("2026-09-01T22:00:00+02:00 (active)"),
+            "{text}"
+        );
+        assert!(text.contains("Token limit: 400,000 per block"), "{text}");
+        assert!(text.contains("Time left: 2h 05m"), "{text}");
+        assert!(
+            text.contains("Burn rate: 1,234 tokens/min, $0.50/h"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Projected at block end: 456,789 tokens (114.2% of the limit), $2.25"),
+            "{text}"
+        );
+        assert!(text.contains("goes over the token limit"), "{text}");
+    }
+
+    #[test]
+    fn money_has_separators_and_cents() {
+        assert_eq!(money(0.0), "0.00");
+        assert_eq!(money(1234.5), "1,234.50");
+        assert_eq!(money(0.005), "0.01");
+    }
+
+    #[test]
+    fn table_snapshots_at_fixed_widths() {
+        for kind in KINDS {
+            for width in [80, 100, 120] {
+                insta::assert_snapshot!(
+                    format!("{kind:?}_{width}").to_lowercase(),
+                    render(kind, Some(width), false, false)
+                );
+            }
+        }
+        insta::assert_snapshot!(
+            "session_breakdown_compact_80",
+            render(ReportKind::Session, Some(80), true, true)
+        );
+    }
 
     #[test]
     fn model_names_are_shortened_only_by_a_date_suffix_and_prefix() {
@@ -273,12 +890,15 @@ mod tests {
         use clap::Parser as _;
         #[derive(clap::Parser)]
         struct T {
-            #[command(flatten)]
-            a: Args,
+            #[command(subcommand)]
+            c: Command,
         }
         let t = T::try_parse_from([
             "t",
             "blocks",
+            "--active",
+            "--token-limit",
+            "max",
             "--source",
             "claude",
             "--since",
@@ -288,8 +908,16 @@ mod tests {
             "--json",
         ])
         .expect("valid arguments");
-        assert_eq!(t.a.kind, Kind::Blocks);
-        assert_eq!(t.a.source, Some(Source::Claude));
+        let a = Args::from(t.c);
+        assert_eq!(a.kind, Some(Kind::Blocks));
+        assert_eq!(a.c.source, Some(Source::Claude));
+        assert!(a.active);
+        assert_eq!(a.token_limit.as_deref(), Some("max"));
         assert!(T::try_parse_from(["t", "hourly"]).is_err());
+        // A report's own flags belong to that report only.
+        assert!(T::try_parse_from(["t", "daily", "--active"]).is_err());
+        assert!(T::try_parse_from(["t", "daily", "--start-of-week", "sunday"]).is_err());
+        let t = T::try_parse_from(["t", "weekly", "--start-of-week", "sunday"]).expect("weekly");
+        assert_eq!(Args::from(t.c).start_of_week.as_deref(), Some("sunday"));
     }
 }

@@ -41,6 +41,33 @@ pub fn roots(path: Option<&Path>) -> Result<Vec<PathBuf>, IngestError> {
     Ok(out)
 }
 
+/// Where [`roots`] looks, whether or not those directories exist: for telling a user who has
+/// no data where none was found.
+pub fn searched(path: Option<&Path>) -> Vec<PathBuf> {
+    if let Some(p) = path {
+        return vec![projects_dir(p)];
+    }
+    if let Some(env) = std::env::var_os("CLAUDE_CONFIG_DIR") {
+        return env
+            .to_string_lossy()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| projects_dir(Path::new(p)))
+            .collect();
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => {
+            let home = PathBuf::from(home);
+            vec![
+                home.join(".config/claude/projects"),
+                home.join(".claude/projects"),
+            ]
+        }
+        None => Vec::new(),
+    }
+}
+
 fn projects_dir(p: &Path) -> PathBuf {
     let sub = p.join("projects");
     if sub.is_dir() { sub } else { p.to_path_buf() }
