@@ -633,3 +633,33 @@ fn a_pack_bound_to_this_machine_verifies_here_and_a_refresh_that_fails_falls_bac
     let s = sb.ok(&["ccc", "session", "start", "--tier", "full", "--json"]);
     assert_eq!(s.json()["tier"], "full", "{}", s.stderr);
 }
+
+#[test]
+fn report_value_attributes_features_to_models_by_their_shares() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    sb.ok(&strs(&seed_turn_args("claude-sonnet-4.5")));
+    let mut split = seed_turn_args("glm-4.6");
+    let at = split
+        .iter()
+        .position(|a| a == "--attribution")
+        .expect("flag");
+    split[at + 1] = "glm-4.6=3".into();
+    split.insert(at + 2, "--attribution".into());
+    split.insert(at + 3, "claude-sonnet-4.5=1".into());
+    sb.ok(&strs(&split));
+    let v = sb.ok(&["report", "value", "--json"]).json();
+    assert_eq!(v["features_total"], 2.0);
+    assert_eq!(v["rows"]["claude-sonnet-4.5"]["features"], 1.25);
+    assert_eq!(v["rows"]["glm-4.6"]["features"], 0.75);
+    let by_feature = sb
+        .ok(&["report", "value", "--by", "feature", "--json"])
+        .json();
+    assert_eq!(by_feature["rows"]["F-1"]["glm-4.6"], 0.75);
+    let table = sb.ok(&["report", "value"]);
+    assert!(
+        table.stdout.contains("62.5%") && table.stdout.contains("Total"),
+        "{}",
+        table.stdout
+    );
+}

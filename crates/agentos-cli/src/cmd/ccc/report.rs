@@ -70,6 +70,33 @@ pub enum Command {
     Session(SessionArgs),
     /// One row per 5-hour billing block, with the gaps between them.
     Blocks(BlocksArgs),
+    /// Features attributed to models, from the recorded turns (docs/attribution.md).
+    Value(ValueArgs),
+}
+
+/// What `agentos report value` groups by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValueBy {
+    /// One row per model.
+    #[default]
+    Model,
+    /// One row per session and model.
+    Session,
+    /// One row per feature and model.
+    Feature,
+    /// One row per UTC day and model.
+    Day,
+}
+
+/// Flags of `agentos report value`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ValueArgs {
+    /// Group by model, session, feature or (UTC) day.
+    #[arg(long, value_enum, default_value_t = ValueBy::Model)]
+    pub by: ValueBy,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of every report.
@@ -211,6 +238,8 @@ impl From<Command> for Args {
                 a.token_limit = b.token_limit;
                 (Kind::Blocks, b.common)
             }
+            // Dispatched before conversion (`run_value`); a daily report if it ever gets here.
+            Command::Value(_) => (Kind::Daily, Common::default()),
         };
         Args {
             kind: Some(kind),
@@ -222,6 +251,9 @@ impl From<Command> for Args {
 
 /// Runs `agentos report …`.
 pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    if let Command::Value(v) = cmd {
+        return run_value(&v, ctx);
+    }
     let args = Args::from(cmd);
     let kind = args.kind.unwrap_or(Kind::Daily);
     let s = ctx.ingest()?;
@@ -920,4 +952,111 @@ mod tests {
         let t = T::try_parse_from(["t", "weekly", "--start-of-week", "sunday"]).expect("weekly");
         assert_eq!(Args::from(t.c).start_of_week.as_deref(), Some("sunday"));
     }
+}
+
+/// `agentos report value`: recomputed from `windows.jsonl` (the log is the truth; the summary's
+/// `value` block is the same fold kept incrementally).
+fn run_value(a: &ValueArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let data_dir = ctx.data_dir()?;
+    let log = agentos_config::DataDir::new(data_dir).windows();
+    let r = agentos_recorder::log::recompute(&log)
+        .with_context(|| format!("reading {}", log.display()))?;
+    crate::output::report_log_warnings(&r.warnings);
+    let value = &r.state.rollup.value;
+    let total = value.total_features();
+    if a.json {
+        let rows: serde_json::Value = match a.by {
+            ValueBy::Model => serde_json::to_value(&value.by_model)?,
+            ValueBy::Session => serde_json::to_value(&value.by_session)?,
+            ValueBy::Feature => serde_json::to_value(&value.by_feature)?,
+            ValueBy::Day => serde_json::to_value(&value.by_day)?,
+        };
+        crate::output::print_json(&serde_json::json!({
+            "by": format!("{:?}", a.by).to_lowercase(),
+            "features_total": total,
+            "rows": rows,
+        }))?;
+        return Ok(ExitStatus::Ok);
+    }
+    if value.is_empty() {
+        println!(
+            "No turns recorded in {} yet (record with `agentos ccc turn` or the Claude Code hooks).",
+            log.display()
+        );
+        return Ok(ExitStatus::Ok);
+    }
+    let pct = |f: f64| {
+        if total == 0.0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * f / total)
+        }
+    };
+    let mut rows = Vec::new();
+    let nested =
+        |group: &str,
+         m: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+         rows: &mut Vec<Vec<String>>| {
+            rows.push(vec![
+                group.into(),
+                "Model".into(),
+                "Features".into(),
+                "Share".into(),
+            ]);
+            for (k, models) in m {
+                for (model, f) in models {
+                    rows.push(vec![k.clone(), model.clone(), format!("{f:.2}"), pct(*f)]);
+                }
+            }
+        };
+    match a.by {
+        ValueBy::Model => {
+            rows.push(vec![
+                "Model".into(),
+                "Features".into(),
+                "Share".into(),
+                "Turns credited".into(),
+            ]);
+            for (model, v) in &value.by_model {
+                rows.push(vec![
+                    model.clone(),
+                    format!("{:.2}", v.features),
+                    pct(v.features),
+                    format!("{:.2}", v.turns),
+                ]);
+            }
+        }
+        ValueBy::Session => nested("Session", &value.by_session, &mut rows),
+        ValueBy::Feature => nested("Feature", &value.by_feature, &mut rows),
+        ValueBy::Day => {
+            let by_day: std::collections::BTreeMap<
+                String,
+                std::collections::BTreeMap<String, f64>,
+            > = value
+                .by_day
+                .iter()
+                .map(|(d, m)| (d.to_string(), m.clone()))
+                .collect();
+            nested("Day (UTC)", &by_day, &mut rows);
+        }
+    }
+    let width = rows.first().map_or(0, Vec::len);
+    let mut totals = vec![String::new(); width];
+    if let Some(first) = totals.first_mut() {
+        *first = "Total".into();
+    }
+    if let Some(cell) = totals.iter_mut().rev().find(|_| true) {
+        *cell = String::new();
+    }
+    let features_col = if a.by == ValueBy::Model { 1 } else { 2 };
+    totals[features_col] = format!("{total:.2}");
+    rows.push(totals);
+    let table = crate::output::Table {
+        left_aligned: if a.by == ValueBy::Model { 1 } else { 2 },
+        rows,
+        bold_totals: crate::output::color_stdout(),
+    };
+    let mut out = std::io::stdout().lock();
+    table.write(&mut out)?;
+    Ok(ExitStatus::Ok)
 }
