@@ -25,6 +25,9 @@ pub enum Command {
     /// Create, issue, verify and inspect license packs.
     #[command(subcommand)]
     License(cmd::license::Command),
+    /// Claude Code wired in: hooks that record every turn, install/uninstall, status.
+    #[command(subcommand)]
+    Claude(cmd::claude::Command),
     /// Everything that talks CCC: sessions, delivery, the collector, ingest and reports.
     #[command(subcommand)]
     Ccc(CccCommand),
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Demo(a) => cmd::demo::run(a, ctx),
         Command::License(c) => cmd::license::run(c, ctx),
+        Command::Claude(c) => cmd::claude::run(c, ctx),
         Command::Ccc(c) => match c {
             CccCommand::Session(c) => cmd::ccc::session::run(c, ctx),
             CccCommand::Turn(a) => cmd::ccc::turn::run(a, ctx),

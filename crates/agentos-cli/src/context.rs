@@ -52,6 +52,23 @@ impl Context {
         }
     }
 
+    /// The global flags that choose the data dir and config file, as arguments (`--data-dir D`,
+    /// `--config F`), for commands agentos writes somewhere else to run later (Claude Code
+    /// hooks) or starts in the background: they must find the same data dir without this
+    /// process's environment.
+    pub fn global_flag_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(d) = &self.global.data_dir {
+            out.push("--data-dir".to_string());
+            out.push(d.display().to_string());
+        }
+        if let Some(c) = &self.global.config {
+            out.push("--config".to_string());
+            out.push(c.display().to_string());
+        }
+        out
+    }
+
     /// The configuration, loaded on the first call.
     ///
     /// # Errors

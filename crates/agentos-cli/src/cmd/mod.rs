@@ -1,4 +1,5 @@
 //! One module per subcommand.
 pub mod ccc;
+pub mod claude;
 pub mod demo;
 pub mod license;

@@ -1,0 +1,361 @@
+//! `agentos claude …` through the real binary, invoked the way Claude Code invokes it: hook JSON
+//! on stdin (fixtures with the documented field names), the session's working directory, a
+//! scrubbed environment.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::Sandbox;
+use serde_json::Value;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/claude");
+
+/// A hook payload fixture with its placeholders filled in.
+fn payload(event: &str, session: &str, transcript: &Path, cwd: &Path) -> String {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{event}.json")).expect("fixture");
+    let esc = |p: &Path| {
+        let s = serde_json::to_string(&p.display().to_string()).expect("json string");
+        s[1..s.len() - 1].to_string()
+    };
+    let filled = text
+        .replace("{{SESSION_ID}}", session)
+        .replace("{{TRANSCRIPT}}", &esc(transcript))
+        .replace("{{CWD}}", &esc(cwd));
+    let v: Value = serde_json::from_str(&filled).expect("fixture is JSON");
+    assert_eq!(v["session_id"], session);
+    filled
+}
+
+/// Runs `agentos claude hook` with `stdin` from `cwd`; asserts the contract with Claude Code:
+/// exit 0 and nothing on stdout.
+fn hook(sb: &Sandbox, cwd: &Path, stdin: &str) -> common::Run {
+    let mut c = sb.command(&["claude", "hook"]);
+    c.current_dir(cwd);
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let run = common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(run.code, 0, "a hook always exits 0: {}", run.stderr);
+    assert_eq!(
+        run.stdout, "",
+        "a hook prints nothing Claude Code would act on"
+    );
+    run
+}
+
+fn status(sb: &Sandbox) -> Value {
+    sb.ok(&["claude", "status", "--json"]).json()
+}
+
+/// Lines of a generator-made transcript (`gen_claude_logs.py`), and its truth.
+fn generated(dir: &Path, turns: u32, seed: u32) -> (Vec<String>, Value, String) {
+    let script = std::env::var("AGENTOS_GEN_CLAUDE_LOGS").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/tools/gen_claude_logs.py"
+        )
+        .into()
+    });
+    assert!(
+        Path::new(&script).is_file(),
+        "{script} not found: set AGENTOS_GEN_CLAUDE_LOGS to gen_claude_logs.py"
+    );
+    let out = dir.join("gen");
+    let st = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .args(["--sessions", "1", "--turns", &turns.to_string()])
+        .args(["--seed", &seed.to_string(), "--pad", "200"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run the generator");
+    assert!(st.success());
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("TRUTH.json")).expect("truth"))
+            .expect("truth json");
+    let file = walk(&out.join("projects"))
+        .into_iter()
+        .next()
+        .expect("one transcript");
+    let session = file
+        .file_stem()
+        .expect("stem")
+        .to_string_lossy()
+        .into_owned();
+    let lines = std::fs::read_to_string(&file)
+        .expect("transcript")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (lines, truth, session)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn turns(sb: &Sandbox) -> Vec<Value> {
+    sb.log_lines()
+        .into_iter()
+        .filter(|e| e["type"] == "turn")
+        .map(|e| e["turn"].clone())
+        .collect()
+}
+
+/// Token totals of the log's turns: (count, input, output, cache creation, cache read).
+fn totals(turns: &[Value]) -> [u64; 5] {
+    let sum = |k: &str| {
+        turns
+            .iter()
+            .map(|t| t[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    [
+        turns.len() as u64,
+        sum("tokens_in"),
+        sum("tokens_out"),
+        sum("cache_creation_tokens"),
+        sum("cache_read_tokens"),
+    ]
+}
+
+fn truth_totals(t: &Value) -> [u64; 5] {
+    let g = |k: &str| t[k].as_u64().expect("truth field");
+    [
+        g("assistant_unique"),
+        g("input"),
+        g("output"),
+        g("cache_create"),
+        g("cache_read"),
+    ]
+}
+
+struct Session {
+    cwd: PathBuf,
+    transcript: PathBuf,
+    id: String,
+}
+
+impl Session {
+    fn new(sb: &Sandbox, id: &str) -> Session {
+        let cwd = sb.path().join("work/app");
+        std::fs::create_dir_all(&cwd).expect("mkdir");
+        let proj = sb.path().join(".claude/projects/-work-app");
+        std::fs::create_dir_all(&proj).expect("mkdir");
+        Session {
+            transcript: proj.join(format!("{id}.jsonl")),
+            cwd,
+            id: id.to_string(),
+        }
+    }
+
+    fn append(&self, lines: &[String]) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.transcript)
+            .expect("open");
+        for l in lines {
+            writeln!(f, "{l}").expect("write");
+        }
+    }
+
+    fn payload(&self, event: &str) -> String {
+        payload(event, &self.id, &self.transcript, &self.cwd)
+    }
+}
+
+#[test]
+fn a_simulated_session_records_exactly_the_generators_truth() {
+    let sb = Sandbox::new();
+    let (lines, truth, sid) = generated(sb.path(), 120, 11);
+    let s = Session::new(&sb, &sid);
+    hook(&sb, &s.cwd, &s.payload("SessionStart"));
+    // Claude Code writes the transcript over time; Stop after each chunk, one SubagentStop.
+    for (i, chunk) in lines.chunks(37).enumerate() {
+        s.append(chunk);
+        let ev = if i == 2 { "SubagentStop" } else { "Stop" };
+        hook(&sb, &s.cwd, &s.payload(ev));
+    }
+    hook(&sb, &s.cwd, &s.payload("SessionEnd"));
+
+    let t = turns(&sb);
+    assert_eq!(totals(&t), truth_totals(&truth));
+    let ids: BTreeSet<_> = t.iter().map(|t| t["turn_id"].to_string()).collect();
+    assert_eq!(ids.len(), t.len(), "no turn twice");
+    let kinds: Vec<_> = sb.log_lines().iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(kinds.first(), Some(&Value::from("session")));
+    assert_eq!(kinds.last(), Some(&Value::from("session_end")));
+    let st = status(&sb);
+    assert_eq!(st["last_hook"]["outcome"], "ok");
+    assert_eq!(st["last_hook"]["event"], "SessionEnd");
+    assert_eq!(st["errors_total"], 0);
+}
+
+#[test]
+fn killing_the_hook_at_random_points_loses_nothing_and_doubles_nothing() {
+    let sb = Sandbox::new();
+    let (lines, truth, sid) = generated(sb.path(), 400, 5);
+    let s = Session::new(&sb, &sid);
+    // A fixed-seed LCG: the kill points vary across runs of the loop, reproducibly.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let runs = 24;
+    let chunk = lines.len().div_ceil(runs);
+    for part in lines.chunks(chunk) {
+        s.append(part);
+        let mut c = sb.command(&["claude", "hook"]);
+        c.current_dir(&s.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(s.payload("Stop").as_bytes())
+            .expect("write");
+        std::thread::sleep(std::time::Duration::from_micros(next(60_000)));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let before = turns(&sb).len();
+    eprintln!(
+        "after the kills: {before} turn(s) of {}",
+        truth["assistant_unique"]
+    );
+    // Whatever the kills left, the next hooks catch up (a few, as each run is time-bounded).
+    for _ in 0..5 {
+        hook(&sb, &s.cwd, &s.payload("Stop"));
+    }
+    let t = turns(&sb);
+    let ids: BTreeSet<_> = t.iter().map(|t| t["turn_id"].to_string()).collect();
+    assert_eq!(ids.len(), t.len(), "a turn recorded twice");
+    assert_eq!(totals(&t), truth_totals(&truth));
+    assert_eq!(
+        sb.log_lines()
+            .iter()
+            .filter(|e| e["type"] == "session")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_unwritable_data_dir_still_exits_0_and_shows_in_status() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.data_dir(), b"a file, not a dir").expect("file");
+    let s = Session::new(&sb, "6a1e0c1e-0000-4000-8000-000000000001");
+    s.append(&[]);
+    hook(&sb, &s.cwd, &s.payload("Stop"));
+    let st = status(&sb);
+    assert_eq!(st["data_dir_writable"], false);
+    assert_eq!(st["last_error"]["outcome"], "error");
+    assert_eq!(st["last_error"]["session_id"], s.id);
+    let human = sb.ok(&["claude", "status"]);
+    assert!(human.stdout.contains("not writable"), "{}", human.stdout);
+}
+
+#[test]
+fn garbage_on_stdin_is_logged_not_fatal() {
+    let sb = Sandbox::new();
+    hook(&sb, sb.path(), "this is not hook json");
+    let st = status(&sb);
+    assert_eq!(st["errors_total"], 1);
+    let err = st["last_error"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("bad_payload"), "{err}");
+}
+
+#[test]
+fn install_dry_run_changes_nothing_install_uninstall_round_trip_via_the_cli() {
+    let sb = Sandbox::new();
+    let settings = sb.path().join("settings.json");
+    let original = r#"{"model":"opus","hooks":{"Stop":[{"hooks":[{"type":"command","command":"say done"}]}]}}"#;
+    std::fs::write(&settings, original).expect("write");
+    let file = settings.display().to_string();
+
+    let dry = sb.ok(&["claude", "install", "--settings", &file, "--dry-run"]);
+    assert!(dry.stdout.contains("+"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("claude hook"));
+    assert_eq!(std::fs::read_to_string(&settings).expect("read"), original);
+
+    sb.ok(&["claude", "install", "--settings", &file, "--statusline"]);
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("read")).expect("json");
+    let cmd = doc["hooks"]["SessionEnd"][0]["hooks"][0]["command"]
+        .as_str()
+        .expect("our command");
+    // The hook finds this data dir without the installing shell's environment.
+    assert!(cmd.contains("--data-dir"), "{cmd}");
+    assert!(cmd.ends_with("claude hook"));
+    let again = sb.ok(&["claude", "install", "--settings", &file, "--statusline"]);
+    assert!(
+        again.stdout.contains("nothing to install"),
+        "{}",
+        again.stdout
+    );
+
+    sb.ok(&["claude", "uninstall", "--settings", &file]);
+    let back: Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("read")).expect("json");
+    assert_eq!(back, serde_json::from_str::<Value>(original).expect("json"));
+
+    std::fs::write(&settings, "{ not json").expect("write");
+    let r = sb.run(&["claude", "install", "--settings", &file]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&settings).expect("read"),
+        "{ not json"
+    );
+}
+
+#[test]
+fn status_names_the_user_settings_under_claude_config_dir() {
+    let mut sb = Sandbox::new();
+    let cfg = sb.path().join("claude-cfg");
+    sb.set_env("CLAUDE_CONFIG_DIR", &cfg.display().to_string());
+    sb.ok(&["claude", "install", "--user"]);
+    assert!(cfg.join("settings.json").is_file());
+    let st = status(&sb);
+    let user = &st["installed"][0];
+    assert_eq!(user["scope"], "user");
+    assert_eq!(user["hooks"].as_array().map(Vec::len), Some(4));
+    let never = st["last_hook"].clone();
+    assert_eq!(never, Value::Null);
+}
