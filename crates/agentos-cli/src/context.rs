@@ -156,6 +156,38 @@ impl Context {
     }
 }
 
+/// How long a background upload may keep trying.
+pub const BACKGROUND_SYNC_TIMEOUT: &str = "60s";
+
+/// Starts one detached `agentos <global_args> ccc sync` for `data_dir`, with no terminal and in
+/// its own process group, and returns at once: the caller never waits on the network. Returns
+/// `Ok(false)` without starting anything when an uploader already holds the data dir (it, or
+/// the next sync, sends what is new; the uploader lock means at most one runs anyway).
+///
+/// # Errors
+/// When the agentos binary cannot be located or started.
+pub fn spawn_background_sync(global_args: &[String], data_dir: &Path) -> std::io::Result<bool> {
+    let lock = agentos_config::DataDir::new(data_dir).delivery_lock();
+    if lock.exists() && matches!(agentos_config::FileLock::try_acquire(&lock), Ok(None)) {
+        return Ok(false);
+    }
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(global_args)
+        .args(["ccc", "sync", "--timeout", BACKGROUND_SYNC_TIMEOUT])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // Its own process group: a terminal or a host tool ending ours must not end the upload.
+        cmd.process_group(0);
+    }
+    // The child is not waited for; it reparents to init when this process exits.
+    cmd.spawn().map(|_| true)
+}
+
 /// Loads the configuration of one data dir and config file, outside the invocation's own
 /// (the demo writes several data dirs, each with its own `agentos.toml`).
 ///

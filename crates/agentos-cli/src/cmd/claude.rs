@@ -20,8 +20,6 @@ const HARD_BOUND: Duration = Duration::from_millis(200);
 const SOFT_BOUND: Duration = Duration::from_millis(120);
 /// Hook stdin larger than this is not hook JSON.
 const MAX_INPUT: u64 = 1 << 20;
-/// How long a background upload started by a hook may take.
-const BACKGROUND_SYNC_TIMEOUT: &str = "60s";
 
 /// Subcommands of `agentos claude`.
 #[derive(Debug, clap::Subcommand)]
@@ -347,24 +345,5 @@ fn maybe_start_upload(
     if !wanted || input.hook_event_name == HookEvent::Other {
         return;
     }
-    let lock = agentos_config::DataDir::new(&config.data_dir).delivery_lock();
-    if matches!(agentos_config::FileLock::try_acquire(&lock), Ok(None)) {
-        return; // an uploader is already running; it will see the new events.
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(global_args)
-        .args(["ccc", "sync", "--timeout", BACKGROUND_SYNC_TIMEOUT])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        // Its own process group: Claude Code ending the hook's group must not end the upload.
-        cmd.process_group(0);
-    }
-    let _ = cmd.spawn();
+    let _ = crate::context::spawn_background_sync(global_args, &config.data_dir);
 }
