@@ -9,6 +9,7 @@
 //! | [`git`] | repo id, branch and commit of a working directory, read from `.git` without spawning git |
 //! | [`status`] | the last hook run and the hook error log, for `agentos claude status` |
 //! | [`settings`] | adding and removing our entries in Claude Code's `settings.json` |
+//! | [`statusline`] | `agentos statusline`: session, day and 5-hour block costs from the log |
 //!
 //! The transcript is the source of truth: a hook only says "look now". Each run reads what was
 //! appended since the session's cursor, so a missed hook is caught up by the next one, and turn
@@ -22,6 +23,7 @@ pub mod hook;
 pub mod payload;
 pub mod settings;
 pub mod status;
+pub mod statusline;
 pub mod transcript;
 
 pub use error::ClaudeError;

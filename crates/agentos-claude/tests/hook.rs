@@ -268,3 +268,51 @@ fn an_unwritable_data_dir_is_an_error_not_a_panic() {
     .expect_err("cannot record");
     assert_eq!(err.code(), "io");
 }
+
+#[test]
+fn the_statusline_sums_what_the_hooks_recorded_incrementally() {
+    use agentos_claude::statusline::{self, StatuslineInput};
+    let fx = Fixture::new();
+    fx.write(&[assistant(1, 50, "2026-09-01T10:00:03Z")]);
+    fx.hook(HookEvent::Stop);
+    let tz = jiff::tz::TimeZone::UTC;
+    let far = Instant::now() + Duration::from_secs(30);
+    let mut st = statusline::load(&fx.config.data_dir);
+    assert!(statusline::fold(&mut st, &fx.config.data_dir, &tz, far).expect("fold"));
+    statusline::save(&fx.config.data_dir, &st).expect("save");
+
+    fx.write(&[assistant(2, 70, "2026-09-01T10:00:09Z")]);
+    fx.hook(HookEvent::Stop);
+    // A fresh process: loads the saved state and folds only the new turn.
+    let mut st = statusline::load(&fx.config.data_dir);
+    let covered = st.log_offset;
+    assert!(covered > 0);
+    assert!(statusline::fold(&mut st, &fx.config.data_dir, &tz, far).expect("fold"));
+    assert!(st.log_offset > covered);
+
+    let costs: f64 = fx
+        .log()
+        .iter()
+        .filter(|e| e["type"] == "turn")
+        .filter_map(|e| e["cost"]["estimated_usd"].as_f64())
+        .sum();
+    let input: StatuslineInput =
+        serde_json::from_str(&format!(r#"{{"session_id":"{SID}","model":{{"id":"m"}}}}"#))
+            .expect("input");
+    let f = statusline::figures(&st, &input, jiff::Timestamp::now(), &tz, false);
+    assert!(
+        (f.session_usd - costs).abs() < 1e-9,
+        "{} vs {costs}",
+        f.session_usd
+    );
+    assert!((f.today_usd - costs).abs() < 1e-9);
+    let (block_usd, left_ms, _) = f.block.expect("a running block");
+    assert!((block_usd - costs).abs() < 1e-9);
+    assert!(left_ms > 0);
+    assert_eq!(f.model, "m");
+    // Another session's line shows no session cost but the same day.
+    let other: StatuslineInput = serde_json::from_str(r#"{"session_id":"other"}"#).expect("input");
+    let g = statusline::figures(&st, &other, jiff::Timestamp::now(), &tz, false);
+    assert_eq!(g.session_usd, 0.0);
+    assert_eq!(g.today_usd, f.today_usd);
+}

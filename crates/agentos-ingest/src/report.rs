@@ -367,22 +367,51 @@ fn local_time(tz: &TimeZone, ms: i64) -> String {
     }
 }
 
-/// Block start per record (same order as `recs`): a block starts at the first record's time
-/// floored to the hour (UTC) and runs 5 hours; a record after the block's end, or 5 hours after
-/// the previous record, starts a new block (the rule ccusage uses).
+/// The 5-hour block rule, one record at a time (records in time order): a block starts at the
+/// first record's time floored to the hour (UTC) and runs 5 hours; a record after the block's
+/// end, or 5 hours after the previous record, starts a new block (the rule ccusage uses). The
+/// blocks report and `agentos statusline` both use it, so they agree on what a block is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct BlockTracker {
+    /// Start of the current block (epoch ms), `None` before the first record.
+    pub start_ms: Option<i64>,
+    /// The previous record's time.
+    pub last_ms: Option<i64>,
+}
+
+/// Length of a block in milliseconds.
+pub const BLOCK_LEN_MS: i64 = BLOCK_MS;
+
+impl BlockTracker {
+    /// Feeds one record's time; returns the start of the block it belongs to.
+    pub fn observe(&mut self, ts: i64) -> i64 {
+        let new_block = match (self.start_ms, self.last_ms) {
+            (Some(start), Some(last)) => ts >= start + BLOCK_MS || ts - last >= BLOCK_MS,
+            _ => true,
+        };
+        if new_block {
+            self.start_ms = Some(ts.div_euclid(3_600_000) * 3_600_000);
+        }
+        self.last_ms = Some(ts);
+        self.start_ms.unwrap_or(ts)
+    }
+
+    /// The block still running at `now_ms`, as its start, if any: within 5 hours of its start
+    /// and of the last record.
+    pub fn active_at(&self, now_ms: i64) -> Option<i64> {
+        let (start, last) = (self.start_ms?, self.last_ms?);
+        (now_ms < start + BLOCK_MS && now_ms - last < BLOCK_MS).then_some(start)
+    }
+}
+
+/// Block start per record (same order as `recs`), by [`BlockTracker`].
 fn blocks(recs: &[&UsageRecord]) -> Vec<i64> {
     let mut order: Vec<usize> = (0..recs.len()).collect();
     order.sort_by_key(|&i| (recs[i].ts_ms, i));
     let mut out = vec![0i64; recs.len()];
-    let mut start = i64::MIN;
-    let mut last = i64::MIN;
+    let mut t = BlockTracker::default();
     for i in order {
-        let ts = recs[i].ts_ms;
-        if start == i64::MIN || ts >= start + BLOCK_MS || ts - last >= BLOCK_MS {
-            start = ts.div_euclid(3_600_000) * 3_600_000;
-        }
-        last = ts;
-        out[i] = start;
+        out[i] = t.observe(recs[i].ts_ms);
     }
     out
 }

@@ -3,3 +3,4 @@ pub mod ccc;
 pub mod claude;
 pub mod demo;
 pub mod license;
+pub mod statusline;

@@ -359,3 +359,44 @@ fn status_names_the_user_settings_under_claude_config_dir() {
     let never = st["last_hook"].clone();
     assert_eq!(never, Value::Null);
 }
+
+#[test]
+fn the_statusline_shows_the_session_and_day_cost_from_the_hooks() {
+    let sb = Sandbox::new();
+    let (lines, _, sid) = generated(sb.path(), 20, 3);
+    let s = Session::new(&sb, &sid);
+    s.append(&lines);
+    hook(&sb, &s.cwd, &s.payload("Stop"));
+    let costs: f64 = sb
+        .log_lines()
+        .iter()
+        .filter_map(|e| e["cost"]["estimated_usd"].as_f64())
+        .sum();
+    let input = payload("statusline", &s.id, &s.transcript, &s.cwd);
+    let r = sb.run_with_stdin(&["statusline"], Some(&input));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r.stdout.trim_end();
+    assert_eq!(r.stdout.lines().count(), 1);
+    assert!(line.starts_with("Sonnet 4.5 | "), "{line}");
+    assert!(
+        line.contains(&format!("session ${costs:.2}")),
+        "{line} vs {costs}"
+    );
+    assert!(line.contains(&format!("today ${costs:.2}")), "{line}");
+    assert!(line.contains("left)"), "a block is running: {line}");
+    assert!(
+        !line.contains('\x1b'),
+        "NO_COLOR is set in the sandbox: {line}"
+    );
+    // Narrow: fits, drops the tail.
+    let narrow = sb.run_with_stdin(&["statusline", "--width", "30"], Some(&input));
+    assert!(
+        narrow.stdout.trim_end().chars().count() <= 30,
+        "{}",
+        narrow.stdout
+    );
+    // Garbage in: still one line, exit 0.
+    let junk = sb.run_with_stdin(&["statusline"], Some("nope"));
+    assert_eq!(junk.code, 0);
+    assert_eq!(junk.stdout.lines().count(), 1);
+}
