@@ -400,3 +400,132 @@ fn the_statusline_shows_the_session_and_day_cost_from_the_hooks() {
     assert_eq!(junk.code, 0);
     assert_eq!(junk.stdout.lines().count(), 1);
 }
+
+/// A real collector (agentos-collector over SQLite) on loopback, on its own runtime thread.
+struct Collector {
+    url: String,
+    api_key: String,
+    store: agentos_collector::Store,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Collector {
+    fn start(dir: &Path, pubkey_b64: &str) -> Collector {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let db = format!("sqlite:{}", dir.join("collector.db").display());
+        let (url, api_key, store) = rt.block_on(async {
+            let store =
+                agentos_collector::Store::connect(&db, &agentos_collector::StoreOptions::default())
+                    .await
+                    .expect("store");
+            let mut keyring = agentos_core::license::Keyring::new();
+            keyring.insert_base64("k1", pubkey_b64).expect("trust key");
+            let (api_key, record) = agentos_collector::auth::generate_key(
+                "acme",
+                jiff::Timestamp::now().as_microsecond(),
+            )
+            .expect("api key");
+            store.insert_key(&record).await.expect("insert key");
+            let state = agentos_collector::AppState::builder(store.clone(), keyring).build();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(agentos_collector::serve(
+                listener,
+                state,
+                std::future::pending::<()>(),
+            ));
+            (url, api_key, store)
+        });
+        Collector {
+            url,
+            api_key,
+            store,
+            rt,
+        }
+    }
+
+    /// Per model: (turns, tokens_in, tokens_out) the collector stored.
+    fn per_model(&self) -> std::collections::BTreeMap<String, [u64; 3]> {
+        let inputs = self
+            .rt
+            .block_on(self.store.usage_inputs("acme", 0, 0))
+            .expect("usage inputs");
+        inputs
+            .rolling
+            .into_iter()
+            .map(|(m, t)| (m, [t.samples, t.tokens_in, t.tokens_out]))
+            .collect()
+    }
+}
+
+#[test]
+fn end_to_end_the_collector_holds_the_generators_truth_once() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_full");
+    let pubkey = sb
+        .env
+        .iter()
+        .find(|(k, _)| k == "AGENTOS_LICENSE_PUBKEYS")
+        .and_then(|(_, v)| v.strip_prefix("k1="))
+        .expect("the sandbox's trusted key")
+        .to_string();
+    let collector = Collector::start(sb.path(), &pubkey);
+    sb.set_env("AGENTOS_CCC_URL", &collector.url);
+    sb.set_env("AGENTOS_CCC_API_KEY", &collector.api_key);
+    sb.set_env("AGENTOS_TIER", "full");
+
+    let (lines, truth, sid) = generated(sb.path(), 150, 21);
+    let s = Session::new(&sb, &sid);
+    hook(&sb, &s.cwd, &s.payload("SessionStart"));
+    for chunk in lines.chunks(50) {
+        s.append(chunk);
+        hook(&sb, &s.cwd, &s.payload("Stop"));
+    }
+    hook(&sb, &s.cwd, &s.payload("SessionEnd"));
+
+    // Hooks started background uploads; a foreground sync makes sure all is there (it may find
+    // one of them still holding the data dir: retry, bounded).
+    let mut synced = false;
+    for _ in 0..100 {
+        let r = sb.run(&["ccc", "sync", "--json"]);
+        if r.code == 0 {
+            synced = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(synced, "ccc sync never completed");
+
+    let local = turns(&sb);
+    assert_eq!(totals(&local), truth_totals(&truth), "locally");
+    let mut local_by_model: std::collections::BTreeMap<String, [u64; 3]> = Default::default();
+    for t in &local {
+        let e = local_by_model
+            .entry(t["model"].as_str().unwrap_or_default().to_string())
+            .or_default();
+        e[0] += 1;
+        e[1] += t["tokens_in"].as_u64().unwrap_or(0);
+        e[2] += t["tokens_out"].as_u64().unwrap_or(0);
+    }
+    let remote = collector.per_model();
+    assert_eq!(remote, local_by_model, "remotely, per model");
+    let remote_sum = remote
+        .values()
+        .fold([0u64; 3], |a, v| [a[0] + v[0], a[1] + v[1], a[2] + v[2]]);
+    let t = truth_totals(&truth);
+    assert_eq!(
+        remote_sum,
+        [t[0], t[1], t[2]],
+        "remote totals are the truth"
+    );
+
+    // Sending again changes nothing on the collector.
+    sb.ok(&["ccc", "sync"]);
+    assert_eq!(collector.per_model(), remote);
+}
