@@ -5,6 +5,11 @@
 //! shared with `agentos ccc report blocks`) and its burn rate. Costs are the `cost` payloads the
 //! hooks recorded with the offline price table.
 //!
+//! With a collector or CCC URL configured, the line also shows the model's rolling quota use and
+//! warn/block state from `/v1/usage`, read from a cache (`claude/usage_cache.json`) that a
+//! detached `agentos statusline --refresh-usage` renews when it is older than
+//! [`USAGE_MAX_AGE`]: the statusline itself never waits on the network.
+//!
 //! Speed: the aggregates live in `claude/statusline_state.json` with the log offset they cover;
 //! each call folds only the log lines appended since (bounded by a deadline; a first call on a
 //! large log catches up over several calls and says so with `…`). No network, ever.
@@ -29,6 +34,125 @@ pub const STATE_FILE: &str = "statusline_state.json";
 const KEEP_DAYS: usize = 40;
 /// Sessions kept (the most recently active).
 const KEEP_SESSIONS: usize = 200;
+
+/// File name of the `/v1/usage` cache below `claude/`.
+pub const USAGE_CACHE_FILE: &str = "usage_cache.json";
+/// File name of the lock held by the one refresher below `claude/`.
+pub const USAGE_LOCK_FILE: &str = "usage_refresh.lock";
+/// A cache older than this is renewed in the background.
+pub const USAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One model's quota state from `/v1/usage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quota {
+    /// Fraction of the rolling window used (1.0 = all).
+    pub rolling_pct: f64,
+    /// At or above the warn threshold.
+    pub warn: bool,
+    /// Rolling or weekly capacity reached.
+    pub block: bool,
+}
+
+/// The cached `/v1/usage` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageCache {
+    /// When it was fetched (or the fetch failed).
+    pub fetched_at: jiff::Timestamp,
+    /// Quota per model.
+    #[serde(default)]
+    pub models: BTreeMap<String, Quota>,
+    /// Why the last fetch failed, if it did (the models are then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The cached usage, if any.
+pub fn load_usage(data_dir: &Path) -> Option<UsageCache> {
+    let p = DataDir::new(data_dir).claude_dir().join(USAGE_CACHE_FILE);
+    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+}
+
+/// Whether the cache should be renewed at `now` (missing, or older than [`USAGE_MAX_AGE`]).
+pub fn usage_is_stale(cache: Option<&UsageCache>, now: jiff::Timestamp) -> bool {
+    cache.is_none_or(|c| {
+        now.duration_since(c.fetched_at)
+            .unsigned_abs()
+            .ge(&USAGE_MAX_AGE)
+    })
+}
+
+/// The lock the refresher holds (the statusline checks it before starting one).
+pub fn usage_lock(data_dir: &Path) -> std::path::PathBuf {
+    DataDir::new(data_dir).claude_dir().join(USAGE_LOCK_FILE)
+}
+
+/// Fetches `/v1/usage` from `base_url` and writes the cache (also on failure, with the error, so
+/// a down collector is asked once a minute, not on every statusline). Returns without doing
+/// anything when another refresher holds the lock.
+///
+/// # Errors
+/// Local I/O errors (a failed fetch is recorded in the cache, not returned).
+pub fn refresh_usage(
+    data_dir: &Path,
+    base_url: &str,
+    api_key: Option<&str>,
+) -> Result<(), ClaudeError> {
+    let dir = DataDir::new(data_dir).claude_dir();
+    std::fs::create_dir_all(&dir).map_err(ClaudeError::io("creating", &dir))?;
+    let lock_path = usage_lock(data_dir);
+    let Some(_lock) = agentos_config::FileLock::try_acquire(&lock_path)
+        .map_err(ClaudeError::io("locking", &lock_path))?
+    else {
+        return Ok(());
+    };
+    let url = format!("{}/v1/usage", base_url.trim_end_matches('/'));
+    let fetched = agentos_ingest::source::usage_snapshot::fetch_snapshot(
+        &url,
+        api_key,
+        std::time::Duration::from_secs(5),
+    );
+    let cache = match fetched {
+        Ok(snap) => UsageCache {
+            fetched_at: jiff::Timestamp::now(),
+            models: snap
+                .models
+                .into_iter()
+                .map(|(m, h)| {
+                    let q = Quota {
+                        rolling_pct: h.rolling_pct,
+                        warn: h.warn,
+                        block: h.block,
+                    };
+                    (m, q)
+                })
+                .collect(),
+            error: None,
+        },
+        Err(e) => UsageCache {
+            fetched_at: jiff::Timestamp::now(),
+            models: BTreeMap::new(),
+            error: Some(e.to_string()),
+        },
+    };
+    let p = dir.join(USAGE_CACHE_FILE);
+    let bytes = serde_json::to_vec(&cache)
+        .map_err(|e| ClaudeError::io("serializing", &p)(std::io::Error::other(e)))?;
+    agentos_config::durable::replace_file(&p, &bytes).map_err(ClaudeError::io("writing", &p))
+}
+
+/// The quota of `model` in `cache`: by exact name, else by the price table's normalised name
+/// (case, dots, provider prefixes: `anthropic.Claude-Sonnet-4.5` is `claude-sonnet-4-5`).
+pub fn quota_for(cache: &UsageCache, model: &str) -> Option<Quota> {
+    if let Some(q) = cache.models.get(model) {
+        return Some(*q);
+    }
+    let want = agentos_ingest::pricing::normalize_model(model);
+    cache
+        .models
+        .iter()
+        .find(|(m, _)| agentos_ingest::pricing::normalize_model(m) == want)
+        .map(|(_, q)| *q)
+}
 
 /// What Claude Code sends on the statusline command's stdin (the fields used here).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,6 +213,8 @@ pub struct Figures {
     pub today_usd: f64,
     /// The running block: (cost, milliseconds left, USD per hour), if one runs.
     pub block: Option<(f64, i64, f64)>,
+    /// The model's quota from the cached `/v1/usage`, when a URL is configured and known.
+    pub quota: Option<Quota>,
     /// The log was not fully folded within the deadline.
     pub catching_up: bool,
 }
@@ -258,6 +384,7 @@ pub fn figures(
         session_usd: state.sessions.get(&input.session_id).map_or(0.0, |s| s.usd),
         today_usd: state.days.get(&today).copied().unwrap_or(0.0),
         block,
+        quota: None,
         catching_up,
     }
 }
@@ -304,6 +431,17 @@ pub fn render(f: &Figures, style: Style) -> String {
         );
         push(format!("${rate:.2}/h"), "0");
     }
+    if let Some(q) = f.quota {
+        let pct = (q.rolling_pct * 100.0).round();
+        let (text, sgr) = if q.block {
+            (format!("quota {pct}% BLOCK"), "1;31")
+        } else if q.warn {
+            (format!("quota {pct}% warn"), "33")
+        } else {
+            (format!("quota {pct}%"), "32")
+        };
+        push(text, sgr);
+    }
     if f.catching_up {
         push("…".into(), "2");
     }
@@ -334,6 +472,7 @@ mod tests {
             session_usd: 0.4234,
             today_usd: 3.1,
             block: Some((2.05, 2 * 3_600_000 + 13 * 60_000, 0.92)),
+            quota: None,
             catching_up: false,
         }
     }
@@ -359,6 +498,56 @@ mod tests {
             },
         );
         assert!(c.contains("\x1b[32mblock"));
+    }
+
+    #[test]
+    fn the_quota_segment_says_warn_and_block() {
+        let plain = Style {
+            color: false,
+            width: None,
+        };
+        let mut f = figs();
+        f.quota = Some(Quota {
+            rolling_pct: 0.42,
+            warn: false,
+            block: false,
+        });
+        assert!(render(&f, plain).ends_with("| quota 42%"));
+        f.quota = Some(Quota {
+            rolling_pct: 0.85,
+            warn: true,
+            block: false,
+        });
+        assert!(render(&f, plain).ends_with("| quota 85% warn"));
+        f.quota = Some(Quota {
+            rolling_pct: 1.0,
+            warn: true,
+            block: true,
+        });
+        assert!(render(&f, plain).ends_with("| quota 100% BLOCK"));
+    }
+
+    #[test]
+    fn quotas_match_by_exact_or_family_name_and_age_out() {
+        let now: jiff::Timestamp = "2026-09-01T10:00:00Z".parse().expect("ts");
+        let cache = UsageCache {
+            fetched_at: now,
+            models: BTreeMap::from([(
+                "claude-sonnet-4-5-20250929".to_string(),
+                Quota {
+                    rolling_pct: 0.5,
+                    warn: false,
+                    block: false,
+                },
+            )]),
+            error: None,
+        };
+        assert!(quota_for(&cache, "claude-sonnet-4-5-20250929").is_some());
+        assert!(quota_for(&cache, "claude-opus-4-1-20250805").is_none());
+        assert!(!usage_is_stale(Some(&cache), now));
+        let later = now + jiff::SignedDuration::from_secs(61);
+        assert!(usage_is_stale(Some(&cache), later));
+        assert!(usage_is_stale(None, now));
     }
 
     #[test]

@@ -168,20 +168,37 @@ pub const BACKGROUND_SYNC_TIMEOUT: &str = "60s";
 /// When the agentos binary cannot be located or started.
 pub fn spawn_background_sync(global_args: &[String], data_dir: &Path) -> std::io::Result<bool> {
     let lock = agentos_config::DataDir::new(data_dir).delivery_lock();
-    if lock.exists() && matches!(agentos_config::FileLock::try_acquire(&lock), Ok(None)) {
+    spawn_detached_unless_locked(
+        global_args,
+        &["ccc", "sync", "--timeout", BACKGROUND_SYNC_TIMEOUT],
+        &lock,
+    )
+}
+
+/// Starts `agentos <global_args> <args>` detached (no terminal, own process group, not waited
+/// for) unless `lock` is held by a running process; `Ok(false)` when it is.
+///
+/// # Errors
+/// When the agentos binary cannot be located or started.
+pub fn spawn_detached_unless_locked(
+    global_args: &[String],
+    args: &[&str],
+    lock: &Path,
+) -> std::io::Result<bool> {
+    if lock.exists() && matches!(agentos_config::FileLock::try_acquire(lock), Ok(None)) {
         return Ok(false);
     }
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(global_args)
-        .args(["ccc", "sync", "--timeout", BACKGROUND_SYNC_TIMEOUT])
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt as _;
-        // Its own process group: a terminal or a host tool ending ours must not end the upload.
+        // Its own process group: a terminal or a host tool ending ours must not end the child.
         cmd.process_group(0);
     }
     // The child is not waited for; it reparents to init when this process exits.

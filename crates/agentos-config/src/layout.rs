@@ -23,6 +23,8 @@
 //!     sessions/<id>.lock       held while one hook handles that session
 //!     hook_status.json         the last hook run: when, which event, ok or the error
 //!     hook.log                 one line per hook error (append-only)
+//!     statusline_state.json    `agentos statusline`: costs folded from the log, and its offset
+//!     usage_cache.json         `agentos statusline`: the last `/v1/usage` answer
 //!   ingest/                    the ingest stores (their inner files belong to `agentos-ingest`)
 //!     backfill-skipped.jsonl   lines `agentos ccc backfill` skipped
 //!   ccp_metrics_summary.json   default output of `agentos ccc backfill`

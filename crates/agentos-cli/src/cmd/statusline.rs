@@ -22,11 +22,21 @@ pub struct Args {
     /// Maximum width (default: `$COLUMNS`, else unlimited).
     #[arg(long)]
     pub width: Option<usize>,
+    /// Fetch `/v1/usage` into the cache and exit (what the statusline starts in the background).
+    #[arg(long, hide = true)]
+    pub refresh_usage: bool,
 }
 
 /// Runs `agentos statusline`.
 pub fn run(a: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
+    if a.refresh_usage {
+        let cfg = ctx.config()?;
+        if let Some(url) = &cfg.ccc.url {
+            statusline::refresh_usage(cfg.data_dir(), url, cfg.ccc.api_key.as_deref())?;
+        }
+        return Ok(ExitStatus::Ok);
+    }
     let mut bytes = Vec::new();
     let _ = std::io::stdin().take(MAX_INPUT).read_to_end(&mut bytes);
     // A line with what is known beats an error in the status bar.
@@ -54,7 +64,26 @@ pub fn run(a: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         }
         Err(_) => (statusline::State::default(), true),
     };
-    let figures = statusline::figures(&state, &input, jiff::Timestamp::now(), &tz, !caught_up);
+    let now = jiff::Timestamp::now();
+    let mut figures = statusline::figures(&state, &input, now, &tz, !caught_up);
+    figures.quota = quota(ctx, &input.model.id, now);
     println!("{}", statusline::render(&figures, style));
     Ok(ExitStatus::Ok)
+}
+
+/// The model's quota from the cache, starting a background refresh when the cache is stale
+/// (never waiting for it: this line shows what the cache has now).
+fn quota(ctx: &Context, model: &str, now: jiff::Timestamp) -> Option<statusline::Quota> {
+    let cfg = ctx.config().ok()?;
+    cfg.ccc.url.as_ref()?;
+    let dir = cfg.data_dir();
+    let cache = statusline::load_usage(dir);
+    if statusline::usage_is_stale(cache.as_ref(), now) {
+        let _ = crate::context::spawn_detached_unless_locked(
+            &ctx.global_flag_args(),
+            &["statusline", "--refresh-usage"],
+            &statusline::usage_lock(dir),
+        );
+    }
+    statusline::quota_for(&cache?, model)
 }

@@ -215,6 +215,12 @@ fn a_simulated_session_records_exactly_the_generators_truth() {
     let kinds: Vec<_> = sb.log_lines().iter().map(|e| e["type"].clone()).collect();
     assert_eq!(kinds.first(), Some(&Value::from("session")));
     assert_eq!(kinds.last(), Some(&Value::from("session_end")));
+    // The other path over the same transcript, `ccc ingest claude`, counts the same requests.
+    let claude_dir = sb.path().join(".claude").display().to_string();
+    let ingest = sb
+        .ok(&["ccc", "ingest", "claude", "--path", &claude_dir, "--json"])
+        .json();
+    assert_eq!(ingest["added"].as_u64(), Some(t.len() as u64), "{ingest}");
     let st = status(&sb);
     assert_eq!(st["last_hook"]["outcome"], "ok");
     assert_eq!(st["last_hook"]["event"], "SessionEnd");
@@ -528,4 +534,19 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
     // Sending again changes nothing on the collector.
     sb.ok(&["ccc", "sync"]);
     assert_eq!(collector.per_model(), remote);
+
+    // The statusline shows the model's quota from /v1/usage once the background refresh has
+    // filled the cache; it never waits for it (bounded polling here, no timing assertion).
+    let input = payload("statusline", &s.id, &s.transcript, &s.cwd);
+    let mut line = String::new();
+    for _ in 0..100 {
+        let r = sb.run_with_stdin(&["statusline"], Some(&input));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        line = r.stdout;
+        if line.contains("quota") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(line.contains("| quota 0%"), "{line}");
 }
