@@ -18,14 +18,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${AGENTOS_SHARED_DIR:-$ROOT/../shared}
-if [ -n "${BENCH_DIR:-}" ]; then WORK=$BENCH_DIR; mkdir -p "$WORK"; else WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; fi
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 MEASURE="python3 $ROOT/bench/ingest_measure.py"
-
-echo "== build (release)" >&2
-(cd "$ROOT" && cargo build --release -p agentos-cli >&2)
-BIN=$ROOT/target/release/agentos
 
 CLAUDE=$WORK/claude-$SESSIONS-$TURNS
 if [ ! -f "$CLAUDE/TRUTH.json" ]; then

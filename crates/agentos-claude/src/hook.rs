@@ -47,6 +47,9 @@ pub struct HookOptions {
     /// Stop reading transcripts at this instant (the rest waits for the next hook); also bounds
     /// the wait for another hook of the same session.
     pub deadline: Instant,
+    /// Stop writing turns at this instant (later than `deadline`, so every run that read
+    /// something also records some of it); what is left is read again by the next hook.
+    pub write_deadline: Instant,
     /// Prices for the `cost` payload.
     pub prices: PriceTable,
 }
@@ -117,9 +120,14 @@ pub fn handle(
             Err(e) => return Err(e),
         };
         report.skipped_lines += read.skipped_lines;
+        let mut all_written = true;
         for req in &read.requests {
             if cur.recorded.contains(&req.turn_id) {
                 continue;
+            }
+            if Instant::now() >= opts.write_deadline {
+                all_written = false;
+                break;
             }
             rec.append(
                 tier,
@@ -127,6 +135,12 @@ pub fn handle(
             )?;
             cur.recorded.insert(req.turn_id.clone());
             report.turns_recorded += 1;
+        }
+        if !all_written {
+            // The file's offset stays where it was: the next hook reads these bytes again and
+            // skips the turns already recorded.
+            report.more = true;
+            break;
         }
         cur.files.insert(path, read.cursor);
         if read.more {

@@ -28,6 +28,7 @@ fn input(event: HookEvent, transcript: &Path, cwd: &Path) -> HookInput {
 fn opts() -> HookOptions {
     HookOptions {
         deadline: Instant::now() + Duration::from_secs(30),
+        write_deadline: Instant::now() + Duration::from_secs(30),
         prices: PriceTable::embedded(),
     }
 }
@@ -315,4 +316,32 @@ fn the_statusline_sums_what_the_hooks_recorded_incrementally() {
     let g = statusline::figures(&st, &other, jiff::Timestamp::now(), &tz, false);
     assert_eq!(g.session_usd, 0.0);
     assert_eq!(g.today_usd, f.today_usd);
+}
+
+#[test]
+fn a_run_out_of_write_time_keeps_its_offset_and_the_next_run_finishes_without_doubles() {
+    let fx = Fixture::new();
+    let lines: Vec<String> = (1..=20)
+        .map(|n| assistant(n, 5, "2026-09-01T10:00:03Z"))
+        .collect();
+    fx.write(&lines);
+    // Time to read, none to write: nothing recorded, nothing consumed.
+    let now = Instant::now();
+    let starved = HookOptions {
+        deadline: now + Duration::from_secs(30),
+        write_deadline: now,
+        prices: PriceTable::embedded(),
+    };
+    let r = handle(
+        &input(HookEvent::Stop, &fx.transcript, &fx.cwd),
+        &fx.config,
+        &starved,
+    )
+    .expect("hook");
+    assert!(r.more);
+    assert_eq!(r.turns_recorded, 0);
+    let again = fx.hook(HookEvent::Stop);
+    assert_eq!(again.turns_recorded, 20);
+    assert!(!again.more);
+    assert_eq!(fx.turns().len(), 20);
 }

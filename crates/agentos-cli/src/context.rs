@@ -188,6 +188,16 @@ pub fn spawn_detached_unless_locked(
     if lock.exists() && matches!(agentos_config::FileLock::try_acquire(lock), Ok(None)) {
         return Ok(false);
     }
+    spawn_detached(global_args, args).map(|()| true)
+}
+
+/// Starts `agentos <global_args> <args>` detached: no terminal, its own process group (a
+/// terminal or a host tool ending ours must not end the child), not waited for (it reparents
+/// to init when this process exits).
+///
+/// # Errors
+/// When the agentos binary cannot be located or started.
+pub fn spawn_detached(global_args: &[String], args: &[&str]) -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(global_args)
@@ -198,11 +208,9 @@ pub fn spawn_detached_unless_locked(
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt as _;
-        // Its own process group: a terminal or a host tool ending ours must not end the child.
         cmd.process_group(0);
     }
-    // The child is not waited for; it reparents to init when this process exits.
-    cmd.spawn().map(|_| true)
+    cmd.spawn().map(|_| ())
 }
 
 /// Loads the configuration of one data dir and config file, outside the invocation's own

@@ -17,7 +17,11 @@ use crate::output::{ExitStatus, note, print_json};
 /// The hook returns to Claude Code within this, whatever happens.
 const HARD_BOUND: Duration = Duration::from_millis(200);
 /// Transcript reading stops here; the rest waits for the next hook.
-const SOFT_BOUND: Duration = Duration::from_millis(120);
+const SOFT_BOUND: Duration = Duration::from_millis(80);
+/// Recording turns stops here, leaving room to save the cursor and the status.
+const WRITE_BOUND: Duration = Duration::from_millis(150);
+/// "No bound" for a detached continuation (a day: long enough for any backlog).
+const UNBOUNDED: Duration = Duration::from_secs(24 * 3600);
 /// Hook stdin larger than this is not hook JSON.
 const MAX_INPUT: u64 = 1 << 20;
 
@@ -31,7 +35,19 @@ pub enum Command {
     /// What is installed, where, and how the last hook run went.
     Status(StatusArgs),
     /// The command Claude Code's hooks run (reads the hook JSON on stdin; always exits 0).
-    Hook,
+    Hook(HookArgs),
+}
+
+/// Arguments of `agentos claude hook` (none for Claude Code; the hidden ones are for the
+/// continuation a hook starts when a SessionEnd has more work than its time bound allows).
+#[derive(Debug, clap::Args)]
+pub struct HookArgs {
+    /// Read the hook JSON from this file (deleted when done) instead of stdin.
+    #[arg(long, hide = true)]
+    pub input: Option<PathBuf>,
+    /// No time bound (a detached continuation nobody waits for).
+    #[arg(long, hide = true)]
+    pub unbounded: bool,
 }
 
 /// Which settings file.
@@ -76,7 +92,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         Command::Install(a) => install(a, ctx),
         Command::Uninstall(a) => uninstall(a),
         Command::Status(a) => show_status(a, ctx),
-        Command::Hook => Ok(hook(ctx)),
+        Command::Hook(a) => Ok(hook(a, ctx)),
     }
 }
 
@@ -241,8 +257,14 @@ fn probe_writable(dir: &Path) -> std::io::Result<()> {
 
 /// The hook: never fails Claude Code. Always exit 0, nothing on stdout, back within
 /// [`HARD_BOUND`]; errors go to the hook status and log (`agentos claude status`).
-fn hook(ctx: &Context) -> ExitStatus {
+fn hook(a: HookArgs, ctx: &Context) -> ExitStatus {
     let started = Instant::now();
+    // A continuation has all the time it needs; nobody waits for it.
+    let (soft, write, hard) = if a.unbounded {
+        (UNBOUNDED, UNBOUNDED, UNBOUNDED)
+    } else {
+        (SOFT_BOUND, WRITE_BOUND, HARD_BOUND)
+    };
     let config = match ctx.config() {
         Ok(c) => c.clone(),
         Err(e) => {
@@ -257,23 +279,32 @@ fn hook(ctx: &Context) -> ExitStatus {
     let data_dir = config.data_dir.clone();
     let spawn_args = ctx.global_flag_args();
     let (tx, rx) = std::sync::mpsc::channel();
+    let (payload_tx, payload_rx) = std::sync::mpsc::channel::<(HookInput, Vec<u8>)>();
     let worker_dir = data_dir.clone();
+    let worker_args = spawn_args.clone();
     // The work runs on a thread so the main thread can walk away at the hard bound; being cut
     // off at any point is safe (see agentos_claude::hook).
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
-        let read = std::io::stdin()
-            .take(MAX_INPUT)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("reading stdin: {e}"));
+        let read = match &a.input {
+            Some(p) => {
+                std::fs::File::open(p).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut bytes))
+            }
+            None => std::io::stdin().take(MAX_INPUT).read_to_end(&mut bytes),
+        }
+        .map_err(|e| format!("reading the hook input: {e}"));
         let input =
             read.and_then(|_| HookInput::parse(&bytes).map_err(|e| format!("{e} [{}]", e.code())));
         let (event, session_id) = match &input {
             Ok(i) => (i.hook_event_name, i.session_id.clone()),
             Err(_) => (HookEvent::Other, String::new()),
         };
+        if let Ok(i) = &input {
+            let _ = payload_tx.send((i.clone(), bytes.clone()));
+        }
         let opts = HookOptions {
-            deadline: started + SOFT_BOUND,
+            deadline: started + soft,
+            write_deadline: started + write,
             prices,
         };
         let result = input.and_then(|i| {
@@ -299,20 +330,38 @@ fn hook(ctx: &Context) -> ExitStatus {
             },
         );
         if let Ok((input, report)) = &result {
-            maybe_start_upload(&config, input, report, &spawn_args);
+            if report.more && input.hook_event_name == HookEvent::SessionEnd && !a.unbounded {
+                continue_detached(&config.data_dir, input, &bytes, &worker_args);
+            }
+            maybe_start_upload(&config, input, report, &worker_args);
+        }
+        if let Some(p) = &a.input
+            && !result.as_ref().is_ok_and(|(_, r)| r.more)
+        {
+            let _ = std::fs::remove_file(p);
         }
         let _ = tx.send(());
     });
     if rx
-        .recv_timeout(HARD_BOUND.saturating_sub(started.elapsed()))
+        .recv_timeout(hard.saturating_sub(started.elapsed()))
         .is_err()
     {
+        let payload = payload_rx.try_recv().ok();
+        if let Some((input, bytes)) = &payload
+            && input.hook_event_name == HookEvent::SessionEnd
+            && !a.unbounded
+        {
+            // Cut off mid-work: the session still has to end, and no hook will come for it.
+            continue_detached(&data_dir, input, bytes, &spawn_args);
+        }
         status::record(
             &data_dir,
             &HookRun {
                 at: jiff::Timestamp::now(),
-                event: HookEvent::Other,
-                session_id: String::new(),
+                event: payload
+                    .as_ref()
+                    .map_or(HookEvent::Other, |(i, _)| i.hook_event_name),
+                session_id: payload.map(|(i, _)| i.session_id).unwrap_or_default(),
                 outcome: Outcome::TimedOut,
                 turns_recorded: 0,
                 elapsed_ms: started.elapsed().as_millis() as u64,
@@ -324,6 +373,23 @@ fn hook(ctx: &Context) -> ExitStatus {
         );
     }
     ExitStatus::Ok
+}
+
+/// No SessionEnd follows a SessionEnd: when one has more transcript left than its time bound
+/// allows, a detached, unbounded `agentos claude hook` finishes it (the turns, then
+/// `session_end`) from a copy of the payload beside the session's cursor.
+fn continue_detached(data_dir: &Path, input: &HookInput, payload: &[u8], global_args: &[String]) {
+    let file = agentos_claude::cursor::paths(data_dir, &input.session_id)
+        .file
+        .with_extension("end.json");
+    if agentos_config::atomic_write(&file, payload).is_err() {
+        return;
+    }
+    let path = file.display().to_string();
+    let _ = crate::context::spawn_detached(
+        global_args,
+        &["claude", "hook", "--unbounded", "--input", &path],
+    );
 }
 
 /// Starts one detached `agentos ccc sync` when something may leave and a collector is

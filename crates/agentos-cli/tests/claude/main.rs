@@ -68,6 +68,11 @@ fn status(sb: &Sandbox) -> Value {
 
 /// Lines of a generator-made transcript (`gen_claude_logs.py`), and its truth.
 fn generated(dir: &Path, turns: u32, seed: u32) -> (Vec<String>, Value, String) {
+    generated_padded(dir, turns, seed, 200)
+}
+
+/// As [`generated`], with `pad` mean bytes of text per entry.
+fn generated_padded(dir: &Path, turns: u32, seed: u32, pad: u32) -> (Vec<String>, Value, String) {
     let script = std::env::var("AGENTOS_GEN_CLAUDE_LOGS").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -84,7 +89,7 @@ fn generated(dir: &Path, turns: u32, seed: u32) -> (Vec<String>, Value, String) 
         .arg(&script)
         .arg(&out)
         .args(["--sessions", "1", "--turns", &turns.to_string()])
-        .args(["--seed", &seed.to_string(), "--pad", "200"])
+        .args(["--seed", &seed.to_string(), "--pad", &pad.to_string()])
         .stdout(Stdio::null())
         .status()
         .expect("run the generator");
@@ -549,4 +554,29 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(line.contains("| quota 0%"), "{line}");
+}
+
+#[test]
+fn a_session_end_with_more_than_its_time_bound_is_finished_in_the_background() {
+    let sb = Sandbox::new();
+    // Enough transcript that one bounded hook cannot read it all.
+    let (lines, truth, sid) = generated_padded(sb.path(), 1500, 8, 8000);
+    let s = Session::new(&sb, &sid);
+    s.append(&lines);
+    hook(&sb, &s.cwd, &s.payload("SessionEnd"));
+    eprintln!("after the bounded hook: {} turn(s)", turns(&sb).len());
+    // Bounded wait for the detached continuation (fails if it never finishes).
+    let mut ended = false;
+    for _ in 0..600 {
+        if sb.log_lines().iter().any(|e| e["type"] == "session_end") {
+            ended = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ended, "the session was never ended");
+    let t = turns(&sb);
+    assert_eq!(totals(&t), truth_totals(&truth));
+    let ids: BTreeSet<_> = t.iter().map(|t| t["turn_id"].to_string()).collect();
+    assert_eq!(ids.len(), t.len());
 }
