@@ -86,21 +86,35 @@ pub fn paths(data_dir: &Path, session_id: &str) -> CursorPaths {
     }
 }
 
-/// Loads a cursor. A missing file is a fresh cursor; an unreadable or corrupt one is also
-/// treated as fresh **with `log_len` 0**, so the next run rescans the whole log for this
-/// session's turns instead of recording them again (slow once, never wrong).
-pub fn load(path: &Path, session_id: &str) -> SessionCursor {
+/// How [`load`] found the cursor file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// A valid cursor of this session.
+    Loaded,
+    /// No cursor file: a session no hook has handled yet.
+    Missing,
+    /// A file that is unreadable, corrupt, of another version or of another session.
+    Corrupt,
+}
+
+/// Loads a cursor. A missing file gives a fresh cursor ([`Found::Missing`]: the caller anchors
+/// it at the log's current length before writing anything). An unreadable or corrupt one also
+/// gives a fresh cursor **with `log_len` 0** ([`Found::Corrupt`]), so the next run rescans the
+/// whole log for this session's turns instead of recording them again (slow once, never wrong).
+pub fn load(path: &Path, session_id: &str) -> (SessionCursor, Found) {
     let fresh = SessionCursor {
         version: CURSOR_VERSION,
         session_id: session_id.to_string(),
         ..SessionCursor::default()
     };
-    let Ok(bytes) = std::fs::read(path) else {
-        return fresh;
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (fresh, Found::Missing),
+        Err(_) => return (fresh, Found::Corrupt),
     };
     match serde_json::from_slice::<SessionCursor>(&bytes) {
-        Ok(c) if c.version == CURSOR_VERSION && c.session_id == session_id => c,
-        _ => fresh,
+        Ok(c) if c.version == CURSOR_VERSION && c.session_id == session_id => (c, Found::Loaded),
+        _ => (fresh, Found::Corrupt),
     }
 }
 
@@ -135,16 +149,18 @@ mod tests {
     fn a_corrupt_cursor_is_fresh_and_rescans_the_log() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("c.json");
+        assert_eq!(load(&p, "s").1, Found::Missing);
         std::fs::write(&p, b"{\"version\":1,\"sess").expect("write");
-        let c = load(&p, "s");
+        let (c, found) = load(&p, "s");
+        assert_eq!(found, Found::Corrupt);
         assert_eq!(c.log_len, 0);
         assert!(c.recorded.is_empty());
         let mut c = c;
         c.log_len = 7;
         c.recorded.insert("t".into());
         save(&p, &c).expect("save");
-        assert_eq!(load(&p, "s"), c);
+        assert_eq!(load(&p, "s"), (c, Found::Loaded));
         // A cursor of another session (hash collision of sanitised names) is not reused.
-        assert_eq!(load(&p, "other").log_len, 0);
+        assert_eq!(load(&p, "other").0.log_len, 0);
     }
 }

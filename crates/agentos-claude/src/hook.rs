@@ -93,8 +93,15 @@ pub fn handle(
         report.more = true;
         return Ok(report);
     };
-    let mut cur = cursor::load(&paths.file, &input.session_id);
+    let (mut cur, found) = cursor::load(&paths.file, &input.session_id);
     let log = DataDir::new(data_dir).windows();
+    if found == cursor::Found::Missing {
+        // A session no hook has handled: nothing of it is in the log yet. Anchor the cursor at
+        // the log's end *before* writing, so a run killed before its first save is found by
+        // reading from here, not by scanning the whole history.
+        cur.log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        cursor::save(&paths.file, &cur)?;
+    }
     reconcile(&mut cur, &log)?;
     let mut rec = Recorder::open(config.clone())?;
 
