@@ -3,7 +3,7 @@
 records) of about SIZE bytes, recorded_at spread over the last DAYS days up to now, for the
 statusline benchmark's "history already ingested".
 
-usage: claude_make_log.py OUT_FILE SIZE_BYTES [--days 60] [--append] [--seed 1]
+usage: claude_make_log.py OUT_FILE SIZE_BYTES [--days 60] [--append] [--seed N]
 """
 import argparse, json, random, uuid
 from datetime import datetime, timedelta, timezone
@@ -14,7 +14,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out"); ap.add_argument("size", type=int)
     ap.add_argument("--days", type=int, default=60); ap.add_argument("--append", action="store_true")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None, help="default: random")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     now = datetime.now(timezone.utc)
@@ -31,7 +31,8 @@ def main():
     with open(a.out, "a" if a.append else "w") as f:
         while written < a.size:
             seq += 1
-            t = t + (step if not a.append else timedelta(milliseconds=1))
+            # Never in the future: the line size estimate is rough.
+            t = min(now, t + (step if not a.append else timedelta(milliseconds=1)))
             model = rnd.choice(MODELS)
             tin, tout = rnd.randrange(1, 50), rnd.randrange(1, 2000)
             cc, cr = rnd.randrange(0, 5000), rnd.randrange(0, 60000)

@@ -59,7 +59,7 @@ echo "== agentos statusline, steady state" >&2
 results+=("$($M agentos_statusline_steady "$RUNS" --stdin "$PAYLOAD" --env AGENTOS_DATA_DIR="$DATA" --env NO_COLOR=1 -- "$BIN" statusline)")
 echo "== agentos statusline, first call after 10 MB of new turns" >&2
 results+=("$($M agentos_statusline_after_10mb 5 --stdin "$PAYLOAD" --env AGENTOS_DATA_DIR="$DATA" --env NO_COLOR=1 \
-  --before "python3 $ROOT/bench/claude_make_log.py $DATA/windows.jsonl 10000000 --append --seed \$RANDOM >/dev/null" -- "$BIN" statusline)")
+  --before "python3 $ROOT/bench/claude_make_log.py $DATA/windows.jsonl 10000000 --append >/dev/null" -- "$BIN" statusline)")
 
 echo "== hook latency (Stop after each new request)" >&2
 HOOKDATA=$WORK/hookdata; rm -rf "$HOOKDATA"; mkdir -p "$HOOKDATA"
