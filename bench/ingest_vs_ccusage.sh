@@ -21,19 +21,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${AGENTOS_SHARED_DIR:-$ROOT/../shared}
-if [ -n "${BENCH_DIR:-}" ]; then WORK=$BENCH_DIR; mkdir -p "$WORK"; else WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; fi
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 MEASURE="python3 $ROOT/bench/ingest_measure.py"
-
-if [ -n "${AGENTOS_BENCH_TARGET:-}" ]; then
-  BIN=$AGENTOS_BENCH_TARGET/release/agentos
-else
-  echo "== build (release)" >&2
-  (cd "$ROOT" && cargo build --release -p agentos-cli >&2)
-  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/agentos
-fi
-echo "== measuring $BIN" >&2
 
 CLAUDE=$WORK/claude-$SESSIONS-$TURNS
 if [ ! -f "$CLAUDE/TRUTH.json" ]; then

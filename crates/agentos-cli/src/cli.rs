@@ -31,6 +31,12 @@ pub enum Command {
     /// Ingest a source into the local store (read by `agentos report`).
     #[command(subcommand)]
     Ingest(cmd::ccc::ingest::Command),
+    /// Claude Code wired in: hooks that record every turn, install/uninstall, status.
+    #[command(subcommand)]
+    Claude(cmd::claude::Command),
+    /// Claude Code's status line: model, session/today/block cost, burn rate (reads its JSON on
+    /// stdin).
+    Statusline(cmd::statusline::Args),
     /// Everything that talks CCC: sessions, delivery, the collector, ingest and reports.
     #[command(subcommand)]
     Ccc(CccCommand),
@@ -76,6 +82,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::License(c) => cmd::license::run(c, ctx),
         Command::Report(c) => cmd::ccc::report::run(c, ctx),
         Command::Ingest(c) => cmd::ccc::ingest::run(c, ctx),
+        Command::Claude(c) => cmd::claude::run(c, ctx),
+        Command::Statusline(a) => cmd::statusline::run(a, ctx),
         Command::Ccc(c) => match c {
             CccCommand::Session(c) => cmd::ccc::session::run(c, ctx),
             CccCommand::Turn(a) => cmd::ccc::turn::run(a, ctx),

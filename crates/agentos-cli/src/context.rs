@@ -54,6 +54,23 @@ impl Context {
         }
     }
 
+    /// The global flags that choose the data dir and config file, as arguments (`--data-dir D`,
+    /// `--config F`), for commands agentos writes somewhere else to run later (Claude Code
+    /// hooks) or starts in the background: they must find the same data dir without this
+    /// process's environment.
+    pub fn global_flag_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(d) = &self.global.data_dir {
+            out.push("--data-dir".to_string());
+            out.push(d.display().to_string());
+        }
+        if let Some(c) = &self.global.config {
+            out.push("--config".to_string());
+            out.push(c.display().to_string());
+        }
+        out
+    }
+
     /// The configuration, loaded on the first call.
     ///
     /// # Errors
@@ -139,6 +156,63 @@ impl Context {
             section,
         })
     }
+}
+
+/// How long a background upload may keep trying.
+pub const BACKGROUND_SYNC_TIMEOUT: &str = "60s";
+
+/// Starts one detached `agentos <global_args> ccc sync` for `data_dir`, with no terminal and in
+/// its own process group, and returns at once: the caller never waits on the network. Returns
+/// `Ok(false)` without starting anything when an uploader already holds the data dir (it, or
+/// the next sync, sends what is new; the uploader lock means at most one runs anyway).
+///
+/// # Errors
+/// When the agentos binary cannot be located or started.
+pub fn spawn_background_sync(global_args: &[String], data_dir: &Path) -> std::io::Result<bool> {
+    let lock = agentos_config::DataDir::new(data_dir).delivery_lock();
+    spawn_detached_unless_locked(
+        global_args,
+        &["ccc", "sync", "--timeout", BACKGROUND_SYNC_TIMEOUT],
+        &lock,
+    )
+}
+
+/// Starts `agentos <global_args> <args>` detached (no terminal, own process group, not waited
+/// for) unless `lock` is held by a running process; `Ok(false)` when it is.
+///
+/// # Errors
+/// When the agentos binary cannot be located or started.
+pub fn spawn_detached_unless_locked(
+    global_args: &[String],
+    args: &[&str],
+    lock: &Path,
+) -> std::io::Result<bool> {
+    if lock.exists() && matches!(agentos_config::FileLock::try_acquire(lock), Ok(None)) {
+        return Ok(false);
+    }
+    spawn_detached(global_args, args).map(|()| true)
+}
+
+/// Starts `agentos <global_args> <args>` detached: no terminal, its own process group (a
+/// terminal or a host tool ending ours must not end the child), not waited for (it reparents
+/// to init when this process exits).
+///
+/// # Errors
+/// When the agentos binary cannot be located or started.
+pub fn spawn_detached(global_args: &[String], args: &[&str]) -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(global_args)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    cmd.spawn().map(|_| ())
 }
 
 /// Loads the configuration of one data dir and config file, outside the invocation's own

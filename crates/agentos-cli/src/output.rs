@@ -55,7 +55,7 @@ pub fn init_tracing(filter: &str) {
 }
 
 /// `NO_COLOR` set to anything non-empty turns colour off everywhere (<https://no-color.org>).
-fn no_color() -> bool {
+pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 

@@ -21,6 +21,13 @@
 //!   license/
 //!     last_good.pack           the last configured license pack that verified (used, loudly,
 //!                              until its own expiry when a refreshed pack fails)
+//!   claude/                    Claude Code integration (`agentos claude …`)
+//!     sessions/<id>.json       per-session cursor: transcript offset, tier, turn ids recorded
+//!     sessions/<id>.lock       held while one hook handles that session
+//!     hook_status.json         the last hook run: when, which event, ok or the error
+//!     hook.log                 one line per hook error (append-only)
+//!     statusline_state.json    `agentos statusline`: costs folded from the log, and its offset
+//!     usage_cache.json         `agentos statusline`: the last `/v1/usage` answer
 //!   ingest/                    the ingest stores (their inner files belong to `agentos-ingest`)
 //!     backfill-skipped.jsonl   lines `agentos ccc backfill` skipped
 //!   ccp_metrics_summary.json   default output of `agentos ccc backfill`
@@ -66,6 +73,14 @@ pub const HELD_FILE: &str = "held.json";
 pub const FORGET_FILE: &str = "forget.jsonl";
 /// `delivery/uploader.lock`.
 pub const UPLOADER_LOCK_FILE: &str = "uploader.lock";
+/// `claude/`: the Claude Code integration's files.
+pub const CLAUDE_DIR: &str = "claude";
+/// `claude/sessions/`: one cursor (and lock) per Claude Code session.
+pub const CLAUDE_SESSIONS_DIR: &str = "sessions";
+/// `claude/hook_status.json`.
+pub const CLAUDE_HOOK_STATUS_FILE: &str = "hook_status.json";
+/// `claude/hook.log`.
+pub const CLAUDE_HOOK_LOG_FILE: &str = "hook.log";
 /// `ingest/`: the ingest stores.
 pub const INGEST_DIR: &str = "ingest";
 /// `ingest/backfill-skipped.jsonl`.
@@ -172,6 +187,26 @@ impl DataDir {
     /// `delivery/uploader.lock`.
     pub fn delivery_lock(&self) -> PathBuf {
         self.delivery_dir().join(UPLOADER_LOCK_FILE)
+    }
+
+    /// `claude/`.
+    pub fn claude_dir(&self) -> PathBuf {
+        self.root.join(CLAUDE_DIR)
+    }
+
+    /// `claude/sessions/`.
+    pub fn claude_sessions_dir(&self) -> PathBuf {
+        self.claude_dir().join(CLAUDE_SESSIONS_DIR)
+    }
+
+    /// `claude/hook_status.json`.
+    pub fn claude_hook_status(&self) -> PathBuf {
+        self.claude_dir().join(CLAUDE_HOOK_STATUS_FILE)
+    }
+
+    /// `claude/hook.log`.
+    pub fn claude_hook_log(&self) -> PathBuf {
+        self.claude_dir().join(CLAUDE_HOOK_LOG_FILE)
     }
 
     /// `ingest/`.

@@ -196,6 +196,43 @@ pub struct Turn {
     /// Capacity consumed by this turn (provider units; pp or prompts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_used: Option<f64>,
+    /// Input tokens written to the prompt cache (v1.1; absent when the source does not say).
+    /// Not included in `tokens_in`, exactly as the provider reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_tokens: Option<u64>,
+    /// Input tokens read from the prompt cache (v1.1; absent when the source does not say).
+    /// Not included in `tokens_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_tokens: Option<u64>,
+    /// Where the turn came from (v1.1; absent for turns recorded by hand or by older clients).
+    /// With a source, `turn_id` is derived from the request's identity (see
+    /// [`crate::origin`]), so the same request recorded twice has the same turn id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TurnSource>,
+}
+
+/// The origin of a turn (v1.1 `turn.source`). A closed set: a new source is a schema change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TurnSource {
+    /// Claude Code, from its transcripts (via the hooks or `ccc ingest claude`: same ids).
+    ClaudeCode,
+}
+
+impl TurnSource {
+    /// The wire name (`claude_code`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnSource::ClaudeCode => "claude_code",
+        }
+    }
+}
+
+impl fmt::Display for TurnSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Kind of input a turn consumed.

@@ -6,6 +6,7 @@
 //! - [`license`]: signed license packs and the entitlements they grant.
 //! - [`tier`]: privacy [`Tier`]s and the [`tier::Egress`] endpoints they open.
 //! - [`event`]: the v1 envelope and its payloads.
+//! - [`origin`]: turn ids derived from where a turn came from (same request, same id).
 //! - [`rollup`]: summaries folded from events.
 //! - [`schema`]: the JSON Schemas the envelope is validated against.
 //! - [`privacy`]: what may leave the machine and the redaction applied on the way out.
@@ -20,11 +21,12 @@
 pub mod attribution;
 pub mod event;
 pub mod license;
+pub mod origin;
 pub mod privacy;
 pub mod rollup;
 pub mod schema;
 pub mod seq_ranges;
 pub mod tier;
 
-pub use event::{Envelope, EventBody, EventId, SessionId, TurnId};
+pub use event::{Envelope, EventBody, EventId, SessionId, TurnId, TurnSource};
 pub use tier::Tier;

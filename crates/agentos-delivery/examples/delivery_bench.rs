@@ -52,6 +52,9 @@ fn envelope(seq: u64) -> Envelope {
                         .collect(),
                 ),
                 capacity_used: Some(0.5),
+                cache_creation_tokens: None,
+                cache_read_tokens: None,
+                source: None,
             },
             measurement: Some(Measurement {
                 cls: 1.2,

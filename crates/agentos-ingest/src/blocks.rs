@@ -14,20 +14,41 @@ use crate::error::IngestError;
 pub const BLOCK_MS: i64 = 5 * 3600 * 1000;
 const HOUR_MS: i64 = 3600 * 1000;
 
+/// The block rule, one activity at a time (in time order). The blocks report and
+/// `agentos statusline` both use it, so they agree on what a block is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct BlockTracker {
+    /// Start of the current block (epoch ms), `None` before the first activity.
+    pub start_ms: Option<i64>,
+    /// The previous activity's time.
+    pub last_ms: Option<i64>,
+}
+
+impl BlockTracker {
+    /// Feeds one activity's time; returns the start of the block it belongs to.
+    pub fn observe(&mut self, ts: i64) -> i64 {
+        let new_block = match (self.start_ms, self.last_ms) {
+            (Some(start), Some(last)) => ts - start >= BLOCK_MS || ts - last >= BLOCK_MS,
+            _ => true,
+        };
+        if new_block {
+            self.start_ms = Some(ts.div_euclid(HOUR_MS) * HOUR_MS);
+        }
+        self.last_ms = Some(ts);
+        self.start_ms.unwrap_or(ts)
+    }
+
+    /// The block still running at `now_ms`, as its start, if any (see [`is_active`]).
+    pub fn active_at(&self, now_ms: i64) -> Option<i64> {
+        let (start, last) = (self.start_ms?, self.last_ms?);
+        is_active(start, last, now_ms).then_some(start)
+    }
+}
+
 /// Block start of each timestamp of `sorted` (ascending), same order.
 pub fn block_starts(sorted: &[i64]) -> Vec<i64> {
-    let mut out = Vec::with_capacity(sorted.len());
-    let mut start = i64::MIN;
-    let mut last = i64::MIN;
-    for &ts in sorted {
-        // `start == MIN` marks "no block yet"; the subtraction form avoids overflow there.
-        if start == i64::MIN || ts - start >= BLOCK_MS || ts - last >= BLOCK_MS {
-            start = ts.div_euclid(HOUR_MS) * HOUR_MS;
-        }
-        last = ts;
-        out.push(start);
-    }
-    out
+    let mut t = BlockTracker::default();
+    sorted.iter().map(|&ts| t.observe(ts)).collect()
 }
 
 /// `--token-limit`: a fixed number of tokens per block, or the most any earlier block used.

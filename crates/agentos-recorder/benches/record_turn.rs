@@ -42,6 +42,9 @@ fn turn(session: &SessionId, i: u64) -> TurnEvent {
                     .collect(),
             ),
             capacity_used: Some(0.5),
+            cache_creation_tokens: None,
+            cache_read_tokens: None,
+            source: None,
         },
         measurement: Some(Measurement {
             cls: 1.2,

@@ -335,6 +335,25 @@ impl Recorder {
     /// # Errors
     /// [`RecorderError::LicenseRefused`] (strict only), schema and I/O errors.
     pub fn start_session(&mut self, req: StartRequest) -> Result<StartOutcome, RecorderError> {
+        self.start_inner(req, true)
+    }
+
+    /// Starts a session like [`Recorder::start_session`] (license handshake, `session` event)
+    /// without making it the current one: for integrations that name the session of every
+    /// event themselves (Claude Code hooks, where several sessions run at once), so the
+    /// session a shell hook records into is left alone. [`StartOutcome::replaced`] is `None`.
+    ///
+    /// # Errors
+    /// As [`Recorder::start_session`].
+    pub fn open_session(&mut self, req: StartRequest) -> Result<StartOutcome, RecorderError> {
+        self.start_inner(req, false)
+    }
+
+    fn start_inner(
+        &mut self,
+        req: StartRequest,
+        make_current: bool,
+    ) -> Result<StartOutcome, RecorderError> {
         let now = (self.clock)();
         let requested = match req.tier {
             Some(t) => t,
@@ -381,6 +400,15 @@ impl Recorder {
             requested_tier: requested,
             created_at: now,
         };
+        if !make_current {
+            return Ok(StartOutcome {
+                session: current,
+                recorded,
+                license,
+                downgrade,
+                replaced: None,
+            });
+        }
         let replaced = read_session_file(&self.paths.session)
             .ok()
             .flatten()

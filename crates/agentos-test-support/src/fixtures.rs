@@ -20,6 +20,9 @@ pub fn seed_turn(model: &str) -> TurnEvent {
             latency_ms: 850.0,
             attribution: Some([(model.to_string(), 1.0)].into_iter().collect()),
             capacity_used: Some(0.5),
+            cache_creation_tokens: None,
+            cache_read_tokens: None,
+            source: None,
         },
         measurement: Some(Measurement {
             cls: 1.2,

@@ -268,6 +268,9 @@ fn demo_turn(i: usize, model: &str, capacity: f64, delta: f64, link: Option<&str
             latency_ms: 900.0 + 250.0 * i as f64,
             attribution: Some([(model.to_string(), 1.0)].into_iter().collect()),
             capacity_used: Some(capacity),
+            cache_creation_tokens: None,
+            cache_read_tokens: None,
+            source: None,
         },
         measurement: Some(Measurement {
             cls: 1.2,

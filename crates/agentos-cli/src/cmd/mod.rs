@@ -1,4 +1,6 @@
 //! One module per subcommand.
 pub mod ccc;
+pub mod claude;
 pub mod demo;
 pub mod license;
+pub mod statusline;

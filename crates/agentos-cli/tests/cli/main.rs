@@ -498,18 +498,32 @@ fn the_seed_fixture_packs_with_fake_signatures_are_rejected() {
     assert_eq!(s["downgrade"]["code"], "malformed_signature");
 }
 
+/// A sandbox licensed for `feature` that delivers to `server` with a test key.
+fn licensed_for(server: &agentos_test_support::http::RecordingServer, feature: &str) -> Sandbox {
+    let mut sb = Sandbox::new();
+    sb.license(feature);
+    sb.set_env("AGENTOS_CCC_URL", &server.url());
+    sb.set_env("AGENTOS_CCC_API_KEY", "test-key");
+    sb
+}
+
 #[test]
 fn closing_a_minimized_session_uploads_only_the_allowlisted_summary() {
     let server = agentos_test_support::http::RecordingServer::start().expect("loopback server");
-    let mut sb = Sandbox::new();
-    sb.license("telemetry_minimized");
-    sb.set_env("AGENTOS_CCC_URL", &server.url());
-    sb.set_env("AGENTOS_CCC_API_KEY", "test-key");
+    let sb = licensed_for(&server, "telemetry_minimized");
     let s = start(&sb, "minimized").json();
     assert_eq!(s["tier"], "minimized", "{s}");
     sb.ok(&strs(&seed_turn_args("glm-4.6")));
     let end = sb
-        .ok(&["ccc", "session", "end", "--notes", "secret notes", "--json"])
+        .ok(&[
+            "ccc",
+            "session",
+            "end",
+            "--notes",
+            "secret notes",
+            "--wait",
+            "--json",
+        ])
         .json();
     assert_eq!(end["summary_upload"], "sent", "{end}");
     assert!(
@@ -538,6 +552,25 @@ fn closing_a_minimized_session_uploads_only_the_allowlisted_summary() {
 }
 
 #[test]
+fn closing_a_session_hands_the_upload_to_the_background() {
+    let server = agentos_test_support::http::RecordingServer::start().expect("loopback server");
+    let sb = licensed_for(&server, "telemetry_minimized");
+    start(&sb, "minimized");
+    sb.ok(&strs(&seed_turn_args("glm-4.6")));
+    let end = sb.ok(&["ccc", "session", "end", "--json"]).json();
+    assert_eq!(end["summary_upload"], "background", "{end}");
+    // The detached uploader delivers it on its own (bounded wait; the test fails if it never does).
+    let mut waited = 0;
+    while server.requests_to("/v1/metrics").is_empty() && waited < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let metrics = server.requests_to("/v1/metrics");
+    assert_eq!(metrics.len(), 1, "the background sync sent the summary");
+    assert!(server.requests_to("/v1/events").is_empty());
+}
+
+#[test]
 fn closing_a_local_session_makes_no_connection() {
     let server = agentos_test_support::http::RecordingServer::start().expect("loopback server");
     let mut sb = Sandbox::new();
@@ -547,6 +580,66 @@ fn closing_a_local_session_makes_no_connection() {
     let end = sb.ok(&["ccc", "session", "end", "--json"]).json();
     assert_eq!(end["summary_upload"], "withheld");
     assert_eq!(server.connections(), 0);
+}
+
+#[test]
+fn sync_watch_follows_the_log_and_exits_0_on_sigterm() {
+    let server = agentos_test_support::http::RecordingServer::start().expect("loopback server");
+    let sb = licensed_for(&server, "telemetry_full");
+    assert_eq!(start(&sb, "full").json()["tier"], "full");
+    sb.ok(&strs(&seed_turn_args("glm-4.6")));
+    let child = sb
+        .command(&["ccc", "sync", "--watch", "--interval", "100ms"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn watcher");
+    let delivered = |server: &agentos_test_support::http::RecordingServer| -> Vec<u64> {
+        let mut seqs: Vec<u64> = server
+            .requests_to("/v1/events")
+            .iter()
+            .filter_map(|r| r.json().ok())
+            .flat_map(|b| {
+                b["events"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|e| e["seq"].as_u64())
+            })
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        seqs
+    };
+    // Bounded waits: the test fails if the watcher never delivers, whatever the machine's speed.
+    let wait_for = |n: usize| {
+        for _ in 0..300 {
+            if delivered(&server).len() >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for(2);
+    assert_eq!(delivered(&server), [1, 2], "session and first turn");
+    // Appended while it watches: delivered without another command.
+    sb.ok(&strs(&seed_turn_args("glm-4.6")));
+    wait_for(3);
+    assert_eq!(delivered(&server), [1, 2, 3]);
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

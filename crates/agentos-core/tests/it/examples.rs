@@ -43,6 +43,9 @@ pub fn full_turn() -> TurnEvent {
                 ("claude-sonnet-4.5".to_string(), 0.25),
             ])),
             capacity_used: Some(0.5),
+            cache_creation_tokens: Some(4_000),
+            cache_read_tokens: Some(52_000),
+            source: Some(TurnSource::ClaudeCode),
         },
         measurement: Some(Measurement {
             cls: 1.2,

@@ -129,6 +129,24 @@ fn broken_variants_are_rejected_with_the_right_pointer_and_rule() {
             "additionalProperties",
         ),
         (
+            "negative cache read tokens (v1.1)",
+            Box::new(|v| v["turn"]["cache_read_tokens"] = json!(-1)),
+            "/turn/cache_read_tokens",
+            "minimum",
+        ),
+        (
+            "fractional cache creation tokens (v1.1)",
+            Box::new(|v| v["turn"]["cache_creation_tokens"] = json!(0.5)),
+            "/turn/cache_creation_tokens",
+            "type",
+        ),
+        (
+            "unknown turn source (v1.1)",
+            Box::new(|v| v["turn"]["source"] = json!("telepathy")),
+            "/turn/source",
+            "enum",
+        ),
+        (
             "negative impf",
             Box::new(|v| v["measurement"]["impf"] = json!(-1)),
             "/measurement/impf",
@@ -204,6 +222,36 @@ fn broken_variants_are_rejected_with_the_right_pointer_and_rule() {
         assert_eq!(err.pointer, pointer, "{name}: {err}");
         assert_eq!(err.rule, rule, "{name}: {err}");
     }
+}
+
+#[test]
+fn a_v1_0_turn_without_the_v1_1_fields_still_parses() {
+    // Lines written before cache tokens and source existed must stay readable, unchanged.
+    let mut v = turn_value();
+    let turn = v["turn"].as_object_mut().expect("turn object");
+    for f in ["cache_creation_tokens", "cache_read_tokens", "source"] {
+        assert!(turn.remove(f).is_some(), "the example sets {f}");
+    }
+    let text = serde_json::to_vec(&v).expect("serialize");
+    let env = parse_envelope(&text).expect("a v1.0 turn is valid v1.1");
+    let agentos_core::EventBody::Turn(t) = env.body else {
+        panic!("expected a turn");
+    };
+    assert_eq!(t.turn.cache_creation_tokens, None);
+    assert_eq!(t.turn.cache_read_tokens, None);
+    assert_eq!(t.turn.source, None);
+    // And absent fields stay absent when written back (no nulls appear in old lines).
+    let back = serde_json::to_value(&t.turn).expect("serialize");
+    assert!(back.get("cache_read_tokens").is_none());
+    assert!(back.get("source").is_none());
+}
+
+#[test]
+fn the_v1_1_turn_fields_round_trip_with_their_wire_names() {
+    let v = turn_value();
+    assert_eq!(v["turn"]["cache_creation_tokens"], json!(4_000));
+    assert_eq!(v["turn"]["cache_read_tokens"], json!(52_000));
+    assert_eq!(v["turn"]["source"], json!("claude_code"));
 }
 
 #[test]

@@ -72,6 +72,9 @@ pub fn turn_envelope(seq: u64, tier: Tier) -> Envelope {
                 latency_ms: 850.0,
                 attribution: None,
                 capacity_used: Some(0.5),
+                cache_creation_tokens: None,
+                cache_read_tokens: None,
+                source: None,
             },
             measurement: Some(Measurement {
                 cls: 1.2,

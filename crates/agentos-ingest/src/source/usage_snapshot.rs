@@ -155,31 +155,40 @@ pub fn parse_snapshot(bytes: &[u8], origin: &str) -> Result<Snapshot, IngestErro
 /// Loads a snapshot from a file path or an `http://`/`https://` URL (10 s timeout).
 pub fn load_snapshot(spec: &str) -> Result<Snapshot, IngestError> {
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| IngestError::Http {
-                url: spec.to_string(),
-                source: e,
-            })?;
-        let resp = client.get(spec).send().map_err(|e| IngestError::Http {
-            url: spec.to_string(),
-            source: e,
-        })?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(IngestError::HttpStatus {
-                url: spec.to_string(),
-                status: status.as_u16(),
-            });
-        }
-        let body = resp.bytes().map_err(|e| IngestError::Http {
-            url: spec.to_string(),
-            source: e,
-        })?;
-        return parse_snapshot(&body, spec);
+        return fetch_snapshot(spec, None, Duration::from_secs(10));
     }
     let p = Path::new(spec);
     let bytes = std::fs::read(p).map_err(|e| IngestError::io(p, e))?;
     parse_snapshot(&bytes, spec)
+}
+
+/// Fetches a snapshot from a live `/v1/usage` URL, with a bearer key when the endpoint needs
+/// one (the collector does; a CCC shim may not).
+pub fn fetch_snapshot(
+    url: &str,
+    api_key: Option<&str>,
+    timeout: Duration,
+) -> Result<Snapshot, IngestError> {
+    let http = |source| IngestError::Http {
+        url: url.to_string(),
+        source,
+    };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(http)?;
+    let mut req = client.get(url);
+    if let Some(k) = api_key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().map_err(http)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(IngestError::HttpStatus {
+            url: url.to_string(),
+            status: status.as_u16(),
+        });
+    }
+    let body = resp.bytes().map_err(http)?;
+    parse_snapshot(&body, url)
 }

@@ -235,3 +235,27 @@ fn a_busy_recorder_coalesces_summary_refreshes_and_flushes_on_drop() {
     drop(rec);
     assert_eq!(summary(&data)["turns"], 4, "drop flushes");
 }
+
+#[test]
+fn an_opened_session_is_recorded_but_leaves_the_current_session_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let data = cfg.data_dir.clone();
+    let mut rec = Recorder::open(cfg.clone()).expect("open");
+    let shell = rec.start_session(start(Tier::Local)).expect("start");
+    let opened = rec
+        .open_session(StartRequest {
+            session_id: Some(agentos_core::SessionId("claude-1".into())),
+            ..start(Tier::Local)
+        })
+        .expect("open a second session");
+    assert_eq!(opened.session.session_id.0, "claude-1");
+    assert!(opened.replaced.is_none());
+    // The shell hooks' current session is still the first one, on disk too.
+    let mut fresh = Recorder::open(cfg).expect("reopen");
+    let current = fresh.current_session().expect("read").expect("current");
+    assert_eq!(current.session_id, shell.session.session_id);
+    let lines = log_lines(&data);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["session"]["session_id"], "claude-1");
+}

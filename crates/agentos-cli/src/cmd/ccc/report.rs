@@ -679,6 +679,113 @@ fn render_table(out: &mut impl std::io::Write, rep: &Report, l: &Layout) -> std:
     writeln!(out, "Time zone: {}", rep.timezone)
 }
 
+/// `agentos report value`: recomputed from `windows.jsonl` (the log is the truth; the summary's
+/// `value` block is the same fold kept incrementally).
+fn run_value(a: &ValueArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let data_dir = ctx.data_dir()?;
+    let log = agentos_config::DataDir::new(data_dir).windows();
+    let r = agentos_recorder::log::recompute(&log)
+        .with_context(|| format!("reading {}", log.display()))?;
+    crate::output::report_log_warnings(&r.warnings);
+    let value = &r.state.rollup.value;
+    let total = value.total_features();
+    if a.json {
+        let rows: serde_json::Value = match a.by {
+            ValueBy::Model => serde_json::to_value(&value.by_model)?,
+            ValueBy::Session => serde_json::to_value(&value.by_session)?,
+            ValueBy::Feature => serde_json::to_value(&value.by_feature)?,
+            ValueBy::Day => serde_json::to_value(&value.by_day)?,
+        };
+        crate::output::print_json(&serde_json::json!({
+            "by": format!("{:?}", a.by).to_lowercase(),
+            "features_total": total,
+            "rows": rows,
+        }))?;
+        return Ok(ExitStatus::Ok);
+    }
+    if value.is_empty() {
+        println!(
+            "No turns recorded in {} yet (record with `agentos ccc turn` or the Claude Code hooks).",
+            log.display()
+        );
+        return Ok(ExitStatus::Ok);
+    }
+    let pct = |f: f64| {
+        if total == 0.0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * f / total)
+        }
+    };
+    let mut rows = Vec::new();
+    let nested =
+        |group: &str,
+         m: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+         rows: &mut Vec<Vec<String>>| {
+            rows.push(vec![
+                group.into(),
+                "Model".into(),
+                "Features".into(),
+                "Share".into(),
+            ]);
+            for (k, models) in m {
+                for (model, f) in models {
+                    rows.push(vec![k.clone(), model.clone(), format!("{f:.2}"), pct(*f)]);
+                }
+            }
+        };
+    match a.by {
+        ValueBy::Model => {
+            rows.push(vec![
+                "Model".into(),
+                "Features".into(),
+                "Share".into(),
+                "Turns credited".into(),
+            ]);
+            for (model, v) in &value.by_model {
+                rows.push(vec![
+                    model.clone(),
+                    format!("{:.2}", v.features),
+                    pct(v.features),
+                    format!("{:.2}", v.turns),
+                ]);
+            }
+        }
+        ValueBy::Session => nested("Session", &value.by_session, &mut rows),
+        ValueBy::Feature => nested("Feature", &value.by_feature, &mut rows),
+        ValueBy::Day => {
+            let by_day: std::collections::BTreeMap<
+                String,
+                std::collections::BTreeMap<String, f64>,
+            > = value
+                .by_day
+                .iter()
+                .map(|(d, m)| (d.to_string(), m.clone()))
+                .collect();
+            nested("Day (UTC)", &by_day, &mut rows);
+        }
+    }
+    let width = rows.first().map_or(0, Vec::len);
+    let mut totals = vec![String::new(); width];
+    if let Some(first) = totals.first_mut() {
+        *first = "Total".into();
+    }
+    if let Some(cell) = totals.iter_mut().rev().find(|_| true) {
+        *cell = String::new();
+    }
+    let features_col = if a.by == ValueBy::Model { 1 } else { 2 };
+    totals[features_col] = format!("{total:.2}");
+    rows.push(totals);
+    let table = crate::output::Table {
+        left_aligned: if a.by == ValueBy::Model { 1 } else { 2 },
+        rows,
+        bold_totals: crate::output::color_stdout(),
+    };
+    let mut out = std::io::stdout().lock();
+    table.write(&mut out)?;
+    Ok(ExitStatus::Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -952,111 +1059,4 @@ mod tests {
         let t = T::try_parse_from(["t", "weekly", "--start-of-week", "sunday"]).expect("weekly");
         assert_eq!(Args::from(t.c).start_of_week.as_deref(), Some("sunday"));
     }
-}
-
-/// `agentos report value`: recomputed from `windows.jsonl` (the log is the truth; the summary's
-/// `value` block is the same fold kept incrementally).
-fn run_value(a: &ValueArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
-    let data_dir = ctx.data_dir()?;
-    let log = agentos_config::DataDir::new(data_dir).windows();
-    let r = agentos_recorder::log::recompute(&log)
-        .with_context(|| format!("reading {}", log.display()))?;
-    crate::output::report_log_warnings(&r.warnings);
-    let value = &r.state.rollup.value;
-    let total = value.total_features();
-    if a.json {
-        let rows: serde_json::Value = match a.by {
-            ValueBy::Model => serde_json::to_value(&value.by_model)?,
-            ValueBy::Session => serde_json::to_value(&value.by_session)?,
-            ValueBy::Feature => serde_json::to_value(&value.by_feature)?,
-            ValueBy::Day => serde_json::to_value(&value.by_day)?,
-        };
-        crate::output::print_json(&serde_json::json!({
-            "by": format!("{:?}", a.by).to_lowercase(),
-            "features_total": total,
-            "rows": rows,
-        }))?;
-        return Ok(ExitStatus::Ok);
-    }
-    if value.is_empty() {
-        println!(
-            "No turns recorded in {} yet (record with `agentos ccc turn` or the Claude Code hooks).",
-            log.display()
-        );
-        return Ok(ExitStatus::Ok);
-    }
-    let pct = |f: f64| {
-        if total == 0.0 {
-            "-".to_string()
-        } else {
-            format!("{:.1}%", 100.0 * f / total)
-        }
-    };
-    let mut rows = Vec::new();
-    let nested =
-        |group: &str,
-         m: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
-         rows: &mut Vec<Vec<String>>| {
-            rows.push(vec![
-                group.into(),
-                "Model".into(),
-                "Features".into(),
-                "Share".into(),
-            ]);
-            for (k, models) in m {
-                for (model, f) in models {
-                    rows.push(vec![k.clone(), model.clone(), format!("{f:.2}"), pct(*f)]);
-                }
-            }
-        };
-    match a.by {
-        ValueBy::Model => {
-            rows.push(vec![
-                "Model".into(),
-                "Features".into(),
-                "Share".into(),
-                "Turns credited".into(),
-            ]);
-            for (model, v) in &value.by_model {
-                rows.push(vec![
-                    model.clone(),
-                    format!("{:.2}", v.features),
-                    pct(v.features),
-                    format!("{:.2}", v.turns),
-                ]);
-            }
-        }
-        ValueBy::Session => nested("Session", &value.by_session, &mut rows),
-        ValueBy::Feature => nested("Feature", &value.by_feature, &mut rows),
-        ValueBy::Day => {
-            let by_day: std::collections::BTreeMap<
-                String,
-                std::collections::BTreeMap<String, f64>,
-            > = value
-                .by_day
-                .iter()
-                .map(|(d, m)| (d.to_string(), m.clone()))
-                .collect();
-            nested("Day (UTC)", &by_day, &mut rows);
-        }
-    }
-    let width = rows.first().map_or(0, Vec::len);
-    let mut totals = vec![String::new(); width];
-    if let Some(first) = totals.first_mut() {
-        *first = "Total".into();
-    }
-    if let Some(cell) = totals.iter_mut().rev().find(|_| true) {
-        *cell = String::new();
-    }
-    let features_col = if a.by == ValueBy::Model { 1 } else { 2 };
-    totals[features_col] = format!("{total:.2}");
-    rows.push(totals);
-    let table = crate::output::Table {
-        left_aligned: if a.by == ValueBy::Model { 1 } else { 2 },
-        rows,
-        bold_totals: crate::output::color_stdout(),
-    };
-    let mut out = std::io::stdout().lock();
-    table.write(&mut out)?;
-    Ok(ExitStatus::Ok)
 }

@@ -59,9 +59,13 @@ pub struct EndArgs {
     #[arg(long)]
     pub notes: Option<String>,
     /// Do not upload the summary now (the next `agentos ccc sync` sends it).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wait")]
     pub no_upload: bool,
-    /// How long the summary upload may take, in seconds.
+    /// Upload the summary in this process and wait for it (default: a background
+    /// `agentos ccc sync` sends it, so closing a session never waits on the network).
+    #[arg(long)]
+    pub wait: bool,
+    /// With `--wait`: how long the summary upload may take, in seconds.
     #[arg(long, default_value_t = 10)]
     pub upload_timeout: u64,
     /// `--json`.
@@ -154,8 +158,10 @@ fn end(a: EndArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let session_id = session.map(|s| s.session_id.0).unwrap_or_default();
     let upload = if a.no_upload {
         "skipped"
-    } else {
+    } else if a.wait {
         upload_summary_at_close(ctx, r.tier, &rec, a.upload_timeout)
+    } else {
+        upload_in_background(ctx, r.tier)
     };
     if a.json.json {
         print_json(&json!({
@@ -168,7 +174,39 @@ fn end(a: EndArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Ok)
 }
 
-/// Closing a session sends the summary for the minimized and full tiers (the seed's "upload at
+/// What may leave at close, decided before any upload: `None` = go ahead.
+fn withheld_at_close(ctx: &Context, session_tier: Tier) -> Option<&'static str> {
+    if !session_tier.allows(agentos_core::tier::Egress::Metrics) {
+        return Some("withheld");
+    }
+    if !ctx.config().is_ok_and(|cfg| cfg.ccc.url.is_some()) {
+        return Some("no_url");
+    }
+    None
+}
+
+/// The default at close: a detached `agentos ccc sync` sends the summary (and, under `full`,
+/// the events); this process returns at once whatever the network does.
+fn upload_in_background(ctx: &Context, session_tier: Tier) -> &'static str {
+    if let Some(why) = withheld_at_close(ctx, session_tier) {
+        return why;
+    }
+    let Ok(data_dir) = ctx.data_dir() else {
+        return "pending";
+    };
+    match crate::context::spawn_background_sync(&ctx.global_flag_args(), data_dir) {
+        Ok(true) => "background",
+        Ok(false) => "pending",
+        Err(e) => {
+            warn_line(&format!(
+                "could not start the background upload ({e}); `agentos ccc sync` will send the summary"
+            ));
+            "pending"
+        }
+    }
+}
+
+/// Closing a session with `--wait` sends the summary for the minimized and full tiers (the seed's "upload at
 /// session close"). A failure is a warning, not an error: the summary stays on disk and the next
 /// `agentos ccc sync` sends it, so nothing is lost. The tier is the one the session was recorded
 /// under (license-checked at start, forced to `local` by `DO_NOT_TRACK`).
@@ -179,11 +217,8 @@ fn upload_summary_at_close(
     timeout_secs: u64,
 ) -> &'static str {
     use agentos_delivery::{SummaryOutcome, upload_summary_blocking};
-    if !session_tier.allows(agentos_core::tier::Egress::Metrics) {
-        return "withheld";
-    }
-    if !ctx.config().is_ok_and(|cfg| cfg.ccc.url.is_some()) {
-        return "no_url";
+    if let Some(why) = withheld_at_close(ctx, session_tier) {
+        return why;
     }
     let Some(summary) = rec.summary() else {
         return "no_summary";

@@ -23,9 +23,19 @@ pub struct Args {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Print the report as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Keep running: deliver, then follow the log and deliver what is appended, backing off
+    /// while the collector fails; SIGTERM or SIGINT lets the batch in flight finish and exits 0.
+    #[arg(long)]
+    pub watch: bool,
+    /// With `--watch`: how often to look for new events.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
 }
+
+/// Longest wait between attempts while the collector keeps failing (`--watch`).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Parses `500ms`, `30s`, `2m`, `1h` or plain seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -57,6 +67,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs `agentos ccc sync`.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let settings = ctx.delivery_settings_with(&args.delivery)?;
+    if args.watch {
+        return watch(settings, &args);
+    }
     let cap_line = describe_cap(&settings);
     let data_dir = settings.data_dir.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -169,6 +182,92 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     })
 }
 
+/// `--watch`: one uploader that follows the log until SIGTERM/SIGINT. It holds the uploader
+/// lock the whole time, so hooks that start a background sync see it running and leave it be.
+fn watch(settings: agentos_delivery::Settings, args: &Args) -> anyhow::Result<ExitStatus> {
+    let log = agentos_config::DataDir::new(&settings.data_dir).windows();
+    note(&format!(
+        "{}; watching {} (every {:?})",
+        describe_cap(&settings),
+        log.display(),
+        args.interval
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let (stop, stopped) = (stop.clone(), stopped.clone());
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                // notify_one keeps a permit, so a signal during a sync is not missed.
+                stop.notify_one();
+            });
+        }
+        let mut d = Delivery::open(settings)?;
+        let mut delivered_len = None;
+        let mut backoff = args.interval;
+        let mut failing = false;
+        loop {
+            let len = std::fs::metadata(&log).map(|m| m.len()).ok();
+            if failing || len != delivered_len {
+                let r = d
+                    .sync(Some(tokio::time::Instant::now() + args.timeout))
+                    .await;
+                match r {
+                    Ok(r) if r.caught_up => {
+                        if r.sent > 0 {
+                            note(&format!("sent {} events ({} new)", r.sent, r.accepted));
+                        }
+                        delivered_len = len;
+                        failing = false;
+                        backoff = args.interval;
+                    }
+                    Ok(_) => {
+                        failing = true;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    Err(e) => {
+                        note(&format!("delivery failed ({e}); retrying in {backoff:?}"));
+                        failing = true;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+            if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let wait = if failing { backoff } else { args.interval };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stop.notified() => break,
+            }
+        }
+        note("stopped; the cursor is saved");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitStatus::Ok)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_duration;
@@ -233,6 +332,8 @@ mod cli_tests {
             },
             timeout: Duration::from_secs(30),
             json: true,
+            watch: false,
+            interval: Duration::from_secs(2),
         }
     }
 
