@@ -22,7 +22,7 @@ Feature: CCC adapter over the wire — what reaches a real collector
     And the data dir delivers to that collector
     When I start a session with tier "full"
     And I record the seed turn with model "claude-sonnet-4.5"
-    And I end the session with notes "secret retro"
+    And I end the session with notes "secret retro" without uploading
     And I sync
     Then the command exits with 0
     And the collector stores the events "session,turn,session_end" from this device with seqs 1 to 3
@@ -36,7 +36,7 @@ Feature: CCC adapter over the wire — what reaches a real collector
     And I record the seed turn with model "claude-sonnet-4.5"
     And the collector goes down
     And I record the seed turn with model "glm-4.6"
-    And I end the session with notes "done"
+    And I end the session with notes "done" without uploading
     And I sync with a timeout of "1s"
     Then the command exits with 1
     When the collector comes back
@@ -62,7 +62,7 @@ Feature: CCC adapter over the wire — what reaches a real collector
     And the data dir delivers to that collector
     When I start a session with tier "full"
     And I record the seed turn with model "claude-sonnet-4.5"
-    And I end the session with notes "done"
+    And I end the session with notes "done" without uploading
     And I sync with tier "minimized"
     Then the command exits with 3
     And the collector stores 0 events from this device

@@ -105,6 +105,12 @@ fn end(w: &mut AdapterWorld, notes: String) {
     w.last = Some(w.sb.ok(&["ccc", "session", "end", "--notes", &notes]));
 }
 
+// Leaves delivery to the scenario's own `sync` steps (no background upload racing them).
+#[when(expr = "I end the session with notes {string} without uploading")]
+fn end_no_upload(w: &mut AdapterWorld, notes: String) {
+    w.last = Some(w.sb.ok(&["ccc", "session", "end", "--notes", &notes, "--no-upload"]));
+}
+
 #[then(expr = "windows.jsonl holds the events {string} with seqs {int} to {int}")]
 fn events(w: &mut AdapterWorld, types: String, from: u64, to: u64) {
     let lines = w.sb.log_lines();
