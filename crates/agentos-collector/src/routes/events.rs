@@ -72,14 +72,15 @@ pub async fn post_events(
             },
             state.now_us(),
         )
-        .await
-        .map_err(|e| {
-            let api = ApiError::from_store(&e);
-            if api.status().is_server_error() {
-                state.metrics().db_error("ingest");
-            }
-            api
-        })?;
+        .await;
+    state.inner.write_health.record(&outcome);
+    let outcome = outcome.map_err(|e| {
+        let api = ApiError::from_store(&e);
+        if api.status().is_server_error() {
+            state.metrics().db_error("ingest");
+        }
+        api
+    })?;
     let duplicates = valid - outcome.inserted.min(valid) + batch.duplicates_in_batch;
     let m = state.metrics();
     m.events

@@ -39,7 +39,7 @@ pub async fn post_metrics(
     })?;
     let text = serde_json::to_string(&summary)
         .map_err(|e| ApiError::Internal(format!("cannot serialize summary: {e}")))?;
-    state
+    let stored = state
         .store()
         .upsert_summary(
             &tenant,
@@ -48,10 +48,11 @@ pub async fn post_metrics(
             &text,
             state.now_us(),
         )
-        .await
-        .map_err(|e| {
-            state.metrics().db_error("metrics");
-            ApiError::from_store(&e)
-        })?;
+        .await;
+    state.inner.write_health.record(&stored);
+    stored.map_err(|e| {
+        state.metrics().db_error("metrics");
+        ApiError::from_store(&e)
+    })?;
     Ok(Json(json!({"stored": true})))
 }

@@ -13,4 +13,5 @@ mod metrics_summary;
 mod prom;
 mod props;
 mod scaleout;
+mod storage;
 mod usage;
