@@ -31,20 +31,40 @@ pub const DEFAULT_DEVICE: &str = "default";
 /// Longest accepted device id.
 pub const MAX_DEVICE_ID_LEN: usize = 128;
 
-/// Request-size limits.
+/// Request and connection limits (see [`crate::server`] for how they bound memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted body in bytes (413 above).
     pub body_bytes: usize,
     /// Most events in one batch (422 above).
     pub batch_events: usize,
+    /// Most open client connections (one more gets 503 and is closed).
+    pub max_connections: usize,
+    /// Most request bodies being read or processed at once (503 beyond).
+    pub max_inflight_bodies: usize,
+    /// Time for a client to deliver a request header; also the idle limit of a kept-alive
+    /// connection between requests.
+    pub header_timeout: std::time::Duration,
+    /// After a shutdown signal, how long in-flight requests may still run before their
+    /// connections are closed.
+    pub shutdown_grace: std::time::Duration,
 }
+
+/// Default of [`Limits::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of [`Limits::max_inflight_bodies`].
+pub const DEFAULT_MAX_INFLIGHT_BODIES: usize = 32;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             body_bytes: 1024 * 1024,
             batch_events: 1000,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_inflight_bodies: DEFAULT_MAX_INFLIGHT_BODIES,
+            header_timeout: std::time::Duration::from_secs(10),
+            // A request may run for REQUEST_TIMEOUT; a little more lets it answer.
+            shutdown_grace: crate::REQUEST_TIMEOUT + std::time::Duration::from_secs(5),
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) limits: Limits,
     pub(crate) write_health: WriteHealth,
+    /// One permit per request body that may be in memory at once.
+    pub(crate) bodies: Arc<tokio::sync::Semaphore>,
     /// This process's row in `readiness_probe`.
     pub(crate) instance: String,
 }
@@ -126,6 +128,9 @@ impl StateBuilder {
                 metrics: self.metrics,
                 limits: self.limits,
                 write_health: WriteHealth::default(),
+                bodies: Arc::new(tokio::sync::Semaphore::new(
+                    self.limits.max_inflight_bodies.max(1),
+                )),
                 instance: uuid::Uuid::now_v7().to_string(),
             }),
         }

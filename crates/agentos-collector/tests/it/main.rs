@@ -6,6 +6,7 @@ mod common;
 mod auth;
 mod e2e;
 mod events;
+mod flood;
 mod hostile;
 mod license;
 mod lifecycle;
