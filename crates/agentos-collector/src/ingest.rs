@@ -496,13 +496,29 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
             return Err(invalid("/turn/model", "contains a NUL character"));
         }
         ev.model = Some(model.to_string());
-        let tokens = |k: &str| {
-            turn.get(k)
-                .and_then(Value::as_u64)
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+        // The schema bounds them by MAX_TURN_TOKENS; a count it lets through that is not a
+        // plain integer (`1.0e3`) would be stored as NULL, so it is refused here instead.
+        let tokens = |k: &str| -> Result<Option<i64>, Refusal> {
+            match turn.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| *n <= agentos_core::event::MAX_TURN_TOKENS)
+                    .and_then(|n| i64::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        invalid(
+                            &format!("/turn/{k}"),
+                            &format!(
+                                "must be an integer between 0 and {}",
+                                agentos_core::event::MAX_TURN_TOKENS
+                            ),
+                        )
+                    }),
+            }
         };
-        ev.tokens_in = tokens("tokens_in");
-        ev.tokens_out = tokens("tokens_out");
+        ev.tokens_in = tokens("tokens_in")?;
+        ev.tokens_out = tokens("tokens_out")?;
         ev.latency_ms = turn
             .get("latency_ms")
             .and_then(Value::as_f64)

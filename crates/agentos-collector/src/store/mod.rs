@@ -622,13 +622,16 @@ impl Store {
         rolling_after_us: i64,
         weekly_after_us: i64,
     ) -> Result<UsageInputs, StoreError> {
-        // CAST keeps PostgreSQL's SUM(BIGINT) (NUMERIC) and SQLite's SUM in one Rust type.
+        // Token sums are taken over DOUBLE PRECISION: SQLite's integer SUM fails with "integer
+        // overflow" past 2^63 (one hostile tenant's turns would break its /v1/usage for a week),
+        // PostgreSQL's CAST of a NUMERIC sum to BIGINT would too. A double never overflows; it
+        // is exact below 2^53 tokens, and the conversion to u64 saturates above.
         const ROLLING: &str = "SELECT COALESCE(model, '') AS model, COUNT(*) AS n, \
-            CAST(SUM(COALESCE(tokens_in, 0)) AS BIGINT) AS tin, CAST(SUM(COALESCE(tokens_out, 0)) AS BIGINT) AS tout, \
+            SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 GROUP BY COALESCE(model, '')";
         const HOURLY: &str = "SELECT COALESCE(model, '') AS model, CAST((recorded_at_us / 3600000000) % 24 AS BIGINT) AS hour, COUNT(*) AS n, \
-            CAST(SUM(COALESCE(tokens_in, 0)) AS BIGINT) AS tin, CAST(SUM(COALESCE(tokens_out, 0)) AS BIGINT) AS tout, \
+            SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
             GROUP BY COALESCE(model, ''), CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)";
@@ -737,16 +740,17 @@ where
 {
     let hour: i64 = r.try_get("hour").unwrap_or(0);
     let n: i64 = r.try_get("n")?;
-    let tin: Option<i64> = r.try_get("tin")?;
-    let tout: Option<i64> = r.try_get("tout")?;
+    let tin: Option<f64> = r.try_get("tin")?;
+    let tout: Option<f64> = r.try_get("tout")?;
     let lat: Option<f64> = r.try_get("lat")?;
     Ok((
         r.try_get("model")?,
         hour,
         WindowTotals {
             samples: u64::try_from(n).unwrap_or(0),
-            tokens_in: u64::try_from(tin.unwrap_or(0)).unwrap_or(0),
-            tokens_out: u64::try_from(tout.unwrap_or(0)).unwrap_or(0),
+            // `as` saturates (and maps NaN to 0): the float sum cannot wrap or fail here.
+            tokens_in: tin.unwrap_or(0.0) as u64,
+            tokens_out: tout.unwrap_or(0.0) as u64,
             dirty_seconds: lat.unwrap_or(0.0) / 1000.0,
             oldest_us: r.try_get("oldest")?,
         },
