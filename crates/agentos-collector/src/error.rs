@@ -96,7 +96,7 @@ impl ApiError {
         let detail = format!("{}", ErrorChain(e));
         if e.is_transient() {
             ApiError::Unavailable {
-                retry_after: 1,
+                retry_after: e.retry_after_secs(),
                 detail,
             }
         } else {

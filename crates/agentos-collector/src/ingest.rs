@@ -31,20 +31,40 @@ pub const DEFAULT_DEVICE: &str = "default";
 /// Longest accepted device id.
 pub const MAX_DEVICE_ID_LEN: usize = 128;
 
-/// Request-size limits.
+/// Request and connection limits (see [`crate::server`] for how they bound memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted body in bytes (413 above).
     pub body_bytes: usize,
     /// Most events in one batch (422 above).
     pub batch_events: usize,
+    /// Most open client connections (one more gets 503 and is closed).
+    pub max_connections: usize,
+    /// Most request bodies being read or processed at once (503 beyond).
+    pub max_inflight_bodies: usize,
+    /// Time for a client to deliver a request header; also the idle limit of a kept-alive
+    /// connection between requests.
+    pub header_timeout: std::time::Duration,
+    /// After a shutdown signal, how long in-flight requests may still run before their
+    /// connections are closed.
+    pub shutdown_grace: std::time::Duration,
 }
+
+/// Default of [`Limits::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of [`Limits::max_inflight_bodies`].
+pub const DEFAULT_MAX_INFLIGHT_BODIES: usize = 32;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             body_bytes: 1024 * 1024,
             batch_events: 1000,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_inflight_bodies: DEFAULT_MAX_INFLIGHT_BODIES,
+            header_timeout: std::time::Duration::from_secs(10),
+            // A request may run for REQUEST_TIMEOUT; a little more lets it answer.
+            shutdown_grace: crate::REQUEST_TIMEOUT + std::time::Duration::from_secs(5),
         }
     }
 }
@@ -476,13 +496,29 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
             return Err(invalid("/turn/model", "contains a NUL character"));
         }
         ev.model = Some(model.to_string());
-        let tokens = |k: &str| {
-            turn.get(k)
-                .and_then(Value::as_u64)
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+        // The schema bounds them by MAX_TURN_TOKENS; a count it lets through that is not a
+        // plain integer (`1.0e3`) would be stored as NULL, so it is refused here instead.
+        let tokens = |k: &str| -> Result<Option<i64>, Refusal> {
+            match turn.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|n| *n <= agentos_core::event::MAX_TURN_TOKENS)
+                    .and_then(|n| i64::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        invalid(
+                            &format!("/turn/{k}"),
+                            &format!(
+                                "must be an integer between 0 and {}",
+                                agentos_core::event::MAX_TURN_TOKENS
+                            ),
+                        )
+                    }),
+            }
         };
-        ev.tokens_in = tokens("tokens_in");
-        ev.tokens_out = tokens("tokens_out");
+        ev.tokens_in = tokens("tokens_in")?;
+        ev.tokens_out = tokens("tokens_out")?;
         ev.latency_ms = turn
             .get("latency_ms")
             .and_then(Value::as_f64)

@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod license;
 pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod summary;
@@ -96,7 +97,8 @@ async fn track_request(State(state): State<AppState>, req: Request, next: Next) 
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
-/// requests finish (each is bounded by [`REQUEST_TIMEOUT`]) and returns.
+/// requests finish (each is bounded by [`REQUEST_TIMEOUT`]) and returns within
+/// [`Limits::shutdown_grace`] whatever clients do. Connection limits: [`server`].
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -105,9 +107,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.limits();
+    server::serve_app(listener, app(state), limits, shutdown).await
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.

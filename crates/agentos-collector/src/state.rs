@@ -1,15 +1,17 @@
 //! Shared state of the handlers: a cheap-to-clone handle over `Arc`s.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use agentos_core::license::Keyring;
 
 use crate::auth::KeyVerifier;
 use crate::clock::{Clock, SystemClock};
+use crate::error::ErrorChain;
 use crate::ingest::Limits;
 use crate::license::LicenseGate;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::usage::Quotas;
 
 /// Everything a handler needs. Clone freely.
@@ -27,6 +29,51 @@ pub(crate) struct Inner {
     pub(crate) quotas: Quotas,
     pub(crate) metrics: Metrics,
     pub(crate) limits: Limits,
+    pub(crate) write_health: WriteHealth,
+    /// One permit per request body that may be in memory at once.
+    pub(crate) bodies: Arc<tokio::sync::Semaphore>,
+    /// This process's row in `readiness_probe`.
+    pub(crate) instance: String,
+}
+
+/// How long `/readyz` stays 503 after a write failed for lack of room or connection, unless a
+/// later write succeeds first. A one-row readiness probe can still commit when a batch cannot
+/// (it rewrites an existing page; a WAL file may have room for one frame but not a batch), so
+/// readiness also remembers real failures: the load balancer stops sending traffic, and the
+/// instance offers itself again after this hold when its probe commits.
+pub const WRITE_FAILURE_HOLD: Duration = Duration::from_secs(10);
+
+/// The latest transient write failure, cleared by the next write that commits.
+#[derive(Debug, Default)]
+pub(crate) struct WriteHealth {
+    failed: Mutex<Option<(Instant, String)>>,
+}
+
+impl WriteHealth {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
+        // The value is a plain timestamp: a panic elsewhere cannot leave it inconsistent.
+        self.failed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the outcome of a write that carried client data.
+    pub(crate) fn record<T>(&self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => *self.slot() = None,
+            Err(e) if e.is_transient() => {
+                *self.slot() = Some((Instant::now(), ErrorChain(e).to_string()));
+            }
+            // A content problem (a fragmented device) says nothing about the database.
+            Err(_) => {}
+        }
+    }
+
+    /// The failure readiness must report: one less than [`WRITE_FAILURE_HOLD`] old.
+    pub(crate) fn recent_failure(&self) -> Option<String> {
+        self.slot()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < WRITE_FAILURE_HOLD)
+            .map(|(_, why)| why.clone())
+    }
 }
 
 /// Builder for [`AppState`].
@@ -80,6 +127,11 @@ impl StateBuilder {
                 quotas: self.quotas,
                 metrics: self.metrics,
                 limits: self.limits,
+                write_health: WriteHealth::default(),
+                bodies: Arc::new(tokio::sync::Semaphore::new(
+                    self.limits.max_inflight_bodies.max(1),
+                )),
+                instance: uuid::Uuid::now_v7().to_string(),
             }),
         }
     }

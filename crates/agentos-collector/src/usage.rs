@@ -269,9 +269,11 @@ pub struct WindowTotals {
 impl WindowTotals {
     /// Adds another set of totals (used to fold hourly bins into the weekly total).
     pub fn merge(&mut self, other: &WindowTotals) {
-        self.samples += other.samples;
-        self.tokens_in += other.tokens_in;
-        self.tokens_out += other.tokens_out;
+        // Saturating: token sums come from a float aggregate and may be huge (see
+        // `Store::usage_inputs`); a sum must never panic or wrap.
+        self.samples = self.samples.saturating_add(other.samples);
+        self.tokens_in = self.tokens_in.saturating_add(other.tokens_in);
+        self.tokens_out = self.tokens_out.saturating_add(other.tokens_out);
         self.dirty_seconds += other.dirty_seconds;
         self.oldest_us = match (self.oldest_us, other.oldest_us) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -412,7 +414,7 @@ fn tps(tokens: u64, seconds: f64) -> f64 {
 fn rates(t: &WindowTotals) -> Rates {
     // Turns record no stream duration, so stream seconds fall back to dirty seconds (CCC rule
     // for samples whose stream time is 0): ELR and dirty rates coincide.
-    let total = t.tokens_in + t.tokens_out;
+    let total = t.tokens_in.saturating_add(t.tokens_out);
     let out = tps(t.tokens_out, t.dirty_seconds);
     let inp = tps(t.tokens_in, t.dirty_seconds);
     let all = tps(total, t.dirty_seconds);
@@ -447,7 +449,7 @@ pub fn compute(
         for t in hours.values() {
             weekly.merge(t);
         }
-        let rolling_tokens = rolling.tokens_in + rolling.tokens_out;
+        let rolling_tokens = rolling.tokens_in.saturating_add(rolling.tokens_out);
         let rolling_pct = if quota.rolling_tokens > 0 {
             rolling_tokens as f64 / quota.rolling_tokens as f64
         } else {
@@ -456,7 +458,7 @@ pub fn compute(
         let (weekly_pct, weekly_blocks) = match quota.weekly {
             Some(WeeklyLimit::Hours(h)) if h > 0.0 => (weekly.dirty_seconds / (h * 3600.0), false),
             Some(WeeklyLimit::Tokens(t)) if t > 0.0 => {
-                let pct = (weekly.tokens_in + weekly.tokens_out) as f64 / t;
+                let pct = weekly.tokens_in.saturating_add(weekly.tokens_out) as f64 / t;
                 (pct, pct >= 1.0)
             }
             _ => (0.0, false),

@@ -258,6 +258,10 @@ pub struct CollectorConfig {
     pub batch_limit: Option<usize>,
     /// PostgreSQL pool size; `--max-connections`. Default 16.
     pub max_connections: Option<u32>,
+    /// Most open client connections (503 beyond); `--max-client-connections`. Default 1024.
+    pub max_client_connections: Option<usize>,
+    /// Most request bodies in memory at once (503 beyond); `--max-inflight-bodies`. Default 32.
+    pub max_inflight_bodies: Option<usize>,
 }
 
 /// `[ingest]` section: `agentos ccc ingest`, `backfill` and `report` (flags win).

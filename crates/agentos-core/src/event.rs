@@ -171,6 +171,12 @@ pub struct Session {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Largest `tokens_in` / `tokens_out` of one turn (the v1 schema's `maximum`, enforced when
+/// recording and by the collector). No real turn comes near a trillion tokens; the bound keeps
+/// every per-turn count exact in a JSON double and in a signed 64-bit column, and makes a
+/// million turns' sum still fit.
+pub const MAX_TURN_TOKENS: u64 = 1_000_000_000_000;
+
 /// The `turn` record (schema `turn.json`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Turn {
@@ -182,9 +188,9 @@ pub struct Turn {
     pub model: String,
     /// Sub-agent name (empty for the main agent).
     pub subagent: String,
-    /// Input tokens.
+    /// Input tokens, at most [`MAX_TURN_TOKENS`].
     pub tokens_in: u64,
-    /// Output tokens.
+    /// Output tokens, at most [`MAX_TURN_TOKENS`].
     pub tokens_out: u64,
     /// Kind of input.
     pub input_kind: InputKind,

@@ -171,8 +171,9 @@ impl Rollup {
             None => self.models.entry(t.turn.model.clone()).or_default(),
         };
         usage.turns += 1;
-        usage.tokens_in += t.turn.tokens_in;
-        usage.tokens_out += t.turn.tokens_out;
+        // Saturating: a log written before the schema bounded token counts may hold any u64.
+        usage.tokens_in = usage.tokens_in.saturating_add(t.turn.tokens_in);
+        usage.tokens_out = usage.tokens_out.saturating_add(t.turn.tokens_out);
         if let Some(c) = &t.cost {
             usage.estimated_usd += c.estimated_usd;
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 
 use crate::error::DeliveryError;
 use crate::settings::Settings;
@@ -29,12 +29,43 @@ pub(crate) enum SendError {
         code: String,
         message: String,
     },
-    /// 401, 403, 404 and other 4xx: configuration or entitlement trouble.
+    /// 401, 403, 404 and other 4xx, and every 3xx: configuration or entitlement trouble.
     Refused {
         status: u16,
         code: String,
         message: String,
     },
+}
+
+/// A 2xx answer, as it came back: the caller decides whether it is an acknowledgement.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// The status code.
+    pub(crate) status: u16,
+    /// The `Content-Type` header, if any.
+    pub(crate) content_type: Option<String>,
+    /// The body.
+    pub(crate) body: Vec<u8>,
+}
+
+impl Reply {
+    /// "200 (text/html, 1234 bytes: `<html>…`)": what came back, for an error message.
+    pub(crate) fn describe(&self) -> String {
+        const SHOWN: usize = 120;
+        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(SHOWN)]);
+        let text: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        format!(
+            "{} ({}, {} bytes: `{}{}`)",
+            self.status,
+            self.content_type.as_deref().unwrap_or("no content type"),
+            self.body.len(),
+            text.trim(),
+            if self.body.len() > SHOWN { "…" } else { "" }
+        )
+    }
 }
 
 /// A configured client for one collector.
@@ -90,18 +121,23 @@ impl Transport {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(2)
+            // Never follow a redirect: a 307/308 re-posts the event bodies and the license
+            // header to wherever `Location` points. A 3xx is reported (see `classify`) so a
+            // human can point the url at the final address.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(DeliveryError::Client)?;
         Ok(Transport { client, base })
     }
 
-    /// POSTs `body` to `path`; `Ok` carries the 2xx response body.
+    /// POSTs `body` to `path`; `Ok` carries the 2xx answer (not yet checked: a 2xx from a
+    /// proxy is not an acknowledgement).
     pub(crate) async fn post(
         &self,
         path: &str,
         body: Vec<u8>,
         idempotency_key: Option<&str>,
-    ) -> Result<Vec<u8>, SendError> {
+    ) -> Result<Reply, SendError> {
         let mut req = self
             .client
             .post(format!("{}{}", self.base, path))
@@ -119,12 +155,26 @@ impl Transport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .map(|v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let content_type = header(CONTENT_TYPE);
+        let location = header(LOCATION);
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => return Err(network(&e)),
         };
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return Ok(Reply {
+                status: status.as_u16(),
+                content_type,
+                body: bytes.to_vec(),
+            });
+        }
+        if status.is_redirection() {
+            return Err(redirected(status, location.as_deref()));
         }
         let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
             code: format!("http_{}", status.as_u16()),
@@ -154,6 +204,20 @@ fn network(e: &reqwest::Error) -> SendError {
         code: code.to_owned(),
         message,
         retry_after: None,
+    }
+}
+
+/// A 3xx: refused, naming where the server wanted the request to go. Following it would send
+/// the events and the license to an address nobody configured.
+fn redirected(status: StatusCode, location: Option<&str>) -> SendError {
+    let s = status.as_u16();
+    SendError::Refused {
+        status: s,
+        code: "redirect".to_owned(),
+        message: format!(
+            "the collector answered {s} redirecting to {}; uploads never follow redirects: set the collector url to the address that answers directly",
+            location.unwrap_or("<no Location header>")
+        ),
     }
 }
 
@@ -293,6 +357,39 @@ mod tests {
             classify(StatusCode::FORBIDDEN, e(), None),
             SendError::Refused { status: 403, .. }
         ));
+    }
+
+    #[test]
+    fn redirects_are_refused_naming_the_location() {
+        let e = redirected(
+            StatusCode::TEMPORARY_REDIRECT,
+            Some("https://elsewhere.invalid/v1/events"),
+        );
+        let SendError::Refused {
+            status,
+            code,
+            message,
+        } = e
+        else {
+            panic!("a redirect must stop delivery, got {e:?}");
+        };
+        assert_eq!((status, code.as_str()), (307, "redirect"));
+        assert!(
+            message.contains("https://elsewhere.invalid/v1/events"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_reply_describes_status_type_size_and_the_start_of_the_body() {
+        let r = Reply {
+            status: 200,
+            content_type: Some("text/html".into()),
+            body: b"<html>\n<body>proxy login</body></html>".to_vec(),
+        };
+        let d = r.describe();
+        assert!(d.starts_with("200 (text/html, 38 bytes"), "{d}");
+        assert!(d.contains("<html> <body>proxy login"), "{d}");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - Counts TCP connections (a `local` tier must produce zero) and records every request.
 //! - Programmable faults, consumed one per request in order: any status (e.g. 500), 429/503 with
 //!   `Retry-After`, connection reset (RST instead of a response), stall (the request is processed
-//!   and stored, then the answer is held past the client's timeout), whole-request 422.
+//!   and stored, then the answer is held past the client's timeout), whole-request 422, any raw
+//!   answer (a proxy's `200` HTML page), a redirect.
 //!
 //! It is deliberately not the collector: no database, no licenses; state lives in memory.
 
@@ -66,6 +67,23 @@ pub enum Fault {
     Stall(Duration),
     /// Whole-request `422` (e.g. to make a client isolate events one by one).
     Unprocessable,
+    /// Answer with exactly this status, `Content-Type` and body, without looking at the request
+    /// (nothing is stored): a proxy's `200` HTML page, or JSON that lies about the batch.
+    Raw {
+        /// The status code.
+        status: u16,
+        /// The `Content-Type` header.
+        content_type: String,
+        /// The body.
+        body: String,
+    },
+    /// Answer with this 3xx status and `Location` (nothing is stored).
+    Redirect {
+        /// The status code, e.g. 307.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
 }
 
 /// Options for [`RecordingServer::start_with`].
@@ -639,6 +657,25 @@ fn gate(shared: &Shared, conn: &ConnHandle, headers: &HeaderMap) -> Gate {
             "test_fault",
             "injected whole-request 422 at /events",
         )),
+        Some(Fault::Raw {
+            status,
+            content_type,
+            body,
+        }) => Some(
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [(header::CONTENT_TYPE, content_type)],
+                body,
+            )
+                .into_response(),
+        ),
+        Some(Fault::Redirect { status, location }) => Some(
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::TEMPORARY_REDIRECT),
+                [(header::LOCATION, location)],
+            )
+                .into_response(),
+        ),
     };
     if let Some(a) = answer {
         return Gate::Answer(a);

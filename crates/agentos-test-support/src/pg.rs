@@ -43,6 +43,9 @@ pub struct PgCluster {
     bin_dir: PathBuf,
     data_dir: PathBuf,
     as_postgres: bool,
+    /// The `-o` options and log file of `pg_ctl start`, for [`PgCluster::start_server`].
+    start_opts: String,
+    log: PathBuf,
     _dir: tempfile::TempDir,
     watchdog: Option<std::process::Child>,
 }
@@ -185,6 +188,8 @@ impl PgCluster {
                         bin_dir,
                         data_dir,
                         as_postgres,
+                        start_opts: opts,
+                        log: sock_dir.join("pg.log"),
                         _dir: dir,
                         watchdog,
                     });
@@ -194,6 +199,48 @@ impl PgCluster {
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("pg_ctl start failed")))
+    }
+
+    /// `pg_ctl` as the user that owns the cluster.
+    fn pg_ctl(&self) -> Command {
+        let exe = self.bin_dir.join("pg_ctl");
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.arg("-D").arg(&self.data_dir);
+        cmd
+    }
+
+    /// Stops the server (`-m fast`: open connections are terminated), keeping the cluster, so
+    /// a test can see what clients get while the database is down.
+    ///
+    /// # Errors
+    /// When `pg_ctl stop` fails.
+    pub fn stop_server(&self) -> anyhow::Result<()> {
+        run(
+            self.pg_ctl().args(["-m", "fast", "-w", "-t", "60", "stop"]),
+            "pg_ctl stop",
+        )
+    }
+
+    /// Starts the server again on the same port after [`PgCluster::stop_server`].
+    ///
+    /// # Errors
+    /// When `pg_ctl start` fails.
+    pub fn start_server(&self) -> anyhow::Result<()> {
+        run(
+            self.pg_ctl()
+                .arg("-o")
+                .arg(&self.start_opts)
+                .arg("-l")
+                .arg(&self.log)
+                .args(["-w", "-t", "60", "start"]),
+            "pg_ctl start",
+        )
     }
 }
 
@@ -239,17 +286,8 @@ fn spawn_watchdog(
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let exe = self.bin_dir.join("pg_ctl");
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        let _ = cmd
-            .arg("-D")
-            .arg(&self.data_dir)
+        let _ = self
+            .pg_ctl()
             .args(["-m", "fast", "-w", "stop"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -301,7 +339,7 @@ async fn create_database(admin_url: &str) -> anyhow::Result<String> {
     Ok(with_database(admin_url, &name))
 }
 
-fn not_run(reason: &str) -> anyhow::Result<Option<PgDatabase>> {
+fn not_run<T>(reason: &str) -> anyhow::Result<Option<T>> {
     // Written to the stderr handle directly: libtest captures `eprintln!` of passing tests,
     // and a skip must be visible even then.
     use std::io::Write as _;
@@ -315,6 +353,18 @@ fn not_run(reason: &str) -> anyhow::Result<Option<PgDatabase>> {
     } else {
         bail!("PostgreSQL tests NOT RUN: {reason}")
     }
+}
+
+/// A cluster of the caller's own (not shared), for tests that stop and restart the server.
+/// `None` only when PostgreSQL is missing and skipping was allowed, as for [`fresh_database`].
+///
+/// # Errors
+/// When the cluster cannot start, or PostgreSQL is missing and skipping was not allowed.
+pub fn private_cluster() -> anyhow::Result<Option<PgCluster>> {
+    if find_bin_dir().is_none() {
+        return not_run("no PostgreSQL server binaries found");
+    }
+    PgCluster::start(Durability::Fast).map(Some)
 }
 
 /// A cluster shared by overlapping callers in this process (started on first use).

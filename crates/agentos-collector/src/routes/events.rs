@@ -3,10 +3,7 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -44,10 +41,11 @@ pub struct EventsResponse {
 /// 401/403/413/400/422 for the request as a whole, 503/500 when the database fails.
 pub async fn post_events(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Result<Json<EventsResponse>, ApiError> {
     let started = Instant::now();
+    // Key and license first: an unauthenticated client never gets its body read.
+    let headers = req.headers().clone();
     let tenant = super::tenant(&state, &headers).await?;
     state.inner.licenses.require(
         super::license_header(&headers),
@@ -55,9 +53,10 @@ pub async fn post_events(
         super::now_unix(&state),
         Requirement::Events,
     )?;
-    let body = super::body_or_error(&state, body)?;
+    let body = super::read_body(&state, req).await?;
+    let body = &body.bytes;
     let device = super::device_header(&headers)?;
-    let batch = parse_batch(&body, device, &state.limits())?;
+    let batch = parse_batch(body, device, &state.limits())?;
     let valid = batch.events.len() as u64;
     let outcome = state
         .store()
@@ -73,14 +72,15 @@ pub async fn post_events(
             },
             state.now_us(),
         )
-        .await
-        .map_err(|e| {
-            let api = ApiError::from_store(&e);
-            if api.status().is_server_error() {
-                state.metrics().db_error("ingest");
-            }
-            api
-        })?;
+        .await;
+    state.inner.write_health.record(&outcome);
+    let outcome = outcome.map_err(|e| {
+        let api = ApiError::from_store(&e);
+        if api.status().is_server_error() {
+            state.metrics().db_error("ingest");
+        }
+        api
+    })?;
     let duplicates = valid - outcome.inserted.min(valid) + batch.duplicates_in_batch;
     let m = state.metrics();
     m.events

@@ -1,10 +1,7 @@
 //! `POST /v1/metrics`: the allowlisted summary of one device.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -19,9 +16,10 @@ use crate::summary::MinimizedSummary;
 /// 401/403/413/400, 422 naming a field that is not allowlisted, 503/500 on database failure.
 pub async fn post_metrics(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: Request,
 ) -> Result<Json<Value>, ApiError> {
+    // Key and license first: an unauthenticated client never gets its body read.
+    let headers = req.headers().clone();
     let tenant = super::tenant(&state, &headers).await?;
     state.inner.licenses.require(
         super::license_header(&headers),
@@ -29,10 +27,11 @@ pub async fn post_metrics(
         super::now_unix(&state),
         Requirement::Metrics,
     )?;
-    let body = super::body_or_error(&state, body)?;
+    let body = super::read_body(&state, req).await?;
+    let body = &body.bytes;
     let device = super::device_header(&headers)?.unwrap_or(DEFAULT_DEVICE);
     check_device_id(device, "")?;
-    let value: Value = serde_json::from_slice(&body)
+    let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))?;
     let summary = MinimizedSummary::from_json(&value).map_err(|e| ApiError::InvalidRequest {
         pointer: e.pointer,
@@ -40,7 +39,7 @@ pub async fn post_metrics(
     })?;
     let text = serde_json::to_string(&summary)
         .map_err(|e| ApiError::Internal(format!("cannot serialize summary: {e}")))?;
-    state
+    let stored = state
         .store()
         .upsert_summary(
             &tenant,
@@ -49,10 +48,11 @@ pub async fn post_metrics(
             &text,
             state.now_us(),
         )
-        .await
-        .map_err(|e| {
-            state.metrics().db_error("metrics");
-            ApiError::from_store(&e)
-        })?;
+        .await;
+    state.inner.write_health.record(&stored);
+    stored.map_err(|e| {
+        state.metrics().db_error("metrics");
+        ApiError::from_store(&e)
+    })?;
     Ok(Json(json!({"stored": true})))
 }

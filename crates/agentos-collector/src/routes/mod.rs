@@ -7,8 +7,11 @@ pub mod prom;
 pub mod summary;
 pub mod usage;
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest as _, Request};
 use axum::http::{HeaderMap, StatusCode};
 
 use crate::error::ApiError;
@@ -57,11 +60,43 @@ pub(crate) fn device_header(headers: &HeaderMap) -> Result<Option<&str>, ApiErro
     }
 }
 
+/// A request body read after the caller authenticated it, with the in-flight slot it holds:
+/// keep the slot as long as the body (or anything built from it) is alive.
+pub(crate) struct ReadBody {
+    pub(crate) bytes: Bytes,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// How long an authenticated request waits for an in-flight body slot before it is answered
+/// 503: a burst is smoothed out, a flood is not buffered (a waiting request holds a connection,
+/// which is capped, but no body).
+pub const BODY_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the body of `req` — only call this once the key and the license were checked, so an
+/// unauthenticated client never makes the server buffer a body. At most
+/// [`crate::Limits::max_inflight_bodies`] bodies are read at once; a request that finds no slot
+/// within [`BODY_SLOT_WAIT`] is answered 503 with `Retry-After` without reading.
+pub(crate) async fn read_body(state: &AppState, req: Request) -> Result<ReadBody, ApiError> {
+    let busy = || ApiError::Unavailable {
+        retry_after: 1,
+        detail: "too many request bodies in flight".into(),
+    };
+    let slot = tokio::time::timeout(
+        BODY_SLOT_WAIT,
+        Arc::clone(&state.inner.bodies).acquire_owned(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
+    let body = Bytes::from_request(req, state).await;
+    Ok(ReadBody {
+        bytes: body_or_error(state, body)?,
+        _slot: slot,
+    })
+}
+
 /// Maps a body extraction failure (over the limit, broken stream) to the API error.
-pub(crate) fn body_or_error(
-    state: &AppState,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ApiError> {
+fn body_or_error(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge {

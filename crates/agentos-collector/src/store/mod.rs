@@ -113,23 +113,64 @@ impl StoreError {
         }
     }
 
-    /// True when retrying later may succeed (lock timeouts, deadlocks, pool exhaustion).
+    /// True when retrying later may succeed: lock timeouts, deadlocks, pool exhaustion, a lost
+    /// connection, and the database out of room ([`StoreError::is_out_of_resources`]).
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Database(e) => match e {
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
                 sqlx::Error::Database(db) => {
-                    // 40001 serialization failure, 40P01 deadlock (PostgreSQL);
-                    // 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
+                    let code = db.code();
+                    let code = code.as_deref().unwrap_or("");
+                    // PostgreSQL: 40001 serialization failure, 40P01 deadlock, 55P03 lock not
+                    // available, 08xxx connection exceptions, 57P01-57P03 the server shutting
+                    // down or starting up.
+                    // SQLite (primary code in the low byte): 5 BUSY, 6 LOCKED.
                     matches!(
-                        db.code().as_deref(),
-                        Some("40001" | "40P01" | "5" | "6" | "55P03")
-                    )
+                        code,
+                        "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
+                    ) || code.starts_with("08")
+                        || matches!(sqlite_primary(db.as_ref()), Some(5 | 6))
+                        || self.is_out_of_resources()
                 }
                 _ => false,
             },
             _ => false,
         }
+    }
+
+    /// True when the database is out of room: disk full or an I/O error on SQLite, class 53
+    /// (insufficient resources: disk full, out of memory, too many connections) on PostgreSQL.
+    /// Transient: it recovers once space returns, without a restart.
+    pub fn is_out_of_resources(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        // SQLite: 10 IOERR (a failed write, e.g. ENOSPC on the WAL), 13 FULL.
+        match sqlite_primary(db.as_ref()) {
+            Some(primary) => matches!(primary, 10 | 13),
+            None => db.code().is_some_and(|c| c.starts_with("53")),
+        }
+    }
+}
+
+/// The primary result code of a SQLite error (its extended code's low byte: `778`
+/// IOERR_WRITE → 10); `None` for a PostgreSQL error, whose SQLSTATE may look numeric too.
+fn sqlite_primary(db: &dyn sqlx::error::DatabaseError) -> Option<u32> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let n: u32 = db.code()?.parse().ok()?;
+    Some(n & 0xff)
+}
+
+impl StoreError {
+    /// Seconds a client should wait before retrying a transient failure: longer when the
+    /// database is out of room (freeing space takes a human or a cleanup job).
+    pub fn retry_after_secs(&self) -> u32 {
+        if self.is_out_of_resources() { 5 } else { 1 }
     }
 }
 
@@ -397,6 +438,24 @@ impl Store {
         Ok(())
     }
 
+    /// Commits one small write (this instance's row of `readiness_probe`) through the same
+    /// writer as ingest, so it fails when writes fail.
+    ///
+    /// # Errors
+    /// The driver error when the write does not commit.
+    pub async fn probe_write(&self, instance: &str, now_us: i64) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO readiness_probe (instance, at_us) VALUES ($1, $2) \
+            ON CONFLICT (instance) DO UPDATE SET at_us = excluded.at_us";
+        per_backend!(self.writer(), |pool| {
+            sqlx::query(SQL)
+                .bind(instance)
+                .bind(now_us)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Stores a new API key record.
     ///
     /// # Errors
@@ -598,13 +657,16 @@ impl Store {
         rolling_after_us: i64,
         weekly_after_us: i64,
     ) -> Result<UsageInputs, StoreError> {
-        // CAST keeps PostgreSQL's SUM(BIGINT) (NUMERIC) and SQLite's SUM in one Rust type.
+        // Token sums are taken over DOUBLE PRECISION: SQLite's integer SUM fails with "integer
+        // overflow" past 2^63 (one hostile tenant's turns would break its /v1/usage for a week),
+        // PostgreSQL's CAST of a NUMERIC sum to BIGINT would too. A double never overflows; it
+        // is exact below 2^53 tokens, and the conversion to u64 saturates above.
         const ROLLING: &str = "SELECT COALESCE(model, '') AS model, COUNT(*) AS n, \
-            CAST(SUM(COALESCE(tokens_in, 0)) AS BIGINT) AS tin, CAST(SUM(COALESCE(tokens_out, 0)) AS BIGINT) AS tout, \
+            SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 GROUP BY COALESCE(model, '')";
         const HOURLY: &str = "SELECT COALESCE(model, '') AS model, CAST((recorded_at_us / 3600000000) % 24 AS BIGINT) AS hour, COUNT(*) AS n, \
-            CAST(SUM(COALESCE(tokens_in, 0)) AS BIGINT) AS tin, CAST(SUM(COALESCE(tokens_out, 0)) AS BIGINT) AS tout, \
+            SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
             GROUP BY COALESCE(model, ''), CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)";
@@ -727,16 +789,17 @@ where
 {
     let hour: i64 = r.try_get("hour").unwrap_or(0);
     let n: i64 = r.try_get("n")?;
-    let tin: Option<i64> = r.try_get("tin")?;
-    let tout: Option<i64> = r.try_get("tout")?;
+    let tin: Option<f64> = r.try_get("tin")?;
+    let tout: Option<f64> = r.try_get("tout")?;
     let lat: Option<f64> = r.try_get("lat")?;
     Ok((
         r.try_get("model")?,
         hour,
         WindowTotals {
             samples: u64::try_from(n).unwrap_or(0),
-            tokens_in: u64::try_from(tin.unwrap_or(0)).unwrap_or(0),
-            tokens_out: u64::try_from(tout.unwrap_or(0)).unwrap_or(0),
+            // `as` saturates (and maps NaN to 0): the float sum cannot wrap or fail here.
+            tokens_in: tin.unwrap_or(0.0) as u64,
+            tokens_out: tout.unwrap_or(0.0) as u64,
             dirty_seconds: lat.unwrap_or(0.0) / 1000.0,
             oldest_us: r.try_get("oldest")?,
         },

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{AssertSqlSafe, Connection as _, Postgres, Row, Sqlite, Transaction};
 
 use super::{
     CoverageUpdate, IngestOutcome, MAX_COVERAGE_RANGES, NewEvent, PerBackend, Pool, StoreError,
@@ -61,8 +62,11 @@ const PG_INSERT: &str = "INSERT INTO events (tenant, event_id, device_id, seq, k
     AS t(event_id, seq, kind, recorded_at_us, model, tokens_in, tokens_out, latency_ms, body) \
     ON CONFLICT DO NOTHING";
 
-/// An open transaction of either backend.
-type Tx = PerBackend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
+/// An open transaction of either backend, on a connection [`ingest`] holds.
+type Tx<'c> = PerBackend<Transaction<'c, Sqlite>, Transaction<'c, Postgres>>;
+
+/// A pooled connection of either backend.
+type Conn = PerBackend<PoolConnection<Sqlite>, PoolConnection<Postgres>>;
 
 /// Creates the device row if needed and hands back its coverage and event count. On PostgreSQL
 /// the upsert also locks the row until commit, so collectors updating the same device serialise
@@ -77,6 +81,13 @@ const STORE_DEVICE: &str = "UPDATE devices SET covered = $3, watermark = $4, max
 
 /// The whole ingest transaction: events first, then the device row, so the device lock is held
 /// only for the short coverage update.
+///
+/// A connection whose transaction failed is closed, never returned to the pool: when a COMMIT
+/// fails on SQLite (disk full, I/O error) SQLite has already rolled back, the driver's rollback
+/// then fails too and it keeps believing a transaction is open, so every later `BEGIN` on that
+/// connection would fail ("attempted to call begin_with at non-zero transaction depth") — with
+/// one writer connection, the whole collector would stay wedged after the disk recovered. The
+/// pool opens a fresh connection for the next request instead.
 pub(super) async fn ingest(
     pool: Pool<'_>,
     tenant: &str,
@@ -85,78 +96,87 @@ pub(super) async fn ingest(
     update: &CoverageUpdate,
     now_us: i64,
 ) -> Result<IngestOutcome, StoreError> {
-    let mut tx = begin(pool).await?;
-    let inserted = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
-    let (text, held, forgotten, old_events): (String, String, String, i64) =
+    let mut conn: Conn = match pool {
+        PerBackend::Sqlite(p) => PerBackend::Sqlite(p.acquire().await?),
+        PerBackend::Postgres(p) => PerBackend::Postgres(p.acquire().await?),
+    };
+    let out: Result<IngestOutcome, StoreError> = async {
+        let mut tx = begin(&mut conn).await?;
+        let inserted = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
+        let (text, held, forgotten, old_events): (String, String, String, i64) =
+            per_backend!(&mut tx, |t| {
+                let row = sqlx::query(LOCK_DEVICE)
+                    .bind(tenant)
+                    .bind(device_id)
+                    .bind(now_us)
+                    .fetch_one(&mut **t)
+                    .await?;
+                (
+                    row.try_get("covered")?,
+                    row.try_get("held")?,
+                    row.try_get("forgotten")?,
+                    row.try_get("events")?,
+                )
+            });
+        let mut coverage = parse_coverage(&text)?;
+        for &(from, to) in &update.covered {
+            coverage.add(from, to);
+        }
+        check_fragmentation(&coverage, device_id)?;
+        let mut held = parse_seq_ranges(&held, "held")?;
+        let mut forgotten = parse_seq_ranges(&forgotten, "forgotten")?;
+        for &(from, to) in &update.held {
+            held.add(from, to);
+        }
+        for &(from, to) in &update.forgotten {
+            held.remove(from, to);
+            forgotten.add(from, to);
+        }
+        for &seq in &update.arrived {
+            held.remove(seq, seq);
+        }
+        if held.ranges().len().max(forgotten.ranges().len()) > MAX_COVERAGE_RANGES {
+            return Err(StoreError::TooFragmented {
+                device: device_id.to_string(),
+                max: MAX_COVERAGE_RANGES,
+            });
+        }
         per_backend!(&mut tx, |t| {
-            let row = sqlx::query(LOCK_DEVICE)
+            sqlx::query(STORE_DEVICE)
                 .bind(tenant)
                 .bind(device_id)
-                .bind(now_us)
-                .fetch_one(&mut **t)
+                .bind(coverage_json(&coverage))
+                .bind(clamp_i64(coverage.watermark()))
+                .bind(clamp_i64(coverage.max_seq()))
+                .bind(old_events.saturating_add(clamp_i64(inserted)))
+                .bind(ranges_json(&held))
+                .bind(ranges_json(&forgotten))
+                .execute(&mut **t)
                 .await?;
-            (
-                row.try_get("covered")?,
-                row.try_get("held")?,
-                row.try_get("forgotten")?,
-                row.try_get("events")?,
-            )
         });
-    let mut coverage = parse_coverage(&text)?;
-    for &(from, to) in &update.covered {
-        coverage.add(from, to);
+        per_backend!(tx, |t| t.commit().await?);
+        Ok(IngestOutcome {
+            inserted,
+            coverage,
+            held,
+            forgotten,
+        })
     }
-    check_fragmentation(&coverage, device_id)?;
-    let mut held = parse_seq_ranges(&held, "held")?;
-    let mut forgotten = parse_seq_ranges(&forgotten, "forgotten")?;
-    for &(from, to) in &update.held {
-        held.add(from, to);
+    .await;
+    if out.is_err() {
+        per_backend!(&mut conn, |c| c.close_on_drop());
     }
-    for &(from, to) in &update.forgotten {
-        held.remove(from, to);
-        forgotten.add(from, to);
-    }
-    for &seq in &update.arrived {
-        held.remove(seq, seq);
-    }
-    if held.ranges().len().max(forgotten.ranges().len()) > MAX_COVERAGE_RANGES {
-        return Err(StoreError::TooFragmented {
-            device: device_id.to_string(),
-            max: MAX_COVERAGE_RANGES,
-        });
-    }
-    per_backend!(&mut tx, |t| {
-        sqlx::query(STORE_DEVICE)
-            .bind(tenant)
-            .bind(device_id)
-            .bind(coverage_json(&coverage))
-            .bind(clamp_i64(coverage.watermark()))
-            .bind(clamp_i64(coverage.max_seq()))
-            .bind(old_events.saturating_add(clamp_i64(inserted)))
-            .bind(ranges_json(&held))
-            .bind(ranges_json(&forgotten))
-            .execute(&mut **t)
-            .await?;
-    });
-    per_backend!(tx, |t| t.commit().await?);
-    Ok(IngestOutcome {
-        inserted,
-        coverage,
-        held,
-        forgotten,
-    })
+    out
 }
 
 /// Backend-specific: how a write transaction starts.
-async fn begin(pool: Pool<'_>) -> Result<Tx, StoreError> {
-    Ok(match pool {
+async fn begin(conn: &mut Conn) -> Result<Tx<'_>, StoreError> {
+    Ok(match conn {
         // IMMEDIATE takes the write lock up front, so a concurrent writer (e.g. `keys create`
         // from another process) makes us wait on busy_timeout instead of failing mid-transaction.
-        PerBackend::Sqlite(writer) => {
-            PerBackend::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?)
-        }
+        PerBackend::Sqlite(c) => PerBackend::Sqlite(c.begin_with("BEGIN IMMEDIATE").await?),
         // PostgreSQL locks rows, not the database: the device row lock in LOCK_DEVICE is enough.
-        PerBackend::Postgres(pool) => PerBackend::Postgres(pool.begin().await?),
+        PerBackend::Postgres(c) => PerBackend::Postgres(c.begin().await?),
     })
 }
 
@@ -164,7 +184,7 @@ async fn begin(pool: Pool<'_>) -> Result<Tx, StoreError> {
 /// multi-row VALUES with plain `?`; PostgreSQL gets one UNNEST statement over arrays, which
 /// stays under its 65535-parameter limit for any batch size.
 async fn insert_events(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     tenant: &str,
     device_id: &str,
     events: &[NewEvent],

@@ -40,6 +40,7 @@ pub struct Options {
     pub limits: Limits,
     pub quotas: Quotas,
     pub trust_keys: bool,
+    pub store: StoreOptions,
 }
 
 impl Default for Options {
@@ -48,6 +49,7 @@ impl Default for Options {
             limits: Limits::default(),
             quotas: Quotas::default(),
             trust_keys: true,
+            store: StoreOptions::default(),
         }
     }
 }
@@ -84,6 +86,12 @@ impl Harness {
         ))
     }
 
+    /// A collector over `url` (a database the test set up itself: a SQLite file on a small
+    /// filesystem, a private PostgreSQL cluster it stops and restarts).
+    pub async fn at_url(url: String, opts: Options) -> anyhow::Result<Harness> {
+        Self::start(url, opts, None, None, None).await
+    }
+
     /// A second collector over the same database (scale-out), trusting the same license key.
     pub async fn sibling(&self) -> anyhow::Result<Harness> {
         let opts = Options {
@@ -107,7 +115,7 @@ impl Harness {
         pg: Option<Arc<PgDatabase>>,
         signing: Option<SigningKey>,
     ) -> anyhow::Result<Harness> {
-        let store = Store::connect(&url, &StoreOptions::default()).await?;
+        let store = Store::connect(&url, &opts.store).await?;
         let signing = signing.unwrap_or_else(signing_key);
         let mut keyring = Keyring::new();
         if opts.trust_keys {

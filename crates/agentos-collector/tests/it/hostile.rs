@@ -67,6 +67,7 @@ async fn bodies_over_the_limit_get_413_and_batches_over_the_limit_get_422() -> a
         limits: Limits {
             body_bytes: 64 * 1024,
             batch_events: 10,
+            ..Limits::default()
         },
         ..Options::default()
     })

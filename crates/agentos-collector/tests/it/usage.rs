@@ -122,3 +122,50 @@ async fn postgres() -> anyhow::Result<()> {
     };
     usage_matches_the_hand_computed_example(&h).await
 }
+
+async fn huge_token_counts_are_refused_and_sums_never_overflow(h: &Harness) -> anyhow::Result<()> {
+    use agentos_core::event::MAX_TURN_TOKENS;
+    let key = h.key("acme").await?;
+    // Over the documented maximum, 2^63, 1e30, and an integer-valued float: refused per event.
+    let mut events = Vec::new();
+    for (seq, tokens) in [
+        (1, serde_json::json!(MAX_TURN_TOKENS + 1)),
+        (2, serde_json::json!(9_223_372_036_854_775_808u64)),
+        (3, serde_json::json!(1e30)),
+        (4, serde_json::json!(1000.0)),
+    ] {
+        let mut e = crate::common::turn(seq);
+        e["turn"]["tokens_in"] = tokens;
+        events.push(e);
+    }
+    let mut ok = crate::common::turn(5);
+    ok["turn"]["tokens_in"] = serde_json::json!(MAX_TURN_TOKENS);
+    events.push(ok);
+    let (s, r) = h
+        .post_events(&key, &crate::common::batch("d", 1, 5, events))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["accepted"], 1, "{r}");
+    let rejected: Vec<u64> = r["rejected"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["seq"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(rejected, vec![1, 2, 3, 4], "{r}");
+    // Rows stored before the bound existed (clamped to i64::MAX): their sum is past 2^63, and
+    // /v1/usage must still answer.
+    let mut old = Vec::new();
+    for seq in 6..=8 {
+        let mut e = agentos_collector::ingest::check_event(&crate::common::turn(seq), "{}")
+            .map_err(|(c, r)| anyhow::anyhow!("{c}: {r}"))?;
+        e.tokens_in = Some(i64::MAX);
+        old.push(e);
+    }
+    h.state
+        .store()
+        .ingest("acme", "d", &old, &[(6, 8)], crate::common::NOW_US)
+        .await?;
+    let (s, u) = h.get("/v1/usage", &key).await?;
+    assert_eq!(s, 200, "a sum past 2^63 must not fail /v1/usage: {u}");
+    Ok(())
+}
+crate::both_backends!(huge_token_counts_are_refused_and_sums_never_overflow);

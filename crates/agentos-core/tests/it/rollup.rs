@@ -85,3 +85,18 @@ proptest! {
         prop_assert_eq!(whole.turns as usize, events.len());
     }
 }
+
+#[test]
+fn token_sums_saturate_instead_of_wrapping() {
+    let mut r = Rollup::new();
+    // A log written before token counts were bounded may hold any u64.
+    for seq in 1..=2 {
+        let mut t = full_turn();
+        t.turn.tokens_in = u64::MAX;
+        t.turn.tokens_out = u64::MAX - 1;
+        r.apply(&envelope(seq, Tier::Full, EventBody::Turn(t)));
+    }
+    let model = full_turn().turn.model;
+    let usage = &r.summary(jiff::Timestamp::UNIX_EPOCH).models[&model];
+    assert_eq!((usage.tokens_in, usage.tokens_out), (u64::MAX, u64::MAX));
+}

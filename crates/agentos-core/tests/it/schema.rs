@@ -287,3 +287,34 @@ fn malformed_json_reports_line_and_column() {
     assert!(msg.contains("line 2"), "{msg}");
     assert_eq!(err.code(), "malformed_json");
 }
+
+#[test]
+fn token_counts_are_bounded_by_the_documented_maximum() {
+    use agentos_core::event::{EventBody, MAX_TURN_TOKENS};
+    let doc = schema_doc(SchemaKind::Turn);
+    for k in ["tokens_in", "tokens_out"] {
+        assert_eq!(
+            doc["properties"][k]["maximum"].as_u64(),
+            Some(MAX_TURN_TOKENS),
+            "turn.json {k} maximum matches MAX_TURN_TOKENS"
+        );
+    }
+    let mut turn = full_turn();
+    turn.turn.tokens_in = MAX_TURN_TOKENS;
+    let env = envelope(1, Tier::Full, EventBody::Turn(turn.clone()));
+    check_envelope(&env).expect("the maximum itself is valid");
+    turn.turn.tokens_in = MAX_TURN_TOKENS + 1;
+    let env = envelope(1, Tier::Full, EventBody::Turn(turn));
+    let err = check_envelope(&env).expect_err("over the maximum");
+    assert_eq!(err.pointer, "/turn/tokens_in", "{err}");
+    // What a hostile client sends instead of an integer: still refused, never stored as NULL.
+    let mut value = serde_json::to_value(&env).expect("json");
+    for huge in [
+        json!(1e30),
+        json!(u64::MAX),
+        json!(9_223_372_036_854_775_808u64),
+    ] {
+        value["turn"]["tokens_in"] = huge.clone();
+        assert!(validate_envelope(&value).is_err(), "{huge} accepted");
+    }
+}

@@ -15,6 +15,7 @@
 //! request, [`summary`] uploads `metrics_summary.json`, [`plan`] is the dry run; this module is
 //! the drain loop and its bookkeeping.
 
+pub(crate) mod ack;
 pub(crate) mod batch;
 pub mod plan;
 pub(crate) mod post;
@@ -552,6 +553,18 @@ impl Delivery {
                 batch_id = uuid::Uuid::now_v7().to_string();
                 body = self.body(&batch.events_json, &batch_id, from, to, &held, &forgotten);
             }
+            let ids: Vec<(u64, &str)> = batch
+                .spans
+                .iter()
+                .map(|s| (s.seq, s.event_id.as_str()))
+                .collect();
+            let want = ack::Expect {
+                events: batch.spans.len() as u64,
+                from,
+                // What the body's `covers` claims (see `body`).
+                to: to.max(extent(&held, &forgotten)),
+                ids: &ids,
+            };
             let attempt = self
                 .sender
                 .post_once(
@@ -561,15 +574,13 @@ impl Delivery {
                     Some(&batch_id),
                     deadline,
                     Some(&mut self.state),
+                    &|bytes: &[u8]| ack::events_ack(bytes, &want),
                 )
                 .await;
+            drop(ids);
             self.store_state();
             match attempt? {
-                Attempt::Done(Posted::Ok(bytes)) => {
-                    let resp: EventsResponse = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "unreadable /v1/events response; treating the batch as acknowledged");
-                        EventsResponse::default()
-                    });
+                Attempt::Done(Posted::Ok(resp)) => {
                     let reported = to.max(extent(&held, &forgotten));
                     self.on_ack(&batch, origin, &resp, to, reported, &forgotten, report)?;
                     return Ok(Step::Done);
@@ -620,6 +631,13 @@ impl Delivery {
                 held,
                 forgotten,
             );
+            let ids = [(span.seq, span.event_id.as_str())];
+            let want = ack::Expect {
+                events: 1,
+                from: pending_from,
+                to: span.seq.max(extent(held, forgotten)),
+                ids: &ids,
+            };
             let posted = self
                 .sender
                 .post(
@@ -629,13 +647,13 @@ impl Delivery {
                     Some(&id),
                     deadline,
                     Some(&mut self.state),
+                    &|bytes: &[u8]| ack::events_ack(bytes, &want),
                 )
                 .await;
             self.store_state();
             match posted? {
                 Posted::OutOfTime => return Ok(Step::OutOfTime),
-                Posted::Ok(bytes) => {
-                    let r: EventsResponse = serde_json::from_slice(&bytes).unwrap_or_default();
+                Posted::Ok(r) => {
                     merged.accepted += r.accepted;
                     merged.duplicates += r.duplicates;
                     merged.rejected.extend(r.rejected);

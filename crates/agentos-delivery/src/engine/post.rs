@@ -1,6 +1,6 @@
 //! One POST with the retry and classification rules every request of the protocol shares:
-//! transient failures (network, 408/425/429/5xx) are waited out with backoff or `Retry-After`
-//! until a deadline, a request the server cannot take as it is (400/413/422) is reported for the
+//! transient failures (network, 408/425/429/5xx, and a 2xx that is not a valid acknowledgement
+//! of this request) are waited out with backoff or `Retry-After` until a deadline, a request the server cannot take as it is (400/413/422) is reported for the
 //! caller to isolate, and anything a retry cannot fix (401/403/404…) stops delivery.
 //!
 //! Event batches and summary uploads, from the engine and from the lock-free
@@ -11,12 +11,12 @@ use tokio::time::Instant;
 use crate::error::DeliveryError;
 use crate::outbox::state::DeliveryState;
 use crate::settings::Settings;
-use crate::transport::{Backoff, SendError, Transport};
+use crate::transport::{Backoff, Reply, SendError, Transport};
 
 /// The outcome of a POST that is retried through transient failures.
-pub(crate) enum Posted {
-    /// 2xx with this body.
-    Ok(Vec<u8>),
+pub(crate) enum Posted<T> {
+    /// A 2xx that the caller's check accepted as an acknowledgement, as that check read it.
+    Ok(T),
     /// The server refused this request's content (400/413/422).
     Invalid {
         status: u16,
@@ -28,8 +28,8 @@ pub(crate) enum Posted {
 }
 
 /// Result of one attempt.
-pub(crate) enum Attempt {
-    Done(Posted),
+pub(crate) enum Attempt<T> {
+    Done(Posted<T>),
     /// A transient failure was waited out; try again (after re-checking what may leave).
     Again,
 }
@@ -56,10 +56,15 @@ impl Sender {
         self.backoff.max()
     }
 
-    /// One attempt. Transient failures are recorded in `state` (when given), waited out and
-    /// answered with [`Attempt::Again`], or with [`Posted::OutOfTime`] when the wait would pass
-    /// `deadline`.
-    pub(crate) async fn post_once(
+    /// One attempt. A 2xx counts only when `ack` accepts its body (it says why not otherwise: a
+    /// proxy's HTML page, counts that do not match the request); one it refuses is transient.
+    /// Transient failures are recorded in `state` (when given), waited out and answered with
+    /// [`Attempt::Again`], or with [`Posted::OutOfTime`] when the wait would pass `deadline`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's whole context: where, what, how long and how to read the answer"
+    )]
+    pub(crate) async fn post_once<T>(
         &mut self,
         settings: &Settings,
         path: &'static str,
@@ -67,18 +72,23 @@ impl Sender {
         idempotency_key: Option<&str>,
         deadline: Option<Instant>,
         mut state: Option<&mut DeliveryState>,
-    ) -> Result<Attempt, DeliveryError> {
+        ack: &(dyn Fn(&[u8]) -> Result<T, String> + Sync),
+    ) -> Result<Attempt<T>, DeliveryError> {
         if self.transport.is_none() {
             self.transport = Some(Transport::new(settings)?);
         }
         let transport = self.transport.as_ref().ok_or(DeliveryError::NoUrl)?;
-        match transport.post(path, body.to_vec(), idempotency_key).await {
-            Ok(bytes) => {
+        let sent = transport
+            .post(path, body.to_vec(), idempotency_key)
+            .await
+            .and_then(|reply| checked(path, &reply, ack));
+        match sent {
+            Ok(value) => {
                 self.backoff.reset();
                 if let Some(st) = state {
                     st.consecutive_failures = 0;
                 }
-                Ok(Attempt::Done(Posted::Ok(bytes)))
+                Ok(Attempt::Done(Posted::Ok(value)))
             }
             Err(SendError::Transient {
                 code,
@@ -131,8 +141,13 @@ impl Sender {
         }
     }
 
-    /// Attempts until the server answers for good or `deadline` passes.
-    pub(crate) async fn post(
+    /// Attempts until the server answers for good (an acknowledgement `ack` accepts, or a
+    /// refusal) or `deadline` passes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "as post_once, whose arguments it passes on"
+    )]
+    pub(crate) async fn post<T>(
         &mut self,
         settings: &Settings,
         path: &'static str,
@@ -140,7 +155,8 @@ impl Sender {
         idempotency_key: Option<&str>,
         deadline: Option<Instant>,
         mut state: Option<&mut DeliveryState>,
-    ) -> Result<Posted, DeliveryError> {
+        ack: &(dyn Fn(&[u8]) -> Result<T, String> + Sync),
+    ) -> Result<Posted<T>, DeliveryError> {
         loop {
             match self
                 .post_once(
@@ -150,6 +166,7 @@ impl Sender {
                     idempotency_key,
                     deadline,
                     state.as_deref_mut(),
+                    ack,
                 )
                 .await?
             {
@@ -158,4 +175,22 @@ impl Sender {
             }
         }
     }
+}
+
+/// A 2xx is an acknowledgement only if `ack` reads it as one; otherwise it is a transient
+/// failure (`bad_ack`) naming what came back, so the cursor stays where it is and the request is
+/// sent again (the server dedupes it if it did arrive).
+fn checked<T>(
+    path: &str,
+    reply: &Reply,
+    ack: &(dyn Fn(&[u8]) -> Result<T, String> + Sync),
+) -> Result<T, SendError> {
+    ack(&reply.body).map_err(|why| SendError::Transient {
+        code: "bad_ack".to_owned(),
+        message: format!(
+            "{path} answered {} which is not an acknowledgement of this request: {why}",
+            reply.describe()
+        ),
+        retry_after: None,
+    })
 }

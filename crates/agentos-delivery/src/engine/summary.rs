@@ -103,10 +103,18 @@ pub(crate) async fn send_body(
         return Ok(SummaryOutcome::Unchanged);
     }
     match sender
-        .post(settings, "/v1/metrics", body, None, deadline, state)
+        .post(
+            settings,
+            "/v1/metrics",
+            body,
+            None,
+            deadline,
+            state,
+            &super::ack::metrics_ack,
+        )
         .await?
     {
-        Posted::Ok(_) => {
+        Posted::Ok(()) => {
             record_sent(paths, body, jiff::Timestamp::now());
             Ok(SummaryOutcome::Sent)
         }

@@ -173,9 +173,21 @@ fn schema_violation_names_the_pointer_and_writes_nothing() {
     let err = rec.record_turn(bad).expect_err("negative latency");
     let msg = err.to_string();
     assert!(msg.contains("/turn/latency_ms"), "{msg}");
+    // What `ccc turn --tokens-in 18446744073709551615` asks for: refused naming the bound.
+    let mut huge = seed_turn("m");
+    huge.turn.tokens_in = u64::MAX;
+    let msg = rec
+        .record_turn(huge)
+        .expect_err("over the maximum")
+        .to_string();
+    assert!(
+        msg.contains("/turn/tokens_in") && msg.contains("1000000000000"),
+        "{msg}"
+    );
     assert_eq!(
         std::fs::read(cfg.data_dir.join("windows.jsonl")).expect("log"),
-        before
+        before,
+        "nothing written, so the local rollup never sees either"
     );
     // The seq is not consumed: the next good turn is seq 2.
     let ok = rec.record_turn(seed_turn("m")).expect("turn");

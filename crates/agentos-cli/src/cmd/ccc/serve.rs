@@ -45,6 +45,12 @@ pub struct Args {
     /// PostgreSQL pool size [default: 16].
     #[arg(long)]
     pub max_connections: Option<u32>,
+    /// Most open client connections; one more is answered 503 [default: 1024].
+    #[arg(long)]
+    pub max_client_connections: Option<usize>,
+    /// Most request bodies read or processed at once; more are answered 503 [default: 32].
+    #[arg(long)]
+    pub max_inflight_bodies: Option<usize>,
 }
 
 /// Runs `agentos ccc serve`.
@@ -79,6 +85,15 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .batch_limit
             .or(section.batch_limit)
             .unwrap_or(defaults.batch_events),
+        max_connections: args
+            .max_client_connections
+            .or(section.max_client_connections)
+            .unwrap_or(defaults.max_connections),
+        max_inflight_bodies: args
+            .max_inflight_bodies
+            .or(section.max_inflight_bodies)
+            .unwrap_or(defaults.max_inflight_bodies),
+        ..defaults
     };
     let store_opts = StoreOptions {
         max_connections: args
