@@ -489,8 +489,17 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
         tokens_out: None,
         latency_ms: None,
         body: raw.to_string(),
+        turn_key: None,
     };
     if let Some(turn) = value.get("turn") {
+        // A derived turn id (v1.1 `source`) names the request itself: the same request from
+        // another path is the same turn (the schema already checked both are strings).
+        if let (Some(source), Some(id)) = (
+            turn.get("source").and_then(Value::as_str),
+            turn.get("turn_id").and_then(Value::as_str),
+        ) {
+            ev.turn_key = Some(format!("{source}:{id}"));
+        }
         let model = turn.get("model").and_then(Value::as_str).unwrap_or("");
         if model.contains('\0') {
             return Err(invalid("/turn/model", "contains a NUL character"));

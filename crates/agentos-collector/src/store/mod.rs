@@ -232,6 +232,9 @@ pub struct NewEvent {
     pub latency_ms: Option<f64>,
     /// The envelope JSON exactly as received.
     pub body: String,
+    /// `source:turn_id` for a turn whose id is derived from its origin (v1.1 `turn.source`):
+    /// a second event with the same key is a duplicate, whatever its `event_id`.
+    pub turn_key: Option<String>,
 }
 
 /// What a batch says about a device's seqs besides its events (protocol v1, `docs/protocol.md`).

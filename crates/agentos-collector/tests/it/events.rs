@@ -196,3 +196,43 @@ async fn held_and_forgotten_seqs_are_accounted_for_not_gaps(h: &Harness) -> anyh
     Ok(())
 }
 both_backends!(held_and_forgotten_seqs_are_accounted_for_not_gaps);
+
+async fn a_turn_with_a_derived_id_is_stored_once_whatever_path_brings_it(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    // The same Claude Code request, recorded as two events (a hook and a later catch-up, or two
+    // devices): different event ids and seqs, one derived turn id.
+    let derived = |seq: u64| {
+        let mut t = turn(seq);
+        t["turn"]["source"] = json!("claude_code");
+        t["turn"]["turn_id"] = json!("0190a0a0-0000-8000-8000-00000000abcd");
+        t
+    };
+    let (status, r) = h
+        .post_events(&key, &batch("dev-1", 1, 2, vec![derived(1), derived(2)]))
+        .await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let (_, r) = h
+        .post_events(&key, &batch("dev-2", 1, 1, vec![derived(1)]))
+        .await?;
+    assert_eq!(
+        (r["accepted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["gaps"], json!([]), "a duplicate still covers its seq");
+    // Hand-recorded turns reuse ids like "t1" across sessions: no key, never merged.
+    let (_, r) = h
+        .post_events(&key, &batch("dev-1", 3, 4, vec![turn(3), turn(4)]))
+        .await?;
+    assert_eq!(r["accepted"].as_u64(), Some(2), "{r}");
+    assert_eq!(h.state.store().event_count("acme").await?, 3);
+    Ok(())
+}
+both_backends!(a_turn_with_a_derived_id_is_stored_once_whatever_path_brings_it);
