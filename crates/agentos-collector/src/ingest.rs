@@ -487,6 +487,8 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
         model: None,
         tokens_in: None,
         tokens_out: None,
+        cache_creation_tokens: None,
+        cache_read_tokens: None,
         latency_ms: None,
         body: raw.to_string(),
         turn_key: None,
@@ -528,6 +530,8 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
         };
         ev.tokens_in = tokens("tokens_in")?;
         ev.tokens_out = tokens("tokens_out")?;
+        ev.cache_creation_tokens = tokens("cache_creation_tokens")?;
+        ev.cache_read_tokens = tokens("cache_read_tokens")?;
         ev.latency_ms = turn
             .get("latency_ms")
             .and_then(Value::as_f64)

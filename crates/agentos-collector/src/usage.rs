@@ -260,6 +260,10 @@ pub struct WindowTotals {
     pub tokens_in: u64,
     /// Σ tokens_out.
     pub tokens_out: u64,
+    /// Σ cache_creation_tokens (v1.1; 0 where turns do not say).
+    pub cache_creation_tokens: u64,
+    /// Σ cache_read_tokens (v1.1; 0 where turns do not say).
+    pub cache_read_tokens: u64,
     /// Σ latency in seconds (the CCC's "dirty seconds").
     pub dirty_seconds: f64,
     /// `recorded_at` of the oldest turn, epoch microseconds.
@@ -274,6 +278,12 @@ impl WindowTotals {
         self.samples = self.samples.saturating_add(other.samples);
         self.tokens_in = self.tokens_in.saturating_add(other.tokens_in);
         self.tokens_out = self.tokens_out.saturating_add(other.tokens_out);
+        self.cache_creation_tokens = self
+            .cache_creation_tokens
+            .saturating_add(other.cache_creation_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
         self.dirty_seconds += other.dirty_seconds;
         self.oldest_us = match (self.oldest_us, other.oldest_us) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -565,6 +575,7 @@ mod tests {
                 tokens_out: 400,
                 dirty_seconds: 1.0,
                 oldest_us: Some(0),
+                ..WindowTotals::default()
             },
         );
         let snap = compute(&q, 10_000_000, &inputs, None);

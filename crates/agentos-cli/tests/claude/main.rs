@@ -461,8 +461,9 @@ impl Collector {
         }
     }
 
-    /// Per model: (turns, tokens_in, tokens_out) the collector stored.
-    fn per_model(&self) -> std::collections::BTreeMap<String, [u64; 3]> {
+    /// Per model: (turns, tokens_in, tokens_out, cache creation, cache read) the collector
+    /// stored.
+    fn per_model(&self) -> std::collections::BTreeMap<String, [u64; 5]> {
         let inputs = self
             .rt
             .block_on(self.store.usage_inputs("acme", 0, 0))
@@ -470,7 +471,18 @@ impl Collector {
         inputs
             .rolling
             .into_iter()
-            .map(|(m, t)| (m, [t.samples, t.tokens_in, t.tokens_out]))
+            .map(|(m, t)| {
+                (
+                    m,
+                    [
+                        t.samples,
+                        t.tokens_in,
+                        t.tokens_out,
+                        t.cache_creation_tokens,
+                        t.cache_read_tokens,
+                    ],
+                )
+            })
             .collect()
     }
 }
@@ -515,7 +527,7 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
 
     let local = turns(&sb);
     assert_eq!(totals(&local), truth_totals(&truth), "locally");
-    let mut local_by_model: std::collections::BTreeMap<String, [u64; 3]> = Default::default();
+    let mut local_by_model: std::collections::BTreeMap<String, [u64; 5]> = Default::default();
     for t in &local {
         let e = local_by_model
             .entry(t["model"].as_str().unwrap_or_default().to_string())
@@ -523,17 +535,21 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
         e[0] += 1;
         e[1] += t["tokens_in"].as_u64().unwrap_or(0);
         e[2] += t["tokens_out"].as_u64().unwrap_or(0);
+        e[3] += t["cache_creation_tokens"].as_u64().unwrap_or(0);
+        e[4] += t["cache_read_tokens"].as_u64().unwrap_or(0);
     }
     let remote = collector.per_model();
     assert_eq!(remote, local_by_model, "remotely, per model");
-    let remote_sum = remote
-        .values()
-        .fold([0u64; 3], |a, v| [a[0] + v[0], a[1] + v[1], a[2] + v[2]]);
-    let t = truth_totals(&truth);
+    let remote_sum = remote.values().fold([0u64; 5], |mut a, v| {
+        for (x, y) in a.iter_mut().zip(v) {
+            *x += y;
+        }
+        a
+    });
     assert_eq!(
         remote_sum,
-        [t[0], t[1], t[2]],
-        "remote totals are the truth"
+        truth_totals(&truth),
+        "remote totals (turns, input, output, cache creation, cache read) are the truth"
     );
 
     // Sending again changes nothing on the collector.

@@ -228,6 +228,10 @@ pub struct NewEvent {
     pub tokens_in: Option<i64>,
     /// Turn output tokens.
     pub tokens_out: Option<i64>,
+    /// Turn input tokens written to the prompt cache (v1.1).
+    pub cache_creation_tokens: Option<i64>,
+    /// Turn input tokens read from the prompt cache (v1.1).
+    pub cache_read_tokens: Option<i64>,
     /// Turn latency.
     pub latency_ms: Option<f64>,
     /// The envelope JSON exactly as received.
@@ -666,10 +670,12 @@ impl Store {
         // is exact below 2^53 tokens, and the conversion to u64 saturates above.
         const ROLLING: &str = "SELECT COALESCE(model, '') AS model, COUNT(*) AS n, \
             SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
+            SUM(CAST(COALESCE(cache_creation_tokens, 0) AS DOUBLE PRECISION)) AS tcc, SUM(CAST(COALESCE(cache_read_tokens, 0) AS DOUBLE PRECISION)) AS tcr, \
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 GROUP BY COALESCE(model, '')";
         const HOURLY: &str = "SELECT COALESCE(model, '') AS model, CAST((recorded_at_us / 3600000000) % 24 AS BIGINT) AS hour, COUNT(*) AS n, \
             SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
+            SUM(CAST(COALESCE(cache_creation_tokens, 0) AS DOUBLE PRECISION)) AS tcc, SUM(CAST(COALESCE(cache_read_tokens, 0) AS DOUBLE PRECISION)) AS tcr, \
             CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
             GROUP BY COALESCE(model, ''), CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)";
@@ -794,6 +800,8 @@ where
     let n: i64 = r.try_get("n")?;
     let tin: Option<f64> = r.try_get("tin")?;
     let tout: Option<f64> = r.try_get("tout")?;
+    let tcc: Option<f64> = r.try_get("tcc")?;
+    let tcr: Option<f64> = r.try_get("tcr")?;
     let lat: Option<f64> = r.try_get("lat")?;
     Ok((
         r.try_get("model")?,
@@ -803,6 +811,8 @@ where
             // `as` saturates (and maps NaN to 0): the float sum cannot wrap or fail here.
             tokens_in: tin.unwrap_or(0.0) as u64,
             tokens_out: tout.unwrap_or(0.0) as u64,
+            cache_creation_tokens: tcc.unwrap_or(0.0) as u64,
+            cache_read_tokens: tcr.unwrap_or(0.0) as u64,
             dirty_seconds: lat.unwrap_or(0.0) / 1000.0,
             oldest_us: r.try_get("oldest")?,
         },

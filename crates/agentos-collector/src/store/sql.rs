@@ -14,12 +14,12 @@ use super::{
 use crate::coverage::Coverage;
 use agentos_core::seq_ranges::SeqRanges;
 
-/// Most rows per SQLite INSERT statement (13 parameters each, well under SQLite's 32766).
+/// Most rows per SQLite INSERT statement (15 parameters each, well under SQLite's 32766).
 const SQLITE_MAX_ROWS: usize = 512;
 /// Bound parameters per row. Plain `?` placeholders only: sqlx resolves every *named or
 /// numbered* placeholder with `sqlite3_bind_parameter_name`, a linear scan, which made a 500-row
 /// statement quadratic (60 % of ingest CPU in a profile).
-const SQLITE_ROW_PARAMS: usize = 13;
+const SQLITE_ROW_PARAMS: usize = 15;
 
 /// INSERT statements by row count, built on first use. Clients send batches of a steady size,
 /// so a batch is usually one statement that sqlx already has prepared.
@@ -36,7 +36,8 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
     let row = format!("({})", ["?"; SQLITE_ROW_PARAMS].join(","));
     let mut sql = String::from(
         "INSERT INTO events (tenant, event_id, device_id, seq, kind, recorded_at_us, model, \
-         tokens_in, tokens_out, latency_ms, received_at_us, body, turn_key) VALUES ",
+         tokens_in, tokens_out, latency_ms, received_at_us, body, turn_key, cache_creation_tokens, \
+         cache_read_tokens) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -54,12 +55,14 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
 
 /// The PostgreSQL bulk insert: one row per array element, whatever the batch size.
 const PG_INSERT: &str = "INSERT INTO events (tenant, event_id, device_id, seq, kind, recorded_at_us, model, \
-    tokens_in, tokens_out, latency_ms, received_at_us, body, turn_key) \
+    tokens_in, tokens_out, latency_ms, received_at_us, body, turn_key, cache_creation_tokens, \
+    cache_read_tokens) \
     SELECT $1, t.event_id, $2, t.seq, t.kind, t.recorded_at_us, t.model, t.tokens_in, t.tokens_out, \
-    t.latency_ms, $3, t.body, t.turn_key \
+    t.latency_ms, $3, t.body, t.turn_key, t.cache_creation_tokens, t.cache_read_tokens \
     FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], \
-    $10::bigint[], $11::float8[], $12::text[], $13::text[]) \
-    AS t(event_id, seq, kind, recorded_at_us, model, tokens_in, tokens_out, latency_ms, body, turn_key) \
+    $10::bigint[], $11::float8[], $12::text[], $13::text[], $14::bigint[], $15::bigint[]) \
+    AS t(event_id, seq, kind, recorded_at_us, model, tokens_in, tokens_out, latency_ms, body, turn_key, \
+    cache_creation_tokens, cache_read_tokens) \
     ON CONFLICT DO NOTHING";
 
 /// An open transaction of either backend, on a connection [`ingest`] holds.
@@ -215,7 +218,9 @@ async fn insert_events(
                         .bind(e.latency_ms)
                         .bind(now_us)
                         .bind(e.body.as_str())
-                        .bind(e.turn_key.as_deref());
+                        .bind(e.turn_key.as_deref())
+                        .bind(e.cache_creation_tokens)
+                        .bind(e.cache_read_tokens);
                 }
                 inserted += q.execute(&mut **tx).await?.rows_affected();
             }
@@ -239,6 +244,8 @@ async fn insert_events(
                 .bind(column(&sorted, |e| e.latency_ms))
                 .bind(column(&sorted, |e| e.body.as_str()))
                 .bind(column(&sorted, |e| e.turn_key.as_deref()))
+                .bind(column(&sorted, |e| e.cache_creation_tokens))
+                .bind(column(&sorted, |e| e.cache_read_tokens))
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
