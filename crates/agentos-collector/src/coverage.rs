@@ -8,59 +8,42 @@
 //! Invariants of [`Coverage`]: ranges are sorted by start, `from <= to`, `from >= 1`, and two
 //! neighbours are separated by at least one uncovered seq (adjacent ranges are merged).
 
+use agentos_core::seq_ranges::SeqRanges;
 use serde::{Deserialize, Serialize};
 
 /// An inclusive range of sequence numbers `[from, to]`.
 pub type SeqRange = (u64, u64);
 
-/// The covered seqs of one device.
+/// The covered seqs of one device: the protocol's seq-range set (`agentos_core::seq_ranges`)
+/// plus what drop detection reads off it (watermark, gaps).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Coverage {
-    ranges: Vec<SeqRange>,
+    ranges: SeqRanges,
 }
 
 impl Coverage {
     /// Builds a coverage from stored ranges, normalising them (sorting and merging).
     pub fn from_ranges(ranges: impl IntoIterator<Item = SeqRange>) -> Self {
-        let mut c = Coverage::default();
-        for (from, to) in ranges {
-            c.add(from, to);
+        Coverage {
+            ranges: SeqRanges::from_ranges(ranges),
         }
-        c
     }
 
     /// The normalised ranges.
     pub fn ranges(&self) -> &[SeqRange] {
-        &self.ranges
+        self.ranges.ranges()
     }
 
     /// Marks `[from, to]` as covered. Seq 0 does not exist (seqs start at 1), so it is ignored;
     /// an empty range (`from > to`) changes nothing.
     pub fn add(&mut self, from: u64, to: u64) {
-        let from = from.max(1);
-        if from > to {
-            return;
-        }
-        // First range that could touch [from, to]: its end is >= from - 1.
-        let start = self
-            .ranges
-            .partition_point(|&(_, end)| end < from.saturating_sub(1));
-        let mut new_from = from;
-        let mut new_to = to;
-        let mut end = start;
-        while end < self.ranges.len() && self.ranges[end].0 <= to.saturating_add(1) {
-            new_from = new_from.min(self.ranges[end].0);
-            new_to = new_to.max(self.ranges[end].1);
-            end += 1;
-        }
-        self.ranges
-            .splice(start..end, std::iter::once((new_from, new_to)));
+        self.ranges.add(from, to);
     }
 
     /// Highest `S` such that every seq in `1..=S` is covered (0 when seq 1 is not covered).
     pub fn watermark(&self) -> u64 {
-        match self.ranges.first() {
+        match self.ranges().first() {
             Some(&(1, to)) => to,
             _ => 0,
         }
@@ -68,14 +51,14 @@ impl Coverage {
 
     /// Highest covered seq (0 when nothing is covered).
     pub fn max_seq(&self) -> u64 {
-        self.ranges.last().map_or(0, |r| r.1)
+        self.ranges().last().map_or(0, |r| r.1)
     }
 
     /// The uncovered ranges below the highest covered seq.
     pub fn gaps(&self) -> Vec<SeqRange> {
         let mut gaps = Vec::new();
         let mut next = 1u64;
-        for &(from, to) in &self.ranges {
+        for &(from, to) in self.ranges() {
             if from > next {
                 gaps.push((next, from - 1));
             }
