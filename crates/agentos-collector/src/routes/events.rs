@@ -56,7 +56,7 @@ pub async fn post_events(
     let body = super::read_body(&state, req).await?;
     let body = &body.bytes;
     let device = super::device_header(&headers)?;
-    let batch = parse_batch(body, device, &state.limits())?;
+    let mut batch = parse_batch(body, device, &state.limits())?;
     let valid = batch.events.len() as u64;
     let outcome = state
         .store()
@@ -65,10 +65,11 @@ pub async fn post_events(
             &batch.device_id,
             &batch.events,
             &CoverageUpdate {
-                covered: batch.covered.clone(),
-                held: batch.held.clone(),
-                forgotten: batch.forgotten.clone(),
-                arrived: batch.arrived.clone(),
+                // Moved, not copied: nothing below reads them again.
+                covered: std::mem::take(&mut batch.covered),
+                held: std::mem::take(&mut batch.held),
+                forgotten: std::mem::take(&mut batch.forgotten),
+                arrived: std::mem::take(&mut batch.arrived),
             },
             state.now_us(),
         )
