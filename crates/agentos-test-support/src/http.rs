@@ -18,7 +18,7 @@
 //!
 //! It is deliberately not the collector: no database, no licenses; state lives in memory.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -166,8 +166,8 @@ impl StoredEvent {
 
 #[derive(Default)]
 struct DeviceState {
-    /// Covered seqs as disjoint, non-adjacent ranges `start -> end` (inclusive).
-    covered: BTreeMap<u64, u64>,
+    /// Covered seqs (the protocol's range set, as the collector keeps it).
+    covered: agentos_core::seq_ranges::SeqRanges,
     /// Covered seqs the client holds back (expected later).
     held: agentos_core::seq_ranges::SeqRanges,
     /// Covered seqs the client forgot on purpose.
@@ -176,29 +176,12 @@ struct DeviceState {
 
 impl DeviceState {
     fn cover(&mut self, from: u64, to: u64) {
-        if from > to {
-            return;
-        }
-        let (mut lo, mut hi) = (from, to);
-        // Merge every range that overlaps or touches [lo, hi].
-        let touching: Vec<(u64, u64)> = self
-            .covered
-            .range(..=hi.saturating_add(1))
-            .rev()
-            .take_while(|(_, e)| **e + 1 >= lo)
-            .map(|(s, e)| (*s, *e))
-            .collect();
-        for (s, e) in touching {
-            self.covered.remove(&s);
-            lo = lo.min(s);
-            hi = hi.max(e);
-        }
-        self.covered.insert(lo, hi);
+        self.covered.add(from, to);
     }
 
     fn watermark(&self) -> u64 {
-        match self.covered.first_key_value() {
-            Some((1, e)) => *e,
+        match self.covered.ranges().first() {
+            Some(&(1, e)) => e,
             _ => 0,
         }
     }
@@ -206,8 +189,8 @@ impl DeviceState {
     fn gaps(&self) -> Vec<[u64; 2]> {
         let mut gaps = Vec::new();
         let mut next = 1;
-        for (s, e) in &self.covered {
-            if *s > next {
+        for &(s, e) in self.covered.ranges() {
+            if s > next {
                 gaps.push([next, s - 1]);
             }
             next = e + 1;
@@ -990,6 +973,6 @@ mod tests {
         d.cover(9, 9);
         d.cover(8, 8);
         assert_eq!(d.watermark(), 9);
-        assert_eq!(d.covered.len(), 1);
+        assert_eq!(d.covered.ranges().len(), 1);
     }
 }
