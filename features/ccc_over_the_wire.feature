@@ -28,6 +28,17 @@ Feature: CCC adapter over the wire — what reaches a real collector
     And the collector stores the events "session,turn,session_end" from this device with seqs 1 to 3
     And nothing the collector stored contains "ACME", "secret retro", "private note", "secret_plan" or "evidence.txt"
 
+  Scenario: the local summary shows the collector's model health, fetched by sync, not by a turn
+    Given a license granting "telemetry_minimized,telemetry_full"
+    And a collector on loopback trusting that license
+    And the data dir delivers to that collector
+    When I start a session with tier "full"
+    And I record the seed turn with model "claude-sonnet-4.5"
+    Then the local summary has no model health
+    When I sync
+    And I record the seed turn with model "claude-sonnet-4.5"
+    Then the local summary's model health comes from the collector and lists "claude-sonnet-4.5"
+
   Scenario: an outage loses nothing and doubles nothing
     Given a license granting "telemetry_minimized,telemetry_full"
     And a collector on loopback trusting that license

@@ -112,22 +112,31 @@ pub fn refresh_usage(
         std::time::Duration::from_secs(5),
     );
     let cache = match fetched {
-        Ok(snap) => UsageCache {
-            fetched_at: jiff::Timestamp::now(),
-            models: snap
-                .models
-                .into_iter()
-                .map(|(m, h)| {
-                    let q = Quota {
-                        rolling_pct: h.rolling_pct,
-                        warn: h.warn,
-                        block: h.block,
-                    };
-                    (m, q)
-                })
-                .collect(),
-            error: None,
-        },
+        Ok(snap) => {
+            // The same answer feeds the summary's `model_health`; failing to save it must not
+            // cost the statusline its quota cache.
+            let _ = agentos_ingest::source::usage_snapshot::save_model_health(
+                data_dir,
+                &snap.models,
+                format!("GET {url}"),
+            );
+            UsageCache {
+                fetched_at: jiff::Timestamp::now(),
+                models: snap
+                    .models
+                    .into_iter()
+                    .map(|(m, h)| {
+                        let q = Quota {
+                            rolling_pct: h.rolling_pct,
+                            warn: h.warn,
+                            block: h.block,
+                        };
+                        (m, q)
+                    })
+                    .collect(),
+                error: None,
+            }
+        }
         Err(e) => UsageCache {
             fetched_at: jiff::Timestamp::now(),
             models: BTreeMap::new(),

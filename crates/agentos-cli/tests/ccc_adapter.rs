@@ -458,3 +458,22 @@ async fn main() {
         .run_and_exit(feature)
         .await;
 }
+
+#[then(expr = "the local summary's model health comes from the collector and lists {string}")]
+fn summary_health(w: &mut AdapterWorld, model: String) {
+    let path = w.sb.data_dir().join("metrics_summary.json");
+    let s: Value = serde_json::from_slice(&std::fs::read(&path).expect("summary")).expect("json");
+    let source = s["model_health_source"].as_str().unwrap_or_default();
+    let want = format!("GET {}/v1/usage at ", w.collector().url);
+    assert!(source.starts_with(&want), "source {source:?}, want {want:?}");
+    let health = s["model_health"].as_object().expect("model_health object");
+    assert!(health.contains_key(&model), "{model} in {health:?}");
+    assert!(health[&model]["rolling_in"].as_u64().expect("rolling_in") > 0);
+}
+
+#[then("the local summary has no model health")]
+fn summary_no_health(w: &mut AdapterWorld) {
+    let path = w.sb.data_dir().join("metrics_summary.json");
+    let s: Value = serde_json::from_slice(&std::fs::read(&path).expect("summary")).expect("json");
+    assert!(s.get("model_health").is_none(), "{s}");
+}

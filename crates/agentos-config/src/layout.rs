@@ -31,6 +31,9 @@
 //!   ingest/                    the ingest stores (their inner files belong to `agentos-ingest`)
 //!     backfill-skipped.jsonl   lines `agentos ccc backfill` skipped
 //!   ccp_metrics_summary.json   default output of `agentos ccc backfill`
+//!   model_health.json          the last `/v1/usage` health per model (fetched by `ccc sync` and
+//!                              the statusline, or written by `ccc backfill`); read into the
+//!                              summary's `model_health`, never fetched while recording a turn
 //!   collector.db               default SQLite database of `agentos ccc serve`
 //!   keys/                      default output of `agentos license keygen`
 //! ```
@@ -87,6 +90,8 @@ pub const INGEST_DIR: &str = "ingest";
 pub const BACKFILL_SKIPPED_FILE: &str = "backfill-skipped.jsonl";
 /// `ccp_metrics_summary.json`: the backfill summary.
 pub const CCP_SUMMARY_FILE: &str = "ccp_metrics_summary.json";
+/// `model_health.json`: the cached model health.
+pub const MODEL_HEALTH_FILE: &str = "model_health.json";
 /// `collector.db`: the collector's default SQLite database.
 pub const COLLECTOR_DB_FILE: &str = "collector.db";
 /// `keys/`: where `agentos license keygen` writes key pairs by default.
@@ -222,6 +227,11 @@ impl DataDir {
     /// `ccp_metrics_summary.json`.
     pub fn ccp_summary(&self) -> PathBuf {
         self.root.join(CCP_SUMMARY_FILE)
+    }
+
+    /// `model_health.json`: the cached model health the summary shows.
+    pub fn model_health_cache(&self) -> PathBuf {
+        self.root.join(MODEL_HEALTH_FILE)
     }
 
     /// `collector.db`.

@@ -191,6 +191,8 @@ impl Rollup {
             features_shipped: all.features_shipped,
             generated_at,
             license: None,
+            model_health: None,
+            model_health_source: None,
             model_value: self.model_value.clone(),
             models: self.models.clone(),
             sessions: self.sessions,
@@ -203,6 +205,69 @@ impl Rollup {
                 jiff::tz::TimeZone::UTC.to_datetime(generated_at).date(),
             ),
         }
+    }
+}
+
+/// Health of one model as the shim reports it (`ccc-formats.md` §3.1), plus the configured warn
+/// fraction seen in the usage logs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelHealth {
+    /// Provider from the quotas config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Config warn threshold reached.
+    pub warn: bool,
+    /// Rolling or weekly capacity reached.
+    pub block: bool,
+    /// Configured warn fraction (from the usage logs' `warn_pct_cfg`, when seen).
+    pub warn_pct_cfg: Option<f64>,
+    /// Calibrated warn fraction.
+    pub warn_pct_auto: Option<f64>,
+    /// Calibration confidence 0..1.
+    pub warn_pct_confidence: Option<f64>,
+    /// Calibration gap p50 (seconds).
+    pub gap_seconds_p50: Option<f64>,
+    /// Calibration gap p95 (seconds).
+    pub gap_seconds_p95: Option<f64>,
+    /// Calibration samples.
+    pub gap_samples: Option<u64>,
+    /// Requests in the rolling window.
+    pub reqs: u64,
+    /// Rolling input tokens.
+    pub rolling_in: u64,
+    /// Rolling output tokens.
+    pub rolling_out: u64,
+    /// Rolling fraction used.
+    pub rolling_pct: f64,
+    /// Weekly fraction used.
+    pub weekly_pct: f64,
+    /// Seconds until the oldest rolling tokens leave the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_rolling_sec: Option<f64>,
+    /// Speeds object as reported (rolling/session rates, TTFT quantiles, hourly bins).
+    pub speeds: serde_json::Value,
+}
+
+/// `model_health.json` in the data dir: the last model health a fetch or a backfill saw. The
+/// recorder copies it into the summary; it never fetches while a turn is being recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelHealthCache {
+    /// Where it came from: `GET <url>` or `backfill of <snapshot>`.
+    pub source: String,
+    /// When it was fetched or backfilled.
+    pub fetched_at: Option<jiff::Timestamp>,
+    /// Health per model, as the backfill shapes it.
+    pub models: BTreeMap<String, ModelHealth>,
+}
+
+impl ModelHealthCache {
+    /// Copies the cache into `summary` (`model_health` and where it came from).
+    pub fn apply(&self, summary: &mut Summary) {
+        summary.model_health = Some(self.models.clone());
+        summary.model_health_source = Some(match self.fetched_at {
+            Some(at) => format!("{} at {at}", self.source),
+            None => self.source.clone(),
+        });
     }
 }
 
@@ -233,6 +298,13 @@ pub struct Summary {
     pub license: Option<LicenseSummary>,
     /// Σ attribution per model.
     pub model_value: BTreeMap<String, f64>,
+    /// Quota health per model, from the CCC's `/v1/usage` (the last cached fetch) or the last
+    /// backfill's snapshot; absent when neither exists. Local only: it came from the CCC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_health: Option<BTreeMap<String, ModelHealth>>,
+    /// Where `model_health` came from and when (`GET <url> at <time>`, `backfill of <path>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_health_source: Option<String>,
     /// Tokens, turns and cost per model.
     pub models: BTreeMap<String, ModelUsage>,
     /// Routing decisions by mode and decision (local; not an allowlisted key).

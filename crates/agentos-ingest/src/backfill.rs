@@ -62,10 +62,10 @@ pub struct RequestStats {
 /// The summary document: the rollup fields of [`Summary`] (flattened, as in the seed's
 /// `metrics_summary.json`) plus sources, model health, routing counts and the run's account.
 ///
-/// From CCC logs alone: `sessions` is 0 (the shim has no session concept), `capacity_used` is 0
-/// (so `features_per_capacity` is null), the `avg_*` means are null (no measurements) and
-/// `model_value` is empty (no value records); `models` carries turns, tokens and the list-price
-/// estimate per model.
+/// From CCC logs: `sessions` counts activity windows (the shim has no session identifier; see
+/// `activity_windows`), `capacity_used` is 0 (so `features_per_capacity` is null); the `avg_*`
+/// means and `model_value` come from results files that carry them (null / empty otherwise);
+/// `models` carries turns, tokens and the list-price estimate per model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackfillSummary {
     /// The rollup fields.
@@ -73,9 +73,6 @@ pub struct BackfillSummary {
     pub summary: Summary,
     /// Every file used: usage logs, results files, the snapshot.
     pub sources: Vec<String>,
-    /// From the snapshot, when given: keys are exactly the snapshot's models.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_health: Option<BTreeMap<String, ModelHealth>>,
     /// Routing counts.
     pub requests: RequestStats,
     /// The run's account.
@@ -91,6 +88,20 @@ pub struct Backfill {
     pub skipped: Vec<SkippedLine>,
     /// The turns (one per request).
     pub turns: Vec<CccTurn>,
+}
+
+/// Sessions in CCC history: the shim writes no session identifier (`ccc-formats.md` §2.1), so
+/// a session is an activity window — the 5-hour block AgentOS measures as a "window" and
+/// `report blocks` shows: it starts at the first request after the previous window ended.
+fn activity_windows(turns: &[CccTurn]) -> u64 {
+    let mut ts: Vec<i64> = turns
+        .iter()
+        .map(|t| (t.ts * 1000.0).round() as i64)
+        .collect();
+    ts.sort_unstable();
+    let mut starts = crate::blocks::block_starts(&ts);
+    starts.dedup();
+    starts.len() as u64
 }
 
 /// Runs a backfill.
@@ -170,7 +181,7 @@ fn summarize(
         m.turns += 1;
         m.tokens_in += t.input_tokens;
         m.tokens_out += t.output_tokens;
-        if t.complete && !t.ok() {
+        if t.failed() {
             *errors_h.entry(&t.model).or_default() += 1;
             req.errors += 1;
         }
@@ -215,9 +226,12 @@ fn summarize(
             });
         }
     }
+    let sessions = activity_windows(turns);
     let mut sources: Vec<String> = logs.iter().map(|p| p.display().to_string()).collect();
     sources.extend(results.files.iter().map(|p| p.display().to_string()));
-    let model_health = snapshot.map(|s| {
+    // From the snapshot, when given: keys are exactly the snapshot's models.
+    let model_health_source = snapshot.as_ref().map(|s| s.origin.clone());
+    let model_health: Option<BTreeMap<String, ModelHealth>> = snapshot.map(|s| {
         sources.push(s.origin.clone());
         s.models
             .into_iter()
@@ -231,17 +245,19 @@ fn summarize(
     });
     BackfillSummary {
         summary: Summary {
-            avg_churn_score: None,
-            avg_cls: None,
-            avg_impf: None,
+            avg_churn_score: results.avg_churn_score,
+            avg_cls: results.avg_cls,
+            avg_impf: results.avg_impf,
             capacity_used: 0.0,
             features_per_capacity: None,
             features_shipped: results.features_shipped,
             generated_at: opts.generated_at.unwrap_or_else(jiff::Timestamp::now),
             license: None,
-            model_value: BTreeMap::new(),
+            model_health,
+            model_health_source,
+            model_value: results.model_value,
             models,
-            sessions: 0,
+            sessions,
             // Backfilled history never leaves the machine through /v1/metrics.
             shareable: Default::default(),
             turns: turns.len() as u64,
@@ -254,7 +270,6 @@ fn summarize(
             churn_trend: Default::default(),
         },
         sources,
-        model_health,
         requests: req,
         ingest: account,
     }

@@ -271,7 +271,7 @@ fn ccc_jobs(
 /// Converts a CCC turn to a usage record (CCC has no sessions or projects: both stay empty).
 pub fn ccc_record(t: &CccTurn, batch: &mut LocalBatch) -> UsageRecord {
     let mut flags = 0;
-    if t.complete && !t.ok() {
+    if t.failed() {
         flags |= FLAG_ERROR;
     }
     if !t.complete {

@@ -171,7 +171,13 @@ pub fn time_zone(name: Option<&str>) -> Result<TimeZone, IngestError> {
 /// reader knows which zone "local" was.
 pub fn resolve_zone(name: Option<&str>) -> Result<(TimeZone, String), IngestError> {
     let tz = match name {
-        None | Some("local") => TimeZone::system(),
+        None | Some("local") => match system_utc_name() {
+            // Asking jiff for the system zone loads its zoneinfo database (a directory walk),
+            // which costs more than a warm re-run of a report; a UTC system zone is common
+            // (servers, containers) and also keeps the aggregator on its UTC fast path.
+            Some(shown) => return Ok((TimeZone::UTC, shown)),
+            None => TimeZone::system(),
+        },
         Some(n) => time_zone(Some(n))?,
     };
     let shown = match tz.iana_name() {
@@ -184,6 +190,43 @@ pub fn resolve_zone(name: Option<&str>) -> Result<(TimeZone, String), IngestErro
         ),
     };
     Ok((tz, shown))
+}
+
+/// Names under which the tz database spells UTC itself (not zones that merely sit at +00:00).
+const UTC_NAMES: [&str; 8] = [
+    "UTC",
+    "Etc/UTC",
+    "Etc/Universal",
+    "Universal",
+    "Etc/Zulu",
+    "Zulu",
+    "Etc/UCT",
+    "UCT",
+];
+
+/// The system zone's name when it is UTC, read the way jiff reads it (`TZ`, else the
+/// `/etc/localtime` link), without loading the zone database; `None` when it is not UTC or
+/// cannot be told cheaply.
+fn system_utc_name() -> Option<String> {
+    let from_env = std::env::var_os("TZ");
+    let name = match &from_env {
+        // POSIX: an empty TZ is UTC.
+        Some(v) if v.is_empty() => return Some("UTC".to_string()),
+        Some(v) => v.to_str()?.trim_start_matches(':').to_string(),
+        None => {
+            let target = std::fs::read_link("/etc/localtime").ok()?;
+            let target = target.to_str()?;
+            let (_, name) = target.split_once("zoneinfo/")?;
+            name.to_string()
+        }
+    };
+    is_utc_name(&name).then_some(name)
+}
+
+/// Whether `name` (a `TZ` value or a zoneinfo path tail) is one of the tz database's names for
+/// UTC itself.
+fn is_utc_name(name: &str) -> bool {
+    UTC_NAMES.contains(&name)
 }
 
 /// Parses a day of the week: an English name or its first three letters, any case.
@@ -235,6 +278,30 @@ pub fn day_string(day: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_names_are_utc_and_zones_at_zero_offset_are_not() {
+        for n in ["UTC", "Etc/UTC", "Zulu", "Etc/Universal"] {
+            assert!(is_utc_name(n), "{n}");
+            // Each spelling jiff knows must really be UTC, or the shortcut would change days.
+            if let Ok(tz) = TimeZone::get(n) {
+                let jan = "2026-01-15T12:00:00Z".parse::<Timestamp>().unwrap();
+                let jul = "2026-07-15T12:00:00Z".parse::<Timestamp>().unwrap();
+                assert_eq!(tz.to_offset(jan).seconds(), 0, "{n}");
+                assert_eq!(tz.to_offset(jul).seconds(), 0, "{n}");
+            }
+        }
+        // London sits at +00:00 in winter only; GMT-0 style names go through jiff as before.
+        for n in [
+            "Europe/London",
+            "Africa/Abidjan",
+            "posix/Etc/UTC",
+            "utc0",
+            "",
+        ] {
+            assert!(!is_utc_name(n), "{n}");
+        }
+    }
 
     #[test]
     fn iso_fast_path_agrees_with_jiff() {

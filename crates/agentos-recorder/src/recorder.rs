@@ -275,6 +275,7 @@ pub struct Recorder {
     last_refresh: Option<std::time::Instant>,
     /// The license in force: `None` until first needed (see [`license_summary`]).
     license: CachedLicense,
+    health: CachedHealth,
 }
 
 impl Recorder {
@@ -292,6 +293,7 @@ impl Recorder {
             paths,
             state: None,
             license: None,
+            health: CachedHealth::default(),
             session: None,
             clock: jiff::Timestamp::now,
             dirty: false,
@@ -651,6 +653,9 @@ impl Recorder {
         };
         let mut summary = state.rollup.summary((self.clock)());
         summary.license = license_summary(&mut self.license, &self.config, summary.generated_at);
+        if let Some(h) = self.health.get(&self.config.data_dir) {
+            h.apply(&mut summary);
+        }
         write_summary(&self.paths.summary, &summary)?;
         let bytes = serde_json::to_vec(state).map_err(|e| RecorderError::Serialize {
             what: "rollup state",
@@ -737,6 +742,30 @@ fn license_summary(
     cached
         .as_ref()
         .map(|(lic, source)| agentos_core::rollup::LicenseSummary::new(lic, source, at.as_second()))
+}
+
+/// `model_health.json`, re-read only when its modification time changes (one `stat` per
+/// summary write instead of a read and a parse).
+#[derive(Debug, Default)]
+struct CachedHealth {
+    seen: Option<std::time::SystemTime>,
+    cache: Option<agentos_core::rollup::ModelHealthCache>,
+}
+
+impl CachedHealth {
+    fn get(&mut self, data_dir: &Path) -> Option<&agentos_core::rollup::ModelHealthCache> {
+        let path = agentos_config::DataDir::new(data_dir).model_health_cache();
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if mtime != self.seen {
+            self.seen = mtime;
+            // A cache that cannot be read or parsed is left out of the summary, not an error:
+            // the health block is advisory and the turn must not fail because of it.
+            self.cache = mtime
+                .and_then(|_| std::fs::read(&path).ok())
+                .and_then(|b| serde_json::from_slice(&b).ok());
+        }
+        self.cache.as_ref()
+    }
 }
 
 /// Writes `metrics_summary.json`: pretty, keys sorted (the struct's field order), replaced by

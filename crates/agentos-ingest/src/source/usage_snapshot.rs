@@ -4,50 +4,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::IngestError;
 
-/// Health of one model as the shim reports it (`ccc-formats.md` §3.1), plus the configured warn
-/// fraction seen in the usage logs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ModelHealth {
-    /// Provider from the quotas config.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    /// Config warn threshold reached.
-    pub warn: bool,
-    /// Rolling or weekly capacity reached.
-    pub block: bool,
-    /// Configured warn fraction (from the usage logs' `warn_pct_cfg`, when seen).
-    pub warn_pct_cfg: Option<f64>,
-    /// Calibrated warn fraction.
-    pub warn_pct_auto: Option<f64>,
-    /// Calibration confidence 0..1.
-    pub warn_pct_confidence: Option<f64>,
-    /// Calibration gap p50 (seconds).
-    pub gap_seconds_p50: Option<f64>,
-    /// Calibration gap p95 (seconds).
-    pub gap_seconds_p95: Option<f64>,
-    /// Calibration samples.
-    pub gap_samples: Option<u64>,
-    /// Requests in the rolling window.
-    pub reqs: u64,
-    /// Rolling input tokens.
-    pub rolling_in: u64,
-    /// Rolling output tokens.
-    pub rolling_out: u64,
-    /// Rolling fraction used.
-    pub rolling_pct: f64,
-    /// Weekly fraction used.
-    pub weekly_pct: f64,
-    /// Seconds until the oldest rolling tokens leave the window.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta_rolling_sec: Option<f64>,
-    /// Speeds object as reported (rolling/session rates, TTFT quantiles, hourly bins).
-    pub speeds: Value,
-}
+pub use agentos_core::rollup::ModelHealth;
 
 /// A parsed snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -191,4 +153,56 @@ pub fn fetch_snapshot(
     }
     let body = resp.bytes().map_err(http)?;
     parse_snapshot(&body, url)
+}
+
+/// Saves health per model as the data dir's `model_health.json`, which the
+/// recorder copies into `metrics_summary.json`. `source` says where it came from (`GET <url>`,
+/// `backfill of <file>`).
+///
+/// # Errors
+/// Local I/O errors.
+pub fn save_model_health(
+    data_dir: &Path,
+    models: &BTreeMap<String, ModelHealth>,
+    source: String,
+) -> Result<(), IngestError> {
+    let cache = agentos_core::rollup::ModelHealthCache {
+        source,
+        fetched_at: Some(jiff::Timestamp::now()),
+        models: models.clone(),
+    };
+    let path = agentos_config::DataDir::new(data_dir).model_health_cache();
+    let bytes = serde_json::to_vec_pretty(&cache)
+        .map_err(|e| IngestError::json(path.display().to_string(), e))?;
+    agentos_config::durable::replace_file(&path, &bytes).map_err(|e| IngestError::io(&path, e))
+}
+
+/// How old `model_health.json` may get before [`refresh_model_health`] asks again.
+pub const MODEL_HEALTH_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Fetches `<base_url>/v1/usage` (with `timeout`) into `model_health.json` when the cache is
+/// missing or older than [`MODEL_HEALTH_MAX_AGE`]; returns whether it fetched. Callers are the
+/// uploader and the statusline refresher, never the path that records a turn.
+///
+/// # Errors
+/// The fetch's error (the cache is left as it was), or local I/O errors.
+pub fn refresh_model_health(
+    data_dir: &Path,
+    base_url: &str,
+    api_key: Option<&str>,
+    timeout: Duration,
+) -> Result<bool, IngestError> {
+    let path = agentos_config::DataDir::new(data_dir).model_health_cache();
+    let fresh = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < MODEL_HEALTH_MAX_AGE);
+    if fresh {
+        return Ok(false);
+    }
+    let url = format!("{}/v1/usage", base_url.trim_end_matches('/'));
+    let snap = fetch_snapshot(&url, api_key, timeout)?;
+    save_model_health(data_dir, &snap.models, format!("GET {url}"))?;
+    Ok(true)
 }

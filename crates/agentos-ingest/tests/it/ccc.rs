@@ -196,7 +196,7 @@ fn the_r35_fixture_yields_model_health_for_exactly_its_models() {
     let mut o = opts(dir.path(), 1);
     o.usage_json = Some(fixture("ccc_usage_r35_full.json").display().to_string());
     let s = backfill(&o, None).expect("backfill").summary;
-    let health = s.model_health.expect("model_health present");
+    let health = s.summary.model_health.expect("model_health present");
     let keys: Vec<&str> = health.keys().map(String::as_str).collect();
     assert_eq!(keys, ["claude-3.5-sonnet", "claude-haiku-4.5"]);
     let haiku = &health["claude-haiku-4.5"];
@@ -332,4 +332,77 @@ fn reading_large_logs_in_chunks_gives_the_same_turns_and_line_numbers() {
     assert_eq!(b.3, a.3);
     assert_eq!(b.4, a.4);
     assert_eq!(b.5, a.5, "the checkpoint end of each file is the same");
+}
+
+#[test]
+fn sessions_measurements_and_value_come_from_windows_and_results_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    std::fs::create_dir_all(&results).expect("mkdir");
+    // Three requests in one 5-hour window, one six hours later; "nostatus" has no `status`.
+    let line = |ts: f64, rid: &str, status: &str| {
+        format!(
+            "{{\"ts\":{ts},\"rid\":\"{rid}\",\"lane\":\"zai\",\"model\":\"glm-4.6\",{status}\"input_tokens\":10,\"output_tokens\":2,\"op\":\"nonstream\",\"reason\":\"ok\"}}\n"
+        )
+    };
+    let h = 3600.0;
+    let log = [
+        line(1_790_000_000.0, "ok1", "\"status\":200,"),
+        line(1_790_000_000.0 + h, "bad", "\"status\":500,"),
+        line(1_790_000_000.0 + 2.0 * h, "nostatus", ""),
+        line(1_790_000_000.0 + 8.0 * h, "ok2", "\"status\":200,"),
+    ]
+    .concat();
+    std::fs::write(logs.join("usage.jsonl"), log).expect("write");
+    std::fs::write(
+        results.join("METRICS_a.json"),
+        r#"{"total": 2, "cls": 1.0, "impf": 10, "attribution": {"glm-4.6": 0.5, "sonnet": 0.5}}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        results.join("METRICS_b.json"),
+        r#"{"total": 1, "avg_cls": 2.0, "churn_score": 0.25, "model_value": {"glm-4.6": 3}}"#,
+    )
+    .expect("write");
+    std::fs::write(results.join("METRICS_c.json"), r#"{"total": 0}"#).expect("write");
+
+    let s = backfill(&opts(dir.path(), 1), None)
+        .expect("backfill runs")
+        .summary;
+    assert_eq!(s.summary.turns, 4);
+    assert_eq!(s.summary.sessions, 2, "two activity windows");
+    assert_eq!(
+        s.requests.errors, 1,
+        "only the 500; a status-less line is not an error"
+    );
+    assert_eq!(s.summary.features_shipped, 3.0);
+    // Means over the files that carry each measurement, not over all three files.
+    assert_eq!(s.summary.avg_cls, Some(1.5));
+    assert_eq!(s.summary.avg_impf, Some(10.0));
+    assert_eq!(s.summary.avg_churn_score, Some(0.25));
+    let want: BTreeMap<String, f64> = [("glm-4.6".to_string(), 4.0), ("sonnet".to_string(), 1.0)]
+        .into_iter()
+        .collect();
+    assert_eq!(s.summary.model_value, want);
+}
+
+#[test]
+fn results_without_measurements_leave_the_means_null() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    generate(
+        "gen_ccp_logs.py",
+        dir.path(),
+        &["--requests", "200", "--seed", "3"],
+    );
+    let s = backfill(&opts(dir.path(), 1), None)
+        .expect("backfill runs")
+        .summary;
+    assert_eq!(s.summary.avg_cls, None);
+    assert!(s.summary.model_value.is_empty());
+    assert!(
+        s.summary.sessions >= 1,
+        "turns exist, so at least one window"
+    );
 }

@@ -57,6 +57,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let text = serde_json::to_string_pretty(&b.summary)?;
     if args.dry_run {
         println!("{text}");
+        let out = args
+            .output
+            .clone()
+            .unwrap_or_else(|| DataDir::new(&s.data_dir).ccp_summary());
+        note(&format!("dry run: {} not written", out.display()));
     } else {
         let out = args
             .output
@@ -67,6 +72,17 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         }
         atomic_write(&out, format!("{text}\n").as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
+        if let (Some(models), Some(origin)) = (
+            &b.summary.summary.model_health,
+            &b.summary.summary.model_health_source,
+        ) {
+            agentos_ingest::source::usage_snapshot::save_model_health(
+                &s.data_dir,
+                models,
+                format!("backfill of {origin}"),
+            )
+            .context("saving model_health.json")?;
+        }
         println!("{}", out.display());
     }
     // A few examples on stderr; the full list is in the skipped-lines file.

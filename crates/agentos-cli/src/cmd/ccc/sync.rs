@@ -34,6 +34,9 @@ pub struct Args {
     pub interval: Duration,
 }
 
+/// How long `/v1/usage` may take before the model health is left as it was.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Longest wait between attempts while the collector keeps failing (`--watch`).
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -72,6 +75,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     }
     let cap_line = describe_cap(&settings);
     let data_dir = settings.data_dir.clone();
+    // Asked after delivery so a slow `/v1/usage` never delays the events; never under
+    // DO_NOT_TRACK (even a GET tells the server someone is working).
+    let health_from = (!settings.do_not_track)
+        .then(|| settings.url.clone().map(|u| (u, settings.api_key.clone())))
+        .flatten();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,6 +99,18 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
                 .with_context(|| format!("delivering from {}", data_dir.display()));
         }
     };
+    let health = health_from.map(|(url, key)| {
+        match agentos_ingest::source::usage_snapshot::refresh_model_health(
+            &data_dir,
+            &url,
+            key.as_deref(),
+            HEALTH_TIMEOUT,
+        ) {
+            Ok(true) => "refreshed".to_string(),
+            Ok(false) => "fresh".to_string(),
+            Err(e) => format!("not refreshed: {e}"),
+        }
+    });
     let st = status(&data_dir).context("reading the outbox status")?;
     let complete = refused.is_none()
         && report
@@ -117,6 +137,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             "held_events": held,
             "forgotten_events": st.forgotten_events,
             "last_error": st.last_error,
+            "model_health": health,
         });
         print_json(&v)?;
     } else {
@@ -154,6 +175,9 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
                 };
                 println!("summary:     {s}");
             }
+        }
+        if let Some(h) = &health {
+            println!("model health: {h}");
         }
         if let Some(e) = &refused {
             note(&e.to_string());

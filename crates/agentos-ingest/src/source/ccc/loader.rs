@@ -123,6 +123,13 @@ impl CccTurn {
         self.status.is_some_and(|s| s.is_ok())
     }
 
+    /// True when the request finished with a status that is not a success. A final line without
+    /// any `status` is not an error: the format writes `status` on every line, so its absence
+    /// says nothing about the upstream's answer.
+    pub fn failed(&self) -> bool {
+        self.complete && self.status.is_some_and(|s| !s.is_ok())
+    }
+
     /// Dedup key: rid + final timestamp in milliseconds.
     pub fn key(&self) -> DedupKey {
         DedupKey::ccc(&self.rid, (self.ts * 1000.0).round() as i64)
