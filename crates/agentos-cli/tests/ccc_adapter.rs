@@ -465,7 +465,10 @@ fn summary_health(w: &mut AdapterWorld, model: String) {
     let s: Value = serde_json::from_slice(&std::fs::read(&path).expect("summary")).expect("json");
     let source = s["model_health_source"].as_str().unwrap_or_default();
     let want = format!("GET {}/v1/usage at ", w.collector().url);
-    assert!(source.starts_with(&want), "source {source:?}, want {want:?}");
+    assert!(
+        source.starts_with(&want),
+        "source {source:?}, want {want:?}"
+    );
     let health = s["model_health"].as_object().expect("model_health object");
     assert!(health.contains_key(&model), "{model} in {health:?}");
     assert!(health[&model]["rolling_in"].as_u64().expect("rolling_in") > 0);

@@ -167,4 +167,47 @@ mod tests {
         assert!(data.path().join("ingest/backfill-skipped.jsonl").is_file());
         assert_eq!(v["sources"].as_array().expect("array").len(), 3);
     }
+
+    #[test]
+    fn dry_run_writes_nothing_and_saves_no_model_health() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let data = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("logs")).expect("mkdir");
+        std::fs::write(
+            root.path().join("logs/usage.jsonl"),
+            "{\"ts\":1761267000.5,\"rid\":\"0badf00d\",\"lane\":\"zai\",\"model\":\"glm-4.6\",\"input_tokens\":1,\"output_tokens\":1,\"status\":200}\n{\"torn\n",
+        )
+        .expect("write");
+        let args = |dry_run| Args {
+            ccp_root: root.path().to_path_buf(),
+            usage_json: Some(fixture("ccc_usage_r35_full.json").display().to_string()),
+            output: None,
+            dry_run,
+            run: PricedRun {
+                threads: Threads { threads: Some(1) },
+                prices: Prices::default(),
+                strict: Strict { strict: false },
+            },
+        };
+        let ctx = Context::new(GlobalArgs {
+            data_dir: Some(data.path().to_path_buf()),
+            config: None,
+            log: "warn".into(),
+        });
+        assert_eq!(run(args(true), &ctx).expect("dry run"), ExitStatus::Ok);
+        let left: Vec<_> = std::fs::read_dir(data.path())
+            .expect("data dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "a dry run wrote {left:?}");
+        // The real run writes the summary, the skipped list and the model health cache.
+        run(args(false), &ctx).expect("backfill");
+        let d = DataDir::new(data.path());
+        assert!(d.ccp_summary().is_file());
+        let cache: agentos_core::rollup::ModelHealthCache =
+            serde_json::from_slice(&std::fs::read(d.model_health_cache()).expect("cache"))
+                .expect("json");
+        assert!(cache.source.starts_with("backfill of "), "{}", cache.source);
+        assert_eq!(cache.models.len(), 2);
+    }
 }
