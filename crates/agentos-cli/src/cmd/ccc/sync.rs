@@ -3,7 +3,8 @@
 //! Exit codes: 0 nothing shareable is pending (everything that may leave left; what was recorded
 //! under `local`/`minimized` never leaves as events), 3 this run's tier let out all it could but
 //! shareable events are held back for a later run, 1 delivery is incomplete (out of time, or the
-//! collector refused), 2 usage/fatal (bad config, another uploader holds the data dir).
+//! collector refused), 2 usage/fatal (bad config, another uploader still holds the data dir when
+//! `--timeout` runs out: a sync waits for a hook's background uploader rather than failing).
 
 use std::time::Duration;
 
@@ -33,6 +34,9 @@ pub struct Args {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub interval: Duration,
 }
+
+/// How often a sync waiting for another uploader looks at the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
 
 /// How long `/v1/usage` may take before the model health is left as it was.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -85,9 +89,18 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         .build()
         .context("starting the async runtime")?;
     let outcome = rt.block_on(async {
-        let mut d = Delivery::open(settings)?;
-        d.sync(Some(tokio::time::Instant::now() + args.timeout))
-            .await
+        let deadline = tokio::time::Instant::now() + args.timeout;
+        // A hook's or a session end's background uploader may hold the lock for a moment:
+        // wait for it (within the timeout) instead of failing a sync the user asked for.
+        let mut d = loop {
+            match Delivery::open(settings.clone()) {
+                Err(DeliveryError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                opened => break opened?,
+            }
+        };
+        d.sync(Some(deadline)).await
     });
     let (report, refused) = match outcome {
         Ok(r) => (Some(r), None),
