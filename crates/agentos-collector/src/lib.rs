@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod clock;
 pub mod coverage;
+pub mod embedded;
 pub mod error;
 pub mod ingest;
 pub mod license;
