@@ -89,11 +89,20 @@ pub struct Backfill {
     pub summary: BackfillSummary,
     /// Skipped lines (for the list file).
     pub skipped: Vec<SkippedLine>,
-    /// The turns (one per request).
-    pub turns: Vec<CccTurn>,
 }
 
+/// How far before a file's first timestamp one of its requests may end and still be written
+/// into it: appends are in time order up to the jitter of concurrent writers, far below this.
+const ORDER_SLACK_MS: i64 = 3_600_000;
+
 /// Runs a backfill.
+///
+/// Streams: each chunk's finished requests are folded into the counts as soon as every earlier
+/// chunk is done, so no turn is kept. Duplicates (same rid and final timestamp, e.g. an archived
+/// copy of a rotated file) are still dropped across files; their keys are forgotten once no file
+/// still to be read starts early enough to repeat them (its first timestamp minus
+/// [`ORDER_SLACK_MS`]). Memory therefore depends on the threads, on requests left open and on
+/// how far files overlap in time, not on the input's size (`docs/perf/ingest.md`).
 pub fn backfill(
     opts: &BackfillOptions,
     progress: Option<&Progress>,
@@ -113,11 +122,21 @@ pub fn backfill(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
+    // horizon[i]: no request of file i or later ends before this (ms); keys older than it can no
+    // longer meet a duplicate. A file whose start cannot be read holds every key back.
+    let mut horizon: Vec<i64> = logs
+        .iter()
+        .map(|p| first_ts_ms(p).map_or(i64::MIN, |t| t.saturating_sub(ORDER_SLACK_MS)))
+        .collect();
+    for i in (0..horizon.len().saturating_sub(1)).rev() {
+        horizon[i] = horizon[i].min(horizon[i + 1]);
+    }
     let jobs = ccc::split_jobs(jobs, CHUNK_BYTES);
     let mut account = Account::default();
     let mut skipped = Vec::new();
     let mut asm = Assembler::default();
     let mut joiner = ccc::ChunkJoiner::default();
+    let mut counts = Counts::default();
     let none = TimeRange::default();
     crate::parallel::for_each_ordered(
         &jobs,
@@ -128,82 +147,185 @@ pub fn backfill(
             account.add(&o.account);
             skipped.extend(o.skipped);
             asm.push(o.closed, o.open);
+            for t in asm.turns.drain(..) {
+                counts.add(&t);
+            }
+            if let Some(i) = logs.iter().position(|p| *p == j.path) {
+                asm.forget_before(horizon[i]);
+            }
         },
     );
     let duplicates = asm.duplicates;
     let (turns, incomplete) = asm.finish();
+    for t in &turns {
+        counts.add(t);
+    }
     account.duplicates += duplicates;
     account.incomplete = incomplete;
-    account.turns = turns.len() as u64;
+    account.turns = counts.turns;
 
-    let summary = summarize(opts, &turns, &logs, results, snapshot, account, incomplete);
-    Ok(Backfill {
-        summary,
-        skipped,
-        turns,
-    })
+    let summary = summarize(opts, counts, &logs, results, snapshot, account, incomplete);
+    Ok(Backfill { summary, skipped })
+}
+
+/// The smallest timestamp (epoch ms) among the first lines of a usage log, or `None` when the
+/// start of the file holds none (unreadable, empty, torn).
+fn first_ts_ms(path: &std::path::Path) -> Option<i64> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(64 << 10);
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 << 10)
+        .read_to_end(&mut head)
+        .ok()?;
+    let mut records = Vec::new();
+    let mut min: Option<f64> = None;
+    // Only whole lines: the last one may be cut by the 64 KiB window.
+    let whole = memchr::memrchr(b'\n', &head).map_or(&[][..], |i| &head[..i]);
+    for line in whole.split(|b| *b == b'\n').take(16) {
+        records.clear();
+        // A broken object ends the line; what parsed before it still counts.
+        let _ = ccc::parser::parse_objects(line, &mut records);
+        for r in &records {
+            if let Some(ts) = r.ts {
+                min = Some(min.map_or(ts.0, |m| m.min(ts.0)));
+            }
+        }
+    }
+    min.filter(|m| m.is_finite())
+        .map(|m| (m * 1000.0).floor() as i64)
+}
+
+/// Running counts over finished requests (owned keys: the parser's strings are per chunk).
+#[derive(Default)]
+struct Counts {
+    turns: u64,
+    models: FxHashMap<Box<str>, ModelUsage>,
+    errors: FxHashMap<Box<str>, u64>,
+    decisions: FxHashMap<Box<str>, u64>,
+    modes: FxHashMap<RerouteMode, u64>,
+    lanes: FxHashMap<Box<str>, u64>,
+    warn_cfg: FxHashMap<Box<str>, f64>,
+    rids: RidSet,
+    req: RequestStats,
+}
+
+/// `map[key] += 1`, allocating the key only the first time it is seen.
+fn bump(map: &mut FxHashMap<Box<str>, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.into(), 1);
+        }
+    }
+}
+
+impl Counts {
+    fn add(&mut self, t: &CccTurn) {
+        self.turns += 1;
+        let m = match self.models.get_mut(&*t.model) {
+            Some(m) => m,
+            None => self.models.entry(t.model.as_ref().into()).or_default(),
+        };
+        m.turns += 1;
+        m.tokens_in += t.input_tokens;
+        m.tokens_out += t.output_tokens;
+        let req = &mut self.req;
+        if t.complete && !t.ok() {
+            bump(&mut self.errors, &t.model);
+            req.errors += 1;
+        }
+        req.streams += u64::from(t.stream);
+        req.fallbacks += u64::from(t.decision.fallback.is_some());
+        req.legacy += u64::from(t.legacy);
+        self.rids.insert(&t.rid);
+        if let Some(d) = &t.decision.reroute_decision {
+            bump(&mut self.decisions, d);
+        }
+        if let Some(mode) = t.decision.reroute_mode {
+            *self.modes.entry(mode).or_default() += 1;
+        }
+        bump(&mut self.lanes, t.lane.as_str());
+        if let Some(w) = t.decision.warn_pct_cfg {
+            match self.warn_cfg.get_mut(&*t.model) {
+                Some(v) => *v = w,
+                None => {
+                    self.warn_cfg.insert(t.model.as_ref().into(), w);
+                }
+            }
+        }
+    }
+}
+
+/// Distinct request ids, exactly, in about 2 bytes per id: a CCC rid is 8 hex digits (32 bits),
+/// kept as sorted 16-bit halves under their high half. Other ids (old shapes) go to a plain set.
+#[derive(Default)]
+struct RidSet {
+    hex: FxHashMap<u16, Vec<u16>>,
+    other: FxHashSet<Box<str>>,
+    len: u64,
+}
+
+impl RidSet {
+    fn insert(&mut self, rid: &str) {
+        let parsed = (rid.len() == 8)
+            .then(|| u32::from_str_radix(rid, 16).ok())
+            .flatten()
+            // Upper-case hex would alias its lower-case twin: keep those apart.
+            .filter(|_| !rid.bytes().any(|b| b.is_ascii_uppercase()));
+        let fresh = match parsed {
+            Some(v) => {
+                let low = self.hex.entry((v >> 16) as u16).or_default();
+                match low.binary_search(&(v as u16)) {
+                    Ok(_) => false,
+                    Err(at) => {
+                        low.insert(at, v as u16);
+                        true
+                    }
+                }
+            }
+            None => !self.other.contains(rid) && self.other.insert(rid.into()),
+        };
+        self.len += u64::from(fresh);
+    }
 }
 
 fn summarize(
     opts: &BackfillOptions,
-    turns: &[CccTurn],
+    counts: Counts,
     logs: &[PathBuf],
     results: crate::source::results::ResultsTotals,
     snapshot: Option<crate::source::usage_snapshot::Snapshot>,
     account: Account,
     incomplete: u64,
 ) -> BackfillSummary {
-    // Count into maps keyed by borrowed strings (no allocation per turn), then sort once.
-    let mut models_h: FxHashMap<&str, ModelUsage> = FxHashMap::default();
-    let mut errors_h: FxHashMap<&str, u64> = FxHashMap::default();
-    let mut decisions_h: FxHashMap<&str, u64> = FxHashMap::default();
-    let mut modes_h: FxHashMap<RerouteMode, u64> = FxHashMap::default();
-    let mut lanes_h: FxHashMap<&str, u64> = FxHashMap::default();
-    let mut req = RequestStats {
-        incomplete,
-        ..RequestStats::default()
+    let owned = |h: FxHashMap<Box<str>, u64>| -> BTreeMap<String, u64> {
+        h.into_iter().map(|(k, v)| (k.into_string(), v)).collect()
     };
-    let mut rids: FxHashSet<&str> = FxHashSet::default();
-    let mut warn_cfg: FxHashMap<&str, f64> = FxHashMap::default();
-    for t in turns {
-        let m = models_h.entry(&t.model).or_default();
-        m.turns += 1;
-        m.tokens_in += t.input_tokens;
-        m.tokens_out += t.output_tokens;
-        if t.complete && !t.ok() {
-            *errors_h.entry(&t.model).or_default() += 1;
-            req.errors += 1;
-        }
-        req.streams += u64::from(t.stream);
-        req.fallbacks += u64::from(t.decision.fallback.is_some());
-        req.legacy += u64::from(t.legacy);
-        rids.insert(&t.rid);
-        if let Some(d) = &t.decision.reroute_decision {
-            *decisions_h.entry(d).or_default() += 1;
-        }
-        if let Some(mode) = t.decision.reroute_mode {
-            *modes_h.entry(mode).or_default() += 1;
-        }
-        *lanes_h.entry(t.lane.as_str()).or_default() += 1;
-        if let Some(w) = t.decision.warn_pct_cfg {
-            warn_cfg.insert(&t.model, w);
-        }
-    }
-    let owned = |h: FxHashMap<&str, u64>| -> BTreeMap<String, u64> {
-        h.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    };
-    let mut models: BTreeMap<String, ModelUsage> = models_h
+    let Counts {
+        turns,
+        models,
+        errors,
+        decisions,
+        modes,
+        lanes,
+        warn_cfg,
+        rids,
+        mut req,
+    } = counts;
+    req.incomplete = incomplete;
+    let mut models: BTreeMap<String, ModelUsage> = models
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+        .map(|(k, v)| (k.into_string(), v))
         .collect();
-    req.errors_by_model = owned(errors_h);
-    req.reroute_decisions = owned(decisions_h);
-    req.lanes = owned(lanes_h);
-    req.reroute_modes = modes_h
+    req.errors_by_model = owned(errors);
+    req.reroute_decisions = owned(decisions);
+    req.lanes = owned(lanes);
+    req.reroute_modes = modes
         .into_iter()
         .map(|(k, v)| (k.as_str().to_string(), v))
         .collect();
-    req.distinct_rids = rids.len() as u64;
+    req.distinct_rids = rids.len;
     // Cost is linear in tokens: pricing the per-model sums keeps the figure independent of the
     // order turns were added in (float sums are not associative).
     for (name, m) in models.iter_mut() {
@@ -244,7 +366,7 @@ fn summarize(
             sessions: 0,
             // Backfilled history never leaves the machine through /v1/metrics.
             shareable: Default::default(),
-            turns: turns.len() as u64,
+            turns,
             value: Default::default(),
             reroute: agentos_core::attribution::RerouteCounts {
                 by_mode: req.reroute_modes.clone(),
