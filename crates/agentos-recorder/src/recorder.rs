@@ -520,7 +520,7 @@ impl Recorder {
 
         let env = Envelope {
             event_id: EventId(uuid::Uuid::now_v7()),
-            seq: state.last_seq + 1,
+            seq: state.next_seq(),
             recorded_at: (self.clock)(),
             tier,
             body,
@@ -618,7 +618,7 @@ impl Recorder {
                 covered: state.covered_len,
                 len,
             });
-            *state = LogState::default();
+            *state = state.restart();
         }
         let tail = state
             .fold_file_range(file, len, warnings)
@@ -698,6 +698,12 @@ impl Recorder {
         let r = crate::log::recompute(&self.paths.windows)
             .map_err(io_err("reading", &self.paths.windows))?;
         let mut state = r.state;
+        // The recompute knows only the log; seqs handed out before a truncation stay used.
+        let before = match &self.state {
+            Some(s) => s.clone(),
+            None => load_state(&self.paths.state, &mut Vec::new()),
+        };
+        state.seq_high_water = before.last_seq.max(before.seq_high_water);
         if r.tail == Tail::Unterminated {
             let mut f = OpenOptions::new()
                 .append(true)
