@@ -798,3 +798,29 @@ fn a_database_password_never_appears_in_an_error() {
         assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    sb.ok(&["ccc", "turn", "--model", "m"]);
+    for args in [
+        &["ccc", "outbox", "status"][..],
+        &["ccc", "preview", "--tier", "full"][..],
+    ] {
+        // The read end is closed before the child starts: its first write gets EPIPE, every
+        // time (what `agentos … | head` does once head has read enough).
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = sb
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run agentos");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
