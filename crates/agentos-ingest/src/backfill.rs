@@ -19,6 +19,10 @@ use crate::time::TimeRange;
 /// Large logs are read in chunks of this size so every worker stays busy.
 pub const CHUNK_BYTES: u64 = 16 << 20;
 
+/// Chunk size of a backfill: smaller, because a chunk's finished requests wait in memory until
+/// every earlier chunk is folded, and more, finer horizons let duplicate keys go sooner.
+pub const BACKFILL_CHUNK_BYTES: u64 = 4 << 20;
+
 /// Inputs of a backfill.
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
@@ -122,16 +126,20 @@ pub fn backfill(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
-    // horizon[i]: no request of file i or later ends before this (ms); keys older than it can no
-    // longer meet a duplicate. A file whose start cannot be read holds every key back.
-    let mut horizon: Vec<i64> = logs
+    let jobs = ccc::split_jobs(jobs, BACKFILL_CHUNK_BYTES);
+    // horizon[j]: no request finished in chunk j or later ends before this (ms), so keys older
+    // than it can no longer meet a duplicate. A chunk whose start shows no timestamp holds
+    // every key back.
+    let mut horizon: Vec<i64> = jobs
         .iter()
-        .map(|p| first_ts_ms(p).map_or(i64::MIN, |t| t.saturating_sub(ORDER_SLACK_MS)))
+        .map(|j| {
+            first_ts_ms(&j.path, j.start).map_or(i64::MIN, |t| t.saturating_sub(ORDER_SLACK_MS))
+        })
         .collect();
     for i in (0..horizon.len().saturating_sub(1)).rev() {
         horizon[i] = horizon[i].min(horizon[i + 1]);
     }
-    let jobs = ccc::split_jobs(jobs, CHUNK_BYTES);
+    let mut next_job = 0usize;
     let mut account = Account::default();
     let mut skipped = Vec::new();
     let mut asm = Assembler::default();
@@ -150,8 +158,11 @@ pub fn backfill(
             for t in asm.turns.drain(..) {
                 counts.add(&t);
             }
-            if let Some(i) = logs.iter().position(|p| *p == j.path) {
-                asm.forget_before(horizon[i]);
+            // Jobs arrive in order: the one after this is the earliest still to come. After the
+            // last, keys stay: requests left open are checked against them at the end.
+            next_job += 1;
+            if let Some(h) = horizon.get(next_job) {
+                asm.forget_before(*h);
             }
         },
     );
@@ -168,20 +179,25 @@ pub fn backfill(
     Ok(Backfill { summary, skipped })
 }
 
-/// The smallest timestamp (epoch ms) among the first lines of a usage log, or `None` when the
-/// start of the file holds none (unreadable, empty, torn).
-fn first_ts_ms(path: &std::path::Path) -> Option<i64> {
-    use std::io::Read as _;
+/// The smallest timestamp (epoch ms) among the first lines of a usage log from byte `start` on
+/// (a chunk's first, partial line skipped), or `None` when they hold none (unreadable, empty,
+/// torn).
+fn first_ts_ms(path: &std::path::Path, start: u64) -> Option<i64> {
+    use std::io::{Read as _, Seek as _};
     let mut head = Vec::with_capacity(64 << 10);
-    std::fs::File::open(path)
-        .ok()?
-        .take(64 << 10)
-        .read_to_end(&mut head)
-        .ok()?;
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(std::io::SeekFrom::Start(start)).ok()?;
+    f.take(64 << 10).read_to_end(&mut head).ok()?;
     let mut records = Vec::new();
     let mut min: Option<f64> = None;
-    // Only whole lines: the last one may be cut by the 64 KiB window.
-    let whole = memchr::memrchr(b'\n', &head).map_or(&[][..], |i| &head[..i]);
+    // Only whole lines: the last one may be cut by the 64 KiB window, the first by the chunk.
+    let from = if start == 0 {
+        0
+    } else {
+        memchr::memchr(b'\n', &head).map_or(head.len(), |i| i + 1)
+    };
+    let head = &head[from..];
+    let whole = memchr::memrchr(b'\n', head).map_or(&[][..], |i| &head[..i]);
     for line in whole.split(|b| *b == b'\n').take(16) {
         records.clear();
         // A broken object ends the line; what parsed before it still counts.
