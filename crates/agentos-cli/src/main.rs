@@ -27,10 +27,36 @@ use clap::Parser;
 
 use crate::output::ExitStatus;
 
+/// True for the panic `println!` raises when stdout is a closed pipe (`agentos … | head`).
+fn is_closed_stdout(msg: Option<&str>) -> bool {
+    msg.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe"))
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     output::init_tracing(&cli.global.log);
-    match cli::run(cli) {
+    // A reader that stops early (`| head`) is not a failure, wherever the printing happens:
+    // no panic message for it, and exit 0 like the `BrokenPipe` errors below.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_closed_stdout(info.payload_as_str()) {
+            default_hook(info);
+        }
+    }));
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli::run(cli))) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied());
+            if is_closed_stdout(msg) {
+                return ExitStatus::Ok.into();
+            }
+            std::panic::resume_unwind(payload)
+        }
+    };
+    match result {
         Ok(status) => status.into(),
         Err(err) => {
             // A closed stdout (e.g. `| head`) is not a failure.

@@ -7,7 +7,8 @@
 //!
 //! Verified keys are cached in memory for [`KEY_CACHE_TTL_US`] so that ingest does not pay a
 //! database round trip per request; a revocation therefore takes effect on every collector
-//! within that time.
+//! within that time. Unknown key ids are cached the same way (as never matching), so made-up
+//! ids neither load the database nor reveal by their timing whether an id exists.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -142,7 +143,29 @@ pub struct KeyVerifier {
 /// flood of made-up ids from growing memory).
 const KEY_CACHE_MAX: usize = 10_000;
 
+impl CachedKey {
+    /// An id the database does not know: never matches (revoked, and no key hashes to zeros
+    /// in practice).
+    fn unknown(now_us: i64) -> CachedKey {
+        CachedKey {
+            tenant: String::new(),
+            hash: [0; 32],
+            revoked: true,
+            fetched_at_us: now_us,
+        }
+    }
+}
+
 impl KeyVerifier {
+    fn remember(&self, key_id: &str, entry: CachedKey) {
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= KEY_CACHE_MAX {
+                c.clear();
+            }
+            c.insert(key_id.to_string(), entry);
+        }
+    }
+
     /// Resolves the tenant of the `Authorization` header value.
     ///
     /// # Errors
@@ -184,6 +207,9 @@ impl KeyVerifier {
                     .await
                     .map_err(|e| ApiError::from_store(&e))?;
                 let Some(record) = record else {
+                    // Remembered as unknown for the TTL too: a flood of made-up ids does not
+                    // reach the database, and an unknown id answers as fast as a known one.
+                    self.remember(key_id, CachedKey::unknown(now_us));
                     return Err(ApiError::Unauthorized("invalid API key"));
                 };
                 let Some(hash) = from_hex32(&record.key_hash) else {
@@ -197,12 +223,7 @@ impl KeyVerifier {
                     revoked: record.revoked_at_us.is_some(),
                     fetched_at_us: now_us,
                 };
-                if let Ok(mut c) = self.cache.lock() {
-                    if c.len() >= KEY_CACHE_MAX {
-                        c.clear();
-                    }
-                    c.insert(key_id.to_string(), entry.clone());
-                }
+                self.remember(key_id, entry.clone());
                 entry
             }
         };

@@ -40,6 +40,17 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// The request is fine but the server's state cannot take it now (409): retryable, since
+    /// the protocol's permanent verdicts depend on content only.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code (`coverage_too_fragmented`).
+        code: &'static str,
+        /// The reason.
+        message: String,
+        /// Seconds for `Retry-After`.
+        retry_after: u32,
+    },
     /// Transient failure; retry after the given seconds (503).
     #[error("service unavailable, retry later")]
     Unavailable {
@@ -62,6 +73,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +87,7 @@ impl ApiError {
             ApiError::Forbidden { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -91,7 +104,13 @@ impl ApiError {
     /// Maps a store failure to 503 (transient) or 500.
     pub fn from_store(e: &crate::store::StoreError) -> Self {
         if let crate::store::StoreError::TooFragmented { .. } = e {
-            return ApiError::invalid("/covers", e.to_string());
+            // Depends on what the device sent before, not on this request: retryable (the
+            // missing seqs may arrive meanwhile), never a rejection the client would log.
+            return ApiError::Conflict {
+                code: "coverage_too_fragmented",
+                message: e.to_string(),
+                retry_after: 60,
+            };
         }
         let detail = format!("{}", ErrorChain(e));
         if e.is_transient() {
@@ -146,6 +165,10 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, axum::Json(body)).into_response();
         match &self {
+            ApiError::Conflict { retry_after, .. } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
             ApiError::Unavailable {
                 retry_after,
                 detail,

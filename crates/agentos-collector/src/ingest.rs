@@ -8,7 +8,8 @@
 //! Whole-request problems are [`ApiError`]s (400 malformed JSON with line and column, 422 with
 //! the JSON pointer of a bad shape). Problems with one event are [`Rejection`]s: the event is
 //! not stored, the rest of the batch is, and its seq still counts as covered (the client moves
-//! it to `rejected.jsonl` and must not resend it forever).
+//! it to `rejected.jsonl` and must not resend it forever) — when it is a valid seq (1 to
+//! 2^63−1); any other is not covered at all.
 //!
 //! Per-event checks, in order: the v1 envelope schema (`agentos_core::schema`), the tier (only
 //! `full` events may arrive as events), the redaction table (fields that must never leave the
@@ -414,7 +415,9 @@ fn push_event(out: &mut ParsedBatch, raw: &str, seen: &mut HashSet<String>) {
         }
     };
     let seq = value.get("seq").and_then(Value::as_u64);
-    if let Some(s) = seq {
+    // Only a seq the protocol allows counts as covered, like `covers` itself: an event refused
+    // for seq = 2^64-1 must not open a gap of 2^64-2 seqs below it.
+    if let Some(s) = seq.filter(|s| (1..=i64::MAX as u64).contains(s)) {
         out.covered.push((s, s));
         out.arrived.push(s);
     }

@@ -138,9 +138,7 @@ impl LicenseGate {
     fn verify_uncached(&self, header: &[u8]) -> CachedResult {
         let pack = base64::engine::general_purpose::STANDARD
             .decode(header.trim_ascii())
-            .map_err(|e| {
-                LicenseError::Malformed(format!("X-AgentOS-License is not standard base64: {e}"))
-            })?;
+            .map_err(|e| LicenseError::NotBase64(format!("X-AgentOS-License: {e}")))?;
         // Verified with a time far in the past so that the cached result stays reusable; the
         // expiry check happens on every use in `verify`.
         verify_pack(&pack, self.keyring.as_ref(), i64::MIN / 2, None)

@@ -104,6 +104,14 @@ impl MinimizedSummary {
                     message: format!("must be a finite number or null, got {v}"),
                 });
             }
+            // Sums and means of quantities the v1 schema bounds at 0 (capacity_used, impf):
+            // a negative one cannot come from a real rollup.
+            if NON_NEGATIVE.contains(&key.as_str()) && n.is_some_and(|f| f < 0.0) {
+                return Err(SummaryShapeError {
+                    pointer,
+                    message: format!("must not be negative, got {v}"),
+                });
+            }
             let slot = match key.as_str() {
                 "features_shipped" => &mut out.features_shipped,
                 "features_per_capacity" => &mut out.features_per_capacity,
@@ -117,6 +125,10 @@ impl MinimizedSummary {
         Ok(out)
     }
 }
+
+/// Figures that can never be negative (their per-turn sources have `minimum: 0`).
+/// (`features_shipped` and so `features_per_capacity` may be: a `feature_delta` can be.)
+const NON_NEGATIVE: [&str; 2] = ["capacity_used", "avg_impf"];
 
 fn escape_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
@@ -155,8 +167,15 @@ pub fn merge<'a>(
     summaries: impl IntoIterator<Item = &'a MinimizedSummary> + Clone,
 ) -> MergedSummary {
     let all: Vec<&MinimizedSummary> = summaries.into_iter().collect();
-    let features_shipped: f64 = all.iter().filter_map(|s| s.features_shipped).sum();
-    let capacity_used: f64 = all.iter().filter_map(|s| s.capacity_used).sum();
+    // Folded from +0.0: `Iterator::sum` of no f64 is -0.0, which would show as `-0.0`.
+    let features_shipped = all
+        .iter()
+        .filter_map(|s| s.features_shipped)
+        .fold(0.0, |a, b| a + b);
+    let capacity_used = all
+        .iter()
+        .filter_map(|s| s.capacity_used)
+        .fold(0.0, |a, b| a + b);
     MergedSummary {
         devices: all.len() as u64,
         generated_at: all.iter().filter_map(|s| s.generated_at).max(),
@@ -179,6 +198,23 @@ mod tests {
         let err = MinimizedSummary::from_json(&json!({"avg_cls": 1.0, "models": {}}))
             .expect_err("models is not allowlisted");
         assert_eq!(err.pointer, "/models");
+    }
+
+    #[test]
+    fn an_empty_merge_has_positive_zeros_and_negative_figures_are_refused() {
+        let m = merge(std::iter::empty::<&MinimizedSummary>());
+        assert_eq!(
+            serde_json::to_value(&m).expect("json")["features_shipped"].to_string(),
+            "0.0"
+        );
+        assert!(m.capacity_used.is_sign_positive());
+        for key in NON_NEGATIVE {
+            let err =
+                MinimizedSummary::from_json(&json!({ key: -1.0 })).expect_err("negative refused");
+            assert_eq!(err.pointer, format!("/{key}"));
+        }
+        // A mean of signed scores may be negative.
+        assert!(MinimizedSummary::from_json(&json!({"avg_cls": -0.5})).is_ok());
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub enum LicenseError {
     /// The pack or claims are not JSON.
     #[error("license pack is not valid JSON: {0}")]
     Malformed(String),
+    /// The transport encoding around the pack (the `X-AgentOS-License` header's base64) is
+    /// broken; the pack itself was never reached.
+    #[error("license header is not standard base64 of a pack: {0}")]
+    NotBase64(String),
     /// A JSON object in the pack repeats a key (I-JSON forbids it; it hides what was signed).
     #[error("license pack has a duplicate JSON key {0:?}")]
     DuplicateKey(String),
@@ -103,7 +107,7 @@ impl LicenseError {
     /// Stable snake_case code for logs, metrics and API bodies.
     pub fn code(&self) -> &'static str {
         match self {
-            LicenseError::Malformed(_) => "malformed",
+            LicenseError::Malformed(_) | LicenseError::NotBase64(_) => "malformed",
             LicenseError::DuplicateKey(_) => "duplicate_key",
             LicenseError::MissingField(_) => "missing_field",
             LicenseError::InvalidField { .. } => "invalid_field",

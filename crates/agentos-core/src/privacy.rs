@@ -32,6 +32,20 @@ pub const MINIMIZED_SUMMARY_FIELDS: [&str; 7] = [
     "capacity_used",
 ];
 
+/// The `decision` fields that may leave under `full`: exactly the named properties of
+/// `decision.json` (a test keeps the two in step).
+pub const DECISION_FIELDS: [&str; 9] = [
+    "reroute_mode",
+    "reroute_decision",
+    "preferred_attempt",
+    "warn_pct_auto",
+    "warn_pct_confidence",
+    "warn_pct_cfg",
+    "gap_seconds_p50",
+    "gap_seconds_p95",
+    "gap_samples",
+];
+
 /// What happens to one field of an event at egress (full tier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldRule {
@@ -54,6 +68,9 @@ pub const EVENT_FIELD_RULES: &[(&str, FieldRule)] = &[
     ("feature.notes", FieldRule::Drop),
     ("measurement.errors", FieldRule::CountInto("error_count")),
     ("value", FieldRule::KeepOnly(&["summary", "links"])),
+    // The schema lets a decision carry any extra field locally (shims add their own); only
+    // the named routing fields leave, so free text cannot ride along.
+    ("decision", FieldRule::KeepOnly(&DECISION_FIELDS)),
     ("session_end.notes", FieldRule::Drop),
 ];
 

@@ -229,7 +229,9 @@ fn classify(status: StatusCode, err: ErrorBody, retry_after: Option<Duration>) -
         err.code
     };
     match s {
-        408 | 425 | 429 => SendError::Transient {
+        // 409: the server's state cannot take the request now (protocol v1, whole-request
+        // errors); it may later, so it is never a verdict on the content.
+        408 | 409 | 425 | 429 => SendError::Transient {
             code: format!("http_{s}"),
             message: format!("{code}: {}", err.message),
             retry_after,
@@ -339,6 +341,10 @@ mod tests {
         ));
         assert!(matches!(
             classify(StatusCode::TOO_MANY_REQUESTS, e(), None),
+            SendError::Transient { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::CONFLICT, e(), None),
             SendError::Transient { .. }
         ));
         assert!(matches!(

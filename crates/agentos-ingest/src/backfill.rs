@@ -19,6 +19,10 @@ use crate::time::TimeRange;
 /// Large logs are read in chunks of this size so every worker stays busy.
 pub const CHUNK_BYTES: u64 = 16 << 20;
 
+/// Chunk size of a backfill: smaller, because a chunk's finished requests wait in memory until
+/// every earlier chunk is folded, and more, finer horizons let duplicate keys go sooner.
+pub const BACKFILL_CHUNK_BYTES: u64 = 4 << 20;
+
 /// Inputs of a backfill.
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
@@ -86,25 +90,20 @@ pub struct Backfill {
     pub summary: BackfillSummary,
     /// Skipped lines (for the list file).
     pub skipped: Vec<SkippedLine>,
-    /// The turns (one per request).
-    pub turns: Vec<CccTurn>,
 }
 
-/// Sessions in CCC history: the shim writes no session identifier (`ccc-formats.md` §2.1), so
-/// a session is an activity window — the 5-hour block AgentOS measures as a "window" and
-/// `report blocks` shows: it starts at the first request after the previous window ended.
-fn activity_windows(turns: &[CccTurn]) -> u64 {
-    let mut ts: Vec<i64> = turns
-        .iter()
-        .map(|t| (t.ts * 1000.0).round() as i64)
-        .collect();
-    ts.sort_unstable();
-    let mut starts = crate::blocks::block_starts(&ts);
-    starts.dedup();
-    starts.len() as u64
-}
+/// How far before a file's first timestamp one of its requests may end and still be written
+/// into it: appends are in time order up to the jitter of concurrent writers, far below this.
+const ORDER_SLACK_MS: i64 = 3_600_000;
 
 /// Runs a backfill.
+///
+/// Streams: each chunk's finished requests are folded into the counts as soon as every earlier
+/// chunk is done, so no turn is kept. Duplicates (same rid and final timestamp, e.g. an archived
+/// copy of a rotated file) are still dropped across files; their keys are forgotten once no file
+/// still to be read starts early enough to repeat them (its first timestamp minus
+/// [`ORDER_SLACK_MS`]). Memory therefore depends on the threads, on requests left open and on
+/// how far files overlap in time, not on the input's size (`docs/perf/ingest.md`).
 pub fn backfill(
     opts: &BackfillOptions,
     progress: Option<&Progress>,
@@ -124,11 +123,25 @@ pub fn backfill(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
-    let jobs = ccc::split_jobs(jobs, CHUNK_BYTES);
+    let jobs = ccc::split_jobs(jobs, BACKFILL_CHUNK_BYTES);
+    // horizon[j]: no request finished in chunk j or later ends before this (ms), so keys older
+    // than it can no longer meet a duplicate. A chunk whose start shows no timestamp holds
+    // every key back.
+    let mut horizon: Vec<i64> = jobs
+        .iter()
+        .map(|j| {
+            first_ts_ms(&j.path, j.start).map_or(i64::MIN, |t| t.saturating_sub(ORDER_SLACK_MS))
+        })
+        .collect();
+    for i in (0..horizon.len().saturating_sub(1)).rev() {
+        horizon[i] = horizon[i].min(horizon[i + 1]);
+    }
+    let mut next_job = 0usize;
     let mut account = Account::default();
     let mut skipped = Vec::new();
     let mut asm = Assembler::default();
     let mut joiner = ccc::ChunkJoiner::default();
+    let mut counts = Counts::default();
     let none = TimeRange::default();
     crate::parallel::for_each_ordered(
         &jobs,
@@ -139,82 +152,218 @@ pub fn backfill(
             account.add(&o.account);
             skipped.extend(o.skipped);
             asm.push(o.closed, o.open);
+            for t in asm.turns.drain(..) {
+                counts.add(&t);
+            }
+            // Jobs arrive in order: the one after this is the earliest still to come. After the
+            // last, keys stay: requests left open are checked against them at the end.
+            next_job += 1;
+            if let Some(h) = horizon.get(next_job) {
+                asm.forget_before(*h);
+            }
         },
     );
     let duplicates = asm.duplicates;
     let (turns, incomplete) = asm.finish();
+    for t in &turns {
+        counts.add(t);
+    }
     account.duplicates += duplicates;
     account.incomplete = incomplete;
-    account.turns = turns.len() as u64;
+    account.turns = counts.turns;
 
-    let summary = summarize(opts, &turns, &logs, results, snapshot, account, incomplete);
-    Ok(Backfill {
-        summary,
-        skipped,
-        turns,
-    })
+    let summary = summarize(opts, counts, &logs, results, snapshot, account, incomplete);
+    Ok(Backfill { summary, skipped })
+}
+
+/// The smallest timestamp (epoch ms) among the first lines of a usage log from byte `start` on
+/// (a chunk's first, partial line skipped), or `None` when they hold none (unreadable, empty,
+/// torn).
+fn first_ts_ms(path: &std::path::Path, start: u64) -> Option<i64> {
+    use std::io::{Read as _, Seek as _};
+    let mut head = Vec::with_capacity(64 << 10);
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(std::io::SeekFrom::Start(start)).ok()?;
+    f.take(64 << 10).read_to_end(&mut head).ok()?;
+    let mut records = Vec::new();
+    let mut min: Option<f64> = None;
+    // Only whole lines: the last one may be cut by the 64 KiB window, the first by the chunk.
+    let from = if start == 0 {
+        0
+    } else {
+        memchr::memchr(b'\n', &head).map_or(head.len(), |i| i + 1)
+    };
+    let head = &head[from..];
+    let whole = memchr::memrchr(b'\n', head).map_or(&[][..], |i| &head[..i]);
+    for line in whole.split(|b| *b == b'\n').take(16) {
+        records.clear();
+        // A broken object ends the line; what parsed before it still counts.
+        let _ = ccc::parser::parse_objects(line, &mut records);
+        for r in &records {
+            if let Some(ts) = r.ts {
+                min = Some(min.map_or(ts.0, |m| m.min(ts.0)));
+            }
+        }
+    }
+    min.filter(|m| m.is_finite())
+        .map(|m| (m * 1000.0).floor() as i64)
+}
+
+/// Running counts over finished requests (owned keys: the parser's strings are per chunk).
+#[derive(Default)]
+struct Counts {
+    turns: u64,
+    models: FxHashMap<Box<str>, ModelUsage>,
+    errors: FxHashMap<Box<str>, u64>,
+    decisions: FxHashMap<Box<str>, u64>,
+    modes: FxHashMap<RerouteMode, u64>,
+    lanes: FxHashMap<Box<str>, u64>,
+    warn_cfg: FxHashMap<Box<str>, f64>,
+    rids: RidSet,
+    req: RequestStats,
+    // Hour → (first, last) request time (ms): all the block rule needs to count activity windows
+    // (see `activity_windows`), in memory bounded by the hours of history, not the requests.
+    hours: FxHashMap<i64, (i64, i64)>,
+}
+
+/// `map[key] += 1`, allocating the key only the first time it is seen.
+fn bump(map: &mut FxHashMap<Box<str>, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.into(), 1);
+        }
+    }
+}
+
+impl Counts {
+    fn add(&mut self, t: &CccTurn) {
+        self.turns += 1;
+        let m = match self.models.get_mut(&*t.model) {
+            Some(m) => m,
+            None => self.models.entry(t.model.as_ref().into()).or_default(),
+        };
+        m.turns += 1;
+        m.tokens_in += t.input_tokens;
+        m.tokens_out += t.output_tokens;
+        let req = &mut self.req;
+        if t.failed() {
+            bump(&mut self.errors, &t.model);
+            req.errors += 1;
+        }
+        req.streams += u64::from(t.stream);
+        req.fallbacks += u64::from(t.decision.fallback.is_some());
+        req.legacy += u64::from(t.legacy);
+        self.rids.insert(&t.rid);
+        if let Some(d) = &t.decision.reroute_decision {
+            bump(&mut self.decisions, d);
+        }
+        if let Some(mode) = t.decision.reroute_mode {
+            *self.modes.entry(mode).or_default() += 1;
+        }
+        bump(&mut self.lanes, t.lane.as_str());
+        let ms = (t.ts * 1000.0).round() as i64;
+        let span = self
+            .hours
+            .entry(ms.div_euclid(3_600_000))
+            .or_insert((ms, ms));
+        span.0 = span.0.min(ms);
+        span.1 = span.1.max(ms);
+        if let Some(w) = t.decision.warn_pct_cfg {
+            match self.warn_cfg.get_mut(&*t.model) {
+                Some(v) => *v = w,
+                None => {
+                    self.warn_cfg.insert(t.model.as_ref().into(), w);
+                }
+            }
+        }
+    }
+}
+
+/// Distinct request ids, exactly, in about 2 bytes per id: a CCC rid is 8 hex digits (32 bits),
+/// kept as sorted 16-bit halves under their high half. Other ids (old shapes) go to a plain set.
+#[derive(Default)]
+struct RidSet {
+    hex: FxHashMap<u16, Vec<u16>>,
+    other: FxHashSet<Box<str>>,
+    len: u64,
+}
+
+impl RidSet {
+    fn insert(&mut self, rid: &str) {
+        let parsed = (rid.len() == 8)
+            .then(|| u32::from_str_radix(rid, 16).ok())
+            .flatten()
+            // Upper-case hex would alias its lower-case twin: keep those apart.
+            .filter(|_| !rid.bytes().any(|b| b.is_ascii_uppercase()));
+        let fresh = match parsed {
+            Some(v) => {
+                let low = self.hex.entry((v >> 16) as u16).or_default();
+                match low.binary_search(&(v as u16)) {
+                    Ok(_) => false,
+                    Err(at) => {
+                        low.insert(at, v as u16);
+                        true
+                    }
+                }
+            }
+            None => !self.other.contains(rid) && self.other.insert(rid.into()),
+        };
+        self.len += u64::from(fresh);
+    }
+}
+
+/// Sessions in CCC history: the shim writes no session identifier (`ccc-formats.md` §2.1), so
+/// a session is an activity window — the 5-hour block AgentOS measures as a "window" and
+/// `report blocks` shows, starting at the first request after the previous window ended. The
+/// first and last request of each hour decide every block start, so those are all that is kept.
+fn activity_windows(hours: &FxHashMap<i64, (i64, i64)>) -> u64 {
+    let mut spans: Vec<(i64, i64)> = hours.values().copied().collect();
+    spans.sort_unstable();
+    let ts: Vec<i64> = spans.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let mut starts = crate::blocks::block_starts(&ts);
+    starts.dedup();
+    starts.len() as u64
 }
 
 fn summarize(
     opts: &BackfillOptions,
-    turns: &[CccTurn],
+    counts: Counts,
     logs: &[PathBuf],
     results: crate::source::results::ResultsTotals,
     snapshot: Option<crate::source::usage_snapshot::Snapshot>,
     account: Account,
     incomplete: u64,
 ) -> BackfillSummary {
-    // Count into maps keyed by borrowed strings (no allocation per turn), then sort once.
-    let mut models_h: FxHashMap<&str, ModelUsage> = FxHashMap::default();
-    let mut errors_h: FxHashMap<&str, u64> = FxHashMap::default();
-    let mut decisions_h: FxHashMap<&str, u64> = FxHashMap::default();
-    let mut modes_h: FxHashMap<RerouteMode, u64> = FxHashMap::default();
-    let mut lanes_h: FxHashMap<&str, u64> = FxHashMap::default();
-    let mut req = RequestStats {
-        incomplete,
-        ..RequestStats::default()
+    let owned = |h: FxHashMap<Box<str>, u64>| -> BTreeMap<String, u64> {
+        h.into_iter().map(|(k, v)| (k.into_string(), v)).collect()
     };
-    let mut rids: FxHashSet<&str> = FxHashSet::default();
-    let mut warn_cfg: FxHashMap<&str, f64> = FxHashMap::default();
-    for t in turns {
-        let m = models_h.entry(&t.model).or_default();
-        m.turns += 1;
-        m.tokens_in += t.input_tokens;
-        m.tokens_out += t.output_tokens;
-        if t.failed() {
-            *errors_h.entry(&t.model).or_default() += 1;
-            req.errors += 1;
-        }
-        req.streams += u64::from(t.stream);
-        req.fallbacks += u64::from(t.decision.fallback.is_some());
-        req.legacy += u64::from(t.legacy);
-        rids.insert(&t.rid);
-        if let Some(d) = &t.decision.reroute_decision {
-            *decisions_h.entry(d).or_default() += 1;
-        }
-        if let Some(mode) = t.decision.reroute_mode {
-            *modes_h.entry(mode).or_default() += 1;
-        }
-        *lanes_h.entry(t.lane.as_str()).or_default() += 1;
-        if let Some(w) = t.decision.warn_pct_cfg {
-            warn_cfg.insert(&t.model, w);
-        }
-    }
-    let owned = |h: FxHashMap<&str, u64>| -> BTreeMap<String, u64> {
-        h.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    };
-    let mut models: BTreeMap<String, ModelUsage> = models_h
+    let Counts {
+        turns,
+        models,
+        errors,
+        decisions,
+        modes,
+        lanes,
+        warn_cfg,
+        rids,
+        mut req,
+        hours,
+    } = counts;
+    let sessions = activity_windows(&hours);
+    req.incomplete = incomplete;
+    let mut models: BTreeMap<String, ModelUsage> = models
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+        .map(|(k, v)| (k.into_string(), v))
         .collect();
-    req.errors_by_model = owned(errors_h);
-    req.reroute_decisions = owned(decisions_h);
-    req.lanes = owned(lanes_h);
-    req.reroute_modes = modes_h
+    req.errors_by_model = owned(errors);
+    req.reroute_decisions = owned(decisions);
+    req.lanes = owned(lanes);
+    req.reroute_modes = modes
         .into_iter()
         .map(|(k, v)| (k.as_str().to_string(), v))
         .collect();
-    req.distinct_rids = rids.len() as u64;
+    req.distinct_rids = rids.len;
     // Cost is linear in tokens: pricing the per-model sums keeps the figure independent of the
     // order turns were added in (float sums are not associative).
     for (name, m) in models.iter_mut() {
@@ -226,7 +375,6 @@ fn summarize(
             });
         }
     }
-    let sessions = activity_windows(turns);
     let mut sources: Vec<String> = logs.iter().map(|p| p.display().to_string()).collect();
     sources.extend(results.files.iter().map(|p| p.display().to_string()));
     // From the snapshot, when given: keys are exactly the snapshot's models.
@@ -260,7 +408,7 @@ fn summarize(
             sessions,
             // Backfilled history never leaves the machine through /v1/metrics.
             shareable: Default::default(),
-            turns: turns.len() as u64,
+            turns,
             value: Default::default(),
             reroute: agentos_core::attribution::RerouteCounts {
                 by_mode: req.reroute_modes.clone(),

@@ -42,6 +42,11 @@ pub struct LogState {
     pub last_seq: u64,
     /// The running totals.
     pub rollup: Rollup,
+    /// Highest seq handed out before the log was truncated or replaced (0 when it never was):
+    /// kept so no seq is ever handed out twice (the server would hold two different events
+    /// under one seq). Added without a version bump: older state files read as 0.
+    #[serde(default)]
+    pub seq_high_water: u64,
 }
 
 impl Default for LogState {
@@ -53,6 +58,7 @@ impl Default for LogState {
             events: 0,
             last_seq: 0,
             rollup: Rollup::new(),
+            seq_high_water: 0,
         }
     }
 }
@@ -195,6 +201,21 @@ impl LogState {
         }
     }
 
+    /// The seq the next appended event gets: never one handed out before, even if the log
+    /// was truncated since.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.max(self.seq_high_water) + 1
+    }
+
+    /// A fresh state for a log that no longer holds what this one covered (truncated or
+    /// replaced): nothing folded, but the seqs handed out stay used.
+    pub fn restart(&self) -> LogState {
+        LogState {
+            seq_high_water: self.last_seq.max(self.seq_high_water),
+            ..LogState::default()
+        }
+    }
+
     /// Folds one valid event.
     pub fn fold_event(
         &mut self,
@@ -202,7 +223,7 @@ impl LogState {
         line: Option<u64>,
         warnings: &mut Vec<LogWarning>,
     ) {
-        let expected = self.last_seq + 1;
+        let expected = self.next_seq();
         if env.seq != expected {
             warnings.push(LogWarning::SeqOutOfOrder {
                 line: line.unwrap_or(self.lines),

@@ -212,6 +212,10 @@ pub struct Recorded {
     pub recorded_at: jiff::Timestamp,
     /// Problems found in the log while catching up (torn lines etc.), already handled.
     pub warnings: Vec<LogWarning>,
+    /// The event is in the log, but a file derived from it (summary, rollup state, GLM counts)
+    /// could not be written: why. Not an error, since the event must not be recorded twice; the
+    /// summary and the state are rewritten by the next write (or `agentos ccc rollup`).
+    pub not_refreshed: Option<String>,
 }
 
 /// The result of [`Recorder::start_session`].
@@ -518,7 +522,7 @@ impl Recorder {
 
         let env = Envelope {
             event_id: EventId(uuid::Uuid::now_v7()),
-            seq: state.last_seq + 1,
+            seq: state.next_seq(),
             recorded_at: (self.clock)(),
             tier,
             body,
@@ -541,15 +545,23 @@ impl Recorder {
         state.lines += 1;
         state.fold_event(&env, None, &mut warnings);
 
+        // From here on the event is recorded: whatever fails now must not turn into an error,
+        // or a caller that retries on error would record it twice.
+        let mut not_refreshed = None;
         if let EventBody::Turn(t) = &env.body
             && is_glm_model(&t.turn.model)
+            && let Err(e) = self.append_glm(t)
         {
-            self.append_glm(t)?;
+            not_refreshed = Some(error_chain(&e));
         }
         self.dirty = true;
         let interval = std::time::Duration::from_millis(self.config.recorder.refresh_interval_ms);
-        if force_refresh || self.last_refresh.is_none_or(|t| t.elapsed() >= interval) {
-            self.persist()?;
+        if (force_refresh || self.last_refresh.is_none_or(|t| t.elapsed() >= interval))
+            && let Err(e) = self.persist()
+        {
+            // Still dirty: the next append, flush or drop tries again.
+            self.dirty = true;
+            not_refreshed.get_or_insert_with(|| error_chain(&e));
         }
         Ok(Recorded {
             event_id: env.event_id,
@@ -557,6 +569,7 @@ impl Recorder {
             tier,
             recorded_at: env.recorded_at,
             warnings,
+            not_refreshed,
         })
     }
 
@@ -607,7 +620,7 @@ impl Recorder {
                 covered: state.covered_len,
                 len,
             });
-            *state = LogState::default();
+            *state = state.restart();
         }
         let tail = state
             .fold_file_range(file, len, warnings)
@@ -690,6 +703,12 @@ impl Recorder {
         let r = crate::log::recompute(&self.paths.windows)
             .map_err(io_err("reading", &self.paths.windows))?;
         let mut state = r.state;
+        // The recompute knows only the log; seqs handed out before a truncation stay used.
+        let before = match &self.state {
+            Some(s) => s.clone(),
+            None => load_state(&self.paths.state, &mut Vec::new()),
+        };
+        state.seq_high_water = before.last_seq.max(before.seq_high_water);
         if r.tail == Tail::Unterminated {
             let mut f = OpenOptions::new()
                 .append(true)
@@ -718,6 +737,18 @@ impl Drop for Recorder {
         // `agentos ccc rollup`; the log itself is already written.
         let _ = self.flush();
     }
+}
+
+/// An error and its causes on one line ("writing …: No space left on device").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 /// The license in force, looked up once per recorder (an Ed25519 verification is worth doing

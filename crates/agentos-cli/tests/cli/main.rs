@@ -756,3 +756,71 @@ fn report_value_attributes_features_to_models_by_their_shares() {
         table.stdout
     );
 }
+
+#[test]
+fn turn_exits_0_once_the_event_is_recorded_even_if_the_summary_cannot_be_written() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    let summary = sb.data_dir().join("metrics_summary.json");
+    std::fs::remove_file(&summary).expect("remove summary");
+    std::fs::create_dir_all(summary.join("blocker")).expect("block the summary");
+    let t = sb.run(&["ccc", "turn", "--model", "m", "--report-json"]);
+    assert_eq!(t.code, 0, "recorded means exit 0: {}", t.stderr);
+    assert!(
+        t.stderr.contains("not refreshed") && t.stderr.contains("metrics_summary.json"),
+        "{}",
+        t.stderr
+    );
+    assert_eq!(t.json()["summary_refreshed"], false);
+    assert_eq!(sb.log_lines().len(), 2, "exactly one turn line");
+    std::fs::remove_dir_all(&summary).expect("unblock");
+    let t = sb.ok(&["ccc", "turn", "--model", "m", "--report-json"]);
+    assert_eq!(t.json()["summary_refreshed"], true);
+    assert_eq!(sb.summary()["turns"], 2, "repaired by the next write");
+}
+
+#[test]
+fn a_database_password_never_appears_in_an_error() {
+    let sb = Sandbox::new();
+    for url in [
+        // Invalid on purpose (a bad sslmode), so the error comes at once without a server.
+        "postgres://agent@127.0.0.1:1/db?password=hunter2&sslmode=bogus",
+        "postgres://agent:hunter2@127.0.0.1:1/db?sslmode=bogus",
+        "mysql://agent@127.0.0.1/db?sslpassword=hunter2",
+    ] {
+        let r = sb.run(&["ccc", "keys", "list", "--database", url]);
+        assert_ne!(r.code, 0, "{url}");
+        assert!(
+            r.stderr.contains("***"),
+            "the URL is shown redacted: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    sb.ok(&["ccc", "turn", "--model", "m"]);
+    for args in [
+        &["ccc", "outbox", "status"][..],
+        &["ccc", "preview", "--tier", "full"][..],
+    ] {
+        // The read end is closed before the child starts: its first write gets EPIPE, every
+        // time (what `agentos … | head` does once head has read enough).
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = sb
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run agentos");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

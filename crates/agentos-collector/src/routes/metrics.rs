@@ -33,6 +33,16 @@ pub async fn post_metrics(
     check_device_id(device, "")?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::MalformedJson(format!("malformed JSON: {e}")))?;
+    // A repeated key would be silently resolved by the parser (last one wins); refuse the
+    // ambiguity instead, as for license packs.
+    if let Err(agentos_core::license::LicenseError::DuplicateKey(k)) =
+        agentos_core::license::reject_duplicate_keys(body)
+    {
+        return Err(ApiError::invalid(
+            format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            format!("duplicate key {k:?}"),
+        ));
+    }
     let summary = MinimizedSummary::from_json(&value).map_err(|e| ApiError::InvalidRequest {
         pointer: e.pointer,
         message: e.message,

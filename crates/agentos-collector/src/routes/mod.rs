@@ -26,9 +26,14 @@ pub const BINDING_HEADER: &str = "x-agentos-device-binding";
 
 /// Resolves the tenant of the request's bearer key.
 pub(crate) async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let mut all = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let auth = all.next().and_then(|v| v.to_str().ok());
+    // Proxies and servers disagree on which of two headers counts: refuse the ambiguity.
+    if all.next().is_some() {
+        return Err(ApiError::Unauthorized(
+            "more than one Authorization header; send exactly one",
+        ));
+    }
     state
         .inner
         .keys

@@ -70,3 +70,38 @@ async fn a_key_only_sees_its_own_tenant(h: &Harness) -> anyhow::Result<()> {
     Ok(())
 }
 both_backends!(a_key_only_sees_its_own_tenant);
+
+async fn unknown_key_ids_are_remembered_and_two_authorization_headers_refused(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    // A well-formed key whose id the database does not know yet.
+    let (key, record) = agentos_collector::auth::generate_key("acme", 0)?;
+    assert_eq!(h.get("/v1/summary", &key).await?.0, 401);
+    // Stored now, but the id was remembered as unknown: the next request does not ask the
+    // database again within the cache's lifetime (which is also why a flood of made-up ids
+    // costs the database nothing and answers in the same time as a known id).
+    h.state.store().insert_key(&record).await?;
+    assert_eq!(h.get("/v1/summary", &key).await?.0, 401);
+
+    let good = h.key("acme").await?;
+    assert_eq!(h.get("/v1/summary", &good).await?.0, 200);
+    for pair in [
+        [good.as_str(), "aos_000000000000_x"],
+        ["aos_000000000000_x", good.as_str()],
+    ] {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/summary", h.base))
+            .header("authorization", format!("Bearer {}", pair[0]))
+            .header("authorization", format!("Bearer {}", pair[1]))
+            .send()
+            .await?;
+        assert_eq!(resp.status().as_u16(), 401, "two headers: {pair:?}");
+        let text = resp.text().await?;
+        assert!(
+            text.contains("more than one Authorization header"),
+            "{text}"
+        );
+    }
+    Ok(())
+}
+both_backends!(unknown_key_ids_are_remembered_and_two_authorization_headers_refused);

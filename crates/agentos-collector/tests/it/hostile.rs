@@ -118,6 +118,65 @@ async fn a_device_cannot_fragment_its_coverage_without_bound(h: &Harness) -> any
         .ingest("acme", "d", &[], &every_other[..MAX_COVERAGE_RANGES], 0)
         .await?;
     assert_eq!(ok.coverage.ranges().len(), MAX_COVERAGE_RANGES);
+
+    // Over HTTP the refusal depends on the device's history, not on the request: a retryable
+    // 409 with Retry-After, never a 422 the client would log as a rejection.
+    let key = h.key("acme").await?;
+    let far = 2 * MAX_COVERAGE_RANGES as u64 + 10;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/events", h.base))
+        .bearer_auth(&key)
+        .header("X-AgentOS-License", h.full())
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&batch("d", far, far, vec![turn(far)]))?)
+        .send()
+        .await?;
+    assert_eq!(resp.status().as_u16(), 409);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().await?;
+    assert_eq!(body["code"], "coverage_too_fragmented", "{body}");
     Ok(())
 }
 crate::both_backends!(a_device_cannot_fragment_its_coverage_without_bound);
+
+async fn an_event_refused_for_an_impossible_seq_covers_nothing(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let mut bad = turn(1);
+    bad["seq"] = json!(u64::MAX);
+    let body = json!({
+        "device_id": "d",
+        "batch_id": uuid::Uuid::now_v7().to_string(),
+        "events": [bad, turn(1)],
+    });
+    let (s, r) = h.post_events(&key, &body).await?;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["accepted"], 1, "{r}");
+    assert_eq!(r["rejected"][0]["seq"], json!(u64::MAX), "{r}");
+    assert_eq!(r["watermark"], 1, "{r}");
+    assert_eq!(r["gaps"], json!([]), "no gap below an impossible seq: {r}");
+    let (_, sum) = h.get("/v1/summary", &key).await?;
+    let dev = &sum["devices"]["d"];
+    assert_eq!(dev["gaps"], json!([]), "{dev}");
+    Ok(())
+}
+crate::both_backends!(an_event_refused_for_an_impossible_seq_covers_nothing);
+
+async fn a_decision_with_fields_outside_the_allowlist_is_refused(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let mut free_text = turn(1);
+    free_text["decision"] = json!({"reroute_mode": "hybrid", "note": "customer ACME, secret"});
+    let mut named_only = turn(2);
+    named_only["decision"] = json!({"reroute_mode": "hybrid", "gap_samples": 3});
+    let (s, r) = h
+        .post_events(&key, &batch("d", 1, 2, vec![free_text, named_only]))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["accepted"], 1, "{r}");
+    assert_eq!(r["rejected"][0]["code"], "unredacted_field", "{r}");
+    let reason = r["rejected"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("/decision/note"), "{reason}");
+    Ok(())
+}
+crate::both_backends!(a_decision_with_fields_outside_the_allowlist_is_refused);

@@ -30,6 +30,15 @@ async fn events_need_telemetry_full_and_metrics_need_either(h: &Harness) -> anyh
         "{b}"
     );
 
+    // A header that is not base64 says so, rather than blaming the pack's JSON.
+    let (s, b) = send("/v1/events", Some("%%% not base64".into()), events.clone()).await?;
+    assert_eq!(s, 403, "{b}");
+    let message = b["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("not standard base64") && !message.contains("JSON"),
+        "{message}"
+    );
+
     let minimized = h.license(&["telemetry_minimized"]);
     let (s, b) = send("/v1/events", Some(minimized.clone()), events.clone()).await?;
     assert_eq!(

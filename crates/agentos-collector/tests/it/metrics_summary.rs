@@ -30,6 +30,15 @@ async fn only_allowlisted_summary_fields_are_accepted(h: &Harness) -> anyhow::Re
     assert_eq!((s, b["pointer"].as_str()), (422, Some("/avg_cls")));
     let (s, b) = post_metrics(h, &key, "d1", r#"{"avg_cls":1.2"#).await?;
     assert_eq!(s, 400, "{b}");
+    // A repeated key is ambiguous (which one counts?) and a negative capacity impossible.
+    let (s, b) = post_metrics(h, &key, "d1", r#"{"avg_cls":1.2,"avg_cls":9}"#).await?;
+    assert_eq!((s, b["pointer"].as_str()), (422, Some("/avg_cls")), "{b}");
+    let (s, b) = post_metrics(h, &key, "d1", r#"{"capacity_used":-3}"#).await?;
+    assert_eq!(
+        (s, b["pointer"].as_str()),
+        (422, Some("/capacity_used")),
+        "{b}"
+    );
     let (s, b) = post_metrics(
         h,
         &key,

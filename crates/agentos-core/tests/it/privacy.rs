@@ -49,6 +49,15 @@ fn full_tier_events_leave_with_free_text_redacted_and_stay_schema_valid() {
     assert_eq!(turn["measurement"]["error_count"], 2);
     assert_eq!(turn["turn"]["tokens_in"], 1200);
     assert!(out[2].get("notes").is_none());
+    // The example's decision carries an extra `fallback` field: only the named routing fields
+    // leave.
+    assert!(
+        turn["decision"].get("fallback").is_none(),
+        "{}",
+        turn["decision"]
+    );
+    assert_eq!(turn["decision"]["reroute_mode"], "hybrid");
+    assert_eq!(turn["decision"]["gap_samples"], 12);
     let text = serde_json::to_string(&out).expect("serialize");
     for secret in [
         "secret project",

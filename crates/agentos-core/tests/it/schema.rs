@@ -68,6 +68,12 @@ fn rust_types_and_schemas_name_the_same_fields() {
         .filter(|k| k != "fallback")
         .collect();
     assert_eq!(named, keys(&schema_doc(SchemaKind::Decision)["properties"]));
+    // ...and exactly those may leave (the egress allowlist, enforced on both sides).
+    let allowed: std::collections::BTreeSet<String> = agentos_core::privacy::DECISION_FIELDS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(allowed, named);
 }
 
 #[test]

@@ -386,7 +386,7 @@ impl Delivery {
                 let step = if batch.envs.is_empty() {
                     report.forgotten += batch.forgotten.count();
                     report.withheld += batch.withheld;
-                    self.commit_local(&batch, origin)?;
+                    self.commit_local(&batch, origin, report)?;
                     Step::Done
                 } else {
                     report.replayed += batch.envs.len() as u64;
@@ -465,7 +465,7 @@ impl Delivery {
             report.forgotten += batch.forgotten.count();
             report.held += batch.held_count();
             if batch.envs.is_empty() {
-                self.commit_local(&batch, Origin::Cursor)?;
+                self.commit_local(&batch, Origin::Cursor, report)?;
                 continue;
             }
             match self
@@ -542,7 +542,7 @@ impl Delivery {
                     if let Origin::Held { .. } = origin {
                         return Ok(Step::Stopped);
                     }
-                    self.commit_local(&batch, origin)?;
+                    self.commit_local(&batch, origin, report)?;
                     return Ok(Step::Done);
                 }
                 for r in &batch.held {
@@ -715,7 +715,7 @@ impl Delivery {
         forgotten_told: &SeqRanges,
         report: &mut DrainReport,
     ) -> Result<(), DeliveryError> {
-        self.record_local_rejects(batch)?;
+        self.record_local_rejects(batch, report)?;
         if !resp.rejected.is_empty() {
             let records: Vec<RejectedRecord> = resp
                 .rejected
@@ -812,8 +812,13 @@ impl Delivery {
 
     /// Accounts for a batch nothing of which leaves: no request; what it held back goes to the
     /// ledger, then the cursor moves on.
-    fn commit_local(&mut self, batch: &Batch, origin: Origin) -> Result<(), DeliveryError> {
-        self.record_local_rejects(batch)?;
+    fn commit_local(
+        &mut self,
+        batch: &Batch,
+        origin: Origin,
+        report: &mut DrainReport,
+    ) -> Result<(), DeliveryError> {
+        self.record_local_rejects(batch, report)?;
         let mut ledger = self.ledger.clone();
         ledger.forgotten_unreported.add_all(&batch.forgotten);
         self.settle(&mut ledger, batch, origin);
@@ -838,11 +843,18 @@ impl Delivery {
         Ok(())
     }
 
-    fn record_local_rejects(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+    /// Lines of the local log that cannot be sent at all go to `rejected.jsonl` too, and count
+    /// in the run's report like the server's rejections (the report must match the file).
+    fn record_local_rejects(
+        &mut self,
+        batch: &Batch,
+        report: &mut DrainReport,
+    ) -> Result<(), DeliveryError> {
         if batch.local_rejects.is_empty() {
             return Ok(());
         }
         self.state.rejected_total += batch.local_rejects.len() as u64;
+        report.rejected += batch.local_rejects.len() as u64;
         append_rejected(&self.paths.rejected, &batch.local_rejects)
             .map_err(|e| DeliveryError::io("appending to", &self.paths.rejected, e))
     }

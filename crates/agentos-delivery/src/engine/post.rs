@@ -78,10 +78,23 @@ impl Sender {
             self.transport = Some(Transport::new(settings)?);
         }
         let transport = self.transport.as_ref().ok_or(DeliveryError::NoUrl)?;
-        let sent = transport
-            .post(path, body.to_vec(), idempotency_key)
-            .await
-            .and_then(|reply| checked(path, &reply, ack));
+        let request = transport.post(path, body.to_vec(), idempotency_key);
+        // The deadline bounds the request in flight too, not only the waits between attempts:
+        // a slow answer must not stretch `sync --timeout` by a whole per-request timeout. A
+        // request cut off here may still be stored; its retry is a replay (same batch id).
+        let reply = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, request).await {
+                Ok(reply) => reply,
+                Err(_) => {
+                    if let Some(st) = state.as_deref_mut() {
+                        st.note_error("timeout", "the sync deadline passed during a request");
+                    }
+                    return Ok(Attempt::Done(Posted::OutOfTime));
+                }
+            },
+            None => request.await,
+        };
+        let sent = reply.and_then(|reply| checked(path, &reply, ack));
         match sent {
             Ok(value) => {
                 self.backoff.reset();

@@ -1,5 +1,7 @@
-//! `POST /v1/metrics`: the allowlisted aggregate summary, sent only when its body changed since
-//! the server last acknowledged one (`delivery/summary_sent.json` holds that body's SHA-256).
+//! `POST /v1/metrics`: the allowlisted aggregate summary, sent only when its figures changed
+//! since the server last acknowledged them (`delivery/summary_sent.json` holds the SHA-256 of
+//! that body without `generated_at`, so a summary merely rewritten later, e.g. after a `local`
+//! session, does not leak activity timing by a fresh upload).
 
 use std::time::Duration;
 
@@ -51,17 +53,29 @@ pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Whether the server already acknowledged exactly `body`.
+/// SHA-256 of a summary body's figures: everything but `generated_at`.
+fn figures_sha256(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
+        Ok(mut m) => {
+            m.remove("generated_at");
+            hex_sha256(&serde_json::to_vec(&m).unwrap_or_default())
+        }
+        // Not ours to judge here: an unparsable body is compared as it is.
+        Err(_) => hex_sha256(body),
+    }
+}
+
+/// Whether the server already acknowledged `body`'s figures.
 pub(crate) fn already_sent(paths: &Paths, body: &[u8]) -> bool {
     std::fs::read(&paths.summary_sent)
         .ok()
         .and_then(|b| serde_json::from_slice::<SummarySent>(&b).ok())
-        .is_some_and(|s| s.sha256 == hex_sha256(body))
+        .is_some_and(|s| s.sha256 == figures_sha256(body))
 }
 
 pub(crate) fn record_sent(paths: &Paths, body: &[u8], at: jiff::Timestamp) {
     let rec = SummarySent {
-        sha256: hex_sha256(body),
+        sha256: figures_sha256(body),
         at: Some(at),
     };
     let bytes = serde_json::to_vec(&rec).unwrap_or_default();

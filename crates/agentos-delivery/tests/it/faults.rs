@@ -148,3 +148,30 @@ fn a_refusing_server_stops_sync_with_the_reason() {
         Some("unauthorized")
     );
 }
+
+#[test]
+fn the_sync_deadline_cuts_off_a_request_in_flight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let server = RecordingServer::start().expect("server");
+    // An answer that would take ten minutes, within a per-request timeout just as long: only
+    // the sync's own deadline can end the call (without it this test hangs).
+    server.push_faults([Fault::Stall(Duration::from_secs(600))]);
+    append_events(data, 1..=5, |_| Tier::Full);
+    let mut s = settings(data, &server.url(), Tier::Full);
+    s.timeout = Duration::from_secs(600);
+    let report = crate::support::rt().block_on(async {
+        let mut d = agentos_delivery::Delivery::open(s.clone()).expect("open delivery");
+        d.sync(Some(
+            tokio::time::Instant::now() + Duration::from_millis(500),
+        ))
+        .await
+        .expect("sync")
+    });
+    assert!(!report.caught_up, "out of time, not delivered");
+    let st = status(data).expect("status");
+    assert_eq!(
+        st.pending_events, 5,
+        "nothing moved without an acknowledgement"
+    );
+}

@@ -53,6 +53,11 @@ fn a_torn_line_followed_by_more_events_is_skipped_and_logged() {
         rejected.contains("windows.jsonl"),
         "names the file: {rejected}"
     );
+    assert_eq!(
+        report.rejected,
+        rejected.lines().count() as u64,
+        "the report counts every line rejected.jsonl gained"
+    );
 }
 
 #[test]

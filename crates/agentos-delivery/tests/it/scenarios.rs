@@ -50,6 +50,16 @@ fn minimized_tier_sends_exactly_one_allowlisted_summary_and_no_events() {
     // A second sync has nothing new to say.
     let again = sync(&s);
     assert_eq!(again.summary, Some(SummaryOutcome::Unchanged));
+    // Nor after a local session: the summary is rewritten (new `generated_at`) but its
+    // shareable figures are the same, and a fresh upload would only leak activity timing.
+    let before = std::fs::read(cfg.data_dir.join("metrics_summary.json")).expect("summary");
+    let mut local = cfg.clone();
+    local.ccc.tier = Some(Tier::Local);
+    support::record_seed_session(&local, &["claude-sonnet-4.5"], "more private notes");
+    let after = std::fs::read(cfg.data_dir.join("metrics_summary.json")).expect("summary");
+    assert_ne!(before, after, "the summary file was rewritten");
+    let third = sync(&s);
+    assert_eq!(third.summary, Some(SummaryOutcome::Unchanged));
 
     assert!(
         server.requests_to("/v1/events").is_empty(),

@@ -2,5 +2,6 @@
 
 mod ccc;
 mod claude;
+mod parsers;
 mod store;
 mod support;

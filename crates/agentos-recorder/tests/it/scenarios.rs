@@ -271,3 +271,35 @@ fn an_opened_session_is_recorded_but_leaves_the_current_session_alone() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["session"]["session_id"], "claude-1");
 }
+
+#[test]
+fn a_failed_summary_refresh_after_the_append_is_a_warning_repaired_by_the_next_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let data = cfg.data_dir.clone();
+    Recorder::open(cfg.clone())
+        .expect("open")
+        .start_session(start(Tier::Local))
+        .expect("start");
+    // A real write failure: the summary's path is now a non-empty directory, so replacing it
+    // fails the way a full disk does, after the line is already in the log.
+    let summary_path = data.join("metrics_summary.json");
+    std::fs::remove_file(&summary_path).expect("remove summary");
+    std::fs::create_dir_all(summary_path.join("blocker")).expect("block the summary");
+    let mut rec = Recorder::open(cfg.clone()).expect("open");
+    let r = rec
+        .record_turn(seed_turn("glm-4.6"))
+        .expect("recorded, not an error");
+    assert_eq!(r.seq, 2);
+    let why = r.not_refreshed.expect("the failed refresh is reported");
+    assert!(why.contains("metrics_summary.json"), "{why}");
+    assert_eq!(log_lines(&data).len(), 2, "the turn is in the log once");
+    drop(rec);
+
+    std::fs::remove_dir_all(&summary_path).expect("unblock");
+    let mut rec = Recorder::open(cfg).expect("open");
+    let r = rec.record_turn(seed_turn("m")).expect("turn");
+    assert_eq!(r.not_refreshed, None);
+    let s = summary(&data);
+    assert_eq!(s["turns"], 2, "the next write repairs the summary: {s}");
+}

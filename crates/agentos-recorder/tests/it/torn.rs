@@ -117,3 +117,42 @@ fn a_missing_or_corrupt_state_file_is_rebuilt_from_the_log() {
     );
     assert_eq!(b.state().map(|s| s.rollup.turns), Some(2));
 }
+
+#[test]
+fn a_truncated_log_never_gets_a_seq_handed_out_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let log = cfg.data_dir.join("windows.jsonl");
+    let mut a = Recorder::open(cfg.clone()).expect("open");
+    a.start_session(StartRequest {
+        tier: Some(Tier::Local),
+        ..StartRequest::default()
+    })
+    .expect("start");
+    for _ in 0..3 {
+        a.record_turn(seed_turn("m")).expect("turn");
+    }
+    drop(a);
+    // Someone truncates the log to its first two lines (seqs 1 and 2); seqs 3 and 4 were
+    // handed out and may already be on the server.
+    let text = std::fs::read_to_string(&log).expect("log");
+    let kept: String = text.split_inclusive('\n').take(2).collect();
+    std::fs::write(&log, kept).expect("truncate");
+
+    let mut b = Recorder::open(cfg.clone()).expect("open");
+    let r = b.record_turn(seed_turn("m")).expect("turn");
+    assert_eq!(r.seq, 5, "3 and 4 are never handed out again");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| matches!(w, LogWarning::LogShrank { .. })),
+        "{:?}",
+        r.warnings
+    );
+    // A full recompute (`agentos ccc rollup`) keeps the high-water mark too.
+    b.rebuild().expect("rebuild");
+    assert_eq!(b.record_turn(seed_turn("m")).expect("turn").seq, 6);
+    drop(b);
+    let mut c = Recorder::open(cfg).expect("open");
+    assert_eq!(c.record_turn(seed_turn("m")).expect("turn").seq, 7);
+}

@@ -3,7 +3,7 @@
 //! fields).
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 
 use agentos_core::event::{
@@ -16,7 +16,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::context::Context;
-use crate::output::{ExitStatus, print_json, report_log_warnings};
+use crate::output::{ExitStatus, print_json, report_log_warnings, warn_line};
 
 /// Arguments of `agentos ccc turn`.
 #[derive(Debug, clap::Args)]
@@ -145,13 +145,35 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let model = turn.turn.model.clone();
     let r = rec.record_turn(turn)?;
     report_log_warnings(&r.warnings);
-    if report_json {
+    // The turn is in the log: exit 0 whatever happens to the derived files, so a wrapper that
+    // retries on failure never records it twice.
+    if let Some(why) = &r.not_refreshed {
+        warn_line(&format!(
+            "turn recorded, but the summary was not refreshed ({why}); the next record or \
+             `agentos ccc rollup` repairs it"
+        ));
+    }
+    // Nor does a closed stdout make it a failure.
+    let printed = if report_json {
         print_json(&json!({
             "seq": r.seq, "event_id": r.event_id, "tier": r.tier, "session_id": current.session_id,
             "model": model, "glm": agentos_recorder::recorder::is_glm_model(&model),
-        }))?;
+            "summary_refreshed": r.not_refreshed.is_none(),
+        }))
     } else {
-        println!("recorded turn seq {} (tier {})", r.seq, r.tier);
+        writeln!(
+            std::io::stdout(),
+            "recorded turn seq {} (tier {})",
+            r.seq,
+            r.tier
+        )
+        .map_err(anyhow::Error::from)
+    };
+    if let Err(e) = printed {
+        warn_line(&format!(
+            "turn seq {} recorded; printing it failed: {e:#}",
+            r.seq
+        ));
     }
     Ok(ExitStatus::Ok)
 }

@@ -576,6 +576,14 @@ impl Assembler {
         }
     }
 
+    /// Forgets the duplicate keys of requests that ended before `ts_ms` (epoch ms), once the
+    /// caller knows no request still to come can repeat them: keeps a streaming run's memory
+    /// independent of its input's size.
+    pub fn forget_before(&mut self, ts_ms: i64) {
+        // A CCC key's low half is the final line's epoch milliseconds (`DedupKey::ccc`).
+        self.seen.retain(|k| k.b as i64 >= ts_ms);
+    }
+
     /// Requests still open, in first-seen order (for the next incremental run).
     pub fn take_open(&mut self) -> Vec<CccTurn> {
         let mut v = Vec::new();
