@@ -37,6 +37,8 @@ pub enum SourceKind {
     Claude,
     /// CCC shim usage logs.
     Ccc,
+    /// Codex CLI session rollouts.
+    Codex,
 }
 
 impl SourceKind {
@@ -45,6 +47,7 @@ impl SourceKind {
         match self {
             SourceKind::Claude => "claude",
             SourceKind::Ccc => "ccc",
+            SourceKind::Codex => "codex",
         }
     }
 }
@@ -116,7 +119,9 @@ pub fn list_stores(data_dir: &Path) -> Vec<(SourceKind, PathBuf)> {
     v
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, IngestError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<Option<T>, IngestError> {
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -126,7 +131,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Ing
     }
 }
 
-fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), IngestError> {
+pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), IngestError> {
     let tmp = path.with_extension("json.tmp");
     let bytes =
         serde_json::to_vec(v).map_err(|e| IngestError::json(path.display().to_string(), e))?;

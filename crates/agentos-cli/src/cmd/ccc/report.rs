@@ -1,5 +1,5 @@
 //! `agentos report daily|weekly|monthly|session|blocks` (also `agentos ccc report …`): usage
-//! reports over everything ingested, or straight from a source (`--source claude|ccc`).
+//! reports over everything ingested, or straight from a source (`--source claude|codex|ccc`).
 //!
 //! Without `--since/--until`, a `--source` report goes through the store: the first run ingests
 //! the source, later runs read only new bytes. With a range, the source is scanned directly and
@@ -21,7 +21,9 @@ use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
 use agentos_ingest::report::{Filters, Report, ReportKind, ReportOptions, Row};
+use agentos_ingest::source::AgentSource as _;
 use agentos_ingest::source::claude::paths as claude_paths;
+use agentos_ingest::source::codex::Codex;
 use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
 use anyhow::Context as _;
 
@@ -52,6 +54,8 @@ pub enum Kind {
 pub enum Source {
     /// Claude Code transcripts.
     Claude,
+    /// Codex CLI session rollouts.
+    Codex,
     /// CCC shim usage logs (needs `--ccp-root`).
     Ccc,
 }
@@ -105,7 +109,8 @@ pub struct Common {
     /// Read this source (through the store) instead of everything already ingested.
     #[arg(long, value_enum)]
     pub source: Option<Source>,
-    /// Claude config or projects dir (with `--source claude`).
+    /// Claude config or projects dir (with `--source claude`), Codex home or sessions dir
+    /// (with `--source codex`).
     #[arg(long)]
     pub path: Option<PathBuf>,
     /// CCC root (with `--source ccc`).
@@ -300,6 +305,17 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         .context("reading Claude Code transcripts"),
         Some(Source::Claude) => scan_claude(args.c.path.as_deref(), &opts, Some(&progress))
             .context("reading Claude Code transcripts"),
+        Some(Source::Codex) if through_store => agentos_ingest::agent::ingest::<Codex>(
+            &s.data_dir,
+            args.c.path.as_deref(),
+            &store_opts,
+            Some(&progress),
+        )
+        .context("reading Codex CLI sessions"),
+        Some(Source::Codex) => {
+            agentos_ingest::agent::scan::<Codex>(args.c.path.as_deref(), &opts, Some(&progress))
+                .context("reading Codex CLI sessions")
+        }
         Some(Source::Ccc) => {
             let root = args
                 .c
@@ -393,12 +409,16 @@ fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
     let looked: Vec<PathBuf> = match args.c.source {
         None => vec![data_dir.join("ingest")],
         Some(Source::Claude) => claude_paths::searched(args.c.path.as_deref()),
+        Some(Source::Codex) => Codex::searched(args.c.path.as_deref()),
         Some(Source::Ccc) => args.c.ccp_root.iter().map(|r| r.join("logs")).collect(),
     };
     let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
     let hint = match args.c.source {
         None => "run `agentos ingest claude` (or pass `--source claude`) first",
         Some(Source::Claude) => "pass `--path` to a Claude config or projects dir",
+        Some(Source::Codex) => {
+            "pass `--path` to a Codex home (holding sessions/) or set CODEX_HOME"
+        }
         Some(Source::Ccc) => "check that `--ccp-root` is the CCC root (holding logs/)",
     };
     let looked = if looked.is_empty() {
