@@ -63,6 +63,9 @@ struct SavedState<S> {
 
 const STATE_FILE: &str = "state.json";
 
+/// The jobs of one run and the store key of their roots.
+type Jobs<S> = (Vec<AgentJob<S>>, String);
+
 /// Saved states by file: (checkpoint offset, state).
 type States<S> = FxHashMap<FileId, (u64, S)>;
 
@@ -72,7 +75,7 @@ fn jobs<S: AgentSource>(
     states: &States<S::State>,
     range: &TimeRange,
     acc: &mut Account,
-) -> Result<(Vec<AgentJob<S::State>>, String), IngestError> {
+) -> Result<Jobs<S::State>, IngestError> {
     let roots = S::roots(path)?;
     let root_key = roots
         .iter()

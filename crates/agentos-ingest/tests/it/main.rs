@@ -2,5 +2,6 @@
 
 mod ccc;
 mod claude;
+mod codex;
 mod store;
 mod support;
