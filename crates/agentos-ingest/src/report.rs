@@ -126,9 +126,9 @@ pub struct ModelBreakdown {
     /// Tokens.
     #[serde(flatten)]
     pub tokens: TokenCounts,
-    /// Cost (USD; 0 when the model has no price).
+    /// Cost (USD); 0 when the model has no price, which `priced: false` says.
     pub cost_usd: f64,
-    /// False when the price table does not know the model.
+    /// False when the price table does not know the model: its cost is unknown, not 0.
     pub priced: bool,
     /// Time of the model's first record in the row (epoch ms; orders `modelsUsed` in the
     /// ccusage shape). Not part of agentos' own JSON.
@@ -156,8 +156,12 @@ pub struct Row {
     /// Tokens.
     #[serde(flatten)]
     pub tokens: TokenCounts,
-    /// Cost (USD).
+    /// Cost (USD) of the priced models; see `unpriced_models`.
     pub cost_usd: f64,
+    /// Models of the row the price table does not know: `cost_usd` leaves them out (absent
+    /// when every model is priced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
     /// Models used, sorted.
     pub models: Vec<String>,
     /// Per-model breakdown, sorted by model.
@@ -175,10 +179,23 @@ pub struct Totals {
     /// Tokens.
     #[serde(flatten)]
     pub tokens: TokenCounts,
-    /// Cost (USD).
+    /// Cost (USD) of the priced models; see `unpriced_models`.
     pub cost_usd: f64,
+    /// Models the price table does not know: `cost_usd` leaves them out (absent when every
+    /// model is priced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
     /// Per-model totals.
     pub breakdown: Vec<ModelBreakdown>,
+}
+
+/// The models of `breakdown` without a price, in order.
+pub fn unpriced(breakdown: &[ModelBreakdown]) -> Vec<String> {
+    breakdown
+        .iter()
+        .filter(|b| !b.priced)
+        .map(|b| b.model.clone())
+        .collect()
 }
 
 /// A finished report.
@@ -417,6 +434,7 @@ fn finish_groups(
             turns: row_agg.turns,
             tokens: row_agg.tokens.into(),
             cost_usd,
+            unpriced_models: unpriced(&breakdown),
             models: models.iter().map(|(n, _)| n.clone()).collect(),
             breakdown,
         });
@@ -464,6 +482,7 @@ fn finish_groups(
             turns: t_agg.turns,
             tokens: t_agg.tokens.into(),
             cost_usd: t_break.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+            unpriced_models: unpriced(&t_break),
             breakdown: t_break,
         }),
     }
@@ -522,6 +541,7 @@ fn totals_of(rows: &[Row]) -> Totals {
         turns: breakdown.iter().map(|b| b.turns).sum(),
         tokens: tokens.into(),
         cost_usd: breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+        unpriced_models: unpriced(&breakdown),
         breakdown,
     }
 }
@@ -546,6 +566,7 @@ fn annotate_blocks(o: &ReportOptions, rows: Vec<Row>, spans: &[(i64, i64, i64)])
                 turns: 0,
                 tokens: TokenCounts::default(),
                 cost_usd: 0.0,
+                unpriced_models: Vec::new(),
                 models: Vec::new(),
                 breakdown: Vec::new(),
                 block: Some(BlockInfo {

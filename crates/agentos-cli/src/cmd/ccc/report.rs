@@ -363,6 +363,13 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
             },
         })
         .context("building the report")?;
+    if !report.totals.unpriced_models.is_empty() {
+        // Once per run, whatever the output format: a JSON consumer reads `unpriced_models`.
+        note(&format!(
+            "no price for model(s) {}: their cost is not included (see `agentos prices`; --prices FILE adds prices)",
+            report.totals.unpriced_models.join(", ")
+        ));
+    }
     let empty = report.rows.is_empty();
     let verdict = if !empty {
         None
@@ -443,15 +450,24 @@ struct Layout {
     color: bool,
 }
 
+/// A cost cell: `$1.23`; `$1.23*` when some of its models have no price (the figure covers the
+/// priced ones); `n/a*` when none has. The footnote under the table names them.
+fn cost_cell(usd: f64, unpriced: usize, models: usize) -> String {
+    match unpriced {
+        0 => format!("${}", money(usd)),
+        n if n == models => "n/a*".to_string(),
+        _ => format!("${}*", money(usd)),
+    }
+}
+
 fn cells(
     first: String,
     models: String,
     t: &agentos_ingest::report::TokenCounts,
-    cost: f64,
+    cost: String,
     turns: u64,
     compact: bool,
 ) -> Vec<String> {
-    let cost = format!("${}", money(cost));
     if compact {
         return vec![
             first,
@@ -641,7 +657,7 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
             row_label(rep.kind, r, compact),
             collapsed_models(r),
             &r.tokens,
-            r.cost_usd,
+            cost_cell(r.cost_usd, r.unpriced_models.len(), r.breakdown.len()),
             r.turns,
             compact,
         ));
@@ -651,7 +667,7 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
                     format!("  └ {}", short_model(&b.model)),
                     String::new(),
                     &b.tokens,
-                    b.cost_usd,
+                    cost_cell(b.cost_usd, usize::from(!b.priced), 1),
                     b.turns,
                     compact,
                 ));
@@ -662,7 +678,11 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
         "Total".into(),
         String::new(),
         &rep.totals.tokens,
-        rep.totals.cost_usd,
+        cost_cell(
+            rep.totals.cost_usd,
+            rep.totals.unpriced_models.len(),
+            rep.totals.breakdown.len(),
+        ),
         rep.totals.turns,
         compact,
     ));
@@ -693,6 +713,13 @@ fn render_table(out: &mut impl std::io::Write, rep: &Report, l: &Layout) -> std:
         writeln!(
             out,
             "Compact layout (narrow terminal): widen it or use --json for all columns."
+        )?;
+    }
+    if !rep.totals.unpriced_models.is_empty() {
+        writeln!(
+            out,
+            "* No price for {}: cost covers the priced models only (see `agentos prices`; add one with --prices FILE).",
+            rep.totals.unpriced_models.join(", ")
         )?;
     }
     block_summary(out, rep)?;
@@ -844,6 +871,7 @@ mod tests {
             turns: breakdown.iter().map(|b| b.turns).sum(),
             tokens: tokens(n),
             cost_usd: breakdown.iter().map(|b| b.cost_usd).sum(),
+            unpriced_models: Vec::new(),
             models: models.iter().map(|m| m.to_string()).collect(),
             breakdown,
             block: None,
@@ -916,6 +944,7 @@ mod tests {
                 turns: rows.iter().map(|r| r.turns).sum(),
                 tokens: t,
                 cost_usd: rows.iter().map(|r| r.cost_usd).sum(),
+                unpriced_models: Vec::new(),
                 breakdown: Vec::new(),
             },
             rows,
