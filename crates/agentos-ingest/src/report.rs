@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use agentos_core::model::canonical_model;
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -382,20 +383,26 @@ fn finish_groups(
     projects: &FxHashMap<i64, u32>,
 ) -> Report {
     // Rows in (bucket, project) order; the project part is NO_PROJECT unless `--instances`.
-    let mut by_key: BTreeMap<(i64, &str), Vec<(String, Agg)>> = BTreeMap::new();
+    // Models under their canonical id: spellings of one model from different sources merge.
+    let mut by_key: BTreeMap<(i64, &str), BTreeMap<String, Agg>> = BTreeMap::new();
     for ((k, m, p), a) in groups {
         let project = if p == NO_PROJECT { "" } else { strings.get(p) };
-        by_key
-            .entry((k, project))
-            .or_default()
-            .push((strings.get(m).to_string(), a));
+        let model = canonical_model(strings.get(m)).into_owned();
+        merge_agg(
+            by_key
+                .entry((k, project))
+                .or_default()
+                .entry(model)
+                .or_default(),
+            &a,
+        );
     }
     let mut rows = Vec::new();
     // Blocks: (start, first, last) of each row, for gaps and the active block.
     let mut spans = Vec::new();
     let mut model_totals: BTreeMap<String, Agg> = BTreeMap::new();
-    for ((k, instance), mut models) in by_key {
-        models.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((k, instance), models) in by_key {
+        let models: Vec<(String, Agg)> = models.into_iter().collect();
         let mut row_agg = Agg::default();
         let mut breakdown = Vec::new();
         for (name, a) in &models {
@@ -975,6 +982,46 @@ mod tests {
         assert_eq!(r.rows[0].key, "2026-09");
         let r = build(&set, &opts(ReportKind::Monthly, "UTC"));
         assert_eq!(r.rows[0].key, "2026-10");
+    }
+
+    #[test]
+    fn spellings_of_one_model_are_one_model_and_unknown_ones_are_unpriced() {
+        let mut set = RecordSet::default();
+        rec(
+            &mut set,
+            "claude-sonnet-4-5-20250929",
+            "2026-09-01T10:00:00Z",
+            1000,
+        );
+        rec(&mut set, "claude-sonnet-4.5", "2026-09-01T11:00:00Z", 1000);
+        rec(&mut set, "sonnet-4.5", "2026-09-01T12:00:00Z", 1000);
+        rec(&mut set, "my-local-model", "2026-09-01T13:00:00Z", 1000);
+        let r = build(&set, &opts(ReportKind::Daily, "UTC"));
+        let models: Vec<(&str, u64, bool)> = r
+            .totals
+            .breakdown
+            .iter()
+            .map(|b| (b.model.as_str(), b.turns, b.priced))
+            .collect();
+        assert_eq!(
+            models,
+            [
+                ("claude-sonnet-4-5-20250929", 3, true),
+                ("my-local-model", 1, false)
+            ]
+        );
+        assert_eq!(
+            r.rows[0].models,
+            ["claude-sonnet-4-5-20250929", "my-local-model"]
+        );
+        assert_eq!(r.totals.unpriced_models, ["my-local-model"]);
+        assert_eq!(r.rows[0].unpriced_models, ["my-local-model"]);
+        // 3000 input at $3/M + 3000 output at $15/M; the unpriced model adds nothing.
+        assert!(
+            (r.totals.cost_usd - 0.054).abs() < 1e-12,
+            "{}",
+            r.totals.cost_usd
+        );
     }
 
     #[test]
