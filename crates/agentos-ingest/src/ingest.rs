@@ -461,7 +461,12 @@ pub fn load_all(data_dir: &Path, kind: Option<SourceKind>) -> Result<RecordSet, 
             continue;
         }
         let store = Store::open(&dir, k, "")?;
+        let before = set.records.len();
         store.load_into(&mut set)?;
+        // Tag what this store added with its source, for `--by-source` (in memory only).
+        for r in &mut set.records[before..] {
+            r.flags |= k.flag();
+        }
     }
     Ok(set)
 }

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
 use crate::pricing::{PriceTable, Tokens};
-use crate::record::{RecordSet, StringTable, UsageRecord};
+use crate::record::{RecordSet, SOURCE_MASK, SOURCE_SHIFT, StringTable, UsageRecord};
+use crate::store::SourceKind;
 use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
 
 /// Which report.
@@ -65,6 +66,9 @@ pub struct Filters {
     pub session_id: Option<String>,
     /// One row per period and project (`project` is set on each row).
     pub instances: bool,
+    /// One row per period and source (`source` is set on each row; records need their source
+    /// tag, see [`crate::store::SourceKind::flag`]). Ignored with `instances`.
+    pub by_source: bool,
     /// Newest row first.
     pub descending: bool,
     /// Only the last (newest) N rows; gap rows are not counted. Totals cover the rows shown.
@@ -145,6 +149,9 @@ pub struct Row {
     /// Project (session report) or end of the block (blocks report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Source of the row's records (`--by-source`): `claude`, `codex`, `ccc`, or `untagged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Block end (blocks report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
@@ -321,6 +328,8 @@ impl<'o> Aggregator<'o> {
     fn project_key(&self, r: &UsageRecord) -> u32 {
         if self.o.filters.instances {
             r.project
+        } else if self.o.filters.by_source {
+            SOURCE_KEY - ((r.flags & SOURCE_MASK) >> SOURCE_SHIFT)
         } else {
             NO_PROJECT
         }
@@ -384,9 +393,15 @@ fn finish_groups(
 ) -> Report {
     // Rows in (bucket, project) order; the project part is NO_PROJECT unless `--instances`.
     // Models under their canonical id: spellings of one model from different sources merge.
-    let mut by_key: BTreeMap<(i64, &str), BTreeMap<String, Agg>> = BTreeMap::new();
+    let mut by_key: BTreeMap<(i64, String), BTreeMap<String, Agg>> = BTreeMap::new();
     for ((k, m, p), a) in groups {
-        let project = if p == NO_PROJECT { "" } else { strings.get(p) };
+        let project = if p == NO_PROJECT {
+            String::new()
+        } else if o.filters.by_source && !o.filters.instances {
+            source_name(p)
+        } else {
+            strings.get(p).to_string()
+        };
         let model = canonical_model(strings.get(m)).into_owned();
         merge_agg(
             by_key
@@ -429,12 +444,14 @@ fn finish_groups(
                 Some(local_time(&o.tz, k + BLOCK_MS)),
             ),
         };
-        let project = project.or_else(|| o.filters.instances.then(|| instance.to_string()));
+        let project = project.or_else(|| o.filters.instances.then(|| instance.clone()));
+        let source = (o.filters.by_source && !o.filters.instances).then(|| instance.clone());
         spans.push((k, row_agg.first, row_agg.last));
         rows.push(Row {
             block: None,
             key,
             project,
+            source,
             end,
             first: local_time(&o.tz, row_agg.first),
             last: local_time(&o.tz, row_agg.last),
@@ -497,6 +514,16 @@ fn finish_groups(
 
 /// Group key of records when rows are not split by project.
 const NO_PROJECT: u32 = u32::MAX;
+/// Group keys of `--by-source` rows: this minus the source code (0 = untagged).
+const SOURCE_KEY: u32 = u32::MAX - 1;
+
+/// The source name of a `--by-source` group key.
+fn source_name(p: u32) -> String {
+    let code = SOURCE_KEY - p;
+    SourceKind::from_flags(code << SOURCE_SHIFT)
+        .map_or("untagged", |k| k.as_str())
+        .to_string()
+}
 
 /// The last `n` rows that are not gaps, with the gaps between them.
 fn keep_last(mut rows: Vec<Row>, n: usize) -> Vec<Row> {
@@ -567,6 +594,7 @@ fn annotate_blocks(o: &ReportOptions, rows: Vec<Row>, spans: &[(i64, i64, i64)])
             out.push(Row {
                 key: local_time(&o.tz, end),
                 project: None,
+                source: None,
                 end: Some(local_time(&o.tz, start)),
                 first: local_time(&o.tz, end),
                 last: local_time(&o.tz, start),

@@ -42,6 +42,27 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Every kind, in code order.
+    pub const ALL: [SourceKind; 3] = [SourceKind::Claude, SourceKind::Ccc, SourceKind::Codex];
+
+    /// The kind's tag in [`crate::record::UsageRecord::flags`] (bits 8–11, set only in memory
+    /// by [`crate::ingest::load_all`]; never stored).
+    pub fn flag(&self) -> u32 {
+        let code = match self {
+            SourceKind::Claude => 1,
+            SourceKind::Ccc => 2,
+            SourceKind::Codex => 3,
+        };
+        code << crate::record::SOURCE_SHIFT
+    }
+
+    /// The kind tagged in `flags`, if any.
+    pub fn from_flags(flags: u32) -> Option<SourceKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| flags & crate::record::SOURCE_MASK == k.flag())
+    }
+
     /// Directory-name prefix.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -270,3 +270,41 @@ fn since_skips_files_last_written_before_the_range() {
 fn rollouts(root: &Path) -> Vec<PathBuf> {
     agentos_ingest::source::codex::paths::rollout_files(root)
 }
+
+#[test]
+fn reports_over_every_store_group_by_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let codex = generate(
+        &dir.path().join("codex"),
+        &["--sessions", "5", "--turns", "8", "--seed", "2"],
+    );
+    let claude = crate::support::generate(
+        "gen_claude_logs.py",
+        &dir.path().join("claude"),
+        &["--sessions", "3", "--turns", "20", "--seed", "4"],
+    );
+    drop(ingest::<Codex>(&data, Some(&dir.path().join("codex")), &opts(1), None).expect("codex"));
+    drop(
+        agentos_ingest::ingest::ingest_claude(
+            &data,
+            Some(&dir.path().join("claude")),
+            &opts(1),
+            None,
+        )
+        .expect("claude"),
+    );
+    let set = agentos_ingest::ingest::load_all(&data, None).expect("load");
+    let mut o = report_opts(ReportKind::Monthly);
+    o.filters.by_source = true;
+    let r = build(&set, &o);
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    for row in &r.rows {
+        *by.entry(row.source.clone().expect("a source on every row"))
+            .or_default() += row.turns;
+    }
+    let claude_turns = claude["assistant_unique"].as_u64();
+    assert_eq!(by.get("codex").copied(), Some(n(&codex, "turns")));
+    assert_eq!(by.get("claude").copied(), claude_turns, "{claude}");
+    assert_eq!(by.len(), 2);
+}

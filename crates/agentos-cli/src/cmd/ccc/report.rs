@@ -147,6 +147,9 @@ pub struct Common {
     /// One row per period and project.
     #[arg(long)]
     pub instances: bool,
+    /// One row per period and source (claude, codex, ccc) over everything ingested.
+    #[arg(long, conflicts_with_all = ["instances", "source"])]
+    pub by_source: bool,
     /// Row order: `asc` (oldest first, the default) or `desc`.
     #[arg(long, value_enum, default_value_t = Order::Asc)]
     pub order: Order,
@@ -358,6 +361,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
                 project: args.c.project.clone(),
                 session_id: args.session_id.clone(),
                 instances: args.c.instances,
+                by_source: args.c.by_source,
                 descending: args.c.order == Order::Desc,
                 last: args.c.last,
             },
@@ -540,7 +544,7 @@ fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
         }
         _ => r.key.clone(),
     };
-    match &r.project {
+    match r.project.as_ref().or(r.source.as_ref()) {
         Some(p) if !p.is_empty() => format!("{key} ({p})"),
         _ if active => format!("{key} (active)"),
         _ => key,
@@ -865,6 +869,7 @@ mod tests {
         Row {
             key: key.into(),
             project: project.map(str::to_string),
+            source: None,
             end: None,
             first: key.into(),
             last: key.into(),
