@@ -136,6 +136,7 @@ pub(crate) struct Markers {
     token_count: memmem::Finder<'static>,
     turn_context: memmem::Finder<'static>,
     session_meta: memmem::Finder<'static>,
+    response_item: memmem::Finder<'static>,
 }
 
 impl Default for Markers {
@@ -144,7 +145,28 @@ impl Default for Markers {
             token_count: memmem::Finder::new(b"\"token_count\""),
             turn_context: memmem::Finder::new(b"\"turn_context\""),
             session_meta: memmem::Finder::new(b"\"session_meta\""),
+            response_item: memmem::Finder::new(b"\"type\":\"response_item\""),
         }
+    }
+}
+
+/// Codex writes `{"timestamp":…,"type":…,"payload":…}`, so a line's kind is in its first bytes.
+/// Messages and tool calls (`response_item`, most of the bytes) are recognised there and never
+/// searched further.
+const HEAD: usize = 96;
+
+impl Markers {
+    fn wanted(&self, line: &[u8]) -> bool {
+        if self
+            .response_item
+            .find(&line[..line.len().min(HEAD)])
+            .is_some()
+        {
+            return false;
+        }
+        self.token_count.find(line).is_some()
+            || self.turn_context.find(line).is_some()
+            || self.session_meta.find(line).is_some()
     }
 }
 
@@ -155,10 +177,7 @@ pub(crate) fn parse_line(line: &[u8], state: &mut CodexState, m: &Markers) -> Pa
     if trimmed.is_empty() {
         return Parsed::NoUsage;
     }
-    let wanted = m.token_count.find(trimmed).is_some()
-        || m.turn_context.find(trimmed).is_some()
-        || m.session_meta.find(trimmed).is_some();
-    if !wanted {
+    if !m.wanted(trimmed) {
         return if trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}') {
             Parsed::NoUsage
         } else {
