@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub use parser::{CodexState, CodexUsage, Parsed, TurnUsage, UNKNOWN_MODEL};
 
-use crate::account::{Account, Progress, SkipReason, SkippedLine};
+use crate::account::{Account, Progress, SkippedLine, settle_scan};
 use crate::agent::{AgentJob, AgentOutcome};
 use crate::dedup::DedupKey;
 use crate::error::IngestError;
@@ -158,35 +158,7 @@ pub fn read_file(
         }
         ControlFlow::Continue(Tail::Consumed)
     });
-    let end = match res {
-        Ok(end) => {
-            account.bytes = end.bytes_read;
-            if end.oversized > 0 {
-                account.lines_skipped += end.oversized;
-                skipped.push(SkippedLine {
-                    path: path.clone(),
-                    line: 0,
-                    offset: 0,
-                    reason: SkipReason::Oversized,
-                });
-            }
-            Some(end)
-        }
-        Err(e) => {
-            account.lines_skipped += 1;
-            skipped.push(SkippedLine {
-                path: path.clone(),
-                line: 0,
-                offset: 0,
-                reason: SkipReason::Unreadable(format!("{e:#}")),
-            });
-            None
-        }
-    };
-    if let Some(p) = progress {
-        p.add_bytes(account.bytes);
-        p.file_done();
-    }
+    let end = settle_scan(res, &path, &mut account, &mut skipped, progress);
     AgentOutcome {
         batch,
         account,
