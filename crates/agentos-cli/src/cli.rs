@@ -28,6 +28,8 @@ pub enum Command {
     /// Usage reports: daily, weekly, monthly, session, blocks.
     #[command(subcommand)]
     Report(cmd::ccc::report::Command),
+    /// The price table reports use, with the date it was taken.
+    Prices(cmd::prices::Args),
     /// Ingest a source into the local store (read by `agentos report`).
     #[command(subcommand)]
     Ingest(cmd::ccc::ingest::Command),
@@ -82,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::License(c) => cmd::license::run(c, ctx),
         Command::Report(c) => cmd::ccc::report::run(c, ctx),
         Command::Ingest(c) => cmd::ccc::ingest::run(c, ctx),
+        Command::Prices(a) => cmd::prices::run(&a, ctx),
         Command::Claude(c) => cmd::claude::run(c, ctx),
         Command::Statusline(a) => cmd::statusline::run(a, ctx),
         Command::Ccc(c) => match c {

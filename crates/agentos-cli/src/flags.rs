@@ -17,8 +17,9 @@ pub struct Threads {
 /// `--prices`: a price table replacing the embedded one.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Prices {
-    /// Price table override (JSON, same shape as the embedded one; `[ingest] prices` in the
-    /// config).
+    /// Price table file whose entries add to or replace the embedded ones (JSON:
+    /// `{"as_of": "YYYY-MM-DD", "models": {"family": {"input": USD/Mtok, "output": …,
+    /// "cache_creation": …, "cache_read": …}}}`; `[ingest] prices` in the config).
     #[arg(long)]
     pub prices: Option<PathBuf>,
 }

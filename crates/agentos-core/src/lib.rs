@@ -4,6 +4,7 @@
 //! Modules, lowest first (each uses only modules listed before it):
 //!
 //! - [`license`]: signed license packs and the entitlements they grant.
+//! - [`model`]: one canonical id per model (the versioned alias table).
 //! - [`tier`]: privacy [`Tier`]s and the [`tier::Egress`] endpoints they open.
 //! - [`event`]: the v1 envelope and its payloads.
 //! - [`origin`]: turn ids derived from where a turn came from (same request, same id).
@@ -21,6 +22,7 @@
 pub mod attribution;
 pub mod event;
 pub mod license;
+pub mod model;
 pub mod origin;
 pub mod privacy;
 pub mod rollup;

@@ -192,6 +192,43 @@ fn write_lines(
     Ok(Some(path.to_path_buf()))
 }
 
+/// Books the end of one file's scan: bytes read, oversized lines, or the file being unreadable
+/// (a skipped "line 0", never fatal), and the progress; returns where the scan ended.
+pub(crate) fn settle_scan(
+    res: Result<crate::scan::ScanEnd, IngestError>,
+    path: &Arc<Path>,
+    account: &mut Account,
+    skipped: &mut Vec<SkippedLine>,
+    progress: Option<&Progress>,
+) -> Option<crate::scan::ScanEnd> {
+    let whole_file = |reason| SkippedLine {
+        path: path.clone(),
+        line: 0,
+        offset: 0,
+        reason,
+    };
+    let end = match res {
+        Ok(end) => {
+            account.bytes = end.bytes_read;
+            if end.oversized > 0 {
+                account.lines_skipped += end.oversized;
+                skipped.push(whole_file(SkipReason::Oversized));
+            }
+            Some(end)
+        }
+        Err(e) => {
+            account.lines_skipped += 1;
+            skipped.push(whole_file(SkipReason::Unreadable(format!("{e:#}"))));
+            None
+        }
+    };
+    if let Some(p) = progress {
+        p.add_bytes(account.bytes);
+        p.file_done();
+    }
+    end
+}
+
 /// Live counters a progress bar can poll while worker threads run.
 #[derive(Debug, Default)]
 pub struct Progress {

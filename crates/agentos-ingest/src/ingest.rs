@@ -461,23 +461,28 @@ pub fn load_all(data_dir: &Path, kind: Option<SourceKind>) -> Result<RecordSet, 
             continue;
         }
         let store = Store::open(&dir, k, "")?;
+        let before = set.records.len();
         store.load_into(&mut set)?;
+        // Tag what this store added with its source, for `--by-source` (in memory only).
+        for r in &mut set.records[before..] {
+            r.flags |= k.flag();
+        }
     }
     Ok(set)
 }
 
-fn set_total(progress: Option<&Progress>, n: u64) {
+pub(crate) fn set_total(progress: Option<&Progress>, n: u64) {
     if let Some(p) = progress {
         p.total_bytes.store(n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-fn finish_counts(run: &mut IngestRun) {
+pub(crate) fn finish_counts(run: &mut IngestRun) {
     run.account.turns = run.set.records.len() as u64;
     run.account.duplicates += run.set.duplicates;
 }
 
-fn finish_counts_store(run: &mut IngestRun, store: &Store) -> Result<(), IngestError> {
+pub(crate) fn finish_counts_store(run: &mut IngestRun, store: &Store) -> Result<(), IngestError> {
     run.account.turns = run.set.records.len() as u64;
     recorded_skips(run, store);
     Ok(())
@@ -485,7 +490,7 @@ fn finish_counts_store(run: &mut IngestRun, store: &Store) -> Result<(), IngestE
 
 /// The store's count of skipped lines (earlier runs included) and its list, so `--strict`
 /// answers the same on a warm run that reads nothing as on the cold run that hit the lines.
-fn recorded_skips(run: &mut IngestRun, store: &Store) {
+pub(crate) fn recorded_skips(run: &mut IngestRun, store: &Store) {
     run.account.skipped_recorded = store.skipped_lines();
     if store.skipped_lines() > 0 {
         run.account.skipped_list = Some(store.skipped_path());
@@ -493,7 +498,7 @@ fn recorded_skips(run: &mut IngestRun, store: &Store) {
 }
 
 /// Adds this run's skipped lines to the store's list and count (before its commit).
-fn record_skips(run: &IngestRun, store: &mut Store) -> Result<(), IngestError> {
+pub(crate) fn record_skips(run: &IngestRun, store: &mut Store) -> Result<(), IngestError> {
     append_skipped(&store.skipped_path(), &run.skipped)?;
     store.add_skipped(run.skipped.len() as u64);
     Ok(())

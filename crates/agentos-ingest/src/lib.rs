@@ -9,6 +9,7 @@
 //! [`backfill`] for the summary document.
 
 pub mod account;
+pub mod agent;
 pub mod backfill;
 pub mod blocks;
 pub mod ccusage;

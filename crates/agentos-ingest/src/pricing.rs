@@ -1,5 +1,22 @@
-//! Cost estimates from an embedded Claude price table (overridable by a file). Never touches the
-//! network, so `--offline` is the only mode there is.
+//! Cost estimates from an embedded price table (Anthropic, OpenAI and Z.ai GLM list prices, with
+//! the date they were taken), overridable by a file. Never touches the network, so `--offline`
+//! is the only mode there is.
+//!
+//! The `--prices FILE` format (the embedded `prices/models.json` is one):
+//!
+//! ```json
+//! {
+//!   "as_of": "2026-12-01",
+//!   "models": {
+//!     "my-model": {"input": 1.0, "output": 4.0, "cache_creation": 0.0, "cache_read": 0.1}
+//!   }
+//! }
+//! ```
+//!
+//! Prices are USD per million tokens; `cache_creation` and `cache_read` default to 0; other keys
+//! (`_comment`, `sources`) are ignored. A key is a model family: a model matches the longest key
+//! it starts with after normalisation ([`normalize_model`]). Entries of the file add to or
+//! replace the embedded ones; its `as_of`, when given, replaces the embedded date.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;
 
-/// Embedded default table (`prices/claude.json`).
-const EMBEDDED: &str = include_str!("../prices/claude.json");
+/// Embedded default table (`prices/models.json`).
+const EMBEDDED: &str = include_str!("../prices/models.json");
 
 /// Tokens of one record by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +84,8 @@ impl Price {
 
 #[derive(Deserialize)]
 struct TableFile {
+    #[serde(default)]
+    as_of: Option<String>,
     models: BTreeMap<String, Price>,
 }
 
@@ -75,6 +94,8 @@ struct TableFile {
 pub struct PriceTable {
     // Sorted longest key first so the first prefix match is the most specific one.
     entries: Vec<(String, Price)>,
+    as_of: Option<String>,
+    origin: String,
 }
 
 impl PriceTable {
@@ -83,6 +104,8 @@ impl PriceTable {
         // The embedded file is part of the build and covered by a test; failing here is a bug.
         Self::parse(EMBEDDED, "<embedded>").unwrap_or(PriceTable {
             entries: Vec::new(),
+            as_of: None,
+            origin: "<embedded>".into(),
         })
     }
 
@@ -91,6 +114,10 @@ impl PriceTable {
         let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, e))?;
         let over = Self::parse(&text, &path.display().to_string())?;
         let mut t = Self::embedded();
+        t.origin = format!("embedded + {}", path.display());
+        if over.as_of.is_some() {
+            t.as_of = over.as_of;
+        }
         for (k, p) in over.entries {
             t.entries.retain(|(k2, _)| *k2 != k);
             t.entries.push((k, p));
@@ -118,9 +145,31 @@ impl PriceTable {
             }
             entries.push((normalize_model(&k), p));
         }
-        let mut t = PriceTable { entries };
+        let mut t = PriceTable {
+            entries,
+            as_of: f.as_of,
+            origin: origin.to_string(),
+        };
         t.sort();
         Ok(t)
+    }
+
+    /// The date the prices were taken (`as_of`), when the table says.
+    pub fn as_of(&self) -> Option<&str> {
+        self.as_of.as_deref()
+    }
+
+    /// Where the table came from (`<embedded>`, or `embedded + <file>`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// All (normalised family, price) entries, sorted by family.
+    pub fn entries(&self) -> Vec<(&str, Price)> {
+        let mut v: Vec<(&str, Price)> =
+            self.entries.iter().map(|(k, p)| (k.as_str(), *p)).collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
     }
 
     fn sort(&mut self) {
@@ -128,8 +177,8 @@ impl PriceTable {
             .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
     }
 
-    /// Price of `model`, or `None` for models the table does not know (their cost counts as 0
-    /// and the report lists them as unpriced).
+    /// Price of `model`, or `None` for models the table does not know (reports mark their cost
+    /// as unknown, never as $0).
     pub fn lookup(&self, model: &str) -> Option<Price> {
         let m = normalize_model(model);
         self.entries
@@ -166,7 +215,17 @@ mod tests {
                 .input,
             0.8
         );
-        assert!(t.lookup("glm-4.6").is_none());
+        assert_eq!(t.lookup("glm-4.6").expect("priced").output, 2.2);
+        assert_eq!(t.lookup("zai/glm-4.5-air").expect("priced").input, 0.2);
+        assert_eq!(t.lookup("gpt-5-codex").expect("priced").cache_read, 0.125);
+        assert_eq!(t.lookup("gpt-5.1-codex-mini").expect("priced").input, 0.25);
+        assert_eq!(
+            t.lookup("gpt-5-mini-2025-08-07").expect("priced").input,
+            0.25
+        );
+        assert_eq!(t.as_of(), Some("2026-12-01"));
+        assert!(t.lookup("unknown").is_none());
+        assert!(t.lookup("some-local-model").is_none());
     }
 
     #[test]

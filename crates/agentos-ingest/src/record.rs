@@ -14,6 +14,10 @@ pub const FLAG_SIDECHAIN: u32 = 1;
 pub const FLAG_ERROR: u32 = 2;
 /// Record flag: the request never got a final line (CCC).
 pub const FLAG_INCOMPLETE: u32 = 4;
+/// First bit of the source tag ([`crate::store::SourceKind::flag`]).
+pub const SOURCE_SHIFT: u32 = 8;
+/// The bits of the source tag.
+pub const SOURCE_MASK: u32 = 0xf << SOURCE_SHIFT;
 
 /// One billable model call: a de-duplicated Claude assistant message or one CCC request.
 ///

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use agentos_core::model::canonical_model;
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -10,7 +11,8 @@ use serde::Serialize;
 
 use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
 use crate::pricing::{PriceTable, Tokens};
-use crate::record::{RecordSet, StringTable, UsageRecord};
+use crate::record::{RecordSet, SOURCE_MASK, SOURCE_SHIFT, StringTable, UsageRecord};
+use crate::store::SourceKind;
 use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
 
 /// Which report.
@@ -64,6 +66,9 @@ pub struct Filters {
     pub session_id: Option<String>,
     /// One row per period and project (`project` is set on each row).
     pub instances: bool,
+    /// One row per period and source (`source` is set on each row; records need their source
+    /// tag, see [`crate::store::SourceKind::flag`]). Ignored with `instances`.
+    pub by_source: bool,
     /// Newest row first.
     pub descending: bool,
     /// Only the last (newest) N rows; gap rows are not counted. Totals cover the rows shown.
@@ -126,9 +131,9 @@ pub struct ModelBreakdown {
     /// Tokens.
     #[serde(flatten)]
     pub tokens: TokenCounts,
-    /// Cost (USD; 0 when the model has no price).
+    /// Cost (USD); 0 when the model has no price, which `priced: false` says.
     pub cost_usd: f64,
-    /// False when the price table does not know the model.
+    /// False when the price table does not know the model: its cost is unknown, not 0.
     pub priced: bool,
     /// Time of the model's first record in the row (epoch ms; orders `modelsUsed` in the
     /// ccusage shape). Not part of agentos' own JSON.
@@ -144,6 +149,9 @@ pub struct Row {
     /// Project (session report) or end of the block (blocks report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Source of the row's records (`--by-source`): `claude`, `codex`, `ccc`, or `untagged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Block end (blocks report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
@@ -156,8 +164,12 @@ pub struct Row {
     /// Tokens.
     #[serde(flatten)]
     pub tokens: TokenCounts,
-    /// Cost (USD).
+    /// Cost (USD) of the priced models; see `unpriced_models`.
     pub cost_usd: f64,
+    /// Models of the row the price table does not know: `cost_usd` leaves them out (absent
+    /// when every model is priced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
     /// Models used, sorted.
     pub models: Vec<String>,
     /// Per-model breakdown, sorted by model.
@@ -175,10 +187,23 @@ pub struct Totals {
     /// Tokens.
     #[serde(flatten)]
     pub tokens: TokenCounts,
-    /// Cost (USD).
+    /// Cost (USD) of the priced models; see `unpriced_models`.
     pub cost_usd: f64,
+    /// Models the price table does not know: `cost_usd` leaves them out (absent when every
+    /// model is priced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
     /// Per-model totals.
     pub breakdown: Vec<ModelBreakdown>,
+}
+
+/// The models of `breakdown` without a price, in order.
+pub fn unpriced(breakdown: &[ModelBreakdown]) -> Vec<String> {
+    breakdown
+        .iter()
+        .filter(|b| !b.priced)
+        .map(|b| b.model.clone())
+        .collect()
 }
 
 /// A finished report.
@@ -303,6 +328,8 @@ impl<'o> Aggregator<'o> {
     fn project_key(&self, r: &UsageRecord) -> u32 {
         if self.o.filters.instances {
             r.project
+        } else if self.o.filters.by_source {
+            SOURCE_KEY - ((r.flags & SOURCE_MASK) >> SOURCE_SHIFT)
         } else {
             NO_PROJECT
         }
@@ -365,20 +392,32 @@ fn finish_groups(
     projects: &FxHashMap<i64, u32>,
 ) -> Report {
     // Rows in (bucket, project) order; the project part is NO_PROJECT unless `--instances`.
-    let mut by_key: BTreeMap<(i64, &str), Vec<(String, Agg)>> = BTreeMap::new();
+    // Models under their canonical id: spellings of one model from different sources merge.
+    let mut by_key: BTreeMap<(i64, String), BTreeMap<String, Agg>> = BTreeMap::new();
     for ((k, m, p), a) in groups {
-        let project = if p == NO_PROJECT { "" } else { strings.get(p) };
-        by_key
-            .entry((k, project))
-            .or_default()
-            .push((strings.get(m).to_string(), a));
+        let project = if p == NO_PROJECT {
+            String::new()
+        } else if o.filters.by_source && !o.filters.instances {
+            source_name(p)
+        } else {
+            strings.get(p).to_string()
+        };
+        let model = canonical_model(strings.get(m)).into_owned();
+        merge_agg(
+            by_key
+                .entry((k, project))
+                .or_default()
+                .entry(model)
+                .or_default(),
+            &a,
+        );
     }
     let mut rows = Vec::new();
     // Blocks: (start, first, last) of each row, for gaps and the active block.
     let mut spans = Vec::new();
     let mut model_totals: BTreeMap<String, Agg> = BTreeMap::new();
-    for ((k, instance), mut models) in by_key {
-        models.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((k, instance), models) in by_key {
+        let models: Vec<(String, Agg)> = models.into_iter().collect();
         let mut row_agg = Agg::default();
         let mut breakdown = Vec::new();
         for (name, a) in &models {
@@ -405,18 +444,21 @@ fn finish_groups(
                 Some(local_time(&o.tz, k + BLOCK_MS)),
             ),
         };
-        let project = project.or_else(|| o.filters.instances.then(|| instance.to_string()));
+        let project = project.or_else(|| o.filters.instances.then(|| instance.clone()));
+        let source = (o.filters.by_source && !o.filters.instances).then(|| instance.clone());
         spans.push((k, row_agg.first, row_agg.last));
         rows.push(Row {
             block: None,
             key,
             project,
+            source,
             end,
             first: local_time(&o.tz, row_agg.first),
             last: local_time(&o.tz, row_agg.last),
             turns: row_agg.turns,
             tokens: row_agg.tokens.into(),
             cost_usd,
+            unpriced_models: unpriced(&breakdown),
             models: models.iter().map(|(n, _)| n.clone()).collect(),
             breakdown,
         });
@@ -464,6 +506,7 @@ fn finish_groups(
             turns: t_agg.turns,
             tokens: t_agg.tokens.into(),
             cost_usd: t_break.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+            unpriced_models: unpriced(&t_break),
             breakdown: t_break,
         }),
     }
@@ -471,6 +514,16 @@ fn finish_groups(
 
 /// Group key of records when rows are not split by project.
 const NO_PROJECT: u32 = u32::MAX;
+/// Group keys of `--by-source` rows: this minus the source code (0 = untagged).
+const SOURCE_KEY: u32 = u32::MAX - 1;
+
+/// The source name of a `--by-source` group key.
+fn source_name(p: u32) -> String {
+    let code = SOURCE_KEY - p;
+    SourceKind::from_flags(code << SOURCE_SHIFT)
+        .map_or("untagged", |k| k.as_str())
+        .to_string()
+}
 
 /// The last `n` rows that are not gaps, with the gaps between them.
 fn keep_last(mut rows: Vec<Row>, n: usize) -> Vec<Row> {
@@ -522,6 +575,7 @@ fn totals_of(rows: &[Row]) -> Totals {
         turns: breakdown.iter().map(|b| b.turns).sum(),
         tokens: tokens.into(),
         cost_usd: breakdown.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+        unpriced_models: unpriced(&breakdown),
         breakdown,
     }
 }
@@ -540,12 +594,14 @@ fn annotate_blocks(o: &ReportOptions, rows: Vec<Row>, spans: &[(i64, i64, i64)])
             out.push(Row {
                 key: local_time(&o.tz, end),
                 project: None,
+                source: None,
                 end: Some(local_time(&o.tz, start)),
                 first: local_time(&o.tz, end),
                 last: local_time(&o.tz, start),
                 turns: 0,
                 tokens: TokenCounts::default(),
                 cost_usd: 0.0,
+                unpriced_models: Vec::new(),
                 models: Vec::new(),
                 breakdown: Vec::new(),
                 block: Some(BlockInfo {
@@ -954,6 +1010,46 @@ mod tests {
         assert_eq!(r.rows[0].key, "2026-09");
         let r = build(&set, &opts(ReportKind::Monthly, "UTC"));
         assert_eq!(r.rows[0].key, "2026-10");
+    }
+
+    #[test]
+    fn spellings_of_one_model_are_one_model_and_unknown_ones_are_unpriced() {
+        let mut set = RecordSet::default();
+        rec(
+            &mut set,
+            "claude-sonnet-4-5-20250929",
+            "2026-09-01T10:00:00Z",
+            1000,
+        );
+        rec(&mut set, "claude-sonnet-4.5", "2026-09-01T11:00:00Z", 1000);
+        rec(&mut set, "sonnet-4.5", "2026-09-01T12:00:00Z", 1000);
+        rec(&mut set, "my-local-model", "2026-09-01T13:00:00Z", 1000);
+        let r = build(&set, &opts(ReportKind::Daily, "UTC"));
+        let models: Vec<(&str, u64, bool)> = r
+            .totals
+            .breakdown
+            .iter()
+            .map(|b| (b.model.as_str(), b.turns, b.priced))
+            .collect();
+        assert_eq!(
+            models,
+            [
+                ("claude-sonnet-4-5-20250929", 3, true),
+                ("my-local-model", 1, false)
+            ]
+        );
+        assert_eq!(
+            r.rows[0].models,
+            ["claude-sonnet-4-5-20250929", "my-local-model"]
+        );
+        assert_eq!(r.totals.unpriced_models, ["my-local-model"]);
+        assert_eq!(r.rows[0].unpriced_models, ["my-local-model"]);
+        // 3000 input at $3/M + 3000 output at $15/M; the unpriced model adds nothing.
+        assert!(
+            (r.totals.cost_usd - 0.054).abs() < 1e-12,
+            "{}",
+            r.totals.cost_usd
+        );
     }
 
     #[test]

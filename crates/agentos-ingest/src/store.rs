@@ -37,14 +37,38 @@ pub enum SourceKind {
     Claude,
     /// CCC shim usage logs.
     Ccc,
+    /// Codex CLI session rollouts.
+    Codex,
 }
 
 impl SourceKind {
+    /// Every kind, in code order.
+    pub const ALL: [SourceKind; 3] = [SourceKind::Claude, SourceKind::Ccc, SourceKind::Codex];
+
+    /// The kind's tag in [`crate::record::UsageRecord::flags`] (bits 8–11, set only in memory
+    /// by [`crate::ingest::load_all`]; never stored).
+    pub fn flag(&self) -> u32 {
+        let code = match self {
+            SourceKind::Claude => 1,
+            SourceKind::Ccc => 2,
+            SourceKind::Codex => 3,
+        };
+        code << crate::record::SOURCE_SHIFT
+    }
+
+    /// The kind tagged in `flags`, if any.
+    pub fn from_flags(flags: u32) -> Option<SourceKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| flags & crate::record::SOURCE_MASK == k.flag())
+    }
+
     /// Directory-name prefix.
     pub fn as_str(&self) -> &'static str {
         match self {
             SourceKind::Claude => "claude",
             SourceKind::Ccc => "ccc",
+            SourceKind::Codex => "codex",
         }
     }
 }
@@ -116,7 +140,9 @@ pub fn list_stores(data_dir: &Path) -> Vec<(SourceKind, PathBuf)> {
     v
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, IngestError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<Option<T>, IngestError> {
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -126,7 +152,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Ing
     }
 }
 
-fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), IngestError> {
+pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), IngestError> {
     let tmp = path.with_extension("json.tmp");
     let bytes =
         serde_json::to_vec(v).map_err(|e| IngestError::json(path.display().to_string(), e))?;

@@ -3,4 +3,5 @@ pub mod ccc;
 pub mod claude;
 pub mod demo;
 pub mod license;
+pub mod prices;
 pub mod statusline;

@@ -824,3 +824,68 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_turn_without_a_cost_gets_one_from_the_price_table_marked_as_estimated() {
+    let sb = Sandbox::new();
+    sb.ok(&["ccc", "session", "start"]);
+    let r = sb.ok(&[
+        "ccc",
+        "turn",
+        "--model",
+        "claude-sonnet-4-5-20250929",
+        "--tokens-in",
+        "1000000",
+        "--tokens-out",
+        "100000",
+    ]);
+    assert!(
+        r.stderr
+            .contains("cost estimated from the price table (as of 2026-12-01)"),
+        "{}",
+        r.stderr
+    );
+    // Unpriced: recorded without a cost, said on stderr, never $0.
+    let u = sb.ok(&[
+        "ccc",
+        "turn",
+        "--model",
+        "my-local-model",
+        "--tokens-in",
+        "5",
+    ]);
+    assert!(u.stderr.contains("no price for model"), "{}", u.stderr);
+    // Given: kept as is.
+    sb.ok(&[
+        "ccc",
+        "turn",
+        "--model",
+        "glm-4.6",
+        "--cost-provider",
+        "zai",
+        "--estimated-usd",
+        "0.5",
+    ]);
+    let turns: Vec<_> = sb
+        .log_lines()
+        .into_iter()
+        .filter(|e| e["type"] == "turn")
+        .collect();
+    assert_eq!(turns.len(), 3);
+    let c = &turns[0]["cost"];
+    assert_eq!(c["provider"], "agentos-price-table");
+    // 1M input at $3 + 100k output at $15.
+    assert!(
+        (c["estimated_usd"].as_f64().expect("usd") - 4.5).abs() < 1e-9,
+        "{c}"
+    );
+    assert_eq!(c["unit_costs"]["input_usd_per_mtok"], 3.0);
+    assert_eq!(c["unit_costs"]["as_of_yyyymmdd"], 20261201.0);
+    assert!(
+        turns[1].get("cost").is_none_or(serde_json::Value::is_null),
+        "{}",
+        turns[1]
+    );
+    assert_eq!(turns[2]["cost"]["provider"], "zai");
+    assert_eq!(turns[2]["cost"]["estimated_usd"], 0.5);
+}

@@ -3,5 +3,6 @@
 mod ccc;
 mod claude;
 mod parsers;
+mod codex;
 mod store;
 mod support;

@@ -1,4 +1,4 @@
-//! `agentos ccc ingest claude|ccc`: feed the local ingest store (`<data_dir>/ingest/`), reading
+//! `agentos ccc ingest claude|codex|ccc`: feed the local ingest store (`<data_dir>/ingest/`), reading
 //! only bytes that are new since the last run.
 
 use std::path::PathBuf;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use agentos_ingest::Progress;
 use agentos_ingest::ingest::{RunOptions, ingest_ccc, ingest_claude};
+use agentos_ingest::source::codex::Codex;
 use anyhow::Context as _;
 
 use crate::context::Context;
@@ -17,6 +18,8 @@ use crate::output::{Bar, ExitStatus, print_account, print_json, skipped_lines_st
 pub enum Command {
     /// Claude Code transcripts (`~/.claude/projects/**/*.jsonl`, `$CLAUDE_CONFIG_DIR`).
     Claude(ClaudeArgs),
+    /// Codex CLI session rollouts (`${CODEX_HOME:-~/.codex}/sessions/**/rollout-*.jsonl`).
+    Codex(CodexArgs),
     /// CCC shim usage logs of a CCC root (`logs/usage.jsonl*`, `logs/archive/usage*.jsonl`).
     Ccc(CccArgs),
 }
@@ -45,6 +48,17 @@ pub struct ClaudeArgs {
     pub run: RunFlags,
 }
 
+/// Arguments of `agentos ccc ingest codex`.
+#[derive(Debug, clap::Args)]
+pub struct CodexArgs {
+    /// A Codex home (holding `sessions/`) or a sessions dir (default `$CODEX_HOME`, else
+    /// `~/.codex`).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
 /// Arguments of `agentos ccc ingest ccc`.
 #[derive(Debug, clap::Args)]
 pub struct CccArgs {
@@ -60,6 +74,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let s = ctx.ingest()?;
     let (flags, what) = match &cmd {
         Command::Claude(a) => (a.run.clone(), "ingest claude"),
+        Command::Codex(a) => (a.run.clone(), "ingest codex"),
         Command::Ccc(a) => (a.run.clone(), "ingest ccc"),
     };
     let opts = RunOptions {
@@ -71,6 +86,13 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     let res = match &cmd {
         Command::Claude(a) => ingest_claude(&s.data_dir, a.path.as_deref(), &opts, Some(&progress))
             .context("ingesting Claude Code transcripts"),
+        Command::Codex(a) => agentos_ingest::agent::ingest::<Codex>(
+            &s.data_dir,
+            a.path.as_deref(),
+            &opts,
+            Some(&progress),
+        )
+        .context("ingesting Codex CLI sessions"),
         Command::Ccc(a) => ingest_ccc(&s.data_dir, &a.ccp_root, &opts, Some(&progress))
             .with_context(|| format!("ingesting CCC logs under {}", a.ccp_root.display())),
     };

@@ -1,5 +1,5 @@
 //! `agentos report daily|weekly|monthly|session|blocks` (also `agentos ccc report …`): usage
-//! reports over everything ingested, or straight from a source (`--source claude|ccc`).
+//! reports over everything ingested, or straight from a source (`--source claude|codex|ccc`).
 //!
 //! Without `--since/--until`, a `--source` report goes through the store: the first run ingests
 //! the source, later runs read only new bytes. With a range, the source is scanned directly and
@@ -21,7 +21,9 @@ use agentos_ingest::ingest::{
     IngestRun, RunOptions, ingest_ccc, ingest_claude, load_all, scan_ccc, scan_claude,
 };
 use agentos_ingest::report::{Filters, Report, ReportKind, ReportOptions, Row};
+use agentos_ingest::source::AgentSource as _;
 use agentos_ingest::source::claude::paths as claude_paths;
+use agentos_ingest::source::codex::Codex;
 use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
 use anyhow::Context as _;
 
@@ -52,6 +54,8 @@ pub enum Kind {
 pub enum Source {
     /// Claude Code transcripts.
     Claude,
+    /// Codex CLI session rollouts.
+    Codex,
     /// CCC shim usage logs (needs `--ccp-root`).
     Ccc,
 }
@@ -105,7 +109,8 @@ pub struct Common {
     /// Read this source (through the store) instead of everything already ingested.
     #[arg(long, value_enum)]
     pub source: Option<Source>,
-    /// Claude config or projects dir (with `--source claude`).
+    /// Claude config or projects dir (with `--source claude`), Codex home or sessions dir
+    /// (with `--source codex`).
     #[arg(long)]
     pub path: Option<PathBuf>,
     /// CCC root (with `--source ccc`).
@@ -142,6 +147,9 @@ pub struct Common {
     /// One row per period and project.
     #[arg(long)]
     pub instances: bool,
+    /// One row per period and source (claude, codex, ccc) over everything ingested.
+    #[arg(long, conflicts_with_all = ["instances", "source"])]
+    pub by_source: bool,
     /// Row order: `asc` (oldest first, the default) or `desc`.
     #[arg(long, value_enum, default_value_t = Order::Asc)]
     pub order: Order,
@@ -300,6 +308,17 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         .context("reading Claude Code transcripts"),
         Some(Source::Claude) => scan_claude(args.c.path.as_deref(), &opts, Some(&progress))
             .context("reading Claude Code transcripts"),
+        Some(Source::Codex) if through_store => agentos_ingest::agent::ingest::<Codex>(
+            &s.data_dir,
+            args.c.path.as_deref(),
+            &store_opts,
+            Some(&progress),
+        )
+        .context("reading Codex CLI sessions"),
+        Some(Source::Codex) => {
+            agentos_ingest::agent::scan::<Codex>(args.c.path.as_deref(), &opts, Some(&progress))
+                .context("reading Codex CLI sessions")
+        }
         Some(Source::Ccc) => {
             let root = args
                 .c
@@ -342,11 +361,19 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
                 project: args.c.project.clone(),
                 session_id: args.session_id.clone(),
                 instances: args.c.instances,
+                by_source: args.c.by_source,
                 descending: args.c.order == Order::Desc,
                 last: args.c.last,
             },
         })
         .context("building the report")?;
+    if !report.totals.unpriced_models.is_empty() {
+        // Once per run, whatever the output format: a JSON consumer reads `unpriced_models`.
+        note(&format!(
+            "no price for model(s) {}: their cost is not included (see `agentos prices`; --prices FILE adds prices)",
+            report.totals.unpriced_models.join(", ")
+        ));
+    }
     let empty = report.rows.is_empty();
     let verdict = if !empty {
         None
@@ -393,12 +420,16 @@ fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
     let looked: Vec<PathBuf> = match args.c.source {
         None => vec![data_dir.join("ingest")],
         Some(Source::Claude) => claude_paths::searched(args.c.path.as_deref()),
+        Some(Source::Codex) => Codex::searched(args.c.path.as_deref()),
         Some(Source::Ccc) => args.c.ccp_root.iter().map(|r| r.join("logs")).collect(),
     };
     let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
     let hint = match args.c.source {
         None => "run `agentos ingest claude` (or pass `--source claude`) first",
         Some(Source::Claude) => "pass `--path` to a Claude config or projects dir",
+        Some(Source::Codex) => {
+            "pass `--path` to a Codex home (holding sessions/) or set CODEX_HOME"
+        }
         Some(Source::Ccc) => "check that `--ccp-root` is the CCC root (holding logs/)",
     };
     let looked = if looked.is_empty() {
@@ -423,15 +454,24 @@ struct Layout {
     color: bool,
 }
 
+/// A cost cell: `$1.23`; `$1.23*` when some of its models have no price (the figure covers the
+/// priced ones); `n/a*` when none has. The footnote under the table names them.
+fn cost_cell(usd: f64, unpriced: usize, models: usize) -> String {
+    match unpriced {
+        0 => format!("${}", money(usd)),
+        n if n == models => "n/a*".to_string(),
+        _ => format!("${}*", money(usd)),
+    }
+}
+
 fn cells(
     first: String,
     models: String,
     t: &agentos_ingest::report::TokenCounts,
-    cost: f64,
+    cost: String,
     turns: u64,
     compact: bool,
 ) -> Vec<String> {
-    let cost = format!("${}", money(cost));
     if compact {
         return vec![
             first,
@@ -504,7 +544,7 @@ fn row_label(kind: ReportKind, r: &Row, compact: bool) -> String {
         }
         _ => r.key.clone(),
     };
-    match &r.project {
+    match r.project.as_ref().or(r.source.as_ref()) {
         Some(p) if !p.is_empty() => format!("{key} ({p})"),
         _ if active => format!("{key} (active)"),
         _ => key,
@@ -621,7 +661,7 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
             row_label(rep.kind, r, compact),
             collapsed_models(r),
             &r.tokens,
-            r.cost_usd,
+            cost_cell(r.cost_usd, r.unpriced_models.len(), r.breakdown.len()),
             r.turns,
             compact,
         ));
@@ -631,7 +671,7 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
                     format!("  └ {}", short_model(&b.model)),
                     String::new(),
                     &b.tokens,
-                    b.cost_usd,
+                    cost_cell(b.cost_usd, usize::from(!b.priced), 1),
                     b.turns,
                     compact,
                 ));
@@ -642,7 +682,11 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
         "Total".into(),
         String::new(),
         &rep.totals.tokens,
-        rep.totals.cost_usd,
+        cost_cell(
+            rep.totals.cost_usd,
+            rep.totals.unpriced_models.len(),
+            rep.totals.breakdown.len(),
+        ),
         rep.totals.turns,
         compact,
     ));
@@ -673,6 +717,13 @@ fn render_table(out: &mut impl std::io::Write, rep: &Report, l: &Layout) -> std:
         writeln!(
             out,
             "Compact layout (narrow terminal): widen it or use --json for all columns."
+        )?;
+    }
+    if !rep.totals.unpriced_models.is_empty() {
+        writeln!(
+            out,
+            "* No price for {}: cost covers the priced models only (see `agentos prices`; add one with --prices FILE).",
+            rep.totals.unpriced_models.join(", ")
         )?;
     }
     block_summary(out, rep)?;
@@ -818,12 +869,14 @@ mod tests {
         Row {
             key: key.into(),
             project: project.map(str::to_string),
+            source: None,
             end: None,
             first: key.into(),
             last: key.into(),
             turns: breakdown.iter().map(|b| b.turns).sum(),
             tokens: tokens(n),
             cost_usd: breakdown.iter().map(|b| b.cost_usd).sum(),
+            unpriced_models: Vec::new(),
             models: models.iter().map(|m| m.to_string()).collect(),
             breakdown,
             block: None,
@@ -896,6 +949,7 @@ mod tests {
                 turns: rows.iter().map(|r| r.turns).sum(),
                 tokens: t,
                 cost_usd: rows.iter().map(|r| r.cost_usd).sum(),
+                unpriced_models: Vec::new(),
                 breakdown: Vec::new(),
             },
             rows,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use memchr::memmem;
 
 use super::parser::{Parsed, USAGE_MARKER, parse_line};
-use crate::account::{Account, Progress, SkipReason, SkippedLine};
+use crate::account::{Account, Progress, SkippedLine, settle_scan};
 use crate::dedup::DedupKey;
 use crate::record::{FLAG_SIDECHAIN, LocalBatch, UsageRecord};
 use crate::scan::{ScanEnd, Tail, scan_file};
@@ -160,35 +160,7 @@ pub fn read_file(job: &FileJob, range: &TimeRange, progress: Option<&Progress>) 
             }
         }
     });
-    let end = match res {
-        Ok(end) => {
-            account.bytes = end.bytes_read;
-            if end.oversized > 0 {
-                account.lines_skipped += end.oversized;
-                skipped.push(SkippedLine {
-                    path: path.clone(),
-                    line: 0,
-                    offset: 0,
-                    reason: SkipReason::Oversized,
-                });
-            }
-            Some(end)
-        }
-        Err(e) => {
-            account.lines_skipped += 1;
-            skipped.push(SkippedLine {
-                path: path.clone(),
-                line: 0,
-                offset: 0,
-                reason: SkipReason::Unreadable(format!("{e:#}")),
-            });
-            None
-        }
-    };
-    if let Some(p) = progress {
-        p.add_bytes(account.bytes);
-        p.file_done();
-    }
+    let end = settle_scan(res, &path, &mut account, &mut skipped, progress);
     FileOutcome {
         batch,
         account,
