@@ -2,7 +2,7 @@
 
 mod ccc;
 mod claude;
-mod parsers;
 mod codex;
+mod parsers;
 mod store;
 mod support;

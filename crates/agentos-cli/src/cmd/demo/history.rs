@@ -108,6 +108,8 @@ pub struct History {
     pub truth: Truth,
     /// First and last UTC day with activity.
     pub days: (jiff::civil::Date, jiff::civil::Date),
+    /// `root/history`.
+    base: PathBuf,
 }
 
 struct Usage {
@@ -155,6 +157,13 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
     let mut text = lines.join("\n");
     text.push('\n');
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+impl History {
+    /// The made-up home directory of `person` (holding `.claude/`, and `.codex/` for alice).
+    pub fn home_of(&self, person: &str) -> PathBuf {
+        self.base.join(person)
+    }
 }
 
 /// Writes the history under `root/history` for activity ending at `now`.
@@ -272,6 +281,7 @@ pub fn generate(root: &Path, now: jiff::Timestamp) -> anyhow::Result<History> {
         ccc_root,
         truth,
         days: (first, today),
+        base,
     })
 }
 

@@ -151,14 +151,19 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
     }
     // Background delivery for every data dir at once, as the hooks' background syncs would.
     let delivered = deliver_all(&people)?;
+    // History stays on each machine: ingested into the local store, never sent.
+    let mut local = Vec::new();
+    for p in &people {
+        local.push(ingest_local(p, &hist)?);
+    }
 
     let report = json!({
         "dir": root,
         "collector": url,
         "truth": hist.truth,
-        "people": people.iter().zip(&delivered).map(|(p, d)| json!({
+        "people": people.iter().zip(&delivered).zip(&local).map(|((p, d), l)| json!({
             "name": p.name, "tier": p.tier, "data_dir": p.data_dir,
-            "recorded": p.recorded, "delivery": d,
+            "recorded": p.recorded, "delivery": d, "ingested": l,
         })).collect::<Vec<_>>(),
         "seconds": started.elapsed().as_secs_f64(),
     });
@@ -244,6 +249,55 @@ fn record_person(
         config,
         recorded: json!({"claude_code_turns": turns, "events": events}),
     })
+}
+
+/// Token totals of one ingested source, as the local store holds them.
+fn source_totals(
+    data_dir: &Path,
+    kind: agentos_ingest::store::SourceKind,
+) -> anyhow::Result<Value> {
+    let set = agentos_ingest::ingest::load_all(data_dir, Some(kind))
+        .with_context(|| format!("reading the {kind:?} store"))?;
+    let mut t = agentos_ingest::pricing::Tokens::default();
+    for r in &set.records {
+        t.input += r.tokens.input;
+        t.output += r.tokens.output;
+        t.cache_creation += r.tokens.cache_creation;
+        t.cache_read += r.tokens.cache_read;
+    }
+    Ok(json!({
+        "turns": set.records.len(),
+        "input_tokens": t.input, "output_tokens": t.output,
+        "cache_creation_tokens": t.cache_creation, "cache_read_tokens": t.cache_read,
+    }))
+}
+
+/// Ingests a person's own history into their local store: their Claude Code transcripts, and
+/// for alice also her Codex sessions and the team's CCC shim root.
+fn ingest_local(p: &PersonRun, hist: &history::History) -> anyhow::Result<Value> {
+    use agentos_ingest::store::SourceKind;
+    let opts = agentos_ingest::ingest::RunOptions {
+        threads: 1,
+        ..Default::default()
+    };
+    let home = hist.home_of(p.name);
+    agentos_ingest::ingest::ingest_claude(&p.data_dir, Some(&home.join(".claude")), &opts, None)
+        .with_context(|| format!("ingesting {}'s Claude Code history", p.name))?;
+    let mut out = json!({"claude": source_totals(&p.data_dir, SourceKind::Claude)?});
+    if p.name == "alice" {
+        agentos_ingest::agent::ingest::<agentos_ingest::source::codex::Codex>(
+            &p.data_dir,
+            Some(&hist.codex_home),
+            &opts,
+            None,
+        )
+        .context("ingesting the Codex session")?;
+        agentos_ingest::ingest::ingest_ccc(&p.data_dir, &hist.ccc_root, &opts, None)
+            .context("ingesting the CCC root")?;
+        out["codex"] = source_totals(&p.data_dir, SourceKind::Codex)?;
+        out["ccc"] = source_totals(&p.data_dir, SourceKind::Ccc)?;
+    }
+    Ok(out)
 }
 
 /// Runs one delivery per data dir, all at once, each bounded by [`DELIVERY_TIMEOUT`].
