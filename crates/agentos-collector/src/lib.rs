@@ -9,6 +9,7 @@
 //! | `POST /v1/metrics` | key | `telemetry_minimized` or `telemetry_full` | latest allowlisted summary of a device |
 //! | `GET /v1/usage` | key | optional (adds `license`) | per-model `ccp.usage.v1` snapshot |
 //! | `GET /v1/summary` | key | – | summaries merged across devices, and per device |
+//! | `GET /v1/report` | key | – | the CLI's usage reports over the tenant's turns, priced ([`report`]) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | – | – | liveness, readiness, Prometheus |
 //!
 //! A key reads and writes only its own tenant's data: every query is scoped by the tenant the
@@ -24,6 +25,7 @@ pub mod error;
 pub mod ingest;
 pub mod license;
 pub mod metrics;
+pub mod report;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -61,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/metrics", post(routes::metrics::post_metrics))
         .route("/v1/usage", get(routes::usage::get_usage))
         .route("/v1/summary", get(routes::summary::get_summary))
+        .route("/v1/report", get(routes::report::get_report))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::prom::get_metrics))

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentos_core::license::Keyring;
+use agentos_ingest::pricing::PriceTable;
 
 use crate::auth::KeyVerifier;
 use crate::clock::{Clock, SystemClock};
@@ -34,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) bodies: Arc<tokio::sync::Semaphore>,
     /// This process's row in `readiness_probe`.
     pub(crate) instance: String,
+    /// Prices for turns that did not carry their cost.
+    pub(crate) prices: PriceTable,
 }
 
 /// How long `/readyz` stays 503 after a write failed for lack of room or connection, unless a
@@ -85,9 +88,17 @@ pub struct StateBuilder {
     quotas: Quotas,
     limits: Limits,
     metrics: Metrics,
+    prices: PriceTable,
 }
 
 impl StateBuilder {
+    /// Prices turns without a cost from `prices` (default: the embedded table).
+    #[must_use]
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
     /// Uses `clock` instead of the system clock.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -132,6 +143,7 @@ impl StateBuilder {
                     self.limits.max_inflight_bodies.max(1),
                 )),
                 instance: uuid::Uuid::now_v7().to_string(),
+                prices: self.prices,
             }),
         }
     }
@@ -147,6 +159,7 @@ impl AppState {
             quotas: Quotas::default(),
             limits: Limits::default(),
             metrics: Metrics::new(),
+            prices: PriceTable::embedded(),
         }
     }
 

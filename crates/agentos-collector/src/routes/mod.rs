@@ -4,6 +4,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod prom;
+pub mod report;
 pub mod summary;
 pub mod usage;
 

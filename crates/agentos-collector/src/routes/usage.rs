@@ -45,5 +45,5 @@ pub async fn get_usage(
             state.metrics().db_error("usage");
             ApiError::from_store(&e)
         })?;
-    Ok(Json(compute(q, now, &inputs, license)))
+    Ok(Json(compute(q, now, &inputs, license, &state.inner.prices)))
 }

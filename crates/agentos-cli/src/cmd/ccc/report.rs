@@ -590,6 +590,9 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
         ReportKind::Monthly => "Month",
         ReportKind::Session => "Session (project)",
         ReportKind::Blocks => "Block start",
+        ReportKind::Model => "Model",
+        ReportKind::Device => "Device",
+        ReportKind::Repo => "Repository",
     };
     let header: &[&str] = if compact {
         &[first, "Models", "Input", "Output", "Cost (USD)"]
