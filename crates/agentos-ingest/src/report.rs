@@ -603,6 +603,13 @@ fn finish_groups(
     if o.kind == ReportKind::Session {
         rows.sort_by(|a, b| a.last.cmp(&b.last).then(a.key.cmp(&b.key)));
     }
+    if matches!(
+        o.kind,
+        ReportKind::Model | ReportKind::Device | ReportKind::Repo
+    ) {
+        // Keys are string ids here, in no meaningful order: sort by name.
+        rows.sort_by(|a, b| a.key.cmp(&b.key).then(a.project.cmp(&b.project)));
+    }
     let mut token_limit = None;
     if o.kind == ReportKind::Blocks {
         token_limit = match o.token_limit {

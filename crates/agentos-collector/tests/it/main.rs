@@ -13,6 +13,7 @@ mod lifecycle;
 mod metrics_summary;
 mod prom;
 mod props;
+mod report;
 mod scaleout;
 mod storage;
 mod usage;
