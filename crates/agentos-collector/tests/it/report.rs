@@ -443,3 +443,44 @@ async fn reports_are_per_tenant_and_bad_queries_say_why(h: &Harness) -> anyhow::
     Ok(())
 }
 crate::both_backends!(reports_are_per_tenant_and_bad_queries_say_why);
+
+/// Events stored before the rollup existed (an upgraded collector) are folded into it when a
+/// collector starts, once, and the reports come out as if they had always been there.
+async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    post_all(h, &key, &turns()).await?;
+    let (_, before) = h.get("/v1/report?kind=session", &key).await?;
+    // Make the database look like one written before migration 0006 filled anything in.
+    let wipe = [
+        "DELETE FROM turn_rollup",
+        "DELETE FROM report_sessions",
+        "UPDATE events SET rolled = NULL",
+    ];
+    if h.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&h.url).await?;
+        for q in wipe {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&h.url).await?;
+        for q in wipe {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    }
+    let (_, empty) = h.get("/v1/report?kind=session", &key).await?;
+    assert_eq!(empty["rows"], json!([]), "the wipe took effect");
+    // Two collectors starting at once: each folds a share, nothing twice.
+    let opts = agentos_collector::StoreOptions::default();
+    let (a, b) = tokio::join!(
+        agentos_collector::Store::connect(&h.url, &opts),
+        agentos_collector::Store::connect(&h.url, &opts)
+    );
+    a?.close().await;
+    b?.close().await;
+    let (_, after) = h.get("/v1/report?kind=session", &key).await?;
+    assert_eq!(after, before);
+    Ok(())
+}
+crate::both_backends!(events_stored_before_the_rollup_are_folded_in_at_start);
