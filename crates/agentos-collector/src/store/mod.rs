@@ -49,8 +49,10 @@ macro_rules! fetch_all {
 
 mod rollup;
 mod sql;
+mod web;
 
 pub use rollup::{BUCKET_US, BucketQuery, BucketRow, bucket_of};
+pub use web::{SessionTurn, WebSession};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -293,6 +295,8 @@ pub struct KeyRecord {
     pub created_at_us: i64,
     /// Revocation time, if revoked.
     pub revoked_at_us: Option<i64>,
+    /// What the key may do.
+    pub role: crate::auth::Role,
 }
 
 /// One stored event, as [`Store::device_events`] returns it.
@@ -488,8 +492,8 @@ impl Store {
     /// # Errors
     /// Driver errors (including a duplicate key id).
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) \
-            VALUES ($1, $2, $3, $4, $5)";
+        const SQL: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us, role) \
+            VALUES ($1, $2, $3, $4, $5, $6)";
         per_backend!(self.writer(), |pool| {
             sqlx::query(SQL)
                 .bind(&key.key_id)
@@ -497,6 +501,7 @@ impl Store {
                 .bind(&key.key_hash)
                 .bind(key.created_at_us)
                 .bind(key.revoked_at_us)
+                .bind(key.role.as_str())
                 .execute(pool)
                 .await?;
         });
@@ -508,7 +513,7 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us \
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us, role \
             FROM api_keys WHERE key_id = $1";
         per_backend!(self.reader(), |pool| {
             sqlx::query(SQL)
@@ -525,7 +530,7 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us \
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us, role \
             FROM api_keys ORDER BY created_at_us, key_id";
         let rows = fetch_all!(self.reader(), SQL, key_from_row)?;
         Ok(rows
@@ -701,6 +706,13 @@ where
         key_hash: r.try_get("key_hash")?,
         created_at_us: r.try_get("created_at_us")?,
         revoked_at_us: r.try_get("revoked_at_us")?,
+        role: {
+            let name: String = r.try_get("role")?;
+            crate::auth::Role::parse(&name).map_err(|e| StoreError::Corrupt {
+                table: "api_keys",
+                detail: e.to_string(),
+            })?
+        },
     })
 }
 

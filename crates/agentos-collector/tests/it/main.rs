@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod dashboard;
 mod e2e;
 mod events;
 mod flood;

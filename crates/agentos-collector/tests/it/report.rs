@@ -28,14 +28,14 @@ const REPOS: [&str; 3] = ["github.com/acme/api", "github.com/acme/web", "infra"]
 
 /// One turn of the shared data set.
 #[derive(Debug, Clone)]
-struct T {
-    ts_us: i64,
-    session: usize,
+pub(crate) struct T {
+    pub(crate) ts_us: i64,
+    pub(crate) session: usize,
     model: &'static str,
     tokens: Tokens,
 }
 
-fn session_id(i: usize) -> String {
+pub(crate) fn session_id(i: usize) -> String {
     format!("sess-{i:02}")
 }
 
@@ -46,7 +46,7 @@ fn repo_of(session: usize) -> &'static str {
 /// ~400 turns over the 30 days before NOW (crossing the end of US daylight saving time on
 /// 2026-11-01), bursts with gaps of hours and days so blocks and gaps appear. Whole seconds,
 /// like Claude Code timestamps at millisecond precision.
-fn turns() -> Vec<T> {
+pub(crate) fn turns() -> Vec<T> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         x ^= x << 13;
@@ -84,7 +84,7 @@ fn turns() -> Vec<T> {
     out
 }
 
-fn device_of(session: usize) -> &'static str {
+pub(crate) fn device_of(session: usize) -> &'static str {
     if session < 3 { "dev-a" } else { "dev-b" }
 }
 
@@ -149,7 +149,7 @@ fn turn_event(seq: u64, t: &T, cost: Option<f64>) -> Value {
 
 /// Posts every turn (and each session's `session` event, after its turns, so the repository
 /// is joined in late) from the session's device.
-async fn post_all(h: &Harness, key: &str, data: &[T]) -> anyhow::Result<()> {
+pub(crate) async fn post_all(h: &Harness, key: &str, data: &[T]) -> anyhow::Result<()> {
     for device in ["dev-a", "dev-b"] {
         let mut events = Vec::new();
         let mut seq = 0u64;
