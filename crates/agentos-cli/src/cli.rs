@@ -37,6 +37,9 @@ pub enum Command {
     /// Claude Code's status line: model, session/today/block cost, burn rate (reads its JSON on
     /// stdin).
     Statusline(cmd::statusline::Args),
+    /// The dashboard for one person: this machine's usage and recorded sessions in the browser
+    /// (loopback only, no sign-in).
+    Ui(cmd::ui::Args),
     /// Everything that talks CCC: sessions, delivery, the collector, ingest and reports.
     #[command(subcommand)]
     Ccc(CccCommand),
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Ingest(c) => cmd::ccc::ingest::run(c, ctx),
         Command::Claude(c) => cmd::claude::run(c, ctx),
         Command::Statusline(a) => cmd::statusline::run(a, ctx),
+        Command::Ui(a) => cmd::ui::run(a, ctx),
         Command::Ccc(c) => match c {
             CccCommand::Session(c) => cmd::ccc::session::run(c, ctx),
             CccCommand::Turn(a) => cmd::ccc::turn::run(a, ctx),

@@ -438,7 +438,8 @@ fn push_event(out: &mut ParsedBatch, raw: &str, seen: &mut HashSet<String>) {
     }
 }
 
-type Refusal = (&'static str, String);
+/// Why one event is refused: a stable code and a reason naming the JSON pointer.
+pub type Refusal = (&'static str, String);
 
 /// Checks one envelope and extracts what the store indexes.
 ///
@@ -457,6 +458,16 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
         ));
     }
     check_redacted(value)?;
+    event_fields(value, raw)
+}
+
+/// Extracts what the store indexes from an envelope that is known to be well-formed (checked
+/// by [`check_event`], or the user's own log read by local mode, where tier and redaction do not
+/// apply because nothing leaves the machine).
+///
+/// # Errors
+/// `(code, reason)` for values the database cannot hold.
+pub fn event_fields(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
     let invalid = |pointer: &str, what: &str| ("invalid_value", format!("{pointer}: {what}"));
     let event_id = value
         .get("event_id")

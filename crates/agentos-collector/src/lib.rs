@@ -26,6 +26,7 @@ pub mod coverage;
 pub mod error;
 pub mod ingest;
 pub mod license;
+pub mod local;
 pub mod metrics;
 pub mod report;
 pub mod routes;

@@ -4,3 +4,4 @@ pub mod claude;
 pub mod demo;
 pub mod license;
 pub mod statusline;
+pub mod ui;
