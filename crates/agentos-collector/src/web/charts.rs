@@ -95,7 +95,7 @@ pub fn stacked_bars(
             );
         }
         // Label every few bars so labels never overlap.
-        let every = (n / 12).max(1);
+        let every = n.div_ceil(10).max(1);
         if i.is_multiple_of(every) {
             let _ = write!(
                 s,

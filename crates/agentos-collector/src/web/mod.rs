@@ -73,7 +73,7 @@ impl IntoResponse for PageError {
             PageError::Api(e) => {
                 let status = e.status();
                 let body = format!(
-                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
+                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>{}</title></head>\
                      <body><h1>{}</h1><p>{}</p><p><a href=\"/\">Back to the overview</a></p></body></html>",
                     status.as_u16(),
                     status.canonical_reason().unwrap_or("Error"),

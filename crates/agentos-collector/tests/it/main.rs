@@ -4,6 +4,8 @@
 mod common;
 
 mod auth;
+mod browser;
+mod cdp;
 mod dashboard;
 mod e2e;
 mod events;
