@@ -410,6 +410,12 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
         ],
     );
     sb.ok(&["ingest", "claude", "--path", root.to_str().expect("utf-8")]);
+    // A recorded session with one hand-recorded turn (recorder log), today.
+    let started = crate::start(&sb, "local");
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    sb.ok(&crate::common::strs(&crate::common::seed_turn_args(
+        "glm-4.6",
+    )));
     let refused = sb.run(&["ui", "--listen", "0.0.0.0:0"]);
     assert_ne!(refused.code, 0, "{}", refused.stderr);
     assert!(
@@ -440,6 +446,7 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
     };
     let page = get("/?since=2026-09-01&until=2026-09-30&tz=UTC");
     let sessions = get("/sessions?since=2026-09-01&until=2026-09-30&tz=UTC");
+    let recorded = get("/sessions");
     let _ = child.kill();
     let _ = child.wait();
     let (status, html) = page.expect("overview");
