@@ -264,6 +264,21 @@ pub async fn run(
     prices: &PriceTable,
     now_us: i64,
 ) -> Result<ReportResponse, ApiError> {
+    Ok(run_with_rows(store, tenant, q, prices, now_us).await?.0)
+}
+
+/// As [`run`], also handing back the rollup groups and the plan it was built from (the
+/// dashboard reads other sums of the same groups without a second query).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_rows(
+    store: &Store,
+    tenant: &str,
+    q: &ReportQuery,
+    prices: &PriceTable,
+    now_us: i64,
+) -> Result<(ReportResponse, Vec<BucketRow>, Plan), ApiError> {
     let plan = plan(q, prices, now_us)?;
     let rows = store
         .report_buckets(tenant, &plan.buckets)
@@ -277,5 +292,6 @@ pub async fn run(
     } else {
         Vec::new()
     };
-    Ok(assemble(&plan.options, &rows, &activity, prices))
+    let out = assemble(&plan.options, &rows, &activity, prices);
+    Ok((out, rows, plan))
 }

@@ -554,7 +554,14 @@ pub async fn overview(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let q = query(q)?.normalised(state.now_us());
-    let daily = report(&state, &v, &q, "daily").await?;
+    let (daily, buckets, plan) = crate::report::run_with_rows(
+        state.store(),
+        &v.principal.tenant,
+        &q.report("daily"),
+        &state.inner.prices,
+        state.now_us(),
+    )
+    .await?;
     let models = models_of(&daily.report.rows);
     let rows = &daily.report.rows;
     let mut sections = vec![
@@ -589,15 +596,8 @@ pub async fn overview(
             ..Section::default()
         },
     ];
-    // Features shipped and features per capacity, per day (same range and filters).
-    let plan = crate::report::plan(&q.report("daily"), &state.inner.prices, state.now_us())?;
-    let mut b = plan.buckets.clone();
-    b.grain_us = Some(crate::store::BUCKET_US);
-    let buckets = state
-        .store()
-        .report_buckets(&v.principal.tenant, &b)
-        .await
-        .map_err(|e| ApiError::from_store(&e))?;
+    // Features shipped and features per capacity, per day: other sums of the daily report's
+    // groups (whose grain, a day in UTC or a quarter hour elsewhere, never splits a local day).
     let mut per_day: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
     for r in &buckets {
         let day = agentos_ingest::time::local_day(&plan.options.tz, r.first_us.div_euclid(1000));
