@@ -481,4 +481,12 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
         html.contains("/sessions/s1") && html.contains("-home-dev-agentos"),
         "{html}"
     );
+    // The recorder log's session (last 30 days by default): its repository and its turn's cost.
+    let (status, html) = recorded.expect("recorded sessions");
+    assert_eq!(status, 200);
+    assert!(html.contains("repo-1") && html.contains("$0.02"), "{html}");
+    assert!(
+        !html.contains("secret"),
+        "free text never reaches the pages: {html}"
+    );
 }
