@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
-use crate::store::{BUCKET_US, BucketQuery, BucketRow, Store};
+use crate::store::{BUCKET_US, BucketQuery, BucketRow, HOUR_US, Store};
 
 /// The query string of `/v1/report` (and of the dashboard's pages).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -88,6 +88,24 @@ pub fn prices_version(prices: &PriceTable) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
+/// True when `tz`'s offset is a whole number of hours throughout `range` (an open end: three
+/// years back, a day ahead of now). Sampled twice a day: no zone keeps a fractional offset for
+/// less than a day.
+fn whole_hour_offsets(tz: &jiff::tz::TimeZone, range: TimeRange, now_us: i64) -> bool {
+    const HALF_DAY_MS: i64 = 43_200_000;
+    let now_ms = now_us.div_euclid(1000);
+    let from = range.since.unwrap_or(now_ms - 3 * 366 * 2 * HALF_DAY_MS);
+    let to = range.until.unwrap_or(now_ms + 2 * HALF_DAY_MS);
+    let mut t = from;
+    while t <= to {
+        if agentos_ingest::time::offset_seconds(tz, t).rem_euclid(3600) != 0 {
+            return false;
+        }
+        t += HALF_DAY_MS;
+    }
+    agentos_ingest::time::offset_seconds(tz, to).rem_euclid(3600) == 0
+}
+
 /// The resolved form of a [`ReportQuery`].
 pub struct Plan {
     /// Aggregator options.
@@ -149,8 +167,14 @@ pub fn plan(q: &ReportQuery, prices: &PriceTable, now_us: i64) -> Result<Plan, A
     let grain = match kind {
         // A UTC day is whole 15-minute buckets and whole days of them: group by day.
         ReportKind::Daily | ReportKind::Weekly | ReportKind::Monthly if utc => Some(86_400_000_000),
+        // Whole-hour offsets (most zones): hours; otherwise (e.g. +05:30) quarter hours.
+        ReportKind::Daily | ReportKind::Weekly | ReportKind::Monthly
+            if whole_hour_offsets(&tz, range, now_us) =>
+        {
+            Some(HOUR_US)
+        }
         ReportKind::Daily | ReportKind::Weekly | ReportKind::Monthly => Some(BUCKET_US),
-        ReportKind::Blocks => Some(3_600_000_000),
+        ReportKind::Blocks => Some(HOUR_US),
         ReportKind::Session | ReportKind::Model | ReportKind::Device | ReportKind::Repo => None,
     };
     let buckets = BucketQuery {

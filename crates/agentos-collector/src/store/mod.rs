@@ -51,7 +51,7 @@ mod rollup;
 mod sql;
 mod web;
 
-pub use rollup::{BUCKET_US, BucketQuery, BucketRow, bucket_of};
+pub use rollup::{BUCKET_US, BucketQuery, BucketRow, HOUR_US, bucket_of};
 pub use web::{SessionTurn, WebSession};
 
 use std::str::FromStr;

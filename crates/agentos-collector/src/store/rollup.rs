@@ -52,6 +52,26 @@ const UPSERT: &str = "INSERT INTO turn_rollup (tenant, bucket_us, session_id, mo
     first_us = CASE WHEN excluded.first_us < turn_rollup.first_us THEN excluded.first_us ELSE turn_rollup.first_us END, \
     last_us = CASE WHEN excluded.last_us > turn_rollup.last_us THEN excluded.last_us ELSE turn_rollup.last_us END";
 
+/// [`UPSERT`] for the hourly table (no session).
+const UPSERT_HOURLY: &str = "INSERT INTO turn_rollup_hourly (tenant, bucket_us, model, device_id, source, carried, \
+    turns, tokens_in, tokens_out, cache_creation_tokens, cache_read_tokens, latency_ms, cost_usd, features, capacity, \
+    first_us, last_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    ON CONFLICT (tenant, bucket_us, model, device_id, source, carried) DO UPDATE SET \
+    turns = turn_rollup_hourly.turns + excluded.turns, \
+    tokens_in = turn_rollup_hourly.tokens_in + excluded.tokens_in, \
+    tokens_out = turn_rollup_hourly.tokens_out + excluded.tokens_out, \
+    cache_creation_tokens = turn_rollup_hourly.cache_creation_tokens + excluded.cache_creation_tokens, \
+    cache_read_tokens = turn_rollup_hourly.cache_read_tokens + excluded.cache_read_tokens, \
+    latency_ms = turn_rollup_hourly.latency_ms + excluded.latency_ms, \
+    cost_usd = turn_rollup_hourly.cost_usd + excluded.cost_usd, \
+    features = turn_rollup_hourly.features + excluded.features, \
+    capacity = turn_rollup_hourly.capacity + excluded.capacity, \
+    first_us = CASE WHEN excluded.first_us < turn_rollup_hourly.first_us THEN excluded.first_us ELSE turn_rollup_hourly.first_us END, \
+    last_us = CASE WHEN excluded.last_us > turn_rollup_hourly.last_us THEN excluded.last_us ELSE turn_rollup_hourly.last_us END";
+
+/// Width of an hourly bucket (µs).
+pub const HOUR_US: i64 = 3_600_000_000;
+
 const SESSION_UPSERT: &str = "INSERT INTO report_sessions (tenant, session_id, repo_id) VALUES ($1, $2, $3) \
     ON CONFLICT (tenant, session_id) DO UPDATE SET repo_id = excluded.repo_id";
 
@@ -115,6 +135,51 @@ async fn write(
     sums: &BTreeMap<Key<'_>, Sums>,
     sessions: &BTreeMap<&str, &str>,
 ) -> Result<(), StoreError> {
+    let mut hourly: BTreeMap<(i64, &str, &str, i64), Sums> = BTreeMap::new();
+    for (&(bucket, _, model, source, carried), s) in sums {
+        let h = hourly
+            .entry((bucket.div_euclid(HOUR_US) * HOUR_US, model, source, carried))
+            .or_insert(Sums {
+                first: s.first,
+                last: s.last,
+                ..Sums::default()
+            });
+        h.turns += s.turns;
+        h.tin += s.tin;
+        h.tout += s.tout;
+        h.tcc += s.tcc;
+        h.tcr += s.tcr;
+        h.latency += s.latency;
+        h.cost += s.cost;
+        h.features += s.features;
+        h.capacity += s.capacity;
+        h.first = h.first.min(s.first);
+        h.last = h.last.max(s.last);
+    }
+    for (&(bucket, model, source, carried), s) in &hourly {
+        per_backend!(&mut *tx, |t| {
+            sqlx::query(UPSERT_HOURLY)
+                .bind(tenant)
+                .bind(bucket)
+                .bind(model)
+                .bind(device_id)
+                .bind(source)
+                .bind(carried)
+                .bind(s.turns)
+                .bind(s.tin)
+                .bind(s.tout)
+                .bind(s.tcc)
+                .bind(s.tcr)
+                .bind(s.latency)
+                .bind(s.cost)
+                .bind(s.features)
+                .bind(s.capacity)
+                .bind(s.first)
+                .bind(s.last)
+                .execute(&mut **t)
+                .await?;
+        });
+    }
     for (&(bucket, session, model, source, carried), s) in sums {
         per_backend!(&mut *tx, |t| {
             sqlx::query(UPSERT)
@@ -316,6 +381,20 @@ impl Store {
             format!("${}", args.len())
         };
         let join = q.by_repo || q.repo.is_some();
+        // The hourly table has no session: usable when no session or repository is involved
+        // and every boundary the query draws falls on the hour.
+        let on_hour = |v: Option<i64>| v.is_none_or(|v| v.rem_euclid(HOUR_US) == 0);
+        let hourly = !q.by_session
+            && !join
+            && q.session.is_none()
+            && on_hour(q.grain_us)
+            && on_hour(q.since_us)
+            && on_hour(q.until_us);
+        let table = if hourly {
+            "turn_rollup_hourly"
+        } else {
+            "turn_rollup"
+        };
         let mut select = vec![
             "MIN(r.first_us) AS first_us".to_string(),
             "MAX(r.last_us) AS last_us".into(),
@@ -364,7 +443,7 @@ impl Store {
              SUM(r.carried * r.cache_creation_tokens) AS ccc, SUM(r.carried * r.cache_read_tokens) AS ccr, \
              SUM(r.cost_usd) AS cost, SUM(r.latency_ms) AS lat, SUM(r.features) AS features, \
              SUM(r.capacity) AS capacity \
-             FROM turn_rollup r {} WHERE {} GROUP BY {}",
+             FROM {table} r {} WHERE {} GROUP BY {}",
             select.join(", "),
             if join {
                 "LEFT JOIN report_sessions s ON s.tenant = r.tenant AND s.session_id = r.session_id"
@@ -431,8 +510,8 @@ impl Store {
         tenant: &str,
         until_us: Option<i64>,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        const SQL: &str = "SELECT MIN(first_us) AS f, MAX(last_us) AS l FROM turn_rollup \
-            WHERE tenant = $1 AND bucket_us < $2 GROUP BY bucket_us / 3600000000";
+        const SQL: &str = "SELECT MIN(first_us) AS f, MAX(last_us) AS l FROM turn_rollup_hourly \
+            WHERE tenant = $1 AND bucket_us < $2 GROUP BY bucket_us";
         let until = until_us.unwrap_or(i64::MAX);
         per_backend!(self.reader(), |pool| {
             sqlx::query(SQL)
@@ -451,8 +530,8 @@ impl Store {
     /// Aggregates a tenant's turns for `/v1/usage`: per model over `recorded_at > rolling_after`,
     /// and per model and UTC hour over `recorded_at > weekly_after` (epoch microseconds).
     ///
-    /// Whole buckets come from the rollup; only the part of the bucket a window starts in is
-    /// read from events (at most 15 minutes of them, through the time index), so the answer is
+    /// Whole hours come from the hourly rollup; only the part of the hour a window starts in is
+    /// read from events (at most an hour of them, through the time index), so the answer is
     /// exact and its cost does not grow with the tenant's history.
     ///
     /// # Errors
@@ -489,7 +568,7 @@ impl Store {
         after_us: i64,
         hourly: bool,
     ) -> Result<Vec<(String, i64, WindowTotals)>, StoreError> {
-        let edge_end = bucket_of(after_us).saturating_add(BUCKET_US);
+        let edge_end = (after_us.div_euclid(HOUR_US) * HOUR_US).saturating_add(HOUR_US);
         let hour_rollup = if hourly {
             "CAST((bucket_us / 3600000000) % 24 AS BIGINT)"
         } else {
@@ -507,7 +586,7 @@ impl Store {
              CAST(SUM(carried * turns) AS BIGINT) AS cn, SUM(carried * tokens_in) AS cin, \
              SUM(carried * tokens_out) AS cout, SUM(carried * cache_creation_tokens) AS ccc, \
              SUM(carried * cache_read_tokens) AS ccr, SUM(cost_usd) AS cost \
-             FROM turn_rollup WHERE tenant = $1 AND bucket_us >= $2 GROUP BY model, {hour_rollup}"
+             FROM turn_rollup_hourly WHERE tenant = $1 AND bucket_us >= $2 GROUP BY model, {hour_rollup}"
         );
         let d = |c: &str| format!("CAST(COALESCE({c}, 0) AS DOUBLE PRECISION)");
         let carried = |c: &str| format!("CASE WHEN cost_usd IS NULL THEN 0.0 ELSE {} END", d(c));

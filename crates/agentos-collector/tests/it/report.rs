@@ -453,6 +453,7 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
     // Make the database look like one written before migration 0006 filled anything in.
     let wipe = [
         "DELETE FROM turn_rollup",
+        "DELETE FROM turn_rollup_hourly",
         "DELETE FROM report_sessions",
         "UPDATE events SET rolled = NULL",
     ];
