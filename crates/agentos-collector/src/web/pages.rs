@@ -544,6 +544,59 @@ fn report_table(
     )
 }
 
+/// The session report's rows summed per repository, costliest first, top ten.
+fn repos_of(sessions: &Report) -> Report {
+    let mut by: BTreeMap<String, Row> = BTreeMap::new();
+    for r in &sessions.rows {
+        let repo = r.project.clone().unwrap_or_default();
+        let e = by.entry(repo.clone()).or_insert_with(|| Row {
+            key: repo,
+            project: None,
+            end: None,
+            first: r.first.clone(),
+            last: r.last.clone(),
+            turns: 0,
+            tokens: Default::default(),
+            cost_usd: 0.0,
+            models: Vec::new(),
+            breakdown: Vec::new(),
+            block: None,
+        });
+        e.turns += r.turns;
+        let (t, a) = (&mut e.tokens, &r.tokens);
+        t.input_tokens += a.input_tokens;
+        t.output_tokens += a.output_tokens;
+        t.cache_creation_tokens += a.cache_creation_tokens;
+        t.cache_read_tokens += a.cache_read_tokens;
+        t.total_tokens += a.total_tokens;
+        e.cost_usd += r.cost_usd;
+        e.first = e.first.clone().min(r.first.clone());
+        e.last = e.last.clone().max(r.last.clone());
+        for m in &r.models {
+            if !e.models.contains(m) {
+                e.models.push(m.clone());
+            }
+        }
+        // Only the priced flag matters for display ("+ unpriced").
+        e.breakdown
+            .extend(r.breakdown.iter().filter(|b| !b.priced).cloned());
+    }
+    let mut rows: Vec<Row> = by.into_values().collect();
+    for r in &mut rows {
+        r.models.sort();
+    }
+    rows.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
+    rows.truncate(10);
+    Report {
+        kind: agentos_ingest::report::ReportKind::Repo,
+        timezone: sessions.timezone.clone(),
+        week_start: None,
+        rows,
+        token_limit: None,
+        totals: sessions.totals.clone(),
+    }
+}
+
 /// `GET /`: the overview.
 ///
 /// # Errors
@@ -645,6 +698,8 @@ pub async fn overview(
         )),
     });
     let mut sessions = report(&state, &v, &q, "session").await?.report;
+    // Repositories from the same session rows (one rollup scan for both lists).
+    let repos = repos_of(&sessions);
     sessions
         .rows
         .sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
@@ -661,11 +716,6 @@ pub async fn overview(
         )),
         ..Section::default()
     });
-    let mut repos = report(&state, &v, &q, "repo").await?.report;
-    repos
-        .rows
-        .sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
-    repos.rows.truncate(10);
     sections.push(Section {
         id: "top-repos".into(),
         title: "Top repositories by cost".into(),
