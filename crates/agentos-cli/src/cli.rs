@@ -39,6 +39,9 @@ pub enum Command {
     /// Claude Code's status line: model, session/today/block cost, burn rate (reads its JSON on
     /// stdin).
     Statusline(cmd::statusline::Args),
+    /// The dashboard for one person: this machine's usage and recorded sessions in the browser
+    /// (loopback only, no sign-in).
+    Ui(cmd::ui::Args),
     /// Everything that talks CCC: sessions, delivery, the collector, ingest and reports.
     #[command(subcommand)]
     Ccc(CccCommand),
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Prices(a) => cmd::prices::run(&a, ctx),
         Command::Claude(c) => cmd::claude::run(c, ctx),
         Command::Statusline(a) => cmd::statusline::run(a, ctx),
+        Command::Ui(a) => cmd::ui::run(a, ctx),
         Command::Ccc(c) => match c {
             CccCommand::Session(c) => cmd::ccc::session::run(c, ctx),
             CccCommand::Turn(a) => cmd::ccc::turn::run(a, ctx),

@@ -7,8 +7,7 @@
 //!
 //! Verified keys are cached in memory for [`KEY_CACHE_TTL_US`] so that ingest does not pay a
 //! database round trip per request; a revocation therefore takes effect on every collector
-//! within that time. Unknown key ids are cached the same way (as never matching), so made-up
-//! ids neither load the database nor reveal by their timing whether an id exists.
+//! within that time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +25,70 @@ const KEY_ID_HEX_LEN: usize = 12;
 /// How long a verified key is trusted without asking the database again.
 pub const KEY_CACHE_TTL_US: i64 = 30_000_000;
 
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Delivers: posts events and metrics, reads the JSON API (`/v1/usage` for the statusline,
+    /// `/v1/report` for `agentos ccc report --remote`). Cannot sign in to the dashboard.
+    Ingest,
+    /// Reads: the JSON API and the dashboard. Cannot post events or metrics.
+    Viewer,
+    /// Everything a viewer and an ingest key can do.
+    Admin,
+}
+
+impl Role {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role called `name`.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidRole`].
+    pub fn parse(name: &str) -> Result<Role, KeyError> {
+        match name {
+            "ingest" => Ok(Role::Ingest),
+            "viewer" => Ok(Role::Viewer),
+            "admin" => Ok(Role::Admin),
+            other => Err(KeyError::InvalidRole(other.to_string())),
+        }
+    }
+
+    /// May post events and metrics.
+    pub fn can_ingest(self) -> bool {
+        matches!(self, Role::Ingest | Role::Admin)
+    }
+
+    /// May sign in to the dashboard.
+    pub fn can_view_pages(self) -> bool {
+        matches!(self, Role::Viewer | Role::Admin)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a request acts for: a verified key's tenant and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The tenant whose data the request reads and writes.
+    pub tenant: String,
+    /// What it may do.
+    pub role: Role,
+    /// The key (or the key the browser session signed in with).
+    pub key_id: String,
+}
+
 /// A problem creating a key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,6 +99,9 @@ pub enum KeyError {
     /// The operating system's random source failed.
     #[error("cannot read random bytes from the operating system: {0}")]
     Random(String),
+    /// Not one of `ingest`, `viewer`, `admin`.
+    #[error("unknown role `{0}` (ingest, viewer or admin)")]
+    InvalidRole(String),
 }
 
 impl KeyError {
@@ -44,6 +110,7 @@ impl KeyError {
         match self {
             KeyError::InvalidTenant(_) => "invalid_tenant",
             KeyError::Random(_) => "random_source",
+            KeyError::InvalidRole(_) => "invalid_role",
         }
     }
 }
@@ -92,11 +159,39 @@ fn from_hex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Makes a new key for `tenant`: the plaintext (shown once) and the record to store.
+/// Makes a new `ingest` key for `tenant`: the plaintext (shown once) and the record to store.
 ///
 /// # Errors
 /// [`KeyError`] for a bad tenant name or a failing random source.
 pub fn generate_key(tenant: &str, now_us: i64) -> Result<(String, KeyRecord), KeyError> {
+    generate_key_with_role(tenant, Role::Ingest, now_us)
+}
+
+/// Random bytes as lowercase hex, or URL-safe base64 when `b64`.
+pub(crate) fn random_token<const N: usize>(b64: bool) -> Result<String, KeyError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(if b64 {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    } else {
+        to_hex(&bytes)
+    })
+}
+
+/// Lowercase hex SHA-256 of `text`.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    to_hex(&hash_key(text))
+}
+
+/// Makes a new key for `tenant` with `role`: the plaintext (shown once) and the record to store.
+///
+/// # Errors
+/// [`KeyError`] for a bad tenant name or a failing random source.
+pub fn generate_key_with_role(
+    tenant: &str,
+    role: Role,
+    now_us: i64,
+) -> Result<(String, KeyRecord), KeyError> {
     validate_tenant(tenant)?;
     let mut id = [0u8; KEY_ID_HEX_LEN / 2];
     let mut secret = [0u8; 32];
@@ -113,6 +208,7 @@ pub fn generate_key(tenant: &str, now_us: i64) -> Result<(String, KeyRecord), Ke
         key_hash: to_hex(&hash_key(&key)),
         created_at_us: now_us,
         revoked_at_us: None,
+        role,
     };
     Ok((key, record))
 }
@@ -128,6 +224,7 @@ pub fn key_id_of(key: &str) -> Option<&str> {
 #[derive(Debug, Clone)]
 struct CachedKey {
     tenant: String,
+    role: Role,
     hash: [u8; 32],
     revoked: bool,
     fetched_at_us: i64,
@@ -149,6 +246,7 @@ impl CachedKey {
     fn unknown(now_us: i64) -> CachedKey {
         CachedKey {
             tenant: String::new(),
+            role: Role::Viewer,
             hash: [0; 32],
             revoked: true,
             fetched_at_us: now_us,
@@ -166,7 +264,7 @@ impl KeyVerifier {
         }
     }
 
-    /// Resolves the tenant of the `Authorization` header value.
+    /// Resolves the tenant and role of the `Authorization` header value.
     ///
     /// # Errors
     /// 401 for a missing, malformed, unknown, revoked or wrong key; 5xx when the database fails.
@@ -175,7 +273,7 @@ impl KeyVerifier {
         store: &Store,
         authorization: Option<&str>,
         now_us: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Principal, ApiError> {
         let Some(value) = authorization else {
             return Err(ApiError::Unauthorized(
                 "missing Authorization header (expected `Bearer <api key>`)",
@@ -190,9 +288,49 @@ impl KeyVerifier {
                 "the Authorization header must be `Bearer <api key>`",
             ));
         };
+        self.verify_key(store, key, now_us).await
+    }
+
+    /// Resolves the tenant and role of a bare API key (the dashboard's sign-in form).
+    ///
+    /// # Errors
+    /// 401 for a malformed, unknown, revoked or wrong key; 5xx when the database fails.
+    pub async fn verify_key(
+        &self,
+        store: &Store,
+        key: &str,
+        now_us: i64,
+    ) -> Result<Principal, ApiError> {
         let Some(key_id) = key_id_of(key) else {
             return Err(ApiError::Unauthorized("invalid API key"));
         };
+        let entry = self.entry(store, key_id, now_us).await?;
+        let presented = hash_key(key);
+        if !bool::from(presented.ct_eq(&entry.hash)) || entry.revoked {
+            return Err(ApiError::Unauthorized("invalid API key"));
+        }
+        Ok(Principal {
+            tenant: entry.tenant,
+            role: entry.role,
+            key_id: key_id.to_string(),
+        })
+    }
+
+    /// True while key `key_id` exists and is not revoked (a browser session lives only as long
+    /// as the key it signed in with), within the cache's [`KEY_CACHE_TTL_US`].
+    ///
+    /// # Errors
+    /// 401 for an unknown key; 5xx when the database fails.
+    pub async fn still_valid(
+        &self,
+        store: &Store,
+        key_id: &str,
+        now_us: i64,
+    ) -> Result<bool, ApiError> {
+        Ok(!self.entry(store, key_id, now_us).await?.revoked)
+    }
+
+    async fn entry(&self, store: &Store, key_id: &str, now_us: i64) -> Result<CachedKey, ApiError> {
         let cached = self
             .cache
             .lock()
@@ -219,6 +357,7 @@ impl KeyVerifier {
                 };
                 let entry = CachedKey {
                     tenant: record.tenant,
+                    role: record.role,
                     hash,
                     revoked: record.revoked_at_us.is_some(),
                     fetched_at_us: now_us,
@@ -227,11 +366,7 @@ impl KeyVerifier {
                 entry
             }
         };
-        let presented = hash_key(key);
-        if !bool::from(presented.ct_eq(&entry.hash)) || entry.revoked {
-            return Err(ApiError::Unauthorized("invalid API key"));
-        }
-        Ok(entry.tenant)
+        Ok(entry)
     }
 }
 

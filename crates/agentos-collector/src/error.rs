@@ -26,6 +26,9 @@ pub enum ApiError {
         /// The reason.
         message: String,
     },
+    /// No such resource for this tenant (404).
+    #[error("{0}")]
+    NotFound(String),
     /// Body over the limit (413).
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden { code, .. } => code,
+            ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::Conflict { code, .. } => code,

@@ -441,7 +441,8 @@ fn push_event(out: &mut ParsedBatch, raw: &str, seen: &mut HashSet<String>) {
     }
 }
 
-type Refusal = (&'static str, String);
+/// Why one event is refused: a stable code and a reason naming the JSON pointer.
+pub type Refusal = (&'static str, String);
 
 /// Checks one envelope and extracts what the store indexes.
 ///
@@ -460,6 +461,16 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
         ));
     }
     check_redacted(value)?;
+    event_fields(value, raw)
+}
+
+/// Extracts what the store indexes from an envelope that is known to be well-formed (checked
+/// by [`check_event`], or the user's own log read by local mode, where tier and redaction do not
+/// apply because nothing leaves the machine).
+///
+/// # Errors
+/// `(code, reason)` for values the database cannot hold.
+pub fn event_fields(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
     let invalid = |pointer: &str, what: &str| ("invalid_value", format!("{pointer}: {what}"));
     let event_id = value
         .get("event_id")
@@ -495,7 +506,39 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
         latency_ms: None,
         body: raw.to_string(),
         turn_key: None,
+        session_id: None,
+        source: None,
+        cost_usd: None,
+        repo_id: None,
+        features: 0.0,
+        capacity: 0.0,
     };
+    if let Some(session) = value.get("session") {
+        ev.session_id = session
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        ev.repo_id = session
+            .get("repo_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if [&ev.session_id, &ev.repo_id]
+            .into_iter()
+            .flatten()
+            .any(|s| s.contains('\0'))
+        {
+            return Err(invalid("/session", "contains a NUL character"));
+        }
+    }
+    let finite = |v: Option<&Value>| v.and_then(Value::as_f64).filter(|f| f.is_finite());
+    ev.cost_usd =
+        finite(value.get("cost").and_then(|c| c.get("estimated_usd"))).filter(|c| *c >= 0.0);
+    ev.features = finite(
+        value
+            .get("measurement")
+            .and_then(|m| m.get("feature_delta")),
+    )
+    .unwrap_or(0.0);
     if let Some(turn) = value.get("turn") {
         // A derived turn id (v1.1 `source`) names the request itself: the same request from
         // another path is the same turn (the schema already checked both are strings).
@@ -510,6 +553,18 @@ pub fn check_event(value: &Value, raw: &str) -> Result<NewEvent, Refusal> {
             return Err(invalid("/turn/model", "contains a NUL character"));
         }
         ev.model = Some(model.to_string());
+        ev.session_id = turn
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if ev.session_id.as_deref().is_some_and(|s| s.contains('\0')) {
+            return Err(invalid("/turn/session_id", "contains a NUL character"));
+        }
+        ev.source = turn
+            .get("source")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        ev.capacity = finite(turn.get("capacity_used")).unwrap_or(0.0);
         // The schema bounds them by MAX_TURN_TOKENS; a count it lets through that is not a
         // plain integer (`1.0e3`) would be stored as NULL, so it is refused here instead.
         let tokens = |k: &str| -> Result<Option<i64>, Refusal> {

@@ -9,7 +9,10 @@
 //! | `POST /v1/metrics` | key | `telemetry_minimized` or `telemetry_full` | latest allowlisted summary of a device |
 //! | `GET /v1/usage` | key | optional (adds `license`) | per-model `ccp.usage.v1` snapshot |
 //! | `GET /v1/summary` | key | – | summaries merged across devices, and per device |
+//! | `GET /v1/report` | key | – | the CLI's usage reports over the tenant's turns, priced ([`report`]) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | – | – | liveness, readiness, Prometheus |
+//! | `GET /`, `/models`, `/devices`, `/sessions[/{id}]`, `/attribution` | session cookie | – | the dashboard ([`web`]) |
+//! | `GET`/`POST /login`, `POST /logout` | – / CSRF | – | dashboard sign-in and sign-out |
 //!
 //! A key reads and writes only its own tenant's data: every query is scoped by the tenant the
 //! key resolves to. Storage is SQLite (default) or PostgreSQL ([`store`]); collectors are
@@ -24,13 +27,16 @@ pub mod embedded;
 pub mod error;
 pub mod ingest;
 pub mod license;
+pub mod local;
 pub mod metrics;
+pub mod report;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod summary;
 pub mod usage;
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;
@@ -62,9 +68,18 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/metrics", post(routes::metrics::post_metrics))
         .route("/v1/usage", get(routes::usage::get_usage))
         .route("/v1/summary", get(routes::summary::get_summary))
+        .route("/v1/report", get(routes::report::get_report))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::prom::get_metrics))
+        .route("/", get(web::pages::overview))
+        .route("/models", get(web::pages::models))
+        .route("/devices", get(web::pages::devices))
+        .route("/sessions", get(web::pages::sessions))
+        .route("/sessions/{id}", get(web::pages::session))
+        .route("/attribution", get(web::pages::attribution))
+        .route("/login", get(web::get_login).post(web::post_login))
+        .route("/logout", post(web::post_logout))
         .layer(DefaultBodyLimit::max(body_limit))
         // Layers wrap outside-in: the metrics middleware sees the final status, timeouts included.
         .layer(TimeoutLayer::with_status_code(

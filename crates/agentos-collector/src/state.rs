@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentos_core::license::Keyring;
+use agentos_ingest::pricing::PriceTable;
 
 use crate::auth::KeyVerifier;
 use crate::clock::{Clock, SystemClock};
@@ -34,6 +35,12 @@ pub(crate) struct Inner {
     pub(crate) bodies: Arc<tokio::sync::Semaphore>,
     /// This process's row in `readiness_probe`.
     pub(crate) instance: String,
+    /// Prices for turns that did not carry their cost.
+    pub(crate) prices: PriceTable,
+    /// Dashboard cookies always carry `Secure` (else only when the proxy says https).
+    pub(crate) secure_cookies: bool,
+    /// Local mode: pages need no sign-in and read this principal's tenant.
+    pub(crate) local_ui: Option<crate::auth::Principal>,
 }
 
 /// How long `/readyz` stays 503 after a write failed for lack of room or connection, unless a
@@ -85,9 +92,39 @@ pub struct StateBuilder {
     quotas: Quotas,
     limits: Limits,
     metrics: Metrics,
+    prices: PriceTable,
+    secure_cookies: bool,
+    local_ui: Option<crate::auth::Principal>,
 }
 
 impl StateBuilder {
+    /// Marks dashboard cookies `Secure` whatever the request says (a collector that is only
+    /// reachable over TLS).
+    #[must_use]
+    pub fn secure_cookies(mut self, on: bool) -> Self {
+        self.secure_cookies = on;
+        self
+    }
+
+    /// Local mode (`agentos ui`): the pages need no sign-in and show `tenant`. Only for a
+    /// server bound to loopback.
+    #[must_use]
+    pub fn local_ui(mut self, tenant: &str) -> Self {
+        self.local_ui = Some(crate::auth::Principal {
+            tenant: tenant.to_string(),
+            role: crate::auth::Role::Viewer,
+            key_id: String::new(),
+        });
+        self
+    }
+
+    /// Prices turns without a cost from `prices` (default: the embedded table).
+    #[must_use]
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
     /// Uses `clock` instead of the system clock.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -132,6 +169,9 @@ impl StateBuilder {
                     self.limits.max_inflight_bodies.max(1),
                 )),
                 instance: uuid::Uuid::now_v7().to_string(),
+                prices: self.prices,
+                secure_cookies: self.secure_cookies,
+                local_ui: self.local_ui,
             }),
         }
     }
@@ -147,6 +187,9 @@ impl AppState {
             quotas: Quotas::default(),
             limits: Limits::default(),
             metrics: Metrics::new(),
+            prices: PriceTable::embedded(),
+            secure_cookies: false,
+            local_ui: None,
         }
     }
 

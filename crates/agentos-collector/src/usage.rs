@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use agentos_ingest::pricing::{Price, PriceTable, Tokens};
 use serde::{Deserialize, Serialize};
 
 /// Default rolling window of the CCC (5 h).
@@ -268,6 +269,12 @@ pub struct WindowTotals {
     pub dirty_seconds: f64,
     /// `recorded_at` of the oldest turn, epoch microseconds.
     pub oldest_us: Option<i64>,
+    /// Turns that carried their own cost.
+    pub carried_samples: u64,
+    /// Their tokens (in, out, cache creation, cache read).
+    pub carried_tokens: [u64; 4],
+    /// Σ the costs they carried (USD).
+    pub carried_cost_usd: f64,
 }
 
 impl WindowTotals {
@@ -285,6 +292,11 @@ impl WindowTotals {
             .cache_read_tokens
             .saturating_add(other.cache_read_tokens);
         self.dirty_seconds += other.dirty_seconds;
+        self.carried_samples = self.carried_samples.saturating_add(other.carried_samples);
+        for (a, b) in self.carried_tokens.iter_mut().zip(other.carried_tokens) {
+            *a = a.saturating_add(b);
+        }
+        self.carried_cost_usd += other.carried_cost_usd;
         self.oldest_us = match (self.oldest_us, other.oldest_us) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -396,6 +408,13 @@ pub struct ModelView {
     pub block: bool,
     /// Throughput figures.
     pub speeds: Speeds,
+    /// Cost of the rolling window's turns in USD: what they carried, the rest priced from the
+    /// offline table. `null` when the table does not know the model (unknown, not zero).
+    #[serde(default)]
+    pub rolling_cost_usd: Option<f64>,
+    /// Cost of the weekly window's turns in USD (`null` when unpriced, as above).
+    #[serde(default)]
+    pub weekly_cost_usd: Option<f64>,
 }
 
 /// The whole `/v1/usage` answer (`ccp.usage.v1`).
@@ -438,12 +457,29 @@ fn rates(t: &WindowTotals) -> Rates {
     }
 }
 
+/// What a window's turns cost: their carried costs plus the rest priced at `price`; `None` when
+/// some turns carried nothing and the model has no price.
+fn window_cost(t: &WindowTotals, price: Option<Price>) -> Option<f64> {
+    let c = t.carried_tokens;
+    let rest = Tokens {
+        input: t.tokens_in.saturating_sub(c[0]),
+        output: t.tokens_out.saturating_sub(c[1]),
+        cache_creation: t.cache_creation_tokens.saturating_sub(c[2]),
+        cache_read: t.cache_read_tokens.saturating_sub(c[3]),
+    };
+    if t.carried_samples >= t.samples {
+        return Some(t.carried_cost_usd + 0.0);
+    }
+    price.map(|p| t.carried_cost_usd + p.cost(&rest))
+}
+
 /// Computes the snapshot at `now_us` (epoch microseconds).
 pub fn compute(
     quotas: &Quotas,
     now_us: i64,
     inputs: &UsageInputs,
     license: Option<LicenseBlock>,
+    prices: &PriceTable,
 ) -> UsageSnapshot {
     let mut names: Vec<&String> = inputs.weekly_by_hour.keys().collect();
     names.extend(inputs.rolling.keys());
@@ -453,6 +489,7 @@ pub fn compute(
     let mut models = BTreeMap::new();
     for name in names {
         let quota = quotas.models.get(name).cloned().unwrap_or_default();
+        let price = prices.lookup(name);
         let rolling = inputs.rolling.get(name).cloned().unwrap_or_default();
         let hours = inputs.weekly_by_hour.get(name).unwrap_or(&empty_hours);
         let mut weekly = WindowTotals::default();
@@ -507,6 +544,8 @@ pub fn compute(
                 eta_rolling_sec,
                 warn,
                 block,
+                rolling_cost_usd: window_cost(&rolling, price),
+                weekly_cost_usd: window_cost(&weekly, price),
                 speeds: Speeds {
                     rolling: rates(&rolling),
                     session: rates(&weekly),
@@ -578,7 +617,7 @@ mod tests {
                 ..WindowTotals::default()
             },
         );
-        let snap = compute(&q, 10_000_000, &inputs, None);
+        let snap = compute(&q, 10_000_000, &inputs, None, &PriceTable::embedded());
         assert_eq!(snap.models["m"].weekly_pct, 1.0);
         assert!(snap.models["m"].block);
     }

@@ -262,6 +262,10 @@ pub struct CollectorConfig {
     pub max_client_connections: Option<usize>,
     /// Most request bodies in memory at once (503 beyond); `--max-inflight-bodies`. Default 32.
     pub max_inflight_bodies: Option<usize>,
+    /// Mark dashboard cookies `Secure` on every response (a collector only reachable over
+    /// TLS); `--secure-cookies`. Default false: `Secure` only when the proxy sends
+    /// `X-Forwarded-Proto: https`.
+    pub secure_cookies: Option<bool>,
 }
 
 /// `[ingest]` section: `agentos ccc ingest`, `backfill` and `report` (flags win).

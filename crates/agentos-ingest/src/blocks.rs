@@ -6,7 +6,7 @@
 //! block ended), floored to the hour, and lasts 5 hours. So `blocks --since D` shows the same
 //! blocks as `blocks`, only fewer of them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;
 
@@ -79,7 +79,7 @@ impl std::str::FromStr for TokenLimit {
 }
 
 /// What a block row carries beyond its totals.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockInfo {
     /// A stretch without activity between two blocks (no tokens).
     pub gap: bool,
@@ -92,7 +92,7 @@ pub struct BlockInfo {
 }
 
 /// How fast the active block burns and where it ends up at this pace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Projection {
     /// Tokens per minute between the first and the last activity.
     pub tokens_per_minute: f64,

@@ -78,7 +78,11 @@ fn period_row(kind: ReportKind, r: &Row) -> Value {
         ReportKind::Monthly => {
             m.insert("month".into(), json!(r.key));
         }
-        ReportKind::Session | ReportKind::Blocks => {
+        ReportKind::Session
+        | ReportKind::Blocks
+        | ReportKind::Model
+        | ReportKind::Device
+        | ReportKind::Repo => {
             m.insert("sessionId".into(), json!(r.key));
             m.insert(
                 "projectPath".into(),
@@ -182,7 +186,11 @@ pub fn to_json(rep: &Report) -> Value {
         ReportKind::Daily => "daily",
         ReportKind::Weekly => "weekly",
         ReportKind::Monthly => "monthly",
-        ReportKind::Session | ReportKind::Blocks => "sessions",
+        ReportKind::Session
+        | ReportKind::Blocks
+        | ReportKind::Model
+        | ReportKind::Device
+        | ReportKind::Repo => "sessions",
     };
     let mut rows: Vec<&Row> = rep.rows.iter().collect();
     if rep.kind == ReportKind::Session {

@@ -7,7 +7,7 @@ use agentos_core::model::canonical_model;
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
 use crate::pricing::{PriceTable, Tokens};
@@ -16,7 +16,7 @@ use crate::store::SourceKind;
 use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
 
 /// Which report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     /// One row per local day.
@@ -29,6 +29,46 @@ pub enum ReportKind {
     Session,
     /// One row per 5-hour billing block.
     Blocks,
+    /// One row per model over the whole range.
+    Model,
+    /// One row per device over the whole range (records read on this machine form one device,
+    /// `local`).
+    Device,
+    /// One row per repository (project) over the whole range.
+    Repo,
+}
+
+impl ReportKind {
+    /// Every kind, in the order the API documents them.
+    pub const ALL: [ReportKind; 8] = [
+        ReportKind::Daily,
+        ReportKind::Weekly,
+        ReportKind::Monthly,
+        ReportKind::Session,
+        ReportKind::Blocks,
+        ReportKind::Model,
+        ReportKind::Device,
+        ReportKind::Repo,
+    ];
+
+    /// The snake_case name (`daily`, …), as in JSON and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Daily => "daily",
+            ReportKind::Weekly => "weekly",
+            ReportKind::Monthly => "monthly",
+            ReportKind::Session => "session",
+            ReportKind::Blocks => "blocks",
+            ReportKind::Model => "model",
+            ReportKind::Device => "device",
+            ReportKind::Repo => "repo",
+        }
+    }
+
+    /// The kind named `name` (see [`ReportKind::as_str`]).
+    pub fn parse(name: &str) -> Option<ReportKind> {
+        ReportKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
 }
 
 /// Report settings.
@@ -84,7 +124,7 @@ pub fn project_matches(name: &str, want: &str) -> bool {
 }
 
 /// Tokens by kind plus their total.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenCounts {
     /// Uncached input.
     pub input_tokens: u64,
@@ -122,7 +162,7 @@ impl From<Tokens> for TokenCounts {
 }
 
 /// One model's share of a row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelBreakdown {
     /// Model name.
     pub model: String,
@@ -133,7 +173,8 @@ pub struct ModelBreakdown {
     pub tokens: TokenCounts,
     /// Cost (USD); 0 when the model has no price, which `priced: false` says.
     pub cost_usd: f64,
-    /// False when the price table does not know the model: its cost is unknown, not 0.
+    /// False when the price table does not know the model (and not every turn carried its own
+    /// cost): the cost is then unknown, not zero.
     pub priced: bool,
     /// Time of the model's first record in the row (epoch ms; orders `modelsUsed` in the
     /// ccusage shape). Not part of agentos' own JSON.
@@ -142,7 +183,7 @@ pub struct ModelBreakdown {
 }
 
 /// One report row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// Period (`2026-09-01`, `2026-W36` as the Monday date, `2026-09`), session id, or block start.
     pub key: String,
@@ -180,7 +221,7 @@ pub struct Row {
 }
 
 /// Totals over all rows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     /// Turns.
     pub turns: u64,
@@ -207,7 +248,7 @@ pub fn unpriced(breakdown: &[ModelBreakdown]) -> Vec<String> {
 }
 
 /// A finished report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Which report.
     pub kind: ReportKind,
@@ -231,6 +272,11 @@ struct Agg {
     tokens: Tokens,
     first: i64,
     last: i64,
+    // The part of the above whose cost the turns carried themselves (a collector's turns with a
+    // `cost` payload): priced as carried, never from the table.
+    carried_turns: u64,
+    carried_tokens: Tokens,
+    carried_cost: f64,
 }
 
 impl Agg {
@@ -244,7 +290,56 @@ impl Agg {
         self.first = self.first.min(r.ts_ms);
         self.last = self.last.max(r.ts_ms);
     }
+
+    fn add_bucket(&mut self, b: &Bucket) {
+        merge_agg(
+            self,
+            &Agg {
+                turns: b.turns,
+                tokens: b.tokens,
+                first: b.first_ms,
+                last: b.last_ms,
+                carried_turns: b.carried_turns,
+                carried_tokens: b.carried_tokens,
+                carried_cost: b.carried_cost_usd,
+            },
+        );
+    }
 }
+
+/// Turns summed ahead of the report (a database's rollup rows), standing in for their records.
+///
+/// A bucket must not straddle a row boundary: all its turns fall in the same local day, week,
+/// month or block, and inside or outside the range together. A collector's 15-minute buckets
+/// satisfy this in every time zone (offsets are whole quarter hours; blocks start on the hour).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bucket {
+    /// Time of the earliest turn (epoch ms).
+    pub first_ms: i64,
+    /// Time of the latest turn (epoch ms).
+    pub last_ms: i64,
+    /// Model (index into the caller's [`StringTable`]).
+    pub model: u32,
+    /// Session (index), or any value when the report is not per session.
+    pub session: u32,
+    /// Project / repository (index).
+    pub project: u32,
+    /// Device (index).
+    pub device: u32,
+    /// Turns.
+    pub turns: u64,
+    /// Their tokens.
+    pub tokens: Tokens,
+    /// Turns among them that carried their own cost.
+    pub carried_turns: u64,
+    /// Tokens of those turns.
+    pub carried_tokens: Tokens,
+    /// Σ of the costs they carried (USD).
+    pub carried_cost_usd: f64,
+}
+
+/// Device key of records read on this machine (they carry no device).
+const LOCAL_DEVICE: i64 = -1;
 
 /// Builds a report from a record set.
 pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
@@ -269,6 +364,10 @@ pub struct Aggregator<'o> {
     projects: FxHashMap<i64, u32>,
     // Blocks need every record in time order; other reports keep only their buckets.
     kept: Vec<UsageRecord>,
+    // Blocks from buckets: the filtered buckets, and the whole activity timeline as
+    // (first, last) spans (see `add_activity`).
+    kept_buckets: Vec<Bucket>,
+    activity: Vec<(i64, i64)>,
     off_cache: (i64, i64),
 }
 
@@ -299,6 +398,8 @@ impl<'o> Aggregator<'o> {
                 .map(|want| ids(&|s| s.starts_with(want))),
             projects: FxHashMap::default(),
             kept: Vec::new(),
+            kept_buckets: Vec::new(),
+            activity: Vec::new(),
             off_cache: (i64::MIN, 0),
         }
     }
@@ -316,20 +417,24 @@ impl<'o> Aggregator<'o> {
     }
 
     fn wanted(&self, r: &UsageRecord) -> bool {
+        self.wanted_ids(r.project, r.session)
+    }
+
+    fn wanted_ids(&self, project: u32, session: u32) -> bool {
         self.projects_ok
             .as_ref()
-            .is_none_or(|s| s.contains(&r.project))
+            .is_none_or(|s| s.contains(&project))
             && self
                 .sessions_ok
                 .as_ref()
-                .is_none_or(|s| s.contains(&r.session))
+                .is_none_or(|s| s.contains(&session))
     }
 
-    fn project_key(&self, r: &UsageRecord) -> u32 {
+    fn project_key(&self, project: u32, flags: u32) -> u32 {
         if self.o.filters.instances {
-            r.project
+            project
         } else if self.o.filters.by_source {
-            SOURCE_KEY - ((r.flags & SOURCE_MASK) >> SOURCE_SHIFT)
+            SOURCE_KEY - ((flags & SOURCE_MASK) >> SOURCE_SHIFT)
         } else {
             NO_PROJECT
         }
@@ -348,24 +453,64 @@ impl<'o> Aggregator<'o> {
         if !self.o.range.contains(r.ts_ms) || !self.wanted(r) {
             return;
         }
-        let key = match self.o.kind {
-            ReportKind::Daily => self.local_day(r.ts_ms),
-            ReportKind::Weekly => week_start(self.local_day(r.ts_ms), self.o.week_start),
+        let key = self.row_key(r.ts_ms, r.session, r.project, r.model, LOCAL_DEVICE);
+        let p = self.project_key(r.project, r.flags);
+        self.groups.entry((key, r.model, p)).or_default().add(r);
+    }
+
+    /// The row a turn at `ms` of this session, project, model and device belongs to (not for
+    /// blocks, whose rows depend on the timeline).
+    fn row_key(&mut self, ms: i64, session: u32, project: u32, model: u32, device: i64) -> i64 {
+        match self.o.kind {
+            ReportKind::Daily => self.local_day(ms),
+            ReportKind::Weekly => week_start(self.local_day(ms), self.o.week_start),
             ReportKind::Monthly => {
-                let (y, m, _) = civil_from_days(self.local_day(r.ts_ms));
+                let (y, m, _) = civil_from_days(self.local_day(ms));
                 y * 12 + i64::from(m) - 1
             }
             ReportKind::Session => {
-                self.projects
-                    .entry(i64::from(r.session))
-                    .or_insert(r.project);
-                i64::from(r.session)
+                self.projects.entry(i64::from(session)).or_insert(project);
+                i64::from(session)
             }
-            // Kept above.
-            ReportKind::Blocks => return,
-        };
-        let p = self.project_key(r);
-        self.groups.entry((key, r.model, p)).or_default().add(r);
+            ReportKind::Model => i64::from(model),
+            ReportKind::Repo => i64::from(project),
+            ReportKind::Device => device,
+            // Decided in `finish`.
+            ReportKind::Blocks => 0,
+        }
+    }
+
+    /// Adds a bucket of turns that passed the caller's filters (a bucket outside the range is
+    /// ignored). For blocks, the timeline must also be given, unfiltered, with
+    /// [`Aggregator::add_activity`].
+    pub fn add_bucket(&mut self, b: &Bucket) {
+        if !self.o.range.contains(b.first_ms) || !self.wanted_ids(b.project, b.session) {
+            return;
+        }
+        if self.o.kind == ReportKind::Blocks {
+            self.kept_buckets.push(*b);
+            return;
+        }
+        let key = self.row_key(
+            b.first_ms,
+            b.session,
+            b.project,
+            b.model,
+            i64::from(b.device),
+        );
+        let p = self.project_key(b.project, 0);
+        self.groups
+            .entry((key, b.model, p))
+            .or_default()
+            .add_bucket(b);
+    }
+
+    /// Blocks from buckets: one stretch of activity (the first and last turn of an hour,
+    /// whatever the filters; the block rule looks at nothing finer) before the range's end.
+    pub fn add_activity(&mut self, first_ms: i64, last_ms: i64) {
+        if self.o.range.until.is_none_or(|u| first_ms < u) {
+            self.activity.push((first_ms, last_ms));
+        }
     }
 
     /// The finished report; `strings` is the table the records index into.
@@ -376,12 +521,43 @@ impl<'o> Aggregator<'o> {
             let kept = std::mem::take(&mut self.kept);
             for (r, start) in kept.iter().zip(block_starts(&ts)) {
                 if self.o.range.contains(r.ts_ms) && self.wanted(r) {
-                    let p = self.project_key(r);
+                    let p = self.project_key(r.project, r.flags);
                     self.groups.entry((start, r.model, p)).or_default().add(r);
                 }
             }
+            if !self.activity.is_empty() {
+                self.bucket_blocks();
+            }
         }
         finish_groups(self.o, strings, self.groups, &self.projects)
+    }
+
+    /// Blocks from buckets: the block rule over the activity timeline, then every kept bucket
+    /// into the block its first turn falls in.
+    fn bucket_blocks(&mut self) {
+        self.activity.sort_unstable();
+        let mut tracker = crate::blocks::BlockTracker::default();
+        // Block starts in time order; a bucket belongs to the last start at or before it.
+        let mut starts: Vec<i64> = Vec::new();
+        for &(first, last) in &self.activity {
+            let s = tracker.observe(first);
+            if starts.last() != Some(&s) {
+                starts.push(s);
+            }
+            tracker.observe(last.max(first));
+        }
+        let buckets = std::mem::take(&mut self.kept_buckets);
+        for b in &buckets {
+            let i = starts.partition_point(|&s| s <= b.first_ms);
+            let Some(&start) = i.checked_sub(1).and_then(|i| starts.get(i)) else {
+                continue;
+            };
+            let p = self.project_key(b.project, 0);
+            self.groups
+                .entry((start, b.model, p))
+                .or_default()
+                .add_bucket(b);
+        }
     }
 }
 
@@ -443,6 +619,9 @@ fn finish_groups(
                 None,
                 Some(local_time(&o.tz, k + BLOCK_MS)),
             ),
+            ReportKind::Model | ReportKind::Repo => (strings.get(k as u32).to_string(), None, None),
+            ReportKind::Device if k == LOCAL_DEVICE => ("local".to_string(), None, None),
+            ReportKind::Device => (strings.get(k as u32).to_string(), None, None),
         };
         let project = project.or_else(|| o.filters.instances.then(|| instance.clone()));
         let source = (o.filters.by_source && !o.filters.instances).then(|| instance.clone());
@@ -465,6 +644,13 @@ fn finish_groups(
     }
     if o.kind == ReportKind::Session {
         rows.sort_by(|a, b| a.last.cmp(&b.last).then(a.key.cmp(&b.key)));
+    }
+    if matches!(
+        o.kind,
+        ReportKind::Model | ReportKind::Device | ReportKind::Repo
+    ) {
+        // Keys are string ids here, in no meaningful order: sort by name.
+        rows.sort_by(|a, b| a.key.cmp(&b.key).then(a.project.cmp(&b.project)));
     }
     let mut token_limit = None;
     if o.kind == ReportKind::Blocks {
@@ -641,19 +827,31 @@ fn merge_agg(into: &mut Agg, a: &Agg) {
     }
     into.turns += a.turns;
     into.tokens.add(&a.tokens);
+    into.carried_turns += a.carried_turns;
+    into.carried_tokens.add(&a.carried_tokens);
+    into.carried_cost += a.carried_cost;
     into.first = into.first.min(a.first);
     into.last = into.last.max(a.last);
 }
 
 fn model_row(name: &str, a: &Agg, prices: &PriceTable) -> ModelBreakdown {
     let price = prices.lookup(name);
+    // Turns that carried their cost keep it; the rest are priced from the table.
+    let t = &a.tokens;
+    let c = &a.carried_tokens;
+    let uncarried = Tokens {
+        input: t.input.saturating_sub(c.input),
+        output: t.output.saturating_sub(c.output),
+        cache_creation: t.cache_creation.saturating_sub(c.cache_creation),
+        cache_read: t.cache_read.saturating_sub(c.cache_read),
+    };
     ModelBreakdown {
         model: name.to_string(),
         turns: a.turns,
         tokens: a.tokens.into(),
         // Pricing the summed tokens (cost is linear) keeps the figure order-independent.
-        cost_usd: price.map(|p| p.cost(&a.tokens)).unwrap_or(0.0),
-        priced: price.is_some(),
+        cost_usd: a.carried_cost + price.map(|p| p.cost(&uncarried)).unwrap_or(0.0),
+        priced: price.is_some() || a.carried_turns >= a.turns,
         first_ms: a.first,
     }
 }

@@ -5,3 +5,4 @@ pub mod demo;
 pub mod license;
 pub mod prices;
 pub mod statusline;
+pub mod ui;

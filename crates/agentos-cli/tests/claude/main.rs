@@ -556,6 +556,43 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
     sb.ok(&["ccc", "sync"]);
     assert_eq!(collector.per_model(), remote);
 
+    // The team's report from the collector (`--remote`) counts the same turns and tokens, and
+    // the carried costs add up to what the log's turns carried.
+    let r = sb.ok(&[
+        "ccc",
+        "report",
+        "monthly",
+        "--remote",
+        "--json",
+        "--timezone",
+        "UTC",
+    ]);
+    let rep = r.json();
+    let t = &rep["totals"];
+    let got = [
+        "turns",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
+    ]
+    .map(|k| t[k].as_u64().unwrap_or(u64::MAX));
+    assert_eq!(got, truth_totals(&truth), "remote report totals: {rep}");
+    let carried: f64 = sb
+        .log_lines()
+        .iter()
+        .filter(|e| e["type"] == "turn")
+        .filter_map(|e| e["cost"]["estimated_usd"].as_f64())
+        .sum();
+    let cost = t["cost_usd"].as_f64().unwrap_or(-1.0);
+    assert!(
+        carried > 0.0 && (cost - carried).abs() <= 1e-9 * carried.max(1.0),
+        "remote cost {cost} vs carried {carried}"
+    );
+    let table = sb.ok(&["ccc", "report", "daily", "--remote", "--timezone", "UTC"]);
+    assert!(table.stdout.contains("Total"), "{}", table.stdout);
+    assert!(table.stdout.contains("Time zone: UTC"), "{}", table.stdout);
+
     // The statusline shows the model's quota from /v1/usage once the background refresh has
     // filled the cache; it never waits for it (bounded polling here, no timing assertion).
     let input = payload("statusline", &s.id, &s.transcript, &s.cwd);

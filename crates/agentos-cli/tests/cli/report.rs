@@ -388,3 +388,105 @@ fn json_format_ccusage_matches_ccusage_20_goldens() {
         assert_same_json(&ours, &want, kind);
     }
 }
+
+/// `agentos ui`: the dashboard pages over this machine's ingested usage, without sign-in, on
+/// loopback only; its figures are `agentos report`'s.
+#[test]
+fn ui_serves_the_local_reports_figures_on_loopback_only() {
+    use std::io::BufRead as _;
+    let sb = Sandbox::new();
+    let root = transcripts(
+        &sb,
+        "-home-dev-agentos",
+        &[
+            ("s1", "2026-09-01T10:00:00Z", SONNET, 1000),
+            ("s1", "2026-09-01T10:05:00Z", SONNET, 2000),
+            (
+                "s2",
+                "2026-09-03T08:00:00Z",
+                "claude-opus-4-1-20250805",
+                500,
+            ),
+        ],
+    );
+    sb.ok(&["ingest", "claude", "--path", root.to_str().expect("utf-8")]);
+    // A recorded session with one hand-recorded turn (recorder log), today.
+    let started = crate::start(&sb, "local");
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    sb.ok(&crate::common::strs(&crate::common::seed_turn_args(
+        "glm-4.6",
+    )));
+    let refused = sb.run(&["ui", "--listen", "0.0.0.0:0"]);
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("loopback only"),
+        "{}",
+        refused.stderr
+    );
+
+    let mut child = sb
+        .command(&["ui", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start agentos ui");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let base = line
+        .trim()
+        .strip_prefix("agentos ui on ")
+        .expect("address line")
+        .trim_end_matches('/')
+        .to_string();
+    let get = |path: &str| {
+        reqwest::blocking::get(format!("{base}{path}"))
+            .and_then(|r| Ok((r.status().as_u16(), r.text()?)))
+    };
+    let page = get("/?since=2026-09-01&until=2026-09-30&tz=UTC");
+    let sessions = get("/sessions?since=2026-09-01&until=2026-09-30&tz=UTC");
+    let recorded = get("/sessions");
+    let _ = child.kill();
+    let _ = child.wait();
+    let (status, html) = page.expect("overview");
+    assert_eq!(status, 200, "no sign-in in local mode: {html}");
+    let local = sb
+        .ok(&[
+            "report",
+            "monthly",
+            "--json",
+            "--timezone",
+            "UTC",
+            "--since",
+            "2026-09-01",
+            "--until",
+            "2026-09-30",
+        ])
+        .json();
+    let fig = |key: &str| {
+        let at = html
+            .find(&format!("data-figure=\"{key}\">"))
+            .unwrap_or_else(|| panic!("figure {key} in {html}"));
+        let rest = &html[at..];
+        rest[rest.find('>').expect(">") + 1..rest.find("</span>").expect("span")].to_string()
+    };
+    assert_eq!(fig("turns"), local["totals"]["turns"].to_string());
+    let cost = local["totals"]["cost_usd"].as_f64().expect("cost");
+    assert_eq!(fig("cost"), format!("${cost:.2}"));
+    assert!(!html.contains("Sign out"), "nothing to sign out of");
+    let (status, html) = sessions.expect("sessions");
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("/sessions/s1") && html.contains("-home-dev-agentos"),
+        "{html}"
+    );
+    // The recorder log's session (last 30 days by default): its repository and its turn's cost.
+    let (status, html) = recorded.expect("recorded sessions");
+    assert_eq!(status, 200);
+    assert!(html.contains("repo-1") && html.contains("$0.02"), "{html}");
+    assert!(
+        !html.contains("secret"),
+        "free text never reaches the pages: {html}"
+    );
+}

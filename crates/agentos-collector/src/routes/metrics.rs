@@ -20,7 +20,7 @@ pub async fn post_metrics(
 ) -> Result<Json<Value>, ApiError> {
     // Key and license first: an unauthenticated client never gets its body read.
     let headers = req.headers().clone();
-    let tenant = super::tenant(&state, &headers).await?;
+    let tenant = super::ingest_tenant(&state, &headers).await?;
     state.inner.licenses.require(
         super::license_header(&headers),
         super::binding_header(&headers),

@@ -4,6 +4,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod prom;
+pub mod report;
 pub mod summary;
 pub mod usage;
 
@@ -24,8 +25,34 @@ pub const DEVICE_HEADER: &str = "x-agentos-device";
 /// Header carrying the client's device binding value (for device-bound license packs).
 pub const BINDING_HEADER: &str = "x-agentos-device-binding";
 
-/// Resolves the tenant of the request's bearer key.
+/// Resolves the tenant of the request's bearer key (any role).
 pub(crate) async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    Ok(principal(state, headers).await?.tenant)
+}
+
+/// Resolves the tenant of the request's bearer key and checks that its role may post.
+pub(crate) async fn ingest_tenant(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
+    let p = principal(state, headers).await?;
+    if !p.role.can_ingest() {
+        return Err(ApiError::Forbidden {
+            code: "role_forbidden",
+            message: format!(
+                "a `{}` key cannot post events or metrics (use an `ingest` or `admin` key)",
+                p.role
+            ),
+        });
+    }
+    Ok(p.tenant)
+}
+
+/// Resolves the principal of the request's bearer key.
+pub(crate) async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<crate::auth::Principal, ApiError> {
     let mut all = headers.get_all(axum::http::header::AUTHORIZATION).iter();
     let auth = all.next().and_then(|v| v.to_str().ok());
     // Proxies and servers disagree on which of two headers counts: refuse the ambiguity.

@@ -26,6 +26,18 @@ pub async fn get_usage(
             .ok()
             .map(|l| license_block(&l))
     });
+    Ok(Json(snapshot(&state, &tenant, license).await?))
+}
+
+/// The tenant's snapshot now (also shown by the dashboard's Models page).
+///
+/// # Errors
+/// 503/500 on database failure.
+pub async fn snapshot(
+    state: &AppState,
+    tenant: &str,
+    license: Option<crate::usage::LicenseBlock>,
+) -> Result<UsageSnapshot, ApiError> {
     let now = state.now_us();
     let q = &state.inner.quotas;
     let secs = |s: u64| {
@@ -36,7 +48,7 @@ pub async fn get_usage(
     let inputs = state
         .store()
         .usage_inputs(
-            &tenant,
+            tenant,
             now.saturating_sub(secs(q.rolling_seconds)),
             now.saturating_sub(secs(q.weekly_seconds)),
         )
@@ -45,5 +57,5 @@ pub async fn get_usage(
             state.metrics().db_error("usage");
             ApiError::from_store(&e)
         })?;
-    Ok(Json(compute(q, now, &inputs, license)))
+    Ok(compute(q, now, &inputs, license, &state.inner.prices))
 }

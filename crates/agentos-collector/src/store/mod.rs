@@ -47,9 +47,13 @@ macro_rules! fetch_all {
     };
 }
 
+mod rollup;
 mod sql;
+mod web;
 
-use std::collections::BTreeMap;
+pub use rollup::{BUCKET_US, BucketQuery, BucketRow, HOUR_US, bucket_of};
+pub use web::{SessionTurn, WebSession};
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -62,7 +66,6 @@ use sqlx::sqlite::{
 use agentos_core::seq_ranges::SeqRanges;
 
 use crate::coverage::{Coverage, SeqRange};
-use crate::usage::{UsageInputs, WindowTotals};
 
 /// Most disjoint covered ranges kept per device (see [`StoreError::TooFragmented`]).
 pub const MAX_COVERAGE_RANGES: usize = 10_000;
@@ -239,6 +242,18 @@ pub struct NewEvent {
     /// `source:turn_id` for a turn whose id is derived from its origin (v1.1 `turn.source`):
     /// a second event with the same key is a duplicate, whatever its `event_id`.
     pub turn_key: Option<String>,
+    /// Session of a turn (`turn.session_id`) or of a session event (`session.session_id`).
+    pub session_id: Option<String>,
+    /// Turn source (v1.1 `turn.source`), `None` when the turn does not say.
+    pub source: Option<String>,
+    /// The cost a turn carried (`cost.estimated_usd`), if any.
+    pub cost_usd: Option<f64>,
+    /// Repository of a session event (`session.repo_id`).
+    pub repo_id: Option<String>,
+    /// `measurement.feature_delta` of a turn (0 without a measurement).
+    pub features: f64,
+    /// `turn.capacity_used` (0 when absent).
+    pub capacity: f64,
 }
 
 /// What a batch says about a device's seqs besides its events (protocol v1, `docs/protocol.md`).
@@ -280,6 +295,8 @@ pub struct KeyRecord {
     pub created_at_us: i64,
     /// Revocation time, if revoked.
     pub revoked_at_us: Option<i64>,
+    /// What the key may do.
+    pub role: crate::auth::Role,
 }
 
 /// One stored event, as [`Store::device_events`] returns it.
@@ -412,6 +429,13 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
+        let folded = rollup::backfill(&store).await?;
+        if folded > 0 {
+            tracing::info!(
+                events = folded,
+                "folded events stored before the report rollup into it"
+            );
+        }
         Ok(store)
     }
 
@@ -468,8 +492,8 @@ impl Store {
     /// # Errors
     /// Driver errors (including a duplicate key id).
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us) \
-            VALUES ($1, $2, $3, $4, $5)";
+        const SQL: &str = "INSERT INTO api_keys (key_id, tenant, key_hash, created_at_us, revoked_at_us, role) \
+            VALUES ($1, $2, $3, $4, $5, $6)";
         per_backend!(self.writer(), |pool| {
             sqlx::query(SQL)
                 .bind(&key.key_id)
@@ -477,6 +501,7 @@ impl Store {
                 .bind(&key.key_hash)
                 .bind(key.created_at_us)
                 .bind(key.revoked_at_us)
+                .bind(key.role.as_str())
                 .execute(pool)
                 .await?;
         });
@@ -488,7 +513,7 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us \
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us, role \
             FROM api_keys WHERE key_id = $1";
         per_backend!(self.reader(), |pool| {
             sqlx::query(SQL)
@@ -505,7 +530,7 @@ impl Store {
     /// # Errors
     /// Driver errors.
     pub async fn keys(&self, tenant: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us \
+        const SQL: &str = "SELECT key_id, tenant, key_hash, created_at_us, revoked_at_us, role \
             FROM api_keys ORDER BY created_at_us, key_id";
         let rows = fetch_all!(self.reader(), SQL, key_from_row)?;
         Ok(rows
@@ -652,63 +677,6 @@ impl Store {
         });
         Ok(u64::try_from(n).unwrap_or(0))
     }
-
-    /// Aggregates a tenant's turns for `/v1/usage`: per model over `recorded_at > rolling_after`,
-    /// and per model and UTC hour over `recorded_at > weekly_after` (epoch microseconds).
-    ///
-    /// # Errors
-    /// Driver errors.
-    pub async fn usage_inputs(
-        &self,
-        tenant: &str,
-        rolling_after_us: i64,
-        weekly_after_us: i64,
-    ) -> Result<UsageInputs, StoreError> {
-        // Token sums are taken over DOUBLE PRECISION: SQLite's integer SUM fails with "integer
-        // overflow" past 2^63 (one hostile tenant's turns would break its /v1/usage for a week),
-        // PostgreSQL's CAST of a NUMERIC sum to BIGINT would too. A double never overflows; it
-        // is exact below 2^53 tokens, and the conversion to u64 saturates above.
-        const ROLLING: &str = "SELECT COALESCE(model, '') AS model, COUNT(*) AS n, \
-            SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
-            SUM(CAST(COALESCE(cache_creation_tokens, 0) AS DOUBLE PRECISION)) AS tcc, SUM(CAST(COALESCE(cache_read_tokens, 0) AS DOUBLE PRECISION)) AS tcr, \
-            CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
-            FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 GROUP BY COALESCE(model, '')";
-        const HOURLY: &str = "SELECT COALESCE(model, '') AS model, CAST((recorded_at_us / 3600000000) % 24 AS BIGINT) AS hour, COUNT(*) AS n, \
-            SUM(CAST(COALESCE(tokens_in, 0) AS DOUBLE PRECISION)) AS tin, SUM(CAST(COALESCE(tokens_out, 0) AS DOUBLE PRECISION)) AS tout, \
-            SUM(CAST(COALESCE(cache_creation_tokens, 0) AS DOUBLE PRECISION)) AS tcc, SUM(CAST(COALESCE(cache_read_tokens, 0) AS DOUBLE PRECISION)) AS tcr, \
-            CAST(SUM(COALESCE(latency_ms, 0)) AS DOUBLE PRECISION) AS lat, MIN(recorded_at_us) AS oldest \
-            FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
-            GROUP BY COALESCE(model, ''), CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)";
-        let rolling = fetch_all!(
-            self.reader(),
-            ROLLING,
-            usage_from_row,
-            tenant,
-            rolling_after_us
-        )?;
-        let hourly = fetch_all!(
-            self.reader(),
-            HOURLY,
-            usage_from_row,
-            tenant,
-            weekly_after_us
-        )?;
-        let mut inputs = UsageInputs::default();
-        for (model, _, totals) in rolling {
-            inputs.rolling.insert(model, totals);
-        }
-        for (model, hour, totals) in hourly {
-            let hour = u8::try_from(hour.rem_euclid(24)).unwrap_or(0);
-            inputs
-                .weekly_by_hour
-                .entry(model)
-                .or_insert_with(BTreeMap::new)
-                .entry(hour)
-                .or_default()
-                .merge(&totals);
-        }
-        Ok(inputs)
-    }
 }
 
 /// Hides a password in a database URL before it appears in an error or log: the one in the
@@ -758,6 +726,13 @@ where
         key_hash: r.try_get("key_hash")?,
         created_at_us: r.try_get("created_at_us")?,
         revoked_at_us: r.try_get("revoked_at_us")?,
+        role: {
+            let name: String = r.try_get("role")?;
+            crate::auth::Role::parse(&name).map_err(|e| StoreError::Corrupt {
+                table: "api_keys",
+                detail: e.to_string(),
+            })?
+        },
     })
 }
 
@@ -806,37 +781,6 @@ where
         events: u64::try_from(events).unwrap_or(0),
         updated_at_us: r.try_get("updated_at_us")?,
     })
-}
-
-fn usage_from_row<R: Row>(r: &R) -> Result<(String, i64, WindowTotals), StoreError>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<f64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let hour: i64 = r.try_get("hour").unwrap_or(0);
-    let n: i64 = r.try_get("n")?;
-    let tin: Option<f64> = r.try_get("tin")?;
-    let tout: Option<f64> = r.try_get("tout")?;
-    let tcc: Option<f64> = r.try_get("tcc")?;
-    let tcr: Option<f64> = r.try_get("tcr")?;
-    let lat: Option<f64> = r.try_get("lat")?;
-    Ok((
-        r.try_get("model")?,
-        hour,
-        WindowTotals {
-            samples: u64::try_from(n).unwrap_or(0),
-            // `as` saturates (and maps NaN to 0): the float sum cannot wrap or fail here.
-            tokens_in: tin.unwrap_or(0.0) as u64,
-            tokens_out: tout.unwrap_or(0.0) as u64,
-            cache_creation_tokens: tcc.unwrap_or(0.0) as u64,
-            cache_read_tokens: tcr.unwrap_or(0.0) as u64,
-            dirty_seconds: lat.unwrap_or(0.0) / 1000.0,
-            oldest_us: r.try_get("oldest")?,
-        },
-    ))
 }
 
 fn parse_coverage(text: &str) -> Result<Coverage, StoreError> {

@@ -1,7 +1,7 @@
 //! The ingest transaction. The device-row statements are shared; opening the transaction and
 //! the bulk event insert are the only places where the two backends need different SQL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use sqlx::pool::PoolConnection;
@@ -14,12 +14,12 @@ use super::{
 use crate::coverage::Coverage;
 use agentos_core::seq_ranges::SeqRanges;
 
-/// Most rows per SQLite INSERT statement (15 parameters each, well under SQLite's 32766).
+/// Most rows per SQLite INSERT statement (17 parameters each, well under SQLite's 32766).
 const SQLITE_MAX_ROWS: usize = 512;
 /// Bound parameters per row. Plain `?` placeholders only: sqlx resolves every *named or
 /// numbered* placeholder with `sqlite3_bind_parameter_name`, a linear scan, which made a 500-row
 /// statement quadratic (60 % of ingest CPU in a profile).
-const SQLITE_ROW_PARAMS: usize = 15;
+const SQLITE_ROW_PARAMS: usize = 17;
 
 /// INSERT statements by row count, built on first use. Clients send batches of a steady size,
 /// so a batch is usually one statement that sqlx already has prepared.
@@ -33,11 +33,11 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
     {
         return sql;
     }
-    let row = format!("({})", ["?"; SQLITE_ROW_PARAMS].join(","));
+    let row = format!("({},1)", ["?"; SQLITE_ROW_PARAMS].join(","));
     let mut sql = String::from(
         "INSERT INTO events (tenant, event_id, device_id, seq, kind, recorded_at_us, model, \
          tokens_in, tokens_out, latency_ms, received_at_us, body, turn_key, cache_creation_tokens, \
-         cache_read_tokens) VALUES ",
+         cache_read_tokens, session_id, cost_usd, rolled) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -45,7 +45,8 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
         }
         sql.push_str(&row);
     }
-    sql.push_str(" ON CONFLICT DO NOTHING");
+    // RETURNING names the rows actually stored: only those enter the report rollup.
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING event_id");
     let sql: Arc<str> = sql.into();
     if let Ok(mut m) = SQLITE_INSERTS.lock() {
         m.insert(rows, sql.clone());
@@ -56,17 +57,19 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
 /// The PostgreSQL bulk insert: one row per array element, whatever the batch size.
 const PG_INSERT: &str = "INSERT INTO events (tenant, event_id, device_id, seq, kind, recorded_at_us, model, \
     tokens_in, tokens_out, latency_ms, received_at_us, body, turn_key, cache_creation_tokens, \
-    cache_read_tokens) \
+    cache_read_tokens, session_id, cost_usd, rolled) \
     SELECT $1, t.event_id, $2, t.seq, t.kind, t.recorded_at_us, t.model, t.tokens_in, t.tokens_out, \
-    t.latency_ms, $3, t.body, t.turn_key, t.cache_creation_tokens, t.cache_read_tokens \
+    t.latency_ms, $3, t.body, t.turn_key, t.cache_creation_tokens, t.cache_read_tokens, \
+    t.session_id, t.cost_usd, 1 \
     FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], \
-    $10::bigint[], $11::float8[], $12::text[], $13::text[], $14::bigint[], $15::bigint[]) \
+    $10::bigint[], $11::float8[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], \
+    $16::text[], $17::float8[]) \
     AS t(event_id, seq, kind, recorded_at_us, model, tokens_in, tokens_out, latency_ms, body, turn_key, \
-    cache_creation_tokens, cache_read_tokens) \
-    ON CONFLICT DO NOTHING";
+    cache_creation_tokens, cache_read_tokens, session_id, cost_usd) \
+    ON CONFLICT DO NOTHING RETURNING event_id";
 
 /// An open transaction of either backend, on a connection [`ingest`] holds.
-type Tx<'c> = PerBackend<Transaction<'c, Sqlite>, Transaction<'c, Postgres>>;
+pub(super) type Tx<'c> = PerBackend<Transaction<'c, Sqlite>, Transaction<'c, Postgres>>;
 
 /// A pooled connection of either backend.
 type Conn = PerBackend<PoolConnection<Sqlite>, PoolConnection<Postgres>>;
@@ -105,7 +108,9 @@ pub(super) async fn ingest(
     };
     let out: Result<IngestOutcome, StoreError> = async {
         let mut tx = begin(&mut conn).await?;
-        let inserted = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
+        let stored = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
+        let inserted = stored.len() as u64;
+        super::rollup::apply(&mut tx, tenant, device_id, events, &stored).await?;
         let (text, held, forgotten, old_events): (String, String, String, i64) =
             per_backend!(&mut tx, |t| {
                 let row = sqlx::query(LOCK_DEVICE)
@@ -192,11 +197,11 @@ async fn insert_events(
     device_id: &str,
     events: &[NewEvent],
     now_us: i64,
-) -> Result<u64, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
+    let mut inserted = HashSet::new();
     if events.is_empty() {
-        return Ok(0);
+        return Ok(inserted);
     }
-    let mut inserted = 0u64;
     match tx {
         PerBackend::Sqlite(tx) => {
             let mut rest = events;
@@ -220,9 +225,13 @@ async fn insert_events(
                         .bind(e.body.as_str())
                         .bind(e.turn_key.as_deref())
                         .bind(e.cache_creation_tokens)
-                        .bind(e.cache_read_tokens);
+                        .bind(e.cache_read_tokens)
+                        .bind(e.session_id.as_deref())
+                        .bind(e.cost_usd);
                 }
-                inserted += q.execute(&mut **tx).await?.rows_affected();
+                for row in q.fetch_all(&mut **tx).await? {
+                    inserted.insert(row.try_get::<String, _>(0)?);
+                }
             }
         }
         PerBackend::Postgres(tx) => {
@@ -230,7 +239,7 @@ async fn insert_events(
             // order (no deadlock).
             let mut sorted: Vec<&NewEvent> = events.iter().collect();
             sorted.sort_by(|a, b| a.event_id.cmp(&b.event_id));
-            inserted = sqlx::query(PG_INSERT)
+            let rows = sqlx::query(PG_INSERT)
                 .bind(tenant)
                 .bind(device_id)
                 .bind(now_us)
@@ -246,9 +255,13 @@ async fn insert_events(
                 .bind(column(&sorted, |e| e.turn_key.as_deref()))
                 .bind(column(&sorted, |e| e.cache_creation_tokens))
                 .bind(column(&sorted, |e| e.cache_read_tokens))
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+                .bind(column(&sorted, |e| e.session_id.as_deref()))
+                .bind(column(&sorted, |e| e.cost_usd))
+                .fetch_all(&mut **tx)
+                .await?;
+            for row in rows {
+                inserted.insert(row.try_get::<String, _>(0)?);
+            }
         }
     }
     Ok(inserted)

@@ -4,6 +4,9 @@
 mod common;
 
 mod auth;
+mod browser;
+mod cdp;
+mod dashboard;
 mod e2e;
 mod events;
 mod flood;
@@ -13,6 +16,7 @@ mod lifecycle;
 mod metrics_summary;
 mod prom;
 mod props;
+mod report;
 mod scaleout;
 mod storage;
 mod usage;

@@ -17,6 +17,10 @@ pub enum Command {
         /// Tenant the key reads and writes (1-64 of A-Z a-z 0-9 . _ -).
         #[arg(long)]
         tenant: String,
+        /// What the key may do: `ingest` (post events and metrics, read the JSON API; the
+        /// default), `viewer` (read the API and the dashboard, never post) or `admin` (both).
+        #[arg(long, default_value = "ingest", value_parser = ["ingest", "viewer", "admin"])]
+        role: String,
         /// `--database`.
         #[command(flatten)]
         db: CollectorDatabase,
@@ -56,12 +60,14 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("opening the database {shown}"))?;
         let now = jiff::Timestamp::now().as_microsecond();
         let code = match cmd {
-            Command::Create { tenant, .. } => {
-                let (key, record) = agentos_collector::auth::generate_key(&tenant, now)?;
+            Command::Create { tenant, role, .. } => {
+                let role = agentos_collector::auth::Role::parse(&role)?;
+                let (key, record) =
+                    agentos_collector::auth::generate_key_with_role(&tenant, role, now)?;
                 store.insert_key(&record).await.context("storing the key")?;
                 println!("{key}");
                 eprintln!(
-                    "created key {} for tenant {tenant}; store it now, it is not shown again",
+                    "created {role} key {} for tenant {tenant}; store it now, it is not shown again",
                     record.key_id
                 );
                 ExitStatus::Ok
@@ -78,7 +84,10 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
                         Some(t) => format!("revoked {t}"),
                         None => "active".to_string(),
                     };
-                    println!("{}\t{}\t{created}\t{state}", k.key_id, k.tenant);
+                    println!(
+                        "{}\t{}\t{created}\t{state}\t{}",
+                        k.key_id, k.tenant, k.role
+                    );
                 }
                 ExitStatus::Ok
             }

@@ -159,6 +159,10 @@ pub struct Common {
     /// Print the run's account (files read and unchanged, bytes, skipped lines) on stderr.
     #[arg(long, short)]
     pub verbose: bool,
+    /// The team's report from the collector (`[ccc] url` and `api_key`, `GET /v1/report`)
+    /// instead of the local store; `--project` then names a repository exactly.
+    #[arg(long, conflicts_with_all = ["source", "path", "ccp_root"])]
+    pub remote: bool,
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
     pub run: PricedRun,
@@ -279,6 +283,9 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         .as_deref()
         .map(str::parse::<TokenLimit>)
         .transpose()?;
+    if args.c.remote {
+        return run_remote(&args, kind, &tz_name, week_start, ctx);
+    }
     let opts = RunOptions {
         threads: s.threads(args.c.run.threads.threads),
         range,
@@ -412,6 +419,104 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         print_account("report", &run.account);
     }
     Ok(skipped_lines_status(args.c.run.strict.strict, &run.account))
+}
+
+/// `--remote`: the same report computed by the collector, printed through the same table code.
+fn run_remote(
+    args: &Args,
+    kind: Kind,
+    tz_name: &str,
+    week_start: jiff::civil::Weekday,
+    ctx: &Context,
+) -> anyhow::Result<ExitStatus> {
+    if args.active || args.token_limit.is_some() || args.session_id.is_some() {
+        anyhow::bail!("--active, --token-limit and --id are not available with --remote");
+    }
+    let cfg = &ctx.config()?.ccc;
+    let url = cfg
+        .url
+        .as_deref()
+        .context("--remote needs the collector's URL: set [ccc] url or AGENTOS_CCC_URL")?;
+    let key = cfg
+        .api_key
+        .as_deref()
+        .context("--remote needs an API key: set [ccc] api_key or AGENTOS_CCC_API_KEY")?;
+    let kind_name = match kind {
+        Kind::Daily => "daily",
+        Kind::Weekly => "weekly",
+        Kind::Monthly => "monthly",
+        Kind::Session => "session",
+        Kind::Blocks => "blocks",
+    };
+    let query = agentos_collector::report::ReportQuery {
+        kind: Some(kind_name.into()),
+        since: args.c.since.clone(),
+        until: args.c.until.clone(),
+        tz: Some(tz_name.to_string()),
+        group: args.c.instances.then(|| "repo".to_string()),
+        repo: args.c.project.clone(),
+        week_start: Some(format!("{week_start:?}").to_ascii_lowercase()),
+        order: (args.c.order == Order::Desc).then(|| "desc".to_string()),
+        last: args.c.last,
+        ..Default::default()
+    };
+    let endpoint = format!("{}/v1/report", url.trim_end_matches('/'));
+    let mut target = reqwest::Url::parse(&endpoint)
+        .with_context(|| format!("[ccc] url `{url}` is not a URL"))?;
+    if let serde_json::Value::Object(fields) = serde_json::to_value(&query)? {
+        let mut pairs = target.query_pairs_mut();
+        for (k, v) in fields {
+            match v {
+                serde_json::Value::String(s) => pairs.append_pair(&k, &s),
+                other => pairs.append_pair(&k, &other.to_string()),
+            };
+        }
+    }
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?
+        .get(target)
+        .bearer_auth(key)
+        .send()
+        .with_context(|| format!("asking {endpoint}"))?;
+    let status = resp.status();
+    let body = resp
+        .text()
+        .with_context(|| format!("reading the answer of {endpoint}"))?;
+    if !status.is_success() {
+        let why = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        anyhow::bail!("{endpoint} answered {status}: {why}");
+    }
+    let answer: agentos_collector::report::ReportResponse = serde_json::from_str(&body)
+        .with_context(|| format!("{endpoint} answered something that is not a report"))?;
+    let report = answer.report;
+    if !answer.pricing.unpriced_models.is_empty() {
+        note(&format!(
+            "no price for {} (their cost is not in the totals)",
+            answer.pricing.unpriced_models.join(", ")
+        ));
+    }
+    if args.c.json_format == Some(JsonFormat::Ccusage) {
+        print_json(&agentos_ingest::ccusage::to_json(&report))?;
+    } else if args.c.json || args.c.json_format.is_some() {
+        print_json(&report)?;
+    } else if report.rows.is_empty() {
+        println!("No usage in the requested range.");
+    } else {
+        let layout = Layout {
+            breakdown: args.c.breakdown,
+            compact: args.c.compact,
+            width: table_width(),
+            color: color_stdout(),
+        };
+        let mut out = std::io::stdout().lock();
+        render_table(&mut out, &report, &layout)?;
+        out.flush()?;
+    }
+    Ok(ExitStatus::Ok)
 }
 
 /// Says on stderr where no data was found and what to run; a table of zeros would read as
@@ -630,6 +735,9 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
         ReportKind::Monthly => "Month",
         ReportKind::Session => "Session (project)",
         ReportKind::Blocks => "Block start",
+        ReportKind::Model => "Model",
+        ReportKind::Device => "Device",
+        ReportKind::Repo => "Repository",
     };
     let header: &[&str] = if compact {
         &[first, "Models", "Input", "Output", "Cost (USD)"]

@@ -51,6 +51,10 @@ pub struct Args {
     /// Most request bodies read or processed at once; more are answered 503 [default: 32].
     #[arg(long)]
     pub max_inflight_bodies: Option<usize>,
+    /// Mark the dashboard's cookies `Secure` on every response (the collector is reachable
+    /// only over TLS); otherwise only when the proxy sends `X-Forwarded-Proto: https`.
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 /// Runs `agentos ccc serve`.
@@ -102,6 +106,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .unwrap_or(StoreOptions::default().max_connections),
         ..StoreOptions::default()
     };
+    let prices = ctx.ingest()?.prices(None)?;
+    let secure_cookies = args.secure_cookies || section.secure_cookies.unwrap_or(false);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,6 +127,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         let state = AppState::builder(store.clone(), keyring)
             .quotas(quotas)
             .limits(limits)
+            .prices(prices)
+            .secure_cookies(secure_cookies)
             .build();
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -1,0 +1,663 @@
+//! The report rollup (`turn_rollup`, `report_sessions`): maintained inside the ingest
+//! transaction for the events a batch newly stored, and read by reports, the dashboard and
+//! `/v1/usage` instead of the events themselves.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::sql::Tx;
+use super::{NewEvent, PerBackend, Pool, Store, StoreError};
+use crate::usage::{UsageInputs, WindowTotals};
+
+/// Width of a rollup bucket: 15 minutes, in microseconds (see the migration for why).
+pub const BUCKET_US: i64 = 900_000_000;
+
+/// Start of the bucket holding `us`.
+pub fn bucket_of(us: i64) -> i64 {
+    us.div_euclid(BUCKET_US) * BUCKET_US
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    turns: i64,
+    tin: f64,
+    tout: f64,
+    tcc: f64,
+    tcr: f64,
+    latency: f64,
+    cost: f64,
+    features: f64,
+    capacity: f64,
+    first: i64,
+    last: i64,
+}
+
+/// (bucket, session, model, source, carried).
+type Key<'a> = (i64, &'a str, &'a str, &'a str, i64);
+
+const UPSERT: &str = "INSERT INTO turn_rollup (tenant, bucket_us, session_id, model, device_id, source, carried, \
+    turns, tokens_in, tokens_out, cache_creation_tokens, cache_read_tokens, latency_ms, cost_usd, features, capacity, \
+    first_us, last_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+    ON CONFLICT (tenant, bucket_us, session_id, model, device_id, source, carried) DO UPDATE SET \
+    turns = turn_rollup.turns + excluded.turns, \
+    tokens_in = turn_rollup.tokens_in + excluded.tokens_in, \
+    tokens_out = turn_rollup.tokens_out + excluded.tokens_out, \
+    cache_creation_tokens = turn_rollup.cache_creation_tokens + excluded.cache_creation_tokens, \
+    cache_read_tokens = turn_rollup.cache_read_tokens + excluded.cache_read_tokens, \
+    latency_ms = turn_rollup.latency_ms + excluded.latency_ms, \
+    cost_usd = turn_rollup.cost_usd + excluded.cost_usd, \
+    features = turn_rollup.features + excluded.features, \
+    capacity = turn_rollup.capacity + excluded.capacity, \
+    first_us = CASE WHEN excluded.first_us < turn_rollup.first_us THEN excluded.first_us ELSE turn_rollup.first_us END, \
+    last_us = CASE WHEN excluded.last_us > turn_rollup.last_us THEN excluded.last_us ELSE turn_rollup.last_us END";
+
+/// [`UPSERT`] for the hourly table (no session).
+const UPSERT_HOURLY: &str = "INSERT INTO turn_rollup_hourly (tenant, bucket_us, model, device_id, source, carried, \
+    turns, tokens_in, tokens_out, cache_creation_tokens, cache_read_tokens, latency_ms, cost_usd, features, capacity, \
+    first_us, last_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    ON CONFLICT (tenant, bucket_us, model, device_id, source, carried) DO UPDATE SET \
+    turns = turn_rollup_hourly.turns + excluded.turns, \
+    tokens_in = turn_rollup_hourly.tokens_in + excluded.tokens_in, \
+    tokens_out = turn_rollup_hourly.tokens_out + excluded.tokens_out, \
+    cache_creation_tokens = turn_rollup_hourly.cache_creation_tokens + excluded.cache_creation_tokens, \
+    cache_read_tokens = turn_rollup_hourly.cache_read_tokens + excluded.cache_read_tokens, \
+    latency_ms = turn_rollup_hourly.latency_ms + excluded.latency_ms, \
+    cost_usd = turn_rollup_hourly.cost_usd + excluded.cost_usd, \
+    features = turn_rollup_hourly.features + excluded.features, \
+    capacity = turn_rollup_hourly.capacity + excluded.capacity, \
+    first_us = CASE WHEN excluded.first_us < turn_rollup_hourly.first_us THEN excluded.first_us ELSE turn_rollup_hourly.first_us END, \
+    last_us = CASE WHEN excluded.last_us > turn_rollup_hourly.last_us THEN excluded.last_us ELSE turn_rollup_hourly.last_us END";
+
+/// Width of an hourly bucket (µs).
+pub const HOUR_US: i64 = 3_600_000_000;
+
+const SESSION_UPSERT: &str = "INSERT INTO report_sessions (tenant, session_id, repo_id) VALUES ($1, $2, $3) \
+    ON CONFLICT (tenant, session_id) DO UPDATE SET repo_id = excluded.repo_id";
+
+/// Adds the events of `events` whose ids are in `stored` to the rollup, inside the ingest
+/// transaction. Rows are written in key order, so two transactions touching the same rows
+/// (PostgreSQL, two collectors) lock them in one order.
+pub(super) async fn apply(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    device_id: &str,
+    events: &[NewEvent],
+    stored: &HashSet<String>,
+) -> Result<(), StoreError> {
+    let mut sums: BTreeMap<Key<'_>, Sums> = BTreeMap::new();
+    let mut sessions: BTreeMap<&str, &str> = BTreeMap::new();
+    for e in events.iter().filter(|e| stored.contains(&e.event_id)) {
+        match e.kind {
+            "turn" => fold(&mut sums, e),
+            "session" => {
+                if let (Some(s), Some(r)) = (e.session_id.as_deref(), e.repo_id.as_deref()) {
+                    sessions.insert(s, r);
+                }
+            }
+            _ => {}
+        }
+    }
+    write(tx, tenant, device_id, &sums, &sessions).await
+}
+
+fn fold<'a>(sums: &mut BTreeMap<Key<'a>, Sums>, e: &'a NewEvent) {
+    let key = (
+        bucket_of(e.recorded_at_us),
+        e.session_id.as_deref().unwrap_or(""),
+        e.model.as_deref().unwrap_or(""),
+        e.source.as_deref().unwrap_or(""),
+        i64::from(e.cost_usd.is_some()),
+    );
+    let s = sums.entry(key).or_insert(Sums {
+        first: e.recorded_at_us,
+        last: e.recorded_at_us,
+        ..Sums::default()
+    });
+    let n = |v: Option<i64>| v.unwrap_or(0) as f64;
+    s.turns += 1;
+    s.tin += n(e.tokens_in);
+    s.tout += n(e.tokens_out);
+    s.tcc += n(e.cache_creation_tokens);
+    s.tcr += n(e.cache_read_tokens);
+    s.latency += e.latency_ms.unwrap_or(0.0);
+    s.cost += e.cost_usd.unwrap_or(0.0);
+    s.features += e.features;
+    s.capacity += e.capacity;
+    s.first = s.first.min(e.recorded_at_us);
+    s.last = s.last.max(e.recorded_at_us);
+}
+
+async fn write(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    device_id: &str,
+    sums: &BTreeMap<Key<'_>, Sums>,
+    sessions: &BTreeMap<&str, &str>,
+) -> Result<(), StoreError> {
+    let mut hourly: BTreeMap<(i64, &str, &str, i64), Sums> = BTreeMap::new();
+    for (&(bucket, _, model, source, carried), s) in sums {
+        let h = hourly
+            .entry((bucket.div_euclid(HOUR_US) * HOUR_US, model, source, carried))
+            .or_insert(Sums {
+                first: s.first,
+                last: s.last,
+                ..Sums::default()
+            });
+        h.turns += s.turns;
+        h.tin += s.tin;
+        h.tout += s.tout;
+        h.tcc += s.tcc;
+        h.tcr += s.tcr;
+        h.latency += s.latency;
+        h.cost += s.cost;
+        h.features += s.features;
+        h.capacity += s.capacity;
+        h.first = h.first.min(s.first);
+        h.last = h.last.max(s.last);
+    }
+    for (&(bucket, model, source, carried), s) in &hourly {
+        per_backend!(&mut *tx, |t| {
+            sqlx::query(UPSERT_HOURLY)
+                .bind(tenant)
+                .bind(bucket)
+                .bind(model)
+                .bind(device_id)
+                .bind(source)
+                .bind(carried)
+                .bind(s.turns)
+                .bind(s.tin)
+                .bind(s.tout)
+                .bind(s.tcc)
+                .bind(s.tcr)
+                .bind(s.latency)
+                .bind(s.cost)
+                .bind(s.features)
+                .bind(s.capacity)
+                .bind(s.first)
+                .bind(s.last)
+                .execute(&mut **t)
+                .await?;
+        });
+    }
+    for (&(bucket, session, model, source, carried), s) in sums {
+        per_backend!(&mut *tx, |t| {
+            sqlx::query(UPSERT)
+                .bind(tenant)
+                .bind(bucket)
+                .bind(session)
+                .bind(model)
+                .bind(device_id)
+                .bind(source)
+                .bind(carried)
+                .bind(s.turns)
+                .bind(s.tin)
+                .bind(s.tout)
+                .bind(s.tcc)
+                .bind(s.tcr)
+                .bind(s.latency)
+                .bind(s.cost)
+                .bind(s.features)
+                .bind(s.capacity)
+                .bind(s.first)
+                .bind(s.last)
+                .execute(&mut **t)
+                .await?;
+        });
+    }
+    for (&session, &repo) in sessions {
+        per_backend!(&mut *tx, |t| {
+            sqlx::query(SESSION_UPSERT)
+                .bind(tenant)
+                .bind(session)
+                .bind(repo)
+                .execute(&mut **t)
+                .await?;
+        });
+    }
+    Ok(())
+}
+
+/// Events stored before the rollup existed, folded in per page at start-up.
+const UNROLLED_PAGE: i64 = 2000;
+
+/// Folds events stored before the rollup existed (`rolled IS NULL`) into it, one page per
+/// transaction, marking each page rolled in the same transaction: safe to run from several
+/// collectors at once and to interrupt. Returns how many events it folded.
+pub(super) async fn backfill(store: &Store) -> Result<u64, StoreError> {
+    const PAGE_SQL: &str = "SELECT tenant, event_id, device_id, body FROM events WHERE rolled IS NULL \
+        ORDER BY tenant, event_id LIMIT $1";
+    const MARK: &str = "UPDATE events SET rolled = 1 WHERE tenant = $1 AND event_id = $2";
+    let mut total = 0u64;
+    loop {
+        let mut conn = match store.writer() {
+            PerBackend::Sqlite(p) => PerBackend::Sqlite(p.acquire().await?),
+            PerBackend::Postgres(p) => PerBackend::Postgres(p.acquire().await?),
+        };
+        let mut tx: Tx<'_> = match &mut conn {
+            PerBackend::Sqlite(c) => {
+                PerBackend::Sqlite(sqlx::Connection::begin_with(&mut **c, "BEGIN IMMEDIATE").await?)
+            }
+            PerBackend::Postgres(c) => {
+                PerBackend::Postgres(sqlx::Connection::begin(&mut **c).await?)
+            }
+        };
+        let page_sql = match &tx {
+            PerBackend::Sqlite(_) => PAGE_SQL.to_string(),
+            // Another collector backfilling at the same time takes other rows.
+            PerBackend::Postgres(_) => format!("{PAGE_SQL} FOR UPDATE SKIP LOCKED"),
+        };
+        let rows: Vec<(String, String, String, String)> = per_backend!(&mut tx, |t| {
+            sqlx::query(AssertSqlSafe(page_sql))
+                .bind(UNROLLED_PAGE)
+                .fetch_all(&mut **t)
+                .await?
+                .iter()
+                .map(|r| -> Result<_, StoreError> {
+                    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        if rows.is_empty() {
+            per_backend!(tx, |t| t.commit().await?);
+            return Ok(total);
+        }
+        // Group by (tenant, device): the rollup is per device.
+        let mut groups: BTreeMap<(&str, &str), Vec<NewEvent>> = BTreeMap::new();
+        for (tenant, _, device, body) in &rows {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+                continue;
+            };
+            // Stored events passed these checks when they arrived.
+            if let Ok(ev) = crate::ingest::check_event(&value, body) {
+                groups
+                    .entry((tenant.as_str(), device.as_str()))
+                    .or_default()
+                    .push(ev);
+            }
+        }
+        for ((tenant, device), events) in &groups {
+            let ids: HashSet<String> = events.iter().map(|e| e.event_id.clone()).collect();
+            apply(&mut tx, tenant, device, events, &ids).await?;
+        }
+        for (tenant, id, _, _) in &rows {
+            per_backend!(&mut tx, |t| {
+                sqlx::query(MARK)
+                    .bind(tenant)
+                    .bind(id)
+                    .execute(&mut **t)
+                    .await?;
+            });
+        }
+        per_backend!(tx, |t| t.commit().await?);
+        total += rows.len() as u64;
+    }
+}
+
+/// Filters and grouping of a report query over the rollup.
+#[derive(Debug, Clone, Default)]
+pub struct BucketQuery {
+    /// Buckets starting at or after this (epoch µs).
+    pub since_us: Option<i64>,
+    /// Buckets starting before this (epoch µs).
+    pub until_us: Option<i64>,
+    /// Group buckets by `bucket_us / grain_us` (a multiple of [`BUCKET_US`]); `None` = no time
+    /// grouping (one row per the other keys over the whole range).
+    pub grain_us: Option<i64>,
+    /// One row per session.
+    pub by_session: bool,
+    /// One row per device.
+    pub by_device: bool,
+    /// One row per repository.
+    pub by_repo: bool,
+    /// Only this repository.
+    pub repo: Option<String>,
+    /// Only this device.
+    pub device: Option<String>,
+    /// Only this model.
+    pub model: Option<String>,
+    /// Only this source (`""` = turns without one).
+    pub source: Option<String>,
+    /// Only this session.
+    pub session: Option<String>,
+}
+
+/// One group of rollup rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BucketRow {
+    /// Earliest turn (epoch µs).
+    pub first_us: i64,
+    /// Latest turn (epoch µs).
+    pub last_us: i64,
+    /// Model.
+    pub model: String,
+    /// Session (`""` unless grouped by session).
+    pub session: String,
+    /// Device (`""` unless grouped by device).
+    pub device: String,
+    /// Repository (`""` unless grouped by repository, or unknown).
+    pub repo: String,
+    /// Turns.
+    pub turns: u64,
+    /// Σ tokens_in, tokens_out, cache creation, cache read.
+    pub tokens: [u64; 4],
+    /// Turns that carried their own cost, and their tokens.
+    pub carried_turns: u64,
+    /// Tokens of those turns.
+    pub carried_tokens: [u64; 4],
+    /// Σ carried cost (USD).
+    pub carried_cost_usd: f64,
+    /// Σ latency (ms).
+    pub latency_ms: f64,
+    /// Σ `measurement.feature_delta`.
+    pub features: f64,
+    /// Σ `turn.capacity_used`.
+    pub capacity: f64,
+}
+
+enum Arg {
+    I(i64),
+    S(String),
+}
+
+fn sat(v: Option<f64>) -> u64 {
+    // `as` saturates (and maps NaN to 0): a float sum cannot wrap here.
+    v.unwrap_or(0.0) as u64
+}
+
+impl Store {
+    /// Groups of the tenant's rollup rows as `q` asks; never reads events.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn report_buckets(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        let mut args = vec![Arg::S(tenant.to_string())];
+        let p = |a: Arg, args: &mut Vec<Arg>| {
+            args.push(a);
+            format!("${}", args.len())
+        };
+        let join = q.by_repo || q.repo.is_some();
+        // The hourly table has no session: usable when no session or repository is involved
+        // and every boundary the query draws falls on the hour.
+        let on_hour = |v: Option<i64>| v.is_none_or(|v| v.rem_euclid(HOUR_US) == 0);
+        let hourly = !q.by_session
+            && !join
+            && q.session.is_none()
+            && on_hour(q.grain_us)
+            && on_hour(q.since_us)
+            && on_hour(q.until_us);
+        let table = if hourly {
+            "turn_rollup_hourly"
+        } else {
+            "turn_rollup"
+        };
+        let mut select = vec![
+            "MIN(r.first_us) AS first_us".to_string(),
+            "MAX(r.last_us) AS last_us".into(),
+            "r.model AS model".into(),
+        ];
+        let mut group = vec!["r.model".to_string()];
+        if let Some(g) = q.grain_us {
+            let ph = p(Arg::I(g.max(BUCKET_US)), &mut args);
+            group.push(format!("r.bucket_us / {ph}"));
+        }
+        for (on, col, name) in [
+            (q.by_session, "r.session_id", "session"),
+            (q.by_device, "r.device_id", "device"),
+            (q.by_repo, "COALESCE(s.repo_id, '')", "repo"),
+        ] {
+            if on {
+                select.push(format!("{col} AS {name}"));
+                group.push(col.to_string());
+            } else {
+                select.push(format!("'' AS {name}"));
+            }
+        }
+        let mut wh = vec!["r.tenant = $1".to_string()];
+        if let Some(v) = q.since_us {
+            wh.push(format!("r.bucket_us >= {}", p(Arg::I(v), &mut args)));
+        }
+        if let Some(v) = q.until_us {
+            wh.push(format!("r.bucket_us < {}", p(Arg::I(v), &mut args)));
+        }
+        for (val, col) in [
+            (&q.repo, "COALESCE(s.repo_id, '')"),
+            (&q.device, "r.device_id"),
+            (&q.model, "r.model"),
+            (&q.source, "r.source"),
+            (&q.session, "r.session_id"),
+        ] {
+            if let Some(v) = val {
+                wh.push(format!("{col} = {}", p(Arg::S(v.clone()), &mut args)));
+            }
+        }
+        let sql = format!(
+            "SELECT {}, CAST(SUM(r.turns) AS BIGINT) AS turns, \
+             SUM(r.tokens_in) AS tin, SUM(r.tokens_out) AS tout, SUM(r.cache_creation_tokens) AS tcc, \
+             SUM(r.cache_read_tokens) AS tcr, CAST(SUM(r.carried * r.turns) AS BIGINT) AS cturns, \
+             SUM(r.carried * r.tokens_in) AS cin, SUM(r.carried * r.tokens_out) AS cout, \
+             SUM(r.carried * r.cache_creation_tokens) AS ccc, SUM(r.carried * r.cache_read_tokens) AS ccr, \
+             SUM(r.cost_usd) AS cost, SUM(r.latency_ms) AS lat, SUM(r.features) AS features, \
+             SUM(r.capacity) AS capacity \
+             FROM {table} r {} WHERE {} GROUP BY {}",
+            select.join(", "),
+            if join {
+                "LEFT JOIN report_sessions s ON s.tenant = r.tenant AND s.session_id = r.session_id"
+            } else {
+                ""
+            },
+            wh.join(" AND "),
+            group.join(", "),
+        );
+        per_backend!(self.reader(), |pool| {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for a in &args {
+                query = match a {
+                    Arg::I(v) => query.bind(*v),
+                    Arg::S(v) => query.bind(v.as_str()),
+                };
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<BucketRow, StoreError> {
+                    let f = |c: &str| -> Result<Option<f64>, StoreError> { Ok(r.try_get(c)?) };
+                    let turns: i64 = r.try_get("turns")?;
+                    let cturns: Option<i64> = r.try_get("cturns")?;
+                    Ok(BucketRow {
+                        first_us: r.try_get("first_us")?,
+                        last_us: r.try_get("last_us")?,
+                        model: r.try_get("model")?,
+                        session: r.try_get("session")?,
+                        device: r.try_get("device")?,
+                        repo: r.try_get("repo")?,
+                        turns: u64::try_from(turns).unwrap_or(0),
+                        tokens: [
+                            sat(f("tin")?),
+                            sat(f("tout")?),
+                            sat(f("tcc")?),
+                            sat(f("tcr")?),
+                        ],
+                        carried_turns: u64::try_from(cturns.unwrap_or(0)).unwrap_or(0),
+                        carried_tokens: [
+                            sat(f("cin")?),
+                            sat(f("cout")?),
+                            sat(f("ccc")?),
+                            sat(f("ccr")?),
+                        ],
+                        carried_cost_usd: f("cost")?.unwrap_or(0.0),
+                        latency_ms: f("lat")?.unwrap_or(0.0),
+                        features: f("features")?.unwrap_or(0.0),
+                        capacity: f("capacity")?.unwrap_or(0.0),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+    }
+
+    /// The tenant's activity per UTC hour before `until_us` (all of it when `None`): the first
+    /// and last turn of each hour, which is all the block rule needs.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn activity_hours(
+        &self,
+        tenant: &str,
+        until_us: Option<i64>,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        const SQL: &str = "SELECT MIN(first_us) AS f, MAX(last_us) AS l FROM turn_rollup_hourly \
+            WHERE tenant = $1 AND bucket_us < $2 GROUP BY bucket_us";
+        let until = until_us.unwrap_or(i64::MAX);
+        per_backend!(self.reader(), |pool| {
+            sqlx::query(SQL)
+                .bind(tenant)
+                .bind(until)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<(i64, i64), StoreError> {
+                    Ok((r.try_get("f")?, r.try_get("l")?))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+    }
+
+    /// Aggregates a tenant's turns for `/v1/usage`: per model over `recorded_at > rolling_after`,
+    /// and per model and UTC hour over `recorded_at > weekly_after` (epoch microseconds).
+    ///
+    /// Whole hours come from the hourly rollup; only the part of the hour a window starts in is
+    /// read from events (at most an hour of them, through the time index), so the answer is
+    /// exact and its cost does not grow with the tenant's history.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn usage_inputs(
+        &self,
+        tenant: &str,
+        rolling_after_us: i64,
+        weekly_after_us: i64,
+    ) -> Result<UsageInputs, StoreError> {
+        let rolling = self.window(tenant, rolling_after_us, false).await?;
+        let hourly = self.window(tenant, weekly_after_us, true).await?;
+        let mut inputs = UsageInputs::default();
+        for (model, _, totals) in rolling {
+            inputs.rolling.entry(model).or_default().merge(&totals);
+        }
+        for (model, hour, totals) in hourly {
+            let hour = u8::try_from(hour.rem_euclid(24)).unwrap_or(0);
+            inputs
+                .weekly_by_hour
+                .entry(model)
+                .or_insert_with(BTreeMap::new)
+                .entry(hour)
+                .or_default()
+                .merge(&totals);
+        }
+        Ok(inputs)
+    }
+
+    /// Turns with `recorded_at > after_us`, per model (and UTC hour when `hourly`).
+    async fn window(
+        &self,
+        tenant: &str,
+        after_us: i64,
+        hourly: bool,
+    ) -> Result<Vec<(String, i64, WindowTotals)>, StoreError> {
+        let edge_end = (after_us.div_euclid(HOUR_US) * HOUR_US).saturating_add(HOUR_US);
+        let hour_rollup = if hourly {
+            "CAST((bucket_us / 3600000000) % 24 AS BIGINT)"
+        } else {
+            "CAST(0 AS BIGINT)"
+        };
+        let hour_events = if hourly {
+            "CAST((recorded_at_us / 3600000000) % 24 AS BIGINT)"
+        } else {
+            "CAST(0 AS BIGINT)"
+        };
+        let whole = format!(
+            "SELECT model, {hour_rollup} AS hour, CAST(SUM(turns) AS BIGINT) AS n, \
+             SUM(tokens_in) AS tin, SUM(tokens_out) AS tout, SUM(cache_creation_tokens) AS tcc, \
+             SUM(cache_read_tokens) AS tcr, SUM(latency_ms) AS lat, MIN(first_us) AS oldest, \
+             CAST(SUM(carried * turns) AS BIGINT) AS cn, SUM(carried * tokens_in) AS cin, \
+             SUM(carried * tokens_out) AS cout, SUM(carried * cache_creation_tokens) AS ccc, \
+             SUM(carried * cache_read_tokens) AS ccr, SUM(cost_usd) AS cost \
+             FROM turn_rollup_hourly WHERE tenant = $1 AND bucket_us >= $2 GROUP BY model, {hour_rollup}"
+        );
+        let d = |c: &str| format!("CAST(COALESCE({c}, 0) AS DOUBLE PRECISION)");
+        let carried = |c: &str| format!("CASE WHEN cost_usd IS NULL THEN 0.0 ELSE {} END", d(c));
+        let edge = format!(
+            "SELECT COALESCE(model, '') AS model, {hour_events} AS hour, COUNT(*) AS n, \
+             SUM({}) AS tin, SUM({}) AS tout, SUM({}) AS tcc, SUM({}) AS tcr, \
+             SUM({}) AS lat, MIN(recorded_at_us) AS oldest, \
+             CAST(SUM(CASE WHEN cost_usd IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS cn, \
+             SUM({}) AS cin, SUM({}) AS cout, SUM({}) AS ccc, SUM({}) AS ccr, \
+             SUM(COALESCE(cost_usd, 0.0)) AS cost \
+             FROM events WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us > $2 \
+             AND recorded_at_us < $3 GROUP BY COALESCE(model, ''), {hour_events}",
+            d("tokens_in"),
+            d("tokens_out"),
+            d("cache_creation_tokens"),
+            d("cache_read_tokens"),
+            d("latency_ms"),
+            carried("tokens_in"),
+            carried("tokens_out"),
+            carried("cache_creation_tokens"),
+            carried("cache_read_tokens"),
+        );
+        let mut out = window_rows(self.reader(), whole, &[tenant], &[edge_end]).await?;
+        out.extend(window_rows(self.reader(), edge, &[tenant], &[after_us, edge_end]).await?);
+        Ok(out)
+    }
+}
+
+async fn window_rows(
+    pool: Pool<'_>,
+    sql: String,
+    strs: &[&str],
+    ints: &[i64],
+) -> Result<Vec<(String, i64, WindowTotals)>, StoreError> {
+    per_backend!(pool, |pool| {
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for s in strs {
+            q = q.bind(*s);
+        }
+        for i in ints {
+            q = q.bind(*i);
+        }
+        q.fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| -> Result<(String, i64, WindowTotals), StoreError> {
+                let f = |c: &str| -> Result<Option<f64>, StoreError> { Ok(r.try_get(c)?) };
+                let n: i64 = r.try_get("n")?;
+                let cn: Option<i64> = r.try_get("cn")?;
+                Ok((
+                    r.try_get("model")?,
+                    r.try_get("hour")?,
+                    WindowTotals {
+                        samples: u64::try_from(n).unwrap_or(0),
+                        tokens_in: sat(f("tin")?),
+                        tokens_out: sat(f("tout")?),
+                        cache_creation_tokens: sat(f("tcc")?),
+                        cache_read_tokens: sat(f("tcr")?),
+                        dirty_seconds: f("lat")?.unwrap_or(0.0) / 1000.0,
+                        oldest_us: r.try_get("oldest")?,
+                        carried_samples: u64::try_from(cn.unwrap_or(0)).unwrap_or(0),
+                        carried_tokens: [
+                            sat(f("cin")?),
+                            sat(f("cout")?),
+                            sat(f("ccc")?),
+                            sat(f("ccr")?),
+                        ],
+                        carried_cost_usd: f("cost")?.unwrap_or(0.0),
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+}

@@ -1,0 +1,487 @@
+//! `GET /v1/report` against the CLI's own report code: the same turns as local usage records
+//! (what `agentos report` aggregates) and as events posted to a real collector must give the
+//! same JSON, field for field, for every kind, zone and range tried here; on SQLite and on
+//! PostgreSQL.
+
+use agentos_core::event::{
+    Cost, Envelope, EventBody, EventId, InputKind, Session, SessionEvent, SessionId, Turn,
+    TurnEvent, TurnId,
+};
+use agentos_core::privacy::{RedactionPolicy, egress_event};
+use agentos_core::tier::Tier;
+use agentos_ingest::dedup::DedupKey;
+use agentos_ingest::pricing::{PriceTable, Tokens};
+use agentos_ingest::record::{RecordSet, UsageRecord};
+use agentos_ingest::report::{Filters, ReportKind, ReportOptions, build};
+use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
+use serde_json::{Value, json};
+
+use crate::common::{Harness, NOW_US, batch};
+
+const MODELS: [&str; 3] = [
+    "claude-sonnet-4-20250514",
+    "claude-opus-4-1-20250805",
+    // Not in the price table: must come out unpriced, never $0.
+    "glm-4.6",
+];
+const REPOS: [&str; 3] = ["github.com/acme/api", "github.com/acme/web", "infra"];
+
+/// One turn of the shared data set.
+#[derive(Debug, Clone)]
+pub(crate) struct T {
+    pub(crate) ts_us: i64,
+    pub(crate) session: usize,
+    model: &'static str,
+    tokens: Tokens,
+}
+
+pub(crate) fn session_id(i: usize) -> String {
+    format!("sess-{i:02}")
+}
+
+fn repo_of(session: usize) -> &'static str {
+    REPOS[session % REPOS.len()]
+}
+
+/// ~400 turns over the 30 days before NOW (crossing the end of US daylight saving time on
+/// 2026-11-01), bursts with gaps of hours and days so blocks and gaps appear. Whole seconds,
+/// like Claude Code timestamps at millisecond precision.
+pub(crate) fn turns() -> Vec<T> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = Vec::new();
+    let mut ts = NOW_US - 30 * 86_400_000_000;
+    while out.len() < 400 {
+        // Mostly minutes apart; sometimes hours; rarely a day or more.
+        let gap_s = match next() % 20 {
+            0 => 6 * 3600 + next() % 40_000,
+            1 => 3600 + next() % 7200,
+            _ => 30 + next() % 900,
+        };
+        ts += i64::try_from(gap_s).expect("small") * 1_000_000;
+        if ts >= NOW_US - 60_000_000 {
+            break;
+        }
+        let session = usize::try_from(next() % 6).expect("small");
+        let model = MODELS[usize::try_from(next() % 3).expect("small")];
+        out.push(T {
+            ts_us: ts,
+            session,
+            model,
+            tokens: Tokens {
+                input: next() % 5_000,
+                output: next() % 2_000,
+                cache_creation: next() % 20_000,
+                cache_read: next() % 200_000,
+            },
+        });
+    }
+    out
+}
+
+pub(crate) fn device_of(session: usize) -> &'static str {
+    if session < 3 { "dev-a" } else { "dev-b" }
+}
+
+fn envelope(seq: u64, ts_us: i64, body: EventBody) -> Value {
+    let env = Envelope {
+        event_id: EventId(uuid::Uuid::now_v7()),
+        seq,
+        recorded_at: jiff::Timestamp::from_microsecond(ts_us).expect("valid time"),
+        tier: Tier::Full,
+        body,
+    };
+    egress_event(&env, Tier::Full, &RedactionPolicy::default()).expect("full tier may leave")
+}
+
+fn session_event(seq: u64, session: usize) -> Value {
+    envelope(
+        seq,
+        NOW_US - 40 * 86_400_000_000,
+        EventBody::Session(SessionEvent {
+            session: Session {
+                session_id: SessionId(session_id(session)),
+                repo_id: repo_of(session).into(),
+                branch: "main".into(),
+                commit: "abc".into(),
+                license_id: "lic".into(),
+                privacy_tier: Tier::Full,
+                created_at: jiff::Timestamp::from_microsecond(NOW_US - 40 * 86_400_000_000)
+                    .expect("valid time"),
+                metadata: None,
+            },
+        }),
+    )
+}
+
+fn turn_event(seq: u64, t: &T, cost: Option<f64>) -> Value {
+    envelope(
+        seq,
+        t.ts_us,
+        EventBody::Turn(TurnEvent {
+            turn: Turn {
+                turn_id: TurnId(format!("t{seq}")),
+                session_id: SessionId(session_id(t.session)),
+                model: t.model.into(),
+                subagent: String::new(),
+                tokens_in: t.tokens.input,
+                tokens_out: t.tokens.output,
+                input_kind: InputKind::Text,
+                latency_ms: 1000.0,
+                cache_creation_tokens: Some(t.tokens.cache_creation),
+                cache_read_tokens: Some(t.tokens.cache_read),
+                ..Turn::default()
+            },
+            cost: cost.map(|usd| Cost {
+                provider: "test".into(),
+                estimated_usd: usd,
+                unit_costs: None,
+            }),
+            ..TurnEvent::default()
+        }),
+    )
+}
+
+/// Posts every turn (and each session's `session` event, after its turns, so the repository
+/// is joined in late) from the session's device.
+pub(crate) async fn post_all(h: &Harness, key: &str, data: &[T]) -> anyhow::Result<()> {
+    for device in ["dev-a", "dev-b"] {
+        let mut events = Vec::new();
+        let mut seq = 0u64;
+        for t in data.iter().filter(|t| device_of(t.session) == device) {
+            seq += 1;
+            events.push(turn_event(seq, t, None));
+        }
+        for s in (0..6).filter(|s| device_of(*s) == device) {
+            seq += 1;
+            events.push(session_event(seq, s));
+        }
+        let (status, r) = h.post_events(key, &batch(device, 1, seq, events)).await?;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["accepted"].as_u64(), Some(seq), "{r}");
+    }
+    Ok(())
+}
+
+/// The same turns as the CLI's local records (project = the session's repository).
+fn record_set(data: &[T]) -> RecordSet {
+    let mut set = RecordSet::default();
+    for (i, t) in data.iter().enumerate() {
+        let model = set.strings.intern(t.model);
+        let session = set.strings.intern(&session_id(t.session));
+        let project = set.strings.intern(repo_of(t.session));
+        set.push(UsageRecord {
+            key: DedupKey::claude(&format!("m{i}"), &format!("r{i}")),
+            ts_ms: t.ts_us / 1000,
+            model,
+            session,
+            project,
+            flags: 0,
+            tokens: t.tokens,
+        });
+    }
+    set
+}
+
+struct Case {
+    kind: ReportKind,
+    tz: &'static str,
+    since: Option<&'static str>,
+    until: Option<&'static str>,
+    week_start: &'static str,
+    group_repo: bool,
+    last: Option<usize>,
+}
+
+fn case(kind: ReportKind, tz: &'static str) -> Case {
+    Case {
+        kind,
+        tz,
+        since: None,
+        until: None,
+        week_start: "monday",
+        group_repo: false,
+        last: None,
+    }
+}
+
+fn cli_report(set: &RecordSet, c: &Case) -> Value {
+    let (tz, tz_name) = resolve_zone(Some(c.tz)).expect("zone");
+    let o = ReportOptions {
+        kind: c.kind,
+        range: TimeRange::from_user(c.since, c.until, &tz).expect("range"),
+        tz,
+        tz_name,
+        week_start: parse_weekday(c.week_start).expect("weekday"),
+        prices: PriceTable::embedded(),
+        now_ms: NOW_US / 1000,
+        active_only: false,
+        token_limit: None,
+        filters: Filters {
+            instances: c.group_repo,
+            last: c.last,
+            ..Filters::default()
+        },
+    };
+    serde_json::to_value(build(set, &o)).expect("json")
+}
+
+fn api_path(c: &Case) -> String {
+    let mut p = format!(
+        "/v1/report?kind={}&tz={}&week_start={}",
+        c.kind.as_str(),
+        c.tz,
+        c.week_start
+    );
+    for (k, v) in [("since", c.since), ("until", c.until)] {
+        if let Some(v) = v {
+            p.push_str(&format!("&{k}={v}"));
+        }
+    }
+    if c.group_repo {
+        p.push_str("&group=repo");
+    }
+    if let Some(n) = c.last {
+        p.push_str(&format!("&last={n}"));
+    }
+    p
+}
+
+async fn cli_and_api_agree_on_every_report(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let data = turns();
+    post_all(h, &key, &data).await?;
+    let set = record_set(&data);
+    let mut cases = Vec::new();
+    for kind in [
+        ReportKind::Daily,
+        ReportKind::Weekly,
+        ReportKind::Monthly,
+        ReportKind::Session,
+        ReportKind::Blocks,
+        ReportKind::Model,
+        ReportKind::Repo,
+    ] {
+        for tz in ["UTC", "America/New_York", "Asia/Kolkata"] {
+            cases.push(case(kind, tz));
+        }
+        cases.push(Case {
+            since: Some("2026-11-03"),
+            until: Some("2026-11-20"),
+            ..case(kind, "Asia/Kolkata")
+        });
+    }
+    cases.push(Case {
+        week_start: "sunday",
+        ..case(ReportKind::Weekly, "Europe/Berlin")
+    });
+    cases.push(Case {
+        group_repo: true,
+        ..case(ReportKind::Daily, "America/New_York")
+    });
+    cases.push(Case {
+        last: Some(3),
+        ..case(ReportKind::Blocks, "UTC")
+    });
+    for c in &cases {
+        let path = api_path(c);
+        let (status, mut api) = h.get(&path, &key).await?;
+        assert_eq!(status, 200, "{path}: {api}");
+        let pricing = api
+            .as_object_mut()
+            .and_then(|o| o.remove("pricing"))
+            .expect("pricing block");
+        let cli = cli_report(&set, c);
+        assert!(
+            cli["rows"].as_array().is_some_and(|r| !r.is_empty()),
+            "{path}: the case must have rows to compare"
+        );
+        assert_eq!(api, cli, "{path}: API and CLI differ");
+        assert_eq!(
+            pricing["unpriced_models"],
+            json!(["glm-4.6"]),
+            "{path}: {pricing}"
+        );
+    }
+    // The unpriced model's rows say so; its cost is left out, not counted as 0 silently.
+    let (_, m) = h.get("/v1/report?kind=model", &key).await?;
+    let glm = m["rows"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == "glm-4.6"))
+        .expect("glm row");
+    assert_eq!(glm["breakdown"][0]["priced"], false, "{glm}");
+    Ok(())
+}
+crate::both_backends!(cli_and_api_agree_on_every_report);
+
+async fn carried_costs_are_kept_and_the_rest_priced(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let t = |model: &'static str, minute: i64| T {
+        ts_us: NOW_US - 3_600_000_000 + minute * 60_000_000,
+        session: 0,
+        model,
+        tokens: Tokens {
+            input: 1_000_000,
+            output: 0,
+            cache_creation: 0,
+            cache_read: 0,
+        },
+    };
+    let events = vec![
+        turn_event(1, &t("glm-4.6", 0), Some(0.25)),
+        turn_event(2, &t("glm-4.6", 1), Some(0.5)),
+        turn_event(3, &t("claude-sonnet-4-20250514", 2), Some(7.0)),
+        turn_event(4, &t("claude-sonnet-4-20250514", 3), None),
+    ];
+    let (s, r) = h.post_events(&key, &batch("d", 1, 4, events)).await?;
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(4)), "{r}");
+    let (s, rep) = h.get("/v1/report?kind=model", &key).await?;
+    assert_eq!(s, 200, "{rep}");
+    let row = |m: &str| {
+        rep["rows"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["key"] == m))
+            .cloned()
+            .expect("row")
+    };
+    // Every glm turn carried its cost: priced, at exactly what they carried.
+    let glm = row("glm-4.6");
+    assert_eq!(glm["cost_usd"].as_f64(), Some(0.75), "{glm}");
+    assert_eq!(glm["breakdown"][0]["priced"], true);
+    // Sonnet: 7.00 carried + 1M input tokens at the table's $3/M.
+    let sonnet = row("claude-sonnet-4-20250514");
+    assert_eq!(sonnet["cost_usd"].as_f64(), Some(10.0), "{sonnet}");
+    assert_eq!(rep["pricing"]["unpriced_models"], json!([]));
+    // /v1/usage carries the same costs per window, additively.
+    let (s, u) = h.get("/v1/usage", &key).await?;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(
+        u["models"]["glm-4.6"]["rolling_cost_usd"].as_f64(),
+        Some(0.75)
+    );
+    assert_eq!(
+        u["models"]["claude-sonnet-4-20250514"]["weekly_cost_usd"].as_f64(),
+        Some(10.0)
+    );
+    // One glm turn without a cost makes glm's cost unknown: null, never 0.
+    let more = vec![turn_event(5, &t("glm-4.6", 4), None)];
+    let (s, _) = h.post_events(&key, &batch("d", 5, 5, more)).await?;
+    assert_eq!(s, 200);
+    let (_, u) = h.get("/v1/usage", &key).await?;
+    assert_eq!(
+        u["models"]["glm-4.6"]["rolling_cost_usd"],
+        Value::Null,
+        "{u}"
+    );
+    let (_, rep) = h.get("/v1/report?kind=daily", &key).await?;
+    assert_eq!(rep["pricing"]["unpriced_models"], json!(["glm-4.6"]));
+    Ok(())
+}
+crate::both_backends!(carried_costs_are_kept_and_the_rest_priced);
+
+async fn reports_are_per_tenant_and_bad_queries_say_why(h: &Harness) -> anyhow::Result<()> {
+    let a = h.key("tenant-a").await?;
+    let b = h.key("tenant-b").await?;
+    post_all(h, &a, &turns()).await?;
+    for kind in ReportKind::ALL {
+        let path = format!("/v1/report?kind={}", kind.as_str());
+        let (s, ra) = h.get(&path, &a).await?;
+        assert_eq!(s, 200, "{ra}");
+        assert!(ra["totals"]["turns"].as_u64() > Some(0), "{path}: {ra}");
+        let (s, rb) = h.get(&path, &b).await?;
+        assert_eq!(s, 200, "{rb}");
+        assert_eq!(
+            rb["totals"]["turns"], 0,
+            "{path}: tenant B sees A's turns: {rb}"
+        );
+        assert_eq!(rb["rows"], json!([]), "{path}");
+    }
+    let (s, _) = h
+        .send(reqwest::Method::GET, "/v1/report", None, None, None, None)
+        .await?;
+    assert_eq!(s, 401);
+    for (q, field) in [
+        ("kind=hourly", "/kind"),
+        ("kind=daily&tz=Mars/Olympus", "/tz"),
+        ("kind=daily&since=2026-11-01T10:07:00Z", "/since"),
+        ("kind=daily&group=planet", "/group"),
+        ("kind=daily&order=sideways", "/order"),
+    ] {
+        let (s, e) = h.get(&format!("/v1/report?{q}"), &a).await?;
+        assert_eq!(s, 422, "{q}: {e}");
+        assert_eq!(e["pointer"], field, "{q}: {e}");
+    }
+    let (s, e) = h.get("/v1/report?kind=daily&colour=red", &a).await?;
+    assert_eq!(s, 422, "{e}");
+    // Device report: one row per device, with that device's turns.
+    let (_, d) = h.get("/v1/report?kind=device", &a).await?;
+    let keys: Vec<&str> = d["rows"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["dev-a", "dev-b"], "{d}");
+    let data = turns();
+    let dev_a = data
+        .iter()
+        .filter(|t| device_of(t.session) == "dev-a")
+        .count();
+    assert_eq!(d["rows"][0]["turns"].as_u64(), Some(dev_a as u64));
+    // Filters: one repository, one device.
+    let (_, f) = h
+        .get("/v1/report?kind=model&repo=infra&device=dev-b", &a)
+        .await?;
+    let want = data
+        .iter()
+        .filter(|t| repo_of(t.session) == "infra" && device_of(t.session) == "dev-b")
+        .count();
+    assert_eq!(f["totals"]["turns"].as_u64(), Some(want as u64), "{f}");
+    Ok(())
+}
+crate::both_backends!(reports_are_per_tenant_and_bad_queries_say_why);
+
+/// Events stored before the rollup existed (an upgraded collector) are folded into it when a
+/// collector starts, once, and the reports come out as if they had always been there.
+async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    post_all(h, &key, &turns()).await?;
+    let (_, before) = h.get("/v1/report?kind=session", &key).await?;
+    // Make the database look like one written before migration 0006 filled anything in.
+    let wipe = [
+        "DELETE FROM turn_rollup",
+        "DELETE FROM turn_rollup_hourly",
+        "DELETE FROM report_sessions",
+        "UPDATE events SET rolled = NULL",
+    ];
+    if h.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&h.url).await?;
+        for q in wipe {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&h.url).await?;
+        for q in wipe {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    }
+    let (_, empty) = h.get("/v1/report?kind=session", &key).await?;
+    assert_eq!(empty["rows"], json!([]), "the wipe took effect");
+    // Two collectors starting at once: each folds a share, nothing twice.
+    let opts = agentos_collector::StoreOptions::default();
+    let (a, b) = tokio::join!(
+        agentos_collector::Store::connect(&h.url, &opts),
+        agentos_collector::Store::connect(&h.url, &opts)
+    );
+    a?.close().await;
+    b?.close().await;
+    let (_, after) = h.get("/v1/report?kind=session", &key).await?;
+    assert_eq!(after, before);
+    Ok(())
+}
+crate::both_backends!(events_stored_before_the_rollup_are_folded_in_at_start);
