@@ -79,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/sessions/{id}", get(web::pages::session))
         .route("/attribution", get(web::pages::attribution))
         .route("/login", get(web::get_login).post(web::post_login))
+        .route("/login/link/{token}", get(web::get_login_link))
         .route("/logout", post(web::post_logout))
         .layer(DefaultBodyLimit::max(body_limit))
         // Layers wrap outside-in: the metrics middleware sees the final status, timeouts included.

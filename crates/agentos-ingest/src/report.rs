@@ -191,7 +191,7 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Source of the row's records (`--by-source`): `claude`, `codex`, `ccc`, or `untagged`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Block end (blocks report).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,7 +209,7 @@ pub struct Row {
     pub cost_usd: f64,
     /// Models of the row the price table does not know: `cost_usd` leaves them out (absent
     /// when every model is priced).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unpriced_models: Vec<String>,
     /// Models used, sorted.
     pub models: Vec<String>,
@@ -232,7 +232,7 @@ pub struct Totals {
     pub cost_usd: f64,
     /// Models the price table does not know: `cost_usd` leaves them out (absent when every
     /// model is priced).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unpriced_models: Vec<String>,
     /// Per-model totals.
     pub breakdown: Vec<ModelBreakdown>,

@@ -17,7 +17,8 @@ pub struct WebSession {
     pub key_id: String,
     /// That key's role.
     pub role: Role,
-    /// The token every state-changing form must carry.
+    /// The token every state-changing form must carry. Empty for a one-time sign-in link that
+    /// has not been used yet: such a row is never a session (see `web::session_of`).
     pub csrf: String,
     /// When it was created (epoch µs).
     pub created_at_us: i64,
@@ -65,6 +66,45 @@ impl Store {
         const SQL: &str = "SELECT id_hash, tenant, key_id, role, csrf, created_at_us, expires_at_us \
             FROM web_sessions WHERE id_hash = $1 AND expires_at_us > $2";
         per_backend!(self.reader(), |pool| {
+            let row = sqlx::query(SQL)
+                .bind(id_hash)
+                .bind(now_us)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                None => Ok(None),
+                Some(r) => {
+                    let role: String = r.try_get("role")?;
+                    Ok(Some(WebSession {
+                        id_hash: r.try_get("id_hash")?,
+                        tenant: r.try_get("tenant")?,
+                        key_id: r.try_get("key_id")?,
+                        role: Role::parse(&role).map_err(|e| StoreError::Corrupt {
+                            table: "web_sessions",
+                            detail: e.to_string(),
+                        })?,
+                        csrf: r.try_get("csrf")?,
+                        created_at_us: r.try_get("created_at_us")?,
+                        expires_at_us: r.try_get("expires_at_us")?,
+                    }))
+                }
+            }
+        })
+    }
+
+    /// Removes and returns the unexpired row whose id hashes to `id_hash`, in one statement, so
+    /// two requests racing for a one-time sign-in link cannot both get it.
+    ///
+    /// # Errors
+    /// Driver errors, or [`StoreError::Corrupt`] for an unknown stored role.
+    pub async fn take_web_session(
+        &self,
+        id_hash: &str,
+        now_us: i64,
+    ) -> Result<Option<WebSession>, StoreError> {
+        const SQL: &str = "DELETE FROM web_sessions WHERE id_hash = $1 AND expires_at_us > $2 \
+            RETURNING id_hash, tenant, key_id, role, csrf, created_at_us, expires_at_us";
+        per_backend!(self.writer(), |pool| {
             let row = sqlx::query(SQL)
                 .bind(id_hash)
                 .bind(now_us)

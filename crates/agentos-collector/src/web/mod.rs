@@ -8,6 +8,10 @@
 //! database keeps only the cookie's SHA-256, so any collector sharing it accepts the session.
 //! A session ends at `POST /logout`, after [`SESSION_TTL_US`], or when its key is revoked.
 //!
+//! A one-time sign-in link (`/login/link/<token>`, made by [`create_sign_in_link`], e.g. by
+//! `agentos demo`) opens the same form with a "Continue" button instead of the key field; the
+//! POST consumes the link (it works once, within [`LINK_TTL_US`]) and starts a normal session.
+//!
 //! State changes are POSTs carrying a CSRF token: the session's for `/logout`, and for
 //! `/login` a token also set as a short-lived cookie (double submit), so no other site can sign
 //! a browser in or out.
@@ -32,6 +36,8 @@ use crate::store::WebSession;
 
 /// How long a dashboard sign-in lasts: 12 hours.
 pub const SESSION_TTL_US: i64 = 12 * 3_600_000_000;
+/// How long an unused one-time sign-in link stays valid: 15 minutes.
+pub const LINK_TTL_US: i64 = 15 * 60_000_000;
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "aos_session";
 /// The sign-in form's CSRF cookie (double submit).
@@ -150,6 +156,9 @@ async fn session_of(state: &AppState, parts: &Parts) -> Result<Option<Viewer>, A
         .web_session(&sha256_hex(value), now)
         .await
         .map_err(|e| ApiError::from_store(&e))?
+        // An unused sign-in link shares the table but is not a session: a cookie spelling its
+        // hashed id must not turn a one-time link into a reusable session.
+        .filter(|s| !s.csrf.is_empty())
     else {
         return Ok(None);
     };
@@ -208,6 +217,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     next: &'a str,
     error: Option<&'a str>,
+    /// A one-time sign-in link's token: the form continues with it instead of asking for a key.
+    link: Option<&'a str>,
 }
 
 /// Query of `GET /login`.
@@ -237,11 +248,23 @@ fn login_form(
     next: &str,
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
+    login_page(state, headers, status, next, error, None)
+}
+
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+    link: Option<&str>,
+) -> Result<Response, ApiError> {
     let token = random_token::<16>(false).map_err(|e| ApiError::Internal(e.to_string()))?;
     let html = render(&LoginPage {
         csrf: &token,
         next,
         error,
+        link,
     })?;
     let mut resp = (status, Html(html)).into_response();
     resp.headers_mut().append(
@@ -274,10 +297,71 @@ pub async fn get_login(
     Ok(login_form(&state, &headers, StatusCode::OK, next, None)?)
 }
 
-/// Form of `POST /login`.
+/// The stored id of a one-time link token (never the same as a cookie's, see `session_of`).
+fn link_hash(token: &str) -> String {
+    sha256_hex(&format!("link:{token}"))
+}
+
+/// Makes a one-time sign-in link for `principal` (a viewer or admin key): the path
+/// `/login/link/<token>`, valid once, for [`LINK_TTL_US`]. Only its hash is stored.
+///
+/// # Errors
+/// 403 for an ingest key; 5xx when the random source or the database fails.
+pub async fn create_sign_in_link(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<String, ApiError> {
+    if !principal.role.can_view_pages() {
+        return Err(ApiError::Forbidden {
+            code: "role_forbidden",
+            message: "an ingest key cannot sign in to the dashboard".into(),
+        });
+    }
+    let token = random_token::<32>(true).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = state.now_us();
+    state
+        .store()
+        .insert_web_session(&WebSession {
+            id_hash: link_hash(&token),
+            tenant: principal.tenant.clone(),
+            key_id: principal.key_id.clone(),
+            role: principal.role,
+            csrf: String::new(),
+            created_at_us: now,
+            expires_at_us: now.saturating_add(LINK_TTL_US),
+        })
+        .await
+        .map_err(|e| ApiError::from_store(&e))?;
+    Ok(format!("/login/link/{token}"))
+}
+
+/// `GET /login/link/{token}`: the sign-in form with a "Continue" button for a one-time link
+/// (nothing changes until the POST; the link is not checked here so a GET reveals nothing).
+///
+/// # Errors
+/// 5xx when the random source fails.
+pub async fn get_login_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    Ok(login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        "/",
+        None,
+        Some(&token),
+    )?)
+}
+
+/// Form of `POST /login`: an API key, or a one-time link's token.
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     key: String,
+    #[serde(default)]
+    link: Option<String>,
     csrf: String,
     #[serde(default)]
     next: Option<String>,
@@ -305,6 +389,44 @@ pub async fn post_login(
         )?);
     }
     let now = state.now_us();
+    if let Some(link) = form.link.as_deref().filter(|l| !l.is_empty()) {
+        let taken = state
+            .store()
+            .take_web_session(&link_hash(link), now)
+            .await
+            .map_err(|e| ApiError::from_store(&e))?
+            .filter(|s| s.csrf.is_empty());
+        let Some(s) = taken else {
+            return Ok(login_form(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                Some("That sign-in link was already used or has expired; sign in with an API key."),
+            )?);
+        };
+        let principal = Principal {
+            tenant: s.tenant,
+            role: s.role,
+            key_id: s.key_id,
+        };
+        if !state
+            .inner
+            .keys
+            .still_valid(state.store(), &principal.key_id, now)
+            .await
+            .unwrap_or(false)
+        {
+            return Ok(login_form(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                Some("The key behind that sign-in link was revoked."),
+            )?);
+        }
+        return start_session(&state, &headers, principal, &next, now).await;
+    }
     let principal = match state
         .inner
         .keys
@@ -334,6 +456,17 @@ pub async fn post_login(
             ),
         )?);
     }
+    start_session(&state, &headers, principal, &next, now).await
+}
+
+/// Stores a new session for `principal` and answers with its cookie and a redirect to `next`.
+async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: Principal,
+    next: &str,
+    now: i64,
+) -> Result<Response, PageError> {
     let value = random_token::<32>(true).map_err(|e| ApiError::Internal(e.to_string()))?;
     let csrf = random_token::<16>(false).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
@@ -349,8 +482,8 @@ pub async fn post_login(
         })
         .await
         .map_err(|e| ApiError::from_store(&e))?;
-    let mut resp = Redirect::to(&next).into_response();
-    let sec = secure(&state, &headers);
+    let mut resp = Redirect::to(next).into_response();
+    let sec = secure(state, headers);
     let h = resp.headers_mut();
     h.append(
         header::SET_COOKIE,

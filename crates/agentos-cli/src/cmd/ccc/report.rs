@@ -460,10 +460,45 @@ fn run_remote(
         last: args.c.last,
         ..Default::default()
     };
+    let answer = fetch_report(url, key, &query)?;
+    let report = answer.report;
+    if !answer.pricing.unpriced_models.is_empty() {
+        note(&format!(
+            "no price for {} (their cost is not in the totals)",
+            answer.pricing.unpriced_models.join(", ")
+        ));
+    }
+    if args.c.json_format == Some(JsonFormat::Ccusage) {
+        print_json(&agentos_ingest::ccusage::to_json(&report))?;
+    } else if args.c.json || args.c.json_format.is_some() {
+        print_json(&report)?;
+    } else if report.rows.is_empty() {
+        println!("No usage in the requested range.");
+    } else {
+        let layout = Layout {
+            breakdown: args.c.breakdown,
+            compact: args.c.compact,
+            width: table_width(),
+            color: color_stdout(),
+        };
+        let mut out = std::io::stdout().lock();
+        render_table(&mut out, &report, &layout)?;
+        out.flush()?;
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// `GET <url>/v1/report` with `query`, as the collector's typed answer (a non-2xx answer is an
+/// error carrying the collector's reason).
+pub(crate) fn fetch_report(
+    url: &str,
+    key: &str,
+    query: &agentos_collector::report::ReportQuery,
+) -> anyhow::Result<agentos_collector::report::ReportResponse> {
     let endpoint = format!("{}/v1/report", url.trim_end_matches('/'));
     let mut target = reqwest::Url::parse(&endpoint)
         .with_context(|| format!("[ccc] url `{url}` is not a URL"))?;
-    if let serde_json::Value::Object(fields) = serde_json::to_value(&query)? {
+    if let serde_json::Value::Object(fields) = serde_json::to_value(query)? {
         let mut pairs = target.query_pairs_mut();
         for (k, v) in fields {
             match v {
@@ -492,31 +527,7 @@ fn run_remote(
     }
     let answer: agentos_collector::report::ReportResponse = serde_json::from_str(&body)
         .with_context(|| format!("{endpoint} answered something that is not a report"))?;
-    let report = answer.report;
-    if !answer.pricing.unpriced_models.is_empty() {
-        note(&format!(
-            "no price for {} (their cost is not in the totals)",
-            answer.pricing.unpriced_models.join(", ")
-        ));
-    }
-    if args.c.json_format == Some(JsonFormat::Ccusage) {
-        print_json(&agentos_ingest::ccusage::to_json(&report))?;
-    } else if args.c.json || args.c.json_format.is_some() {
-        print_json(&report)?;
-    } else if report.rows.is_empty() {
-        println!("No usage in the requested range.");
-    } else {
-        let layout = Layout {
-            breakdown: args.c.breakdown,
-            compact: args.c.compact,
-            width: table_width(),
-            color: color_stdout(),
-        };
-        let mut out = std::io::stdout().lock();
-        render_table(&mut out, &report, &layout)?;
-        out.flush()?;
-    }
-    Ok(ExitStatus::Ok)
+    Ok(answer)
 }
 
 /// Says on stderr where no data was found and what to run; a table of zeros would read as
@@ -804,6 +815,20 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
         rows: lines,
         bold_totals: l.color,
     }
+}
+
+/// Prints `rep` on stdout as the report commands do (terminal width, colours per `NO_COLOR`), for
+/// other commands that show a report (`agentos demo`).
+pub(crate) fn print_table(rep: &Report, breakdown: bool) -> std::io::Result<()> {
+    let layout = Layout {
+        breakdown,
+        compact: false,
+        width: table_width(),
+        color: color_stdout(),
+    };
+    let mut out = std::io::stdout().lock();
+    render_table(&mut out, rep, &layout)?;
+    out.flush()
 }
 
 /// Renders a report as an aligned text table that fits `l.width`: the full layout when it fits,
