@@ -865,6 +865,153 @@ fn preview(py: Python<'_>, data_dir: PathBuf, tier: Option<String>) -> PyResult<
     })
 }
 
+fn ingest_err(e: &agentos_ingest::IngestError) -> PyErr {
+    err("ingest", e.code(), e.to_string(), None)
+}
+
+fn prices(cfg: &Config) -> PyResult<agentos_ingest::PriceTable> {
+    match cfg.ingest.prices.as_deref() {
+        Some(p) => agentos_ingest::PriceTable::with_override(p).map_err(|e| ingest_err(&e)),
+        None => Ok(agentos_ingest::PriceTable::embedded()),
+    }
+}
+
+/// `agentos ccc backfill`: a CCC root → the `ccp_metrics_summary.json` document (JSON). Writes
+/// it to `output` (default: the data dir's `ccp_metrics_summary.json`) unless `dry_run`.
+#[pyfunction]
+#[pyo3(signature = (data_dir, ccp_root, *, usage_json=None, output=None, dry_run=false))]
+fn backfill(
+    py: Python<'_>,
+    data_dir: PathBuf,
+    ccp_root: PathBuf,
+    usage_json: Option<String>,
+    output: Option<PathBuf>,
+    dry_run: bool,
+) -> PyResult<String> {
+    py.detach(|| {
+        let cfg = load_config(&data_dir, None, None, None, None)?;
+        let opts = agentos_ingest::backfill::BackfillOptions {
+            ccp_root,
+            usage_json,
+            threads: cfg.ingest.threads.unwrap_or(0),
+            prices: prices(&cfg)?,
+            generated_at: None,
+        };
+        let mut b = agentos_ingest::backfill::backfill(&opts, None).map_err(|e| ingest_err(&e))?;
+        let layout = agentos_config::DataDir::new(&cfg.data_dir);
+        if !dry_run {
+            b.summary.ingest.skipped_list =
+                agentos_ingest::account::write_skipped(&layout.backfill_skipped(), &b.skipped)
+                    .map_err(|e| ingest_err(&e))?;
+        }
+        let text = serde_json::to_string_pretty(&b.summary)
+            .map_err(|e| err("internal", "serialize", e.to_string(), None))?;
+        if !dry_run {
+            let out = output.unwrap_or_else(|| layout.ccp_summary());
+            let io = |e: std::io::Error| {
+                err(
+                    "ingest",
+                    "io",
+                    format!("writing {}: {e}", out.display()),
+                    None,
+                )
+            };
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            agentos_config::atomic_write(&out, format!("{text}\n").as_bytes()).map_err(io)?;
+        }
+        Ok(text)
+    })
+}
+
+/// `agentos report KIND --json` over everything ingested into `data_dir` (JSON; agentos' own
+/// shape, or ccusage's with `ccusage_format`).
+#[pyfunction]
+#[pyo3(signature = (data_dir, kind, *, since=None, until=None, timezone=None, start_of_week=None, project=None, session_id=None, ccusage_format=false))]
+#[allow(clippy::too_many_arguments)]
+fn report(
+    py: Python<'_>,
+    data_dir: PathBuf,
+    kind: &str,
+    since: Option<String>,
+    until: Option<String>,
+    timezone: Option<String>,
+    start_of_week: Option<String>,
+    project: Option<String>,
+    session_id: Option<String>,
+    ccusage_format: bool,
+) -> PyResult<String> {
+    use agentos_ingest::report::{Filters, ReportKind, ReportOptions};
+    use agentos_ingest::time::{TimeRange, parse_weekday, resolve_zone};
+    let kind = match kind {
+        "daily" => ReportKind::Daily,
+        "weekly" => ReportKind::Weekly,
+        "monthly" => ReportKind::Monthly,
+        "session" => ReportKind::Session,
+        "blocks" => ReportKind::Blocks,
+        other => {
+            return Err(err(
+                "validation",
+                "unknown_report",
+                format!(
+                    "unknown report kind {other:?} (expected daily, weekly, monthly, session or blocks)"
+                ),
+                None,
+            ));
+        }
+    };
+    py.detach(|| {
+        let cfg = load_config(&data_dir, None, None, None, None)?;
+        let (tz, tz_name) = resolve_zone(timezone.as_deref().or(cfg.ingest.timezone.as_deref()))
+            .map_err(|e| ingest_err(&e))?;
+        let week_start = parse_weekday(
+            start_of_week
+                .as_deref()
+                .or(cfg.ingest.start_of_week.as_deref())
+                .unwrap_or("monday"),
+        )
+        .map_err(|e| ingest_err(&e))?;
+        let range = TimeRange::from_user(since.as_deref(), until.as_deref(), &tz).map_err(|e| {
+            err(
+                "validation",
+                "bad_range",
+                format!("invalid since/until: {e}"),
+                None,
+            )
+        })?;
+        let set =
+            agentos_ingest::ingest::load_all(&cfg.data_dir, None).map_err(|e| ingest_err(&e))?;
+        let run = agentos_ingest::ingest::IngestRun {
+            set,
+            ..Default::default()
+        };
+        let rep = run
+            .report(&ReportOptions {
+                kind,
+                tz,
+                tz_name,
+                week_start,
+                range,
+                prices: prices(&cfg)?,
+                now_ms: jiff::Timestamp::now().as_millisecond(),
+                active_only: false,
+                token_limit: None,
+                filters: Filters {
+                    project,
+                    session_id,
+                    ..Filters::default()
+                },
+            })
+            .map_err(|e| ingest_err(&e))?;
+        if ccusage_format {
+            json_text(&agentos_ingest::ccusage::to_json(&rep))
+        } else {
+            json_text(&rep)
+        }
+    })
+}
+
 /// Registers the module's members.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NativeError", m.py().get_type::<NativeError>())?;
@@ -880,6 +1027,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(device_binding, m)?)?;
     m.add_function(wrap_pyfunction!(preview, m)?)?;
     m.add_function(wrap_pyfunction!(configured_pubkeys, m)?)?;
+    m.add_function(wrap_pyfunction!(backfill, m)?)?;
+    m.add_function(wrap_pyfunction!(report, m)?)?;
     m.add_function(wrap_pyfunction!(parse_pubkeys, m)?)?;
     m.add("TIER_ENTITLEMENTS", tier_entitlements())?;
     Ok(())

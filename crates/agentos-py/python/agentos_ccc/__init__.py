@@ -31,6 +31,8 @@ __all__ = [
     "ValidationError",
     "preview",
     "verify_license",
+    "backfill",
+    "report",
     "MINIMIZED_SUMMARY_FIELDS",
     "TIER_ENTITLEMENTS",
 ]
@@ -535,6 +537,64 @@ def verify_license(
                 data_dir=os.fspath(data_dir) if data_dir is not None else None,
                 pubkeys=dict(keys) if keys else None,
                 now=now,
+            )
+        )
+    except _native.NativeError as e:
+        raise _translate(e) from None
+
+
+def backfill(
+    ccp_root: PathLike,
+    *,
+    data_dir: PathLike,
+    usage_json: Optional[str] = None,
+    output: Optional[PathLike] = None,
+    dry_run: bool = False,
+) -> Dict[str, Any]:
+    """``agentos ccc backfill``: CCC usage logs, results files and an optional ``/v1/usage``
+    snapshot (file or URL) under ``ccp_root`` become the ``ccp_metrics_summary.json`` document,
+    returned as a dict and written to ``output`` (default: in ``data_dir``) unless ``dry_run``."""
+    try:
+        return json.loads(
+            _native.backfill(
+                os.fspath(data_dir),
+                os.fspath(ccp_root),
+                usage_json=usage_json,
+                output=os.fspath(output) if output is not None else None,
+                dry_run=dry_run,
+            )
+        )
+    except _native.NativeError as e:
+        raise _translate(e) from None
+
+
+def report(
+    kind: str = "daily",
+    *,
+    data_dir: PathLike,
+    since: Optional[str] = None,
+    until: Optional[str] = None,
+    timezone: Optional[str] = None,
+    start_of_week: Optional[str] = None,
+    project: Optional[str] = None,
+    session_id: Optional[str] = None,
+    ccusage_format: bool = False,
+) -> Dict[str, Any]:
+    """``agentos report KIND --json`` over everything ingested into ``data_dir``
+    (``daily``, ``weekly``, ``monthly``, ``session`` or ``blocks``); ``ccusage_format`` gives
+    ccusage's JSON shape (``--json-format ccusage``)."""
+    try:
+        return json.loads(
+            _native.report(
+                os.fspath(data_dir),
+                kind,
+                since=since,
+                until=until,
+                timezone=timezone,
+                start_of_week=start_of_week,
+                project=project,
+                session_id=session_id,
+                ccusage_format=ccusage_format,
             )
         )
     except _native.NativeError as e:

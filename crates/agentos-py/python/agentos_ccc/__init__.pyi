@@ -23,11 +23,12 @@ class ValidationError(AgentosError, ValueError):
         self, message: str = ..., code: Optional[str] = ..., pointer: Optional[str] = ...
     ) -> None: ...
 
-class LocalOnly:
+class _Tier:
     name: str
 
-class Minimized(LocalOnly): ...
-class Full(LocalOnly): ...
+class LocalOnly(_Tier): ...
+class Minimized(_Tier): ...
+class Full(_Tier): ...
 
 class LicenseClient:
     pack_path: Optional[str]
@@ -118,4 +119,24 @@ def verify_license(
     data_dir: Optional[PathLike] = ...,
     pubkeys: Union[None, str, Mapping[str, str]] = ...,
     now: Optional[int] = ...,
+) -> Dict[str, Any]: ...
+def backfill(
+    ccp_root: PathLike,
+    *,
+    data_dir: PathLike,
+    usage_json: Optional[str] = ...,
+    output: Optional[PathLike] = ...,
+    dry_run: bool = ...,
+) -> Dict[str, Any]: ...
+def report(
+    kind: str = ...,
+    *,
+    data_dir: PathLike,
+    since: Optional[str] = ...,
+    until: Optional[str] = ...,
+    timezone: Optional[str] = ...,
+    start_of_week: Optional[str] = ...,
+    project: Optional[str] = ...,
+    session_id: Optional[str] = ...,
+    ccusage_format: bool = ...,
 ) -> Dict[str, Any]: ...
