@@ -336,7 +336,14 @@ class CCCClient:
     ) -> str:
         """Starts a session (license handshake first when ``licensing`` is set) and returns
         its id."""
-        handshaken = self.license_handshake() is not None
+        # `local` needs no entitlement, so there is nothing to hand-shake for (the seed's
+        # matrix: no licensing gate for the local tier).
+        handshake = (
+            self.license_handshake() if self.tier_entitlements.get(self.tier) else None
+        )
+        if license_id is None and handshake is not None:
+            claims = handshake.get("claims")
+            license_id = claims.get("sub") if isinstance(claims, dict) else None
         try:
             text = self._rec.start_session(
                 repo_id=repo_id,
@@ -346,7 +353,7 @@ class CCCClient:
                 tier=self.tier,
                 metadata_json=json.dumps(dict(metadata)) if metadata else None,
                 session_id=session_id,
-                handshaken=handshaken,
+                handshaken=handshake is not None,
                 want_event=self._want_events,
             )
         except _native.NativeError as e:
