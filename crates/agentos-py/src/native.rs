@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use agentos_config::Config;
@@ -75,6 +75,10 @@ fn parse_tier(s: &str) -> PyResult<Tier> {
         .map_err(|e| err("validation", "unknown_tier", e.to_string(), None))
 }
 
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves the recorder in a state every method re-validates
     // against the files (catch-up under the file lock), so continuing is safe.
@@ -133,7 +137,9 @@ pub struct PyRecorder {
     rec: Mutex<Recorder>,
     cfg: Config,
     policy: RedactionPolicy,
-    delivery: Mutex<DeliveryState>,
+    /// Read-locked by recording threads (to nudge) and by `flush` (which may wait long), so a
+    /// flush in one thread never stalls `log_event` in another; write-locked only by `close`.
+    delivery: RwLock<DeliveryState>,
     /// The process that constructed it: only that process ever touches the uploader, so a
     /// forked child records into the same log and the parent's uploader sends it once.
     pid: u32,
@@ -148,7 +154,7 @@ impl PyRecorder {
         if self.forked() {
             return;
         }
-        if let DeliveryState::Running(bg) = &*lock(&self.delivery) {
+        if let DeliveryState::Running(bg) = &*read(&self.delivery) {
             bg.uploader.notify();
         }
     }
@@ -205,7 +211,7 @@ impl PyRecorder {
                 rec: Mutex::new(rec),
                 cfg,
                 policy,
-                delivery: Mutex::new(delivery),
+                delivery: RwLock::new(delivery),
                 pid: std::process::id(),
             })
         })
@@ -224,7 +230,7 @@ impl PyRecorder {
         if self.forked() {
             return "forked";
         }
-        match &*lock(&self.delivery) {
+        match &*read(&self.delivery) {
             DeliveryState::Running(_) => "running",
             DeliveryState::Off(why) => why,
         }
@@ -453,7 +459,7 @@ impl PyRecorder {
             if self.forked() {
                 return Ok(false);
             }
-            let d = lock(&self.delivery);
+            let d = read(&self.delivery);
             Ok(match &*d {
                 DeliveryState::Running(bg) => bg
                     .rt
@@ -467,7 +473,10 @@ impl PyRecorder {
     fn close(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
         py.detach(|| {
             lock(&self.rec).flush().map_err(recorder_err)?;
-            let mut d = lock(&self.delivery);
+            let mut d = self
+                .delivery
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let state = std::mem::replace(&mut *d, DeliveryState::Off("closed"));
             match state {
                 DeliveryState::Running(bg) if self.forked() => {
