@@ -216,6 +216,8 @@ pub struct Recorded {
     /// could not be written: why. Not an error, since the event must not be recorded twice; the
     /// summary and the state are rewritten by the next write (or `agentos ccc rollup`).
     pub not_refreshed: Option<String>,
+    /// The envelope as appended (embeddings hand it on, redacted, without re-reading the log).
+    pub envelope: Envelope,
 }
 
 /// The result of [`Recorder::start_session`].
@@ -341,7 +343,7 @@ impl Recorder {
     /// # Errors
     /// [`RecorderError::LicenseRefused`] (strict only), schema and I/O errors.
     pub fn start_session(&mut self, req: StartRequest) -> Result<StartOutcome, RecorderError> {
-        self.start_inner(req, true)
+        self.start_inner(req, true, false)
     }
 
     /// Starts a session like [`Recorder::start_session`] (license handshake, `session` event)
@@ -352,13 +354,28 @@ impl Recorder {
     /// # Errors
     /// As [`Recorder::start_session`].
     pub fn open_session(&mut self, req: StartRequest) -> Result<StartOutcome, RecorderError> {
-        self.start_inner(req, false)
+        self.start_inner(req, false, false)
+    }
+
+    /// Starts the current session like [`Recorder::start_session`] for an embedding that has
+    /// already performed the license handshake with its own license client (the Python
+    /// package's seed-compatible `licensing` objects, whose verifier may be injected): the
+    /// configured pack is not consulted again. `DO_NOT_TRACK` still forces `local`.
+    ///
+    /// # Errors
+    /// Schema and I/O errors.
+    pub fn start_session_handshaken(
+        &mut self,
+        req: StartRequest,
+    ) -> Result<StartOutcome, RecorderError> {
+        self.start_inner(req, true, true)
     }
 
     fn start_inner(
         &mut self,
         req: StartRequest,
         make_current: bool,
+        handshaken: bool,
     ) -> Result<StartOutcome, RecorderError> {
         let now = (self.clock)();
         let requested = match req.tier {
@@ -366,21 +383,29 @@ impl Recorder {
             None => self.config.ccc.session_tier(),
         };
         let mut metadata = req.metadata;
-        let (tier, license, downgrade) =
-            match licensing::check_tier(&self.config, requested, now.as_second()) {
-                Ok(lic) => (requested, lic, None),
-                // DO_NOT_TRACK is the user's explicit choice, not a license failure: strict mode
-                // has nothing to refuse, the session simply records locally.
-                Err(problem) if req.strict_license && problem != LicenseProblem::DoNotTrack => {
-                    return Err(RecorderError::LicenseRefused { requested, problem });
-                }
-                Err(problem) => {
-                    metadata.insert(META_REQUESTED_TIER.into(), Value::from(requested.as_str()));
-                    metadata.insert(META_LICENSE_PROBLEM.into(), Value::from(problem.code()));
-                    metadata.insert(META_LICENSE_DETAIL.into(), Value::from(problem.to_string()));
-                    (Tier::Local, None, Some(problem))
-                }
-            };
+        let check = if handshaken {
+            if self.config.do_not_track && requested.required_entitlement().is_some() {
+                Err(LicenseProblem::DoNotTrack)
+            } else {
+                Ok(None)
+            }
+        } else {
+            licensing::check_tier(&self.config, requested, now.as_second())
+        };
+        let (tier, license, downgrade) = match check {
+            Ok(lic) => (requested, lic, None),
+            // DO_NOT_TRACK is the user's explicit choice, not a license failure: strict mode
+            // has nothing to refuse, the session simply records locally.
+            Err(problem) if req.strict_license && problem != LicenseProblem::DoNotTrack => {
+                return Err(RecorderError::LicenseRefused { requested, problem });
+            }
+            Err(problem) => {
+                metadata.insert(META_REQUESTED_TIER.into(), Value::from(requested.as_str()));
+                metadata.insert(META_LICENSE_PROBLEM.into(), Value::from(problem.code()));
+                metadata.insert(META_LICENSE_DETAIL.into(), Value::from(problem.to_string()));
+                (Tier::Local, None, Some(problem))
+            }
+        };
         let session_id = req
             .session_id
             .unwrap_or_else(|| SessionId(uuid::Uuid::now_v7().to_string()));
@@ -570,6 +595,7 @@ impl Recorder {
             recorded_at: env.recorded_at,
             warnings,
             not_refreshed,
+            envelope: env,
         })
     }
 

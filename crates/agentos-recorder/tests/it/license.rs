@@ -243,3 +243,29 @@ fn the_local_summary_carries_the_license_block_but_never_the_pack() {
             .is_none()
     );
 }
+
+#[test]
+fn a_caller_handshake_grants_the_tier_without_a_configured_pack_but_not_past_do_not_track() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = licensed_config(dir.path(), &[]);
+    let mut rec = Recorder::open(cfg.clone()).expect("open");
+    let out = rec
+        .start_session_handshaken(req(Tier::Full, false))
+        .expect("start");
+    assert_eq!((out.session.tier, out.downgrade), (Tier::Full, None));
+    // The appended envelope is reported as written, so embeddings need not re-read the log.
+    let line = &log_lines(&cfg.data_dir)[0];
+    assert_eq!(
+        serde_json::to_value(&out.recorded.envelope).expect("json"),
+        *line
+    );
+
+    let mut dnt = cfg.clone();
+    dnt.do_not_track = true;
+    let mut rec = Recorder::open(dnt).expect("open");
+    let out = rec
+        .start_session_handshaken(req(Tier::Full, false))
+        .expect("start");
+    assert_eq!(out.session.tier, Tier::Local);
+    assert_eq!(out.downgrade, Some(LicenseProblem::DoNotTrack));
+}
