@@ -73,6 +73,9 @@ impl Attribution {
         let value = t.measurement.as_ref().map_or(0.0, |m| m.feature_delta);
         let value = if value.is_finite() { value } else { 0.0 };
         for (model, w) in weights(t) {
+            // One name per model in the value report, whatever spelling the turn used.
+            let model = crate::model::canonical_model(model);
+            let model = model.as_ref();
             let mv = match self.by_model.get_mut(model) {
                 Some(mv) => mv,
                 None => self.by_model.entry(model.to_string()).or_default(),

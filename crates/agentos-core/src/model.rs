@@ -9,6 +9,8 @@
 //! (reports state the version they used, so figures from different versions can be told apart).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Version of [`ALIASES`]; bumped on every change to it.
 pub const ALIAS_TABLE_VERSION: u32 = 1;
@@ -80,19 +82,26 @@ fn normalise(name: &str) -> String {
     m.replace(['.', '@'], "-")
 }
 
+/// Normalised spelling → canonical id, built once (it is asked per recorded turn).
+fn index() -> &'static HashMap<String, &'static str> {
+    static INDEX: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut m = HashMap::new();
+        for (canonical, aliases) in ALIASES {
+            for a in std::iter::once(canonical).chain(aliases.iter()) {
+                m.insert(normalise(a), *canonical);
+            }
+        }
+        m
+    })
+}
+
 /// The canonical id of `name`, or `name` unchanged when the table does not know it.
 pub fn canonical_model(name: &str) -> Cow<'_, str> {
-    let key = normalise(name);
-    for (canonical, aliases) in ALIASES {
-        if normalise(canonical) == key || aliases.iter().any(|a| normalise(a) == key) {
-            return if *canonical == name {
-                Cow::Borrowed(name)
-            } else {
-                Cow::Borrowed(canonical)
-            };
-        }
+    match index().get(&normalise(name)) {
+        Some(canonical) if *canonical != name => Cow::Borrowed(canonical),
+        _ => Cow::Borrowed(name),
     }
-    Cow::Borrowed(name)
 }
 
 #[cfg(test)]

@@ -257,6 +257,23 @@ pub fn hash_line_at(path: &Path, offset: u64, len_hint: u64) -> Option<u64> {
     Some(fnv1a64(line))
 }
 
+/// Every file under `dir`, recursively, whose path `keep` accepts (in directory order; callers
+/// sort). Unreadable directories are skipped: a source reads what it can.
+pub fn walk_files(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            walk_files(&p, keep, out);
+        } else if keep(&p) {
+            out.push(p);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -743,7 +743,9 @@ fn report_value_attributes_features_to_models_by_their_shares() {
     sb.ok(&strs(&split));
     let v = sb.ok(&["report", "value", "--json"]).json();
     assert_eq!(v["features_total"], 2.0);
-    assert_eq!(v["rows"]["claude-sonnet-4.5"]["features"], 1.25);
+    // Recorded as `claude-sonnet-4.5`, reported under the model's one canonical id.
+    assert_eq!(v["rows"]["claude-sonnet-4-5-20250929"]["features"], 1.25);
+    assert!(v["rows"].get("claude-sonnet-4.5").is_none(), "{v}");
     assert_eq!(v["rows"]["glm-4.6"]["features"], 0.75);
     let by_feature = sb
         .ok(&["report", "value", "--by", "feature", "--json"])

@@ -489,4 +489,151 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
         !html.contains("secret"),
         "free text never reaches the pages: {html}"
     );
+/// A Codex rollout with a model switch, a repeated event and one session without a model.
+fn codex_home(sb: &Sandbox) -> PathBuf {
+    let home = sb.path().join("codex");
+    let day = home.join("sessions/2026/09/01");
+    std::fs::create_dir_all(&day).expect("mkdir");
+    let tc = |ts: &str, i: u64, c: u64, o: u64| {
+        format!(
+            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{{"input_tokens":{i},"cached_input_tokens":{c},"output_tokens":{o},"reasoning_output_tokens":1,"total_tokens":{}}}}}}}}}"#,
+            i + o
+        )
+    };
+    let a = [
+        r#"{"timestamp":"2026-09-01T10:00:00Z","type":"session_meta","payload":{"id":"sess-a","cwd":"/home/dev/alpha"}}"#.to_string(),
+        r#"{"timestamp":"2026-09-01T10:00:01Z","type":"turn_context","payload":{"model":"gpt-5-codex"}}"#.to_string(),
+        tc("2026-09-01T10:00:02Z", 1_000_000, 0, 100_000),
+        tc("2026-09-01T10:00:03Z", 1_000_000, 0, 100_000),
+        r#"{"timestamp":"2026-09-01T10:01:00Z","type":"turn_context","payload":{"model":"openai/gpt-5-2025-08-07"}}"#.to_string(),
+        tc("2026-09-01T10:01:02Z", 3_000_000, 1_000_000, 300_000),
+    ];
+    let b = [
+        r#"{"timestamp":"2026-09-01T11:00:00Z","type":"session_meta","payload":{"id":"sess-b","cwd":"/home/dev/beta"}}"#.to_string(),
+        tc("2026-09-01T11:00:02Z", 500, 0, 50),
+    ];
+    std::fs::write(
+        day.join("rollout-2026-09-01T10-00-00-sess-a.jsonl"),
+        a.join("\n") + "\n",
+    )
+    .expect("write");
+    std::fs::write(
+        day.join("rollout-2026-09-01T11-00-00-sess-b.jsonl"),
+        b.join("\n") + "\n",
+    )
+    .expect("write");
+    home
+}
+
+#[test]
+fn source_codex_reports_turns_canonical_models_and_unpriced_usage() {
+    let sb = Sandbox::new();
+    let home = codex_home(&sb);
+    let home = home.to_str().expect("utf-8");
+    let r = sb.ok(&[
+        "report",
+        "daily",
+        "--source",
+        "codex",
+        "--path",
+        home,
+        "--timezone",
+        "UTC",
+        "--json",
+    ]);
+    let v = r.json();
+    let t = &v["totals"];
+    assert_eq!(t["turns"], 3, "the repeated event is no turn: {v}");
+    // Input excludes the cached part; cached is a cache read.
+    assert_eq!(t["input_tokens"], 1_000_000 + 1_000_000 + 500);
+    assert_eq!(t["cache_read_tokens"], 1_000_000);
+    assert_eq!(t["output_tokens"], 300_050);
+    let models: Vec<&str> = t["breakdown"]
+        .as_array()
+        .expect("breakdown")
+        .iter()
+        .filter_map(|b| b["model"].as_str())
+        .collect();
+    // `openai/gpt-5-2025-08-07` is gpt-5; a session without turn_context is `unknown`.
+    assert_eq!(models, ["gpt-5", "gpt-5-codex", "unknown"]);
+    assert_eq!(t["unpriced_models"], serde_json::json!(["unknown"]));
+    // gpt-5-codex: 1M in at $1.25 + 100k out at $10; gpt-5: 1M in, 1M cached at $0.125, 200k out.
+    let want = 1.25 + 1.0 + 1.25 + 0.125 + 2.0;
+    assert!(
+        (t["cost_usd"].as_f64().expect("cost") - want).abs() < 1e-9,
+        "{t}"
+    );
+    assert_eq!(
+        r.stderr.matches("no price for model(s) unknown").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    let table = sb.ok(&[
+        "report",
+        "session",
+        "--source",
+        "codex",
+        "--path",
+        home,
+        "--timezone",
+        "UTC",
+    ]);
+    assert!(table.stdout.contains("n/a*"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("* No price for unknown"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("sess-b (/home/dev/beta)"),
+        "{}",
+        table.stdout
+    );
+    // Through the store: `ingest codex`, then a plain report grouped by source.
+    sb.ok(&["ingest", "codex", "--path", home]);
+    let by = sb
+        .ok(&[
+            "report",
+            "monthly",
+            "--by-source",
+            "--timezone",
+            "UTC",
+            "--json",
+        ])
+        .json();
+    assert_eq!(by["rows"][0]["source"], "codex", "{by}");
+    assert_eq!(by["rows"][0]["turns"], 3);
+}
+
+#[test]
+fn prices_print_the_table_with_its_date() {
+    let sb = Sandbox::new();
+    let v = sb.ok(&["prices", "--json"]).json();
+    assert_eq!(v["as_of"], "2026-12-01");
+    for m in ["glm-4-5", "glm-4-6", "gpt-5-codex", "claude-sonnet-4-5"] {
+        assert!(v["models"][m]["input"].as_f64().is_some(), "{m} in {v}");
+    }
+    let file = sb.path().join("prices.json");
+    std::fs::write(
+        &file,
+        r#"{"as_of":"2027-01-01","models":{"my-model":{"input":1,"output":2}}}"#,
+    )
+    .expect("write");
+    let over = sb
+        .ok(&[
+            "prices",
+            "--json",
+            "--prices",
+            file.to_str().expect("utf-8"),
+        ])
+        .json();
+    assert_eq!(over["as_of"], "2027-01-01");
+    assert_eq!(over["models"]["my-model"]["output"], 2.0);
+    assert_eq!(
+        over["models"]["glm-4-6"]["output"], 2.2,
+        "the embedded entries stay"
+    );
+    let text = sb.ok(&["prices"]).stdout;
+    assert!(text.contains("As of 2026-12-01"), "{text}");
 }

@@ -226,3 +226,30 @@ fn reroute_decisions_are_counted_and_churn_is_compared_week_over_week() {
     let s = r.summary(ts("2026-12-20T00:00:00Z"));
     assert_eq!((s.churn_trend.current, s.churn_trend.change), (None, None));
 }
+
+#[test]
+fn spellings_of_one_model_are_credited_to_its_canonical_id() {
+    let mut r = Rollup::new();
+    r.apply(&at(
+        1,
+        "2026-11-24",
+        turn("claude-sonnet-4.5", "s", None, Some(1.0), None),
+    ));
+    r.apply(&at(
+        2,
+        "2026-11-24",
+        turn("claude-sonnet-4-5-20250929", "s", None, Some(2.0), None),
+    ));
+    r.apply(&at(
+        3,
+        "2026-11-24",
+        turn("my-model", "s", None, Some(1.0), None),
+    ));
+    let v = r.summary(ts("2026-11-25T00:00:00Z")).value;
+    let names: Vec<&str> = v.by_model.keys().map(String::as_str).collect();
+    assert_eq!(names, ["claude-sonnet-4-5-20250929", "my-model"]);
+    assert!(close(
+        v.by_model["claude-sonnet-4-5-20250929"].features,
+        3.0
+    ));
+}

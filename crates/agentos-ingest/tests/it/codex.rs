@@ -5,12 +5,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentos_ingest::PriceTable;
 use agentos_ingest::agent::{ingest, scan};
 use agentos_ingest::ingest::RunOptions;
 use agentos_ingest::report::{ReportKind, ReportOptions, build};
 use agentos_ingest::source::codex::Codex;
-use agentos_ingest::time::{TimeRange, time_zone};
+use agentos_ingest::time::TimeRange;
 
 fn generate(out: &Path, args: &[&str]) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/codex_make_sessions.py");
@@ -26,25 +25,11 @@ fn generate(out: &Path, args: &[&str]) -> serde_json::Value {
 }
 
 fn opts(threads: usize) -> RunOptions {
-    RunOptions {
-        threads,
-        range: TimeRange::default(),
-    }
+    crate::support::run_opts(threads)
 }
 
 fn report_opts(kind: ReportKind) -> ReportOptions {
-    ReportOptions {
-        kind,
-        tz: time_zone(Some("UTC")).expect("utc"),
-        tz_name: "UTC".into(),
-        week_start: jiff::civil::Weekday::Monday,
-        range: TimeRange::default(),
-        prices: PriceTable::embedded(),
-        now_ms: 0,
-        active_only: false,
-        token_limit: None,
-        filters: Default::default(),
-    }
+    crate::support::utc_report(kind)
 }
 
 fn n(v: &serde_json::Value, k: &str) -> u64 {

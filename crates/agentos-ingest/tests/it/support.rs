@@ -52,3 +52,29 @@ fn run_generator(script: &Path, out: &Path, args: &[&str]) -> serde_json::Value 
     let t = std::fs::read(out.join("TRUTH.json")).expect("TRUTH.json written");
     serde_json::from_slice(&t).expect("TRUTH.json is json")
 }
+
+/// Run options for a full read with `threads` workers.
+pub fn run_opts(threads: usize) -> agentos_ingest::ingest::RunOptions {
+    agentos_ingest::ingest::RunOptions {
+        threads,
+        range: agentos_ingest::time::TimeRange::default(),
+    }
+}
+
+/// Report options: `kind`, UTC, weeks from Monday, no range, the embedded prices.
+pub fn utc_report(
+    kind: agentos_ingest::report::ReportKind,
+) -> agentos_ingest::report::ReportOptions {
+    agentos_ingest::report::ReportOptions {
+        kind,
+        tz: agentos_ingest::time::time_zone(Some("UTC")).expect("utc"),
+        tz_name: "UTC".into(),
+        week_start: jiff::civil::Weekday::Monday,
+        range: agentos_ingest::time::TimeRange::default(),
+        prices: agentos_ingest::PriceTable::embedded(),
+        now_ms: 0,
+        active_only: false,
+        token_limit: None,
+        filters: Default::default(),
+    }
+}

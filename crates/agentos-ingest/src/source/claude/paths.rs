@@ -78,26 +78,15 @@ fn projects_dir(p: &Path) -> PathBuf {
 pub fn transcript_files(roots: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for r in roots {
-        walk(r, &mut out);
+        crate::scan::walk_files(
+            r,
+            &|p| p.extension().is_some_and(|x| x == "jsonl"),
+            &mut out,
+        );
     }
     out.sort();
     out.dedup();
     out
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&p, out);
-        } else if p.extension().is_some_and(|x| x == "jsonl") {
-            out.push(p);
-        }
-    }
 }
 
 /// The project of a transcript: the first directory below the projects root.

@@ -48,25 +48,12 @@ fn sessions_dir(p: &Path) -> PathBuf {
 /// are skipped.
 pub fn rollout_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    walk(root, &mut out);
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&p, out);
-        } else if p.extension().is_some_and(|x| x == "jsonl")
+    let rollout = |p: &Path| {
+        p.extension().is_some_and(|x| x == "jsonl")
             && p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with("rollout-"))
-        {
-            out.push(p);
-        }
-    }
+    };
+    crate::scan::walk_files(root, &rollout, &mut out);
+    out.sort();
+    out
 }
