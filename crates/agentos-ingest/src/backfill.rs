@@ -100,10 +100,11 @@ const ORDER_SLACK_MS: i64 = 3_600_000;
 ///
 /// Streams: each chunk's finished requests are folded into the counts as soon as every earlier
 /// chunk is done, so no turn is kept. Duplicates (same rid and final timestamp, e.g. an archived
-/// copy of a rotated file) are still dropped across files; their keys are forgotten once no file
-/// still to be read starts early enough to repeat them (its first timestamp minus
-/// [`ORDER_SLACK_MS`]). Memory therefore depends on the threads, on requests left open and on
-/// how far files overlap in time, not on the input's size (`docs/perf/ingest.md`).
+/// copy of a rotated file) are still dropped across files; their keys are forgotten once no
+/// chunk still to be read starts early enough to repeat them (its first timestamp minus an hour
+/// of slack for concurrent writers). Memory therefore depends on the threads, on requests left
+/// open and on how far files overlap in time, not on the input's size, except for the exact
+/// distinct-rid count at about 2 bytes per distinct id (`docs/perf/ingest.md`).
 pub fn backfill(
     opts: &BackfillOptions,
     progress: Option<&Progress>,

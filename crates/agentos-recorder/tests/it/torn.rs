@@ -7,17 +7,23 @@ use agentos_recorder::{LogWarning, Recorder, StartRequest};
 
 use crate::support::{licensed_config, seed_turn};
 
-#[test]
-fn torn_tail_is_reported_skipped_terminated_and_its_seq_reused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = licensed_config(dir.path(), &[]);
+/// A config in `dir`, its log's path and a recorder with a local session started.
+fn local_session(dir: &std::path::Path) -> (agentos_config::Config, std::path::PathBuf, Recorder) {
+    let cfg = licensed_config(dir, &[]);
     let log = cfg.data_dir.join("windows.jsonl");
-    let mut a = Recorder::open(cfg.clone()).expect("open");
-    a.start_session(StartRequest {
+    let mut rec = Recorder::open(cfg.clone()).expect("open");
+    rec.start_session(StartRequest {
         tier: Some(Tier::Local),
         ..StartRequest::default()
     })
     .expect("start");
+    (cfg, log, rec)
+}
+
+#[test]
+fn torn_tail_is_reported_skipped_terminated_and_its_seq_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cfg, log, mut a) = local_session(dir.path());
     a.record_turn(seed_turn("m")).expect("turn");
     drop(a);
     // Simulate a writer that died after writing half a line.
@@ -121,14 +127,7 @@ fn a_missing_or_corrupt_state_file_is_rebuilt_from_the_log() {
 #[test]
 fn a_truncated_log_never_gets_a_seq_handed_out_before() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = licensed_config(dir.path(), &[]);
-    let log = cfg.data_dir.join("windows.jsonl");
-    let mut a = Recorder::open(cfg.clone()).expect("open");
-    a.start_session(StartRequest {
-        tier: Some(Tier::Local),
-        ..StartRequest::default()
-    })
-    .expect("start");
+    let (cfg, log, mut a) = local_session(dir.path());
     for _ in 0..3 {
         a.record_turn(seed_turn("m")).expect("turn");
     }
