@@ -489,6 +489,8 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
         !html.contains("secret"),
         "free text never reaches the pages: {html}"
     );
+}
+
 /// A Codex rollout with a model switch, a repeated event and one session without a model.
 fn codex_home(sb: &Sandbox) -> PathBuf {
     let home = sb.path().join("codex");
