@@ -2,6 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod demo;
 mod report;
 
 use common::{Sandbox, seed_turn_args, strs};
@@ -398,73 +399,6 @@ fn rollup_reports_a_torn_line_with_its_number() {
     let r = sb.ok(&["ccc", "rollup", "--json"]).json();
     assert_eq!(r["summary"]["turns"], 2);
     assert_eq!(r["skipped"][0]["code"], "invalid_line");
-}
-
-#[test]
-fn demo_records_a_session_in_each_tier() {
-    let sb = Sandbox::new();
-    let out = sb.path().join("demo");
-    let r = sb
-        .ok(&["demo", "--out", out.to_str().expect("utf8"), "--json"])
-        .json();
-    let tiers = r["tiers"].as_array().expect("tiers");
-    assert_eq!(tiers.len(), 3);
-    for t in tiers {
-        assert_eq!(
-            t["tier"], t["recorded_as"],
-            "the demo license grants every tier"
-        );
-        assert!(std::path::Path::new(t["windows"].as_str().expect("path")).is_file());
-    }
-    assert!(
-        tiers[0]["would_leave"]["events"]
-            .as_array()
-            .expect("events")
-            .is_empty()
-    );
-    assert!(tiers[0]["would_leave"]["metrics"].is_null());
-    assert!(
-        tiers[1]["would_leave"]["events"]
-            .as_array()
-            .expect("events")
-            .is_empty()
-    );
-    assert!(tiers[1]["would_leave"]["metrics"].is_object());
-    assert!(
-        !tiers[2]["would_leave"]["events"]
-            .as_array()
-            .expect("events")
-            .is_empty()
-    );
-    // The demo license is verified like a sync verifies it (ceiling `full`): every event of
-    // the full session would leave, none of the local or minimized ones would.
-    let all = tiers[2]["events"].as_u64().expect("event count");
-    assert_eq!(
-        tiers[2]["would_leave"]["events"].as_array().map(Vec::len),
-        Some(all as usize)
-    );
-    let withheld: Vec<_> = tiers
-        .iter()
-        .map(|t| t["would_leave"]["events_withheld"].as_u64())
-        .collect();
-    assert_eq!(withheld, [Some(all), Some(all), Some(0)]);
-    // The follow-up command the demo prints works on its data dir.
-    let full_dir = tiers[2]["data_dir"].as_str().expect("dir");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_agentos"))
-        .args([
-            "--data-dir",
-            full_dir,
-            "--config",
-            &format!("{full_dir}/agentos.toml"),
-        ])
-        .args(["ccc", "preview", "--tier", "full"])
-        .env("HOME", sb.path())
-        .env_remove("AGENTOS_CONFIG")
-        .env_remove("DO_NOT_TRACK")
-        .output()
-        .expect("run");
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("/v1/events\t"));
 }
 
 #[test]

@@ -308,8 +308,9 @@ fn link_hash(token: &str) -> String {
 /// # Errors
 /// 403 for an ingest key; 5xx when the random source or the database fails.
 pub async fn create_sign_in_link(
-    state: &AppState,
+    store: &crate::Store,
     principal: &Principal,
+    now: i64,
 ) -> Result<String, ApiError> {
     if !principal.role.can_view_pages() {
         return Err(ApiError::Forbidden {
@@ -318,9 +319,7 @@ pub async fn create_sign_in_link(
         });
     }
     let token = random_token::<32>(true).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let now = state.now_us();
-    state
-        .store()
+    store
         .insert_web_session(&WebSession {
             id_hash: link_hash(&token),
             tenant: principal.tenant.clone(),

@@ -7,10 +7,10 @@
 use agentos_collector::auth::Role;
 use serde_json::Value;
 
-use crate::cdp::{Browser, chromium_or_skip};
 use crate::common::Harness;
 use crate::dashboard::key_with;
 use crate::report::{post_all, session_id, turns};
+use agentos_test_support::browser::{Browser, chromium_or_skip};
 
 const PAGES: [(&str, &str); 5] = [
     ("/", "overview"),

@@ -5,7 +5,6 @@ mod common;
 
 mod auth;
 mod browser;
-mod cdp;
 mod dashboard;
 mod e2e;
 mod events;

@@ -106,8 +106,6 @@ pub struct History {
     pub ccc_root: PathBuf,
     /// The totals.
     pub truth: Truth,
-    /// First and last UTC day with activity.
-    pub days: (jiff::civil::Date, jiff::civil::Date),
     /// `root/history`.
     base: PathBuf,
 }
@@ -280,7 +278,6 @@ pub fn generate(root: &Path, now: jiff::Timestamp) -> anyhow::Result<History> {
         codex_home,
         ccc_root,
         truth,
-        days: (first, today),
         base,
     })
 }
@@ -400,7 +397,9 @@ mod tests {
         let hb = generate(b.path(), now).expect("generate");
         let ta = serde_json::to_value(&ha.truth).expect("json");
         assert_eq!(ta, serde_json::to_value(&hb.truth).expect("json"));
-        assert_eq!(ha.days.0.to_string(), "2026-11-28");
+        let alice = &ha.truth.claude["alice"];
+        let days: Vec<&str> = alice.keys().map(String::as_str).collect();
+        assert_eq!(days, ["2026-11-28", "2026-11-29", "2026-11-30"]);
         // Every assistant line of every transcript is counted once in the truth.
         let mut lines = 0;
         for p in &ha.people {

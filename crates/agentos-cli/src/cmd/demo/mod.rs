@@ -16,7 +16,6 @@
 
 mod history;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -121,8 +120,20 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
     keyring
         .extend_from_env(&trust)
         .context("trusting the demo key")?;
+    // An ingest key for the machines, a viewer key for the dashboard.
     let (api_key, key_record) = agentos_collector::auth::generate_key(TENANT, now.as_microsecond())
         .context("making the demo API key")?;
+    let (viewer_key, viewer_record) = agentos_collector::auth::generate_key_with_role(
+        TENANT,
+        agentos_collector::auth::Role::Viewer,
+        now.as_microsecond(),
+    )
+    .context("making the demo viewer key")?;
+    let viewer = agentos_collector::auth::Principal {
+        tenant: TENANT.into(),
+        role: agentos_collector::auth::Role::Viewer,
+        key_id: viewer_record.key_id.clone(),
+    };
 
     // The collector, on a free loopback port, over SQLite in the demo dir.
     let coll_dir = root.join("collector");
@@ -133,7 +144,10 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
         &database,
         keyring,
         listen,
-        move |store| async move { store.insert_key(&key_record).await },
+        move |store| async move {
+            store.insert_key(&key_record).await?;
+            store.insert_key(&viewer_record).await
+        },
     )?;
     let url = collector.url();
 
@@ -157,9 +171,35 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
         local.push(ingest_local(p, &hist)?);
     }
 
+    // The team's view, from the collector: today's daily report (what left under `full`), a
+    // one-time sign-in link, and a static copy of the overview page.
+    let today = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    let query = agentos_collector::report::ReportQuery {
+        kind: Some("daily".into()),
+        since: Some(today.to_string()),
+        until: Some(today.to_string()),
+        tz: Some("UTC".into()),
+        ..Default::default()
+    };
+    let team = crate::cmd::ccc::report::fetch_report(&url, &api_key, &query)
+        .context("fetching the team's daily report from the collector")?;
+    let link = sign_in_link(&database, &viewer)?;
+    let snapshot = root.join("overview.html");
+    let html = overview_page(&url, &viewer_key)?;
+    atomic_write(&snapshot, html.as_bytes())?;
+
     let report = json!({
         "dir": root,
+        "kept": args.keep.is_some(),
         "collector": url,
+        "team_report": team.report,
+        "dashboard": {
+            "url": format!("{url}/"),
+            "sign_in_link": format!("{url}{link}"),
+            "snapshot": snapshot,
+        },
         "truth": hist.truth,
         "people": people.iter().zip(&delivered).zip(&local).map(|((p, d), l)| json!({
             "name": p.name, "tier": p.tier, "data_dir": p.data_dir,
@@ -170,7 +210,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
     if args.json.json {
         print_json(&report)?;
     } else {
-        print_human(&report);
+        print_human(&report, &team.report, args.serve)?;
     }
     if args.serve {
         println!("collector running at {url}; Ctrl-C stops it");
@@ -249,6 +289,86 @@ fn record_person(
         config,
         recorded: json!({"claude_code_turns": turns, "events": events}),
     })
+}
+
+/// A one-time sign-in link for `viewer` (a path), made in the collector's own database.
+fn sign_in_link(
+    database: &str,
+    viewer: &agentos_collector::auth::Principal,
+) -> anyhow::Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let store = agentos_collector::Store::connect(
+            database,
+            &agentos_collector::StoreOptions::default(),
+        )
+        .await
+        .context("opening the collector database")?;
+        let link = agentos_collector::web::create_sign_in_link(
+            &store,
+            viewer,
+            jiff::Timestamp::now().as_microsecond(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("making a sign-in link: {e}"));
+        store.close().await;
+        link
+    })
+}
+
+/// The overview page as a signed-in viewer sees it (sign-in over HTTP with the viewer key, as a
+/// browser would), for the static snapshot.
+fn overview_page(url: &str, viewer_key: &str) -> anyhow::Result<String> {
+    use agentos_collector::web::{LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let cookie_of = |resp: &reqwest::blocking::Response, name: &str| -> Option<String> {
+        resp.headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+    };
+    let form = http.get(format!("{url}/login")).send()?;
+    let csrf = cookie_of(&form, LOGIN_CSRF_COOKIE).context("no sign-in cookie")?;
+    let signed_in = http
+        .post(format!("{url}/login"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("{LOGIN_CSRF_COOKIE}={csrf}"),
+        )
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(format!(
+            "key={}&csrf={}&next=%2F",
+            agentos_collector::web::url_encode(viewer_key),
+            agentos_collector::web::url_encode(&csrf)
+        ))
+        .send()?;
+    let session = cookie_of(&signed_in, SESSION_COOKIE)
+        .with_context(|| format!("signing in to the dashboard: {}", signed_in.status()))?;
+    let page = http
+        .get(format!("{url}/"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("{SESSION_COOKIE}={session}"),
+        )
+        .send()?;
+    anyhow::ensure!(
+        page.status().is_success(),
+        "the overview page answered {}",
+        page.status()
+    );
+    Ok(page.text()?)
 }
 
 /// Token totals of one ingested source, as the local store holds them.
@@ -341,26 +461,84 @@ fn deliver_all(people: &[PersonRun]) -> anyhow::Result<Vec<Value>> {
     })
 }
 
-fn print_human(r: &Value) {
+fn print_human(
+    r: &Value,
+    team: &agentos_ingest::report::Report,
+    serve: bool,
+) -> anyhow::Result<()> {
     let c = color_stdout();
+    let bold = |t: &str| paint(t, "1;36", c);
     println!(
         "{} {}",
         paint("agentos demo in", "1", c),
         r["dir"].as_str().unwrap_or("")
     );
-    println!("  collector  {}", r["collector"].as_str().unwrap_or(""));
     println!();
-    println!("{}", paint("recorded and delivered", "1;36", c));
+    println!("{}", bold("recorded on each machine"));
+    for p in r["people"].as_array().into_iter().flatten() {
+        let i = &p["ingested"];
+        let mut line = format!(
+            "  {:<6} Claude Code: {} turns today through the hook, {} in the ingested history",
+            p["name"].as_str().unwrap_or(""),
+            p["recorded"]["claude_code_turns"],
+            i["claude"]["turns"],
+        );
+        if !i["codex"].is_null() {
+            line += &format!(
+                "; Codex: {} turns; CCC shim: {} requests",
+                i["codex"]["turns"], i["ccc"]["turns"]
+            );
+        }
+        println!("{line}");
+    }
+    println!();
+    println!("{}", bold("what left, per tier"));
     for p in r["people"].as_array().into_iter().flatten() {
         let d = &p["delivery"];
+        let what = match p["tier"].as_str().unwrap_or("") {
+            "full" => format!(
+                "{} events (redacted) to /v1/events, and the summary",
+                d["sent"]
+            ),
+            "minimized" => "only the seven allowlisted summary keys to /v1/metrics".to_string(),
+            _ => "nothing".to_string(),
+        };
         println!(
-            "  {:<6} tier {:<9} {} Claude Code turns via the hook; left: {} events, summary {}",
+            "  {:<6} {:<9} {what}; {} events stayed on the machine",
             p["name"].as_str().unwrap_or(""),
             p["tier"].as_str().unwrap_or(""),
-            p["recorded"]["claude_code_turns"],
-            d["sent"],
-            d["summary"].as_str().unwrap_or("-"),
+            d["not_shared"],
         );
     }
-    let _ = BTreeMap::<(), ()>::new();
+    println!("  history ingested from logs stays local under every tier");
+    println!();
+    println!(
+        "{}",
+        bold("the team's daily report, from the collector (today, UTC)")
+    );
+    crate::cmd::ccc::report::print_table(team, false)?;
+    println!();
+    println!("{}", bold("dashboard"));
+    println!(
+        "  snapshot   {}",
+        r["dashboard"]["snapshot"].as_str().unwrap_or("")
+    );
+    if serve {
+        println!(
+            "  url        {}",
+            r["dashboard"]["url"].as_str().unwrap_or("")
+        );
+        println!(
+            "  sign in    {} (once, within 15 minutes)",
+            r["dashboard"]["sign_in_link"].as_str().unwrap_or("")
+        );
+    } else {
+        println!(
+            "  live       `agentos demo --serve` keeps the collector and its dashboard up, with a sign-in link"
+        );
+    }
+    if r["kept"].as_bool() == Some(true) {
+        println!("  files      kept in {}", r["dir"].as_str().unwrap_or(""));
+    }
+    Ok(())
 }
