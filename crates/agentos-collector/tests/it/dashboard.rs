@@ -333,3 +333,81 @@ async fn every_page_shows_the_report_figures_and_only_its_tenant(
     Ok(())
 }
 crate::both_backends!(every_page_shows_the_report_figures_and_only_its_tenant);
+
+/// A one-time sign-in link: the GET changes nothing, the POST (with the form's CSRF token)
+/// signs in once; a second use, a link used as a cookie, an ingest key's link and an expired
+/// link are all refused.
+async fn one_time_sign_in_links(h: &Harness) -> anyhow::Result<()> {
+    use agentos_collector::auth::Principal;
+    use agentos_collector::web::create_sign_in_link;
+    let viewer = |key_id: &str| Principal {
+        tenant: "acme".into(),
+        role: Role::Viewer,
+        key_id: key_id.into(),
+    };
+    let key = key_with(h, "acme", Role::Viewer).await?;
+    let key_id = agentos_collector::auth::key_id_of(&key)
+        .expect("id")
+        .to_string();
+    let path = create_sign_in_link(h.state.store(), &viewer(&key_id), NOW_US).await?;
+    let token = path
+        .strip_prefix("/login/link/")
+        .expect("link path")
+        .to_string();
+    let c = client();
+    let use_link = |token: String| {
+        let c = c.clone();
+        async move {
+            let page = c
+                .get(format!("{}/login/link/{token}", h.base))
+                .send()
+                .await?;
+            assert_eq!(page.status(), 200);
+            let (csrf, _) = cookie_value(&page, "aos_login").expect("CSRF cookie");
+            let html = page.text().await?;
+            assert!(
+                html.contains("Continue") && !html.contains("name=\"key\""),
+                "{html}"
+            );
+            assert_eq!(csrf_of(&html), csrf);
+            let resp = c
+                .post(format!("{}/login", h.base))
+                .header(COOKIE, format!("aos_login={csrf}"))
+                .header(reqwest::header::CONTENT_TYPE, FORM)
+                .body(form(&[("link", &token), ("csrf", &csrf), ("next", "/")]))
+                .send()
+                .await?;
+            anyhow::Ok((resp.status().as_u16(), cookie_value(&resp, "aos_session")))
+        }
+    };
+    // A link token presented as a session cookie is not a session.
+    assert_eq!(page(h, &token, "/").await?.0, 303, "not signed in");
+    let (status, session) = use_link(token.clone()).await?;
+    assert_eq!(status, 303);
+    let cookie = session.expect("session cookie").0;
+    let (status, html) = page(h, &cookie, "/").await?;
+    assert_eq!(status, 200);
+    assert!(html.contains("acme"), "{html}");
+    // Once only.
+    let (status, session) = use_link(token).await?;
+    assert_eq!(status, 401);
+    assert!(session.is_none());
+    // Ingest keys get no link; links expire.
+    let ingest = h.key("acme").await?;
+    let ingest_id = agentos_collector::auth::key_id_of(&ingest).expect("id");
+    let mut p = viewer(ingest_id);
+    p.role = Role::Ingest;
+    assert!(
+        create_sign_in_link(h.state.store(), &p, NOW_US)
+            .await
+            .is_err()
+    );
+    let old = create_sign_in_link(h.state.store(), &viewer(&key_id), NOW_US).await?;
+    h.clock
+        .set(NOW_US + agentos_collector::web::LINK_TTL_US + 1);
+    let (status, _) = use_link(old.trim_start_matches("/login/link/").to_string()).await?;
+    assert_eq!(status, 401, "expired");
+    Ok(())
+}
+
+crate::both_backends!(one_time_sign_in_links);
