@@ -357,6 +357,10 @@ pub struct Aggregator<'o> {
     utc: bool,
     // (bucket, model, project or NO_PROJECT).
     groups: FxHashMap<(i64, u32, u32), Agg>,
+    // The group the last record went to, summed here until a record of another group comes:
+    // records arrive in runs (a session's turns of one day and model), so a run costs one
+    // hash-map update instead of one per record. Folded into `groups` by `flush_pending`.
+    pending: Option<((i64, u32, u32), Agg)>,
     // Ids (projects, sessions) that pass the filters; `None` = no such filter.
     projects_ok: Option<FxHashSet<u32>>,
     sessions_ok: Option<FxHashSet<u32>>,
@@ -388,6 +392,7 @@ impl<'o> Aggregator<'o> {
             o,
             utc: o.tz == TimeZone::UTC,
             groups: FxHashMap::default(),
+            pending: None,
             projects_ok: f
                 .project
                 .as_deref()
@@ -404,6 +409,7 @@ impl<'o> Aggregator<'o> {
         }
     }
 
+    #[inline]
     fn local_day(&mut self, ms: i64) -> i64 {
         if self.utc {
             return ms.div_euclid(86_400_000);
@@ -416,10 +422,12 @@ impl<'o> Aggregator<'o> {
         (ms.div_euclid(1000) + self.off_cache.1).div_euclid(86_400)
     }
 
+    #[inline]
     fn wanted(&self, r: &UsageRecord) -> bool {
         self.wanted_ids(r.project, r.session)
     }
 
+    #[inline]
     fn wanted_ids(&self, project: u32, session: u32) -> bool {
         self.projects_ok
             .as_ref()
@@ -430,6 +438,7 @@ impl<'o> Aggregator<'o> {
                 .is_none_or(|s| s.contains(&session))
     }
 
+    #[inline]
     fn project_key(&self, project: u32, flags: u32) -> u32 {
         if self.o.filters.instances {
             project
@@ -454,12 +463,28 @@ impl<'o> Aggregator<'o> {
             return;
         }
         let key = self.row_key(r.ts_ms, r.session, r.project, r.model, LOCAL_DEVICE);
-        let p = self.project_key(r.project, r.flags);
-        self.groups.entry((key, r.model, p)).or_default().add(r);
+        let group = (key, r.model, self.project_key(r.project, r.flags));
+        match &mut self.pending {
+            Some((g, a)) if *g == group => a.add(r),
+            _ => {
+                self.flush_pending();
+                let mut a = Agg::default();
+                a.add(r);
+                self.pending = Some((group, a));
+            }
+        }
+    }
+
+    /// Folds the pending run of records (see `pending`) into `groups`.
+    fn flush_pending(&mut self) {
+        if let Some((g, a)) = self.pending.take() {
+            merge_agg(self.groups.entry(g).or_default(), &a);
+        }
     }
 
     /// The row a turn at `ms` of this session, project, model and device belongs to (not for
     /// blocks, whose rows depend on the timeline).
+    #[inline]
     fn row_key(&mut self, ms: i64, session: u32, project: u32, model: u32, device: i64) -> i64 {
         match self.o.kind {
             ReportKind::Daily => self.local_day(ms),
@@ -515,6 +540,7 @@ impl<'o> Aggregator<'o> {
 
     /// The finished report; `strings` is the table the records index into.
     pub fn finish(mut self, strings: &StringTable) -> Report {
+        self.flush_pending();
         if self.o.kind == ReportKind::Blocks {
             self.kept.sort_unstable_by_key(|r| r.ts_ms);
             let ts: Vec<i64> = self.kept.iter().map(|r| r.ts_ms).collect();
