@@ -128,7 +128,7 @@ pub fn plan(q: &ReportQuery, prices: &PriceTable, now_us: i64) -> Result<Plan, A
         bad(
             "kind",
             format!(
-                "unknown report kind `{kind_name}` (daily, weekly, monthly, session, blocks, model, device, repo)"
+                "unknown report kind `{kind_name}` (daily, weekly, monthly, session, blocks, model, device, repo, value)"
             ),
         )
     })?;
@@ -321,4 +321,78 @@ pub async fn run_with_rows(
     };
     let out = assemble(&plan.options, &rows, &activity, prices);
     Ok((out, rows, plan))
+}
+
+/// `GET /v1/report?kind=value`: features attributed to models (the same fold as the local
+/// `agentos report value` and the summary's `value` block, `agentos_core::attribution`), over
+/// the tenant's turns recorded in the range. Only turns that left under `full` are here.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ValueResponse {
+    /// Always `value`.
+    pub kind: String,
+    /// The range's bounds as given (dates or times in `tz`).
+    pub since: Option<String>,
+    /// Exclusive end, as given.
+    pub until: Option<String>,
+    /// Turns folded.
+    pub turns: u64,
+    /// By model, session, feature and UTC day.
+    pub attribution: agentos_core::attribution::Attribution,
+}
+
+/// Turns read per query while folding value.
+const VALUE_PAGE: i64 = 2_000;
+
+/// Folds the tenant's turns in the query's range into a [`ValueResponse`], page by page.
+///
+/// # Errors
+/// 422 for a bad range or zone; 5xx when the database fails or a stored turn does not parse.
+pub async fn value(
+    store: &Store,
+    tenant: &str,
+    q: &ReportQuery,
+) -> Result<ValueResponse, ApiError> {
+    let (tz, _) = resolve_zone(Some(q.tz.as_deref().unwrap_or("UTC")))
+        .map_err(|e| bad("tz", e.to_string()))?;
+    let range = TimeRange::from_user(q.since.as_deref(), q.until.as_deref(), &tz)
+        .map_err(|e| bad("since", e))?;
+    let since_us = range.since.map_or(i64::MIN, |ms| ms.saturating_mul(1000));
+    let until_us = range.until.map_or(i64::MAX, |ms| ms.saturating_mul(1000));
+    let mut out = ValueResponse {
+        kind: "value".into(),
+        since: q.since.clone(),
+        until: q.until.clone(),
+        turns: 0,
+        attribution: Default::default(),
+    };
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let page = store
+            .turn_bodies(
+                tenant,
+                since_us,
+                until_us,
+                after.as_ref().map(|(t, id)| (*t, id.as_str())),
+                VALUE_PAGE,
+            )
+            .await
+            .map_err(|e| ApiError::from_store(&e))?;
+        let Some((t, id, _)) = page.last() else { break };
+        after = Some((*t, id.clone()));
+        for (at_us, id, body) in &page {
+            let env: agentos_core::event::Envelope = serde_json::from_str(body)
+                .map_err(|e| ApiError::Internal(format!("stored turn {id} does not parse: {e}")))?;
+            if let agentos_core::event::EventBody::Turn(turn) = &env.body {
+                let day = jiff::Timestamp::from_microsecond(*at_us)
+                    .map(|ts| jiff::tz::TimeZone::UTC.to_datetime(ts).date())
+                    .map_err(|e| ApiError::Internal(format!("stored turn {id}: {e}")))?;
+                out.attribution.apply(turn, day);
+                out.turns += 1;
+            }
+        }
+        if (page.len() as i64) < VALUE_PAGE {
+            break;
+        }
+    }
+    Ok(out)
 }

@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse as _, Response};
 
 use crate::error::ApiError;
-use crate::report::{ReportQuery, ReportResponse, run};
+use crate::report::{ReportQuery, run};
 use crate::state::AppState;
 
 /// Turns a query-string rejection into a 422 that names the problem.
@@ -23,9 +24,19 @@ pub async fn get_report(
     State(state): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<ReportQuery>, QueryRejection>,
-) -> Result<Json<ReportResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let tenant = super::tenant(&state, &headers).await?;
     let q = query(q)?;
+    if q.kind.as_deref() == Some("value") {
+        let out = crate::report::value(state.store(), &tenant, &q)
+            .await
+            .inspect_err(|e| {
+                if e.status().is_server_error() {
+                    state.metrics().db_error("report");
+                }
+            })?;
+        return Ok(Json(out).into_response());
+    }
     let out = run(
         state.store(),
         &tenant,
@@ -39,5 +50,5 @@ pub async fn get_report(
             state.metrics().db_error("report");
         }
     })?;
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }

@@ -666,6 +666,38 @@ impl Store {
         )
     }
 
+    /// One page of a tenant's turn events recorded in `[since_us, until_us)`, in (recorded time,
+    /// event id) order after `after` (keyset paging over the `events_turns_by_time` index, so a
+    /// caller folds any number of turns in bounded memory): `(recorded_at_us, event_id, body)`.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn turn_bodies(
+        &self,
+        tenant: &str,
+        since_us: i64,
+        until_us: i64,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        const SQL: &str = "SELECT recorded_at_us, event_id, body FROM events \
+            WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us >= $2 AND recorded_at_us < $3 \
+            AND (recorded_at_us > $4 OR (recorded_at_us = $4 AND event_id > $5)) \
+            ORDER BY recorded_at_us, event_id LIMIT $6";
+        let (after_us, after_id) = after.unwrap_or((i64::MIN, ""));
+        fetch_all!(
+            self.reader(),
+            SQL,
+            turn_body_from_row,
+            tenant,
+            since_us,
+            until_us,
+            after_us,
+            after_id,
+            limit
+        )
+    }
+
     /// Number of stored events of a tenant (all devices).
     ///
     /// # Errors
@@ -734,6 +766,19 @@ where
             })?
         },
     })
+}
+
+fn turn_body_from_row<R: Row>(r: &R) -> Result<(i64, String, String), StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        r.try_get("recorded_at_us")?,
+        r.try_get("event_id")?,
+        r.try_get("body")?,
+    ))
 }
 
 fn stored_event_from_row<R: Row>(r: &R) -> Result<StoredEventRecord, StoreError>

@@ -485,3 +485,96 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
     Ok(())
 }
 crate::both_backends!(events_stored_before_the_rollup_are_folded_in_at_start);
+
+/// `kind=value`: the collector folds the turns that reached it with the same rule as the local
+/// `agentos report value` (`agentos_core::attribution`), over a range, for one tenant only.
+async fn value_report_folds_attribution_like_the_local_report(h: &Harness) -> anyhow::Result<()> {
+    use agentos_core::attribution::Attribution;
+    use agentos_core::event::{Feature, FeatureStatus, Measurement};
+    let day_us = 86_400_000_000;
+    let base = NOW_US - 3 * day_us;
+    let mut local_all = Attribution::default();
+    let mut local_last_day = Attribution::default();
+    let mut events = Vec::new();
+    for i in 0..9u64 {
+        let ts = base + i64::try_from(i).expect("small") * day_us / 3;
+        let shares: Vec<(String, f64)> = match i % 3 {
+            0 => vec![("claude-sonnet-4.5".into(), 3.0), ("glm-4.6".into(), 1.0)],
+            1 => vec![],
+            _ => vec![("claude-opus-4-1".into(), 0.5)],
+        };
+        let turn = TurnEvent {
+            turn: Turn {
+                turn_id: TurnId(format!("v{i}")),
+                session_id: SessionId(format!("vs-{}", i % 2)),
+                model: if i % 2 == 0 {
+                    "glm-4.6"
+                } else {
+                    "claude-sonnet-4.5"
+                }
+                .into(),
+                input_kind: InputKind::Text,
+                tokens_in: 10,
+                tokens_out: 5,
+                attribution: (!shares.is_empty()).then(|| shares.into_iter().collect()),
+                ..Turn::default()
+            },
+            measurement: Some(Measurement {
+                cls: 1.0,
+                impf: 2.0,
+                churn_score: 0.1,
+                feature_delta: f64::from(u32::try_from(i % 4).expect("small")),
+                errors: None,
+                error_count: None,
+            }),
+            feature: (i % 3 == 0).then(|| Feature {
+                feature_id: format!("F-{}", i % 2),
+                spec_ref: "spec".into(),
+                status: FeatureStatus::Shipped,
+                notes: None,
+            }),
+            ..TurnEvent::default()
+        };
+        let day = jiff::tz::TimeZone::UTC
+            .to_datetime(jiff::Timestamp::from_microsecond(ts)?)
+            .date();
+        local_all.apply(&turn, day);
+        if ts >= NOW_US - day_us - (NOW_US - day_us).rem_euclid(day_us) {
+            local_last_day.apply(&turn, day);
+        }
+        events.push(envelope(i + 1, ts, EventBody::Turn(turn)));
+    }
+    let key = h.key("acme").await?;
+    let (status, r) = h.post_events(&key, &batch("dev-v", 1, 9, events)).await?;
+    assert_eq!(status, 200, "{r}");
+    let get = |key: String, q: String| async move {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/report?kind=value{q}", h.base))
+            .bearer_auth(key)
+            .send()
+            .await?;
+        anyhow::Ok((resp.status().as_u16(), resp.json::<Value>().await?))
+    };
+    let (status, all) = get(key.clone(), String::new()).await?;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["turns"], 9);
+    assert_eq!(all["attribution"], serde_json::to_value(&local_all)?);
+    assert!(!local_all.by_feature.is_empty() && !local_all.by_session.is_empty());
+    // A range: the UTC day before NOW's day onwards.
+    let yesterday = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::from_microsecond(NOW_US - day_us)?)
+        .date();
+    let (_, ranged) = get(key, format!("&since={yesterday}&tz=UTC")).await?;
+    assert_eq!(
+        ranged["attribution"],
+        serde_json::to_value(&local_last_day)?
+    );
+    assert!(ranged["turns"].as_u64() < all["turns"].as_u64());
+    // Another tenant sees nothing of it.
+    let other = h.key("globex").await?;
+    let (_, none) = get(other, String::new()).await?;
+    assert_eq!(none["turns"], 0);
+    Ok(())
+}
+
+crate::both_backends!(value_report_folds_attribution_like_the_local_report);
