@@ -132,3 +132,55 @@ fn without_keep_the_demo_leaves_nothing_behind() {
         "{home:?}"
     );
 }
+
+#[test]
+fn real_reads_the_users_own_history_and_writes_nothing_there() {
+    // A home made by the demo itself: alice's transcripts and Codex sessions.
+    let sb = Sandbox::new();
+    let keep = sb.path().join("made");
+    let made = sb
+        .ok(&["demo", "--keep", keep.to_str().expect("utf8"), "--json"])
+        .json();
+    let home = keep.join("history/alice");
+    let before = tree(&home);
+    let out = sb
+        .command(&["demo", "--real", "--json"])
+        .env("HOME", &home)
+        .env_remove("CODEX_HOME")
+        .output()
+        .expect("run demo --real");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The newest transcript (today's) went through the hook and reached the collector.
+    let day = r["team_report"]["rows"][0]["key"].as_str().expect("day");
+    let truth = &made["truth"]["claude"]["alice"][day];
+    assert_eq!(r["team_report"]["totals"]["turns"], truth["turns"]);
+    assert_eq!(r["people"][0]["name"], "you");
+    assert_eq!(
+        r["people"][0]["ingested"]["codex"]["turns"],
+        made["truth"]["codex"]["turns"]
+    );
+    assert_eq!(tree(&home), before, "--real only reads the home");
+}
+
+/// Every file under `dir` with its size and modification time.
+fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let m = e.metadata().expect("meta");
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((e.path(), m.len(), m.modified().expect("mtime")));
+            }
+        }
+    }
+    out.sort();
+    out
+}

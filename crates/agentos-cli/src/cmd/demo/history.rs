@@ -102,12 +102,14 @@ pub struct History {
     pub people: Vec<Person>,
     /// A `CODEX_HOME` holding one session.
     pub codex_home: PathBuf,
-    /// A CCC shim root (`logs/`, `results/`).
-    pub ccc_root: PathBuf,
+    /// A CCC shim root (`logs/`, `results/`); none with `--real`.
+    pub ccc_root: Option<PathBuf>,
     /// The totals.
     pub truth: Truth,
-    /// `root/history`.
+    /// `root/history`, or the user's home with `--real`.
     base: PathBuf,
+    /// `--real`: the user's own files.
+    real: bool,
 }
 
 struct Usage {
@@ -158,10 +160,73 @@ fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {
 }
 
 impl History {
-    /// The made-up home directory of `person` (holding `.claude/`, and `.codex/` for alice).
+    /// The home directory of `person` (holding `.claude/`, and `.codex/` for the first person):
+    /// made up, or with `--real` the user's own.
     pub fn home_of(&self, person: &str) -> PathBuf {
-        self.base.join(person)
+        if self.real {
+            self.base.clone()
+        } else {
+            self.base.join(person)
+        }
     }
+}
+
+/// `--real`: the user's own history, read only. One person (`you`, tier `full`); the live
+/// session is the most recently written Claude Code transcript; no ground truth.
+pub fn real(home: &Path) -> anyhow::Result<History> {
+    let projects = home.join(".claude/projects");
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for project in std::fs::read_dir(&projects)
+        .with_context(|| {
+            format!(
+                "--real reads Claude Code transcripts under {}",
+                projects.display()
+            )
+        })?
+        .flatten()
+    {
+        for f in std::fs::read_dir(project.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = f.path();
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                let at = f.metadata().and_then(|m| m.modified()).ok();
+                if let Some(at) = at
+                    && newest.as_ref().is_none_or(|(t, _)| at > *t)
+                {
+                    newest = Some((at, path));
+                }
+            }
+        }
+    }
+    let (_, transcript) =
+        newest.with_context(|| format!("no transcript under {}", projects.display()))?;
+    let id = transcript
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .context("transcript name")?
+        .to_string();
+    let codex_home = std::env::var_os("CODEX_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".codex"));
+    Ok(History {
+        people: vec![Person {
+            name: "you",
+            tier: Tier::Full,
+            sessions: vec![Session {
+                id,
+                cwd: home.to_path_buf(),
+                transcript,
+            }],
+        }],
+        codex_home,
+        ccc_root: None,
+        truth: Truth::default(),
+        base: home.to_path_buf(),
+        real: true,
+    })
 }
 
 /// Writes the history under `root/history` for activity ending at `now`.
@@ -276,9 +341,10 @@ pub fn generate(root: &Path, now: jiff::Timestamp) -> anyhow::Result<History> {
     Ok(History {
         people,
         codex_home,
-        ccc_root,
+        ccc_root: Some(ccc_root),
         truth,
         base,
+        real: false,
     })
 }
 

@@ -39,9 +39,13 @@ pub struct Args {
     /// removed at exit.
     #[arg(long, value_name = "DIR", alias = "out")]
     pub keep: Option<PathBuf>,
-    /// Keep the collector running until Ctrl-C (its URL is printed).
+    /// Keep the collector running until Ctrl-C (its URL and a sign-in link are printed).
     #[arg(long)]
     pub serve: bool,
+    /// Use your own `~/.claude` and `~/.codex` (read only) instead of made-up history: your
+    /// latest Claude Code session goes through the hook, all of it is ingested locally.
+    #[arg(long)]
+    pub real: bool,
     /// `--json`.
     #[command(flatten)]
     pub json: JsonReport,
@@ -97,7 +101,14 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitStatus> {
     let work = Workdir::new(args.keep.clone())?;
     let root = work.path().to_path_buf();
     let now = jiff::Timestamp::now();
-    let hist = history::generate(&root, now)?;
+    let hist = if args.real {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .context("--real needs HOME")?;
+        history::real(&home)?
+    } else {
+        history::generate(&root, now)?
+    };
 
     // A real key pair, a license granting both telemetry tiers, and an API key.
     let key = licensing::generate_signing_key()?;
@@ -404,18 +415,23 @@ fn ingest_local(p: &PersonRun, hist: &history::History) -> anyhow::Result<Value>
     agentos_ingest::ingest::ingest_claude(&p.data_dir, Some(&home.join(".claude")), &opts, None)
         .with_context(|| format!("ingesting {}'s Claude Code history", p.name))?;
     let mut out = json!({"claude": source_totals(&p.data_dir, SourceKind::Claude)?});
-    if p.name == "alice" {
-        agentos_ingest::agent::ingest::<agentos_ingest::source::codex::Codex>(
-            &p.data_dir,
-            Some(&hist.codex_home),
-            &opts,
-            None,
-        )
-        .context("ingesting the Codex session")?;
-        agentos_ingest::ingest::ingest_ccc(&p.data_dir, &hist.ccc_root, &opts, None)
-            .context("ingesting the CCC root")?;
-        out["codex"] = source_totals(&p.data_dir, SourceKind::Codex)?;
-        out["ccc"] = source_totals(&p.data_dir, SourceKind::Ccc)?;
+    // The first person also holds the Codex sessions and the team's CCC root.
+    if hist.people.first().is_some_and(|f| f.name == p.name) {
+        if hist.codex_home.join("sessions").is_dir() {
+            agentos_ingest::agent::ingest::<agentos_ingest::source::codex::Codex>(
+                &p.data_dir,
+                Some(&hist.codex_home),
+                &opts,
+                None,
+            )
+            .context("ingesting the Codex sessions")?;
+            out["codex"] = source_totals(&p.data_dir, SourceKind::Codex)?;
+        }
+        if let Some(root) = &hist.ccc_root {
+            agentos_ingest::ingest::ingest_ccc(&p.data_dir, root, &opts, None)
+                .context("ingesting the CCC root")?;
+            out["ccc"] = source_totals(&p.data_dir, SourceKind::Ccc)?;
+        }
     }
     Ok(out)
 }
@@ -484,10 +500,10 @@ fn print_human(
             i["claude"]["turns"],
         );
         if !i["codex"].is_null() {
-            line += &format!(
-                "; Codex: {} turns; CCC shim: {} requests",
-                i["codex"]["turns"], i["ccc"]["turns"]
-            );
+            line += &format!("; Codex: {} turns", i["codex"]["turns"]);
+        }
+        if !i["ccc"].is_null() {
+            line += &format!("; CCC shim: {} requests", i["ccc"]["turns"]);
         }
         println!("{line}");
     }
