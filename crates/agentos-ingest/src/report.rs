@@ -341,6 +341,9 @@ pub struct Bucket {
 /// Device key of records read on this machine (they carry no device).
 const LOCAL_DEVICE: i64 = -1;
 
+/// Groups kept aside by [`Aggregator::add`] before they go to the hash map.
+const RECENT: usize = 4;
+
 /// Builds a report from a record set.
 pub fn build(set: &RecordSet, o: &ReportOptions) -> Report {
     let mut agg = Aggregator::new(o, &set.strings);
@@ -357,10 +360,11 @@ pub struct Aggregator<'o> {
     utc: bool,
     // (bucket, model, project or NO_PROJECT).
     groups: FxHashMap<(i64, u32, u32), Agg>,
-    // The group the last record went to, summed here until a record of another group comes:
-    // records arrive in runs (a session's turns of one day and model), so a run costs one
-    // hash-map update instead of one per record. Folded into `groups` by `flush_pending`.
-    pending: Option<((i64, u32, u32), Agg)>,
+    // The last few groups records went to, with their sums so far: a session's turns fall in a
+    // handful of (day, model) groups, so most records update one of these without hashing.
+    // Folded into `groups` when evicted and by `flush_recent`.
+    recent: [Option<((i64, u32, u32), Agg)>; RECENT],
+    recent_next: usize,
     // Ids (projects, sessions) that pass the filters; `None` = no such filter.
     projects_ok: Option<FxHashSet<u32>>,
     sessions_ok: Option<FxHashSet<u32>>,
@@ -392,7 +396,8 @@ impl<'o> Aggregator<'o> {
             o,
             utc: o.tz == TimeZone::UTC,
             groups: FxHashMap::default(),
-            pending: None,
+            recent: [None; RECENT],
+            recent_next: 0,
             projects_ok: f
                 .project
                 .as_deref()
@@ -462,23 +467,34 @@ impl<'o> Aggregator<'o> {
         if !self.o.range.contains(r.ts_ms) || !self.wanted(r) {
             return;
         }
-        let key = self.row_key(r.ts_ms, r.session, r.project, r.model, LOCAL_DEVICE);
+        let key = if self.utc && self.o.kind == ReportKind::Daily {
+            r.ts_ms.div_euclid(86_400_000)
+        } else {
+            self.row_key(r.ts_ms, r.session, r.project, r.model, LOCAL_DEVICE)
+        };
         let group = (key, r.model, self.project_key(r.project, r.flags));
-        match &mut self.pending {
-            Some((g, a)) if *g == group => a.add(r),
-            _ => {
-                self.flush_pending();
-                let mut a = Agg::default();
+        for (g, a) in self.recent.iter_mut().flatten() {
+            if *g == group {
                 a.add(r);
-                self.pending = Some((group, a));
+                return;
             }
         }
+        let slot = self.recent_next;
+        self.recent_next = (slot + 1) % RECENT;
+        if let Some((g, a)) = self.recent[slot].take() {
+            merge_agg(self.groups.entry(g).or_default(), &a);
+        }
+        let mut a = Agg::default();
+        a.add(r);
+        self.recent[slot] = Some((group, a));
     }
 
-    /// Folds the pending run of records (see `pending`) into `groups`.
-    fn flush_pending(&mut self) {
-        if let Some((g, a)) = self.pending.take() {
-            merge_agg(self.groups.entry(g).or_default(), &a);
+    /// Folds the recent groups (see `recent`) into `groups`.
+    fn flush_recent(&mut self) {
+        for slot in &mut self.recent {
+            if let Some((g, a)) = slot.take() {
+                merge_agg(self.groups.entry(g).or_default(), &a);
+            }
         }
     }
 
@@ -540,7 +556,7 @@ impl<'o> Aggregator<'o> {
 
     /// The finished report; `strings` is the table the records index into.
     pub fn finish(mut self, strings: &StringTable) -> Report {
-        self.flush_pending();
+        self.flush_recent();
         if self.o.kind == ReportKind::Blocks {
             self.kept.sort_unstable_by_key(|r| r.ts_ms);
             let ts: Vec<i64> = self.kept.iter().map(|r| r.ts_ms).collect();
