@@ -105,7 +105,8 @@ pub fn report_log_warnings(warnings: &[LogWarning]) {
 /// # Errors
 /// When the value does not serialize or stdout is closed.
 pub fn print_json<T: Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Stdout is line-buffered: unbuffered, a pretty report costs one write(2) per line.
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
     // Flushed here so a closed pipe surfaces as this command's error, not at exit.

@@ -410,7 +410,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
             width: table_width(),
             color: color_stdout(),
         };
-        let mut out = std::io::stdout().lock();
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         render_table(&mut out, &report, &layout)?;
         out.flush()?;
     }
@@ -481,7 +481,7 @@ fn run_remote(
             width: table_width(),
             color: color_stdout(),
         };
-        let mut out = std::io::stdout().lock();
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         render_table(&mut out, &report, &layout)?;
         out.flush()?;
     }
@@ -826,7 +826,7 @@ pub(crate) fn print_table(rep: &Report, breakdown: bool) -> std::io::Result<()> 
         width: table_width(),
         color: color_stdout(),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     render_table(&mut out, rep, &layout)?;
     out.flush()
 }
@@ -965,8 +965,9 @@ fn run_value(a: &ValueArgs, ctx: &Context) -> anyhow::Result<ExitStatus> {
         rows,
         bold_totals: crate::output::color_stdout(),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     table.write(&mut out)?;
+    out.flush()?;
     Ok(ExitStatus::Ok)
 }
 
