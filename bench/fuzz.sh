@@ -9,9 +9,9 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   # collector_request: the /v1/events body parser; license_pack: pack verification;
-  # claude_line / ccc_line: the Claude Code transcript and CCC usage-log line parsers.
-  # (No OTLP parser and no report-API query parser exist yet: add their targets as they land.)
-  targets=(collector_request license_pack claude_line ccc_line)
+  # claude_line / ccc_line: the Claude Code transcript and CCC usage-log line parsers;
+  # report_query: the query string of GET /v1/report. (No OTLP receiver exists yet.)
+  targets=(collector_request license_pack claude_line ccc_line report_query)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 failed=0

@@ -578,3 +578,40 @@ async fn value_report_folds_attribution_like_the_local_report(h: &Harness) -> an
 }
 
 crate::both_backends!(value_report_folds_attribution_like_the_local_report);
+
+/// Text for one query parameter: anything, or something close to a valid value (so the checks
+/// after the first one are reached too).
+fn param() -> impl proptest::strategy::Strategy<Value = Option<String>> {
+    use proptest::prelude::*;
+    proptest::option::of(prop_oneof![
+        any::<String>(),
+        "(daily|weekly|monthly|session|blocks|model|device|repo|value|)".prop_map(String::from),
+        "-?[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}(T[0-9]{1,2}:[0-9]{1,2}(:[0-9]{2})?Z?)?"
+            .prop_map(String::from),
+        "(UTC|local|Europe/Berlin|America/St_Johns|Asia/Kolkata|Mars/Base|[+-][0-9]{2}:?[0-9]{2})"
+            .prop_map(String::from),
+        "(repo|model|monday|sunday|desc|asc|claude|codex)".prop_map(String::from),
+    ])
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The report API's whole input is its query: any values give a plan or a 4xx that names
+    /// the parameter, never a panic or a 5xx (the fuzz target `report_query` runs the same
+    /// check on raw query strings).
+    #[test]
+    fn any_report_query_plans_or_is_refused_with_a_4xx(
+        kind in param(), since in param(), until in param(), tz in param(), group in param(),
+        week_start in param(), order in param(),
+        last in proptest::option::of(0usize..100_000),
+    ) {
+        let q = agentos_collector::report::ReportQuery {
+            kind, since, until, tz, group, week_start, order, last,
+            ..Default::default()
+        };
+        if let Err(e) = agentos_collector::report::plan(&q, &PriceTable::embedded(), NOW_US) {
+            proptest::prop_assert!(e.status().is_client_error(), "{e:?}");
+        }
+    }
+}
