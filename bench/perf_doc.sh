@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 {
   cat docs/perf/_header.md
-  for area in recorder delivery collector ingest claude codex python; do
+  for area in recorder delivery collector ingest claude codex dashboard python; do
     echo
     echo "---"
     echo

@@ -47,7 +47,6 @@ ALTER TABLE events ADD COLUMN cost_usd DOUBLE PRECISION;
 -- that updates the rollup, so nothing is counted twice, whichever collector does the work.
 ALTER TABLE events ADD COLUMN rolled BIGINT;
 CREATE INDEX events_unrolled ON events (tenant, event_id) WHERE rolled IS NULL;
-CREATE INDEX events_by_session ON events (tenant, session_id) WHERE session_id IS NOT NULL;
 
 -- The same sums per hour without the session (and so without the repository): what daily,
 -- weekly, monthly, model, device and blocks reports and /v1/usage read whenever hours suffice

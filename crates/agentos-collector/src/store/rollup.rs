@@ -380,7 +380,10 @@ impl Store {
             args.push(a);
             format!("${}", args.len())
         };
-        let join = q.by_repo || q.repo.is_some();
+        // Per session, the repository is the session's: joined after grouping (one lookup per
+        // session instead of one per rollup row).
+        let late_repo = q.by_session && q.by_repo && q.repo.is_none();
+        let join = (q.by_repo && !late_repo) || q.repo.is_some();
         // The hourly table has no session: usable when no session or repository is involved
         // and every boundary the query draws falls on the hour.
         let on_hour = |v: Option<i64>| v.is_none_or(|v| v.rem_euclid(HOUR_US) == 0);
@@ -408,7 +411,7 @@ impl Store {
         for (on, col, name) in [
             (q.by_session, "r.session_id", "session"),
             (q.by_device, "r.device_id", "device"),
-            (q.by_repo, "COALESCE(s.repo_id, '')", "repo"),
+            (q.by_repo && !late_repo, "COALESCE(s.repo_id, '')", "repo"),
         ] {
             if on {
                 select.push(format!("{col} AS {name}"));
@@ -453,9 +456,41 @@ impl Store {
             wh.join(" AND "),
             group.join(", "),
         );
+        let mut rows = self.bucket_rows(sql, &args).await?;
+        if late_repo {
+            let repos = self.session_repos(tenant).await?;
+            for r in &mut rows {
+                if let Some(repo) = repos.get(&r.session) {
+                    r.repo.clone_from(repo);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every session's repository, for a tenant.
+    async fn session_repos(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        const SQL: &str = "SELECT session_id, repo_id FROM report_sessions WHERE tenant = $1";
+        per_backend!(self.reader(), |pool| {
+            sqlx::query(SQL)
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<(String, String), StoreError> {
+                    Ok((r.try_get(0)?, r.try_get(1)?))
+                })
+                .collect::<Result<std::collections::HashMap<_, _>, _>>()
+        })
+    }
+
+    async fn bucket_rows(&self, sql: String, args: &[Arg]) -> Result<Vec<BucketRow>, StoreError> {
         per_backend!(self.reader(), |pool| {
             let mut query = sqlx::query(AssertSqlSafe(sql));
-            for a in &args {
+            for a in args {
                 query = match a {
                     Arg::I(v) => query.bind(*v),
                     Arg::S(v) => query.bind(v.as_str()),
