@@ -1110,6 +1110,33 @@ pub async fn attribution(
         (cats, series)
     };
     let (cats, tseries) = normalised(&|b| b.tokens.total_tokens as f64);
+    // Weighted model value: each turn's features split by its attribution shares, the fold of
+    // `GET /v1/report?kind=value` and of the local `agentos report value`.
+    let value =
+        crate::report::value(state.store(), &v.principal.tenant, &q.report("value")).await?;
+    let total_v: f64 = value
+        .attribution
+        .by_model
+        .values()
+        .map(|m| m.features)
+        .sum();
+    let value_rows = value
+        .attribution
+        .by_model
+        .iter()
+        .map(|(m, mv)| {
+            vec![
+                txt(m.clone()),
+                num(format!("{:.2}", mv.features)),
+                num(format!("{:.2}", mv.turns)),
+                num(if total_v > 0.0 {
+                    pct(mv.features / total_v)
+                } else {
+                    "–".into()
+                }),
+            ]
+        })
+        .collect();
     let sections = vec![
         Section {
             id: "share".into(),
@@ -1129,12 +1156,26 @@ pub async fn attribution(
         Section {
             id: "value".into(),
             title: "Features by the model that served the turn".into(),
-            note: Some("Σ measurement.feature_delta per turn.model. Weighted model_value attribution (turn.attribution shares, docs/attribution.md) is shown here once the seed-completion work sends it.".into()),
+            note: Some("Σ measurement.feature_delta per turn.model.".into()),
             chart: None,
             table: Some(table(
                 "features-by-model",
                 &["Model", "Features", "Share"],
                 feature_rows,
+            )),
+        },
+        Section {
+            id: "model-value".into(),
+            title: "Model value (attribution shares)".into(),
+            note: Some(format!(
+                "Each turn's features split by its attribution shares (docs/attribution.md), over {} turns in the date range (the other filters do not apply to it); the same figures as GET /v1/report?kind=value.",
+                value.turns
+            )),
+            chart: None,
+            table: Some(table(
+                "model-value",
+                &["Model", "Features", "Turns' worth", "Share of features"],
+                value_rows,
             )),
         },
     ];

@@ -22,7 +22,7 @@ const MODELS: [&str; 3] = [
     "claude-sonnet-4-20250514",
     "claude-opus-4-1-20250805",
     // Not in the price table: must come out unpriced, never $0.
-    "glm-4.6",
+    "mystery-model-1",
 ];
 const REPOS: [&str; 3] = ["github.com/acme/api", "github.com/acme/web", "infra"];
 
@@ -304,7 +304,7 @@ async fn cli_and_api_agree_on_every_report(h: &Harness) -> anyhow::Result<()> {
         assert_eq!(api, cli, "{path}: API and CLI differ");
         assert_eq!(
             pricing["unpriced_models"],
-            json!(["glm-4.6"]),
+            json!(["mystery-model-1"]),
             "{path}: {pricing}"
         );
     }
@@ -312,7 +312,7 @@ async fn cli_and_api_agree_on_every_report(h: &Harness) -> anyhow::Result<()> {
     let (_, m) = h.get("/v1/report?kind=model", &key).await?;
     let glm = m["rows"]
         .as_array()
-        .and_then(|r| r.iter().find(|r| r["key"] == "glm-4.6"))
+        .and_then(|r| r.iter().find(|r| r["key"] == "mystery-model-1"))
         .expect("glm row");
     assert_eq!(glm["breakdown"][0]["priced"], false, "{glm}");
     Ok(())
@@ -333,8 +333,8 @@ async fn carried_costs_are_kept_and_the_rest_priced(h: &Harness) -> anyhow::Resu
         },
     };
     let events = vec![
-        turn_event(1, &t("glm-4.6", 0), Some(0.25)),
-        turn_event(2, &t("glm-4.6", 1), Some(0.5)),
+        turn_event(1, &t("mystery-model-1", 0), Some(0.25)),
+        turn_event(2, &t("mystery-model-1", 1), Some(0.5)),
         turn_event(3, &t("claude-sonnet-4-20250514", 2), Some(7.0)),
         turn_event(4, &t("claude-sonnet-4-20250514", 3), None),
     ];
@@ -349,8 +349,8 @@ async fn carried_costs_are_kept_and_the_rest_priced(h: &Harness) -> anyhow::Resu
             .cloned()
             .expect("row")
     };
-    // Every glm turn carried its cost: priced, at exactly what they carried.
-    let glm = row("glm-4.6");
+    // Every mystery-model turn carried its cost: priced, at exactly what they carried.
+    let glm = row("mystery-model-1");
     assert_eq!(glm["cost_usd"].as_f64(), Some(0.75), "{glm}");
     assert_eq!(glm["breakdown"][0]["priced"], true);
     // Sonnet: 7.00 carried + 1M input tokens at the table's $3/M.
@@ -361,25 +361,28 @@ async fn carried_costs_are_kept_and_the_rest_priced(h: &Harness) -> anyhow::Resu
     let (s, u) = h.get("/v1/usage", &key).await?;
     assert_eq!(s, 200, "{u}");
     assert_eq!(
-        u["models"]["glm-4.6"]["rolling_cost_usd"].as_f64(),
+        u["models"]["mystery-model-1"]["rolling_cost_usd"].as_f64(),
         Some(0.75)
     );
     assert_eq!(
         u["models"]["claude-sonnet-4-20250514"]["weekly_cost_usd"].as_f64(),
         Some(10.0)
     );
-    // One glm turn without a cost makes glm's cost unknown: null, never 0.
-    let more = vec![turn_event(5, &t("glm-4.6", 4), None)];
+    // One mystery-model turn without a cost makes its cost unknown: null, never 0.
+    let more = vec![turn_event(5, &t("mystery-model-1", 4), None)];
     let (s, _) = h.post_events(&key, &batch("d", 5, 5, more)).await?;
     assert_eq!(s, 200);
     let (_, u) = h.get("/v1/usage", &key).await?;
     assert_eq!(
-        u["models"]["glm-4.6"]["rolling_cost_usd"],
+        u["models"]["mystery-model-1"]["rolling_cost_usd"],
         Value::Null,
         "{u}"
     );
     let (_, rep) = h.get("/v1/report?kind=daily", &key).await?;
-    assert_eq!(rep["pricing"]["unpriced_models"], json!(["glm-4.6"]));
+    assert_eq!(
+        rep["pricing"]["unpriced_models"],
+        json!(["mystery-model-1"])
+    );
     Ok(())
 }
 crate::both_backends!(carried_costs_are_kept_and_the_rest_priced);
