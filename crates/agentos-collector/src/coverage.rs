@@ -31,6 +31,11 @@ impl Coverage {
     }
 
     /// The normalised ranges.
+    pub fn contains(&self, seq: u64) -> bool {
+        self.ranges.contains(seq)
+    }
+
+    /// The covered ranges, sorted and merged.
     pub fn ranges(&self) -> &[SeqRange] {
         self.ranges.ranges()
     }

@@ -33,6 +33,10 @@ pub struct EventsResponse {
     pub held: Vec<[u64; 2]>,
     /// Seqs the device forgot on purpose (covered, never coming).
     pub forgotten: Vec<[u64; 2]>,
+    /// Seqs this batch reused: new event ids at seqs the device had already accounted for (its
+    /// log was truncated or restored). The events are stored; the device needs a look.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seq_conflicts: Vec<u64>,
 }
 
 /// The handler.
@@ -104,6 +108,20 @@ pub async fn post_events(
             })
             .inc();
     }
+    if !outcome.seq_conflicts.is_empty() {
+        m.events
+            .get_or_create(&EventLabels {
+                outcome: "seq_conflict",
+                reason: String::new(),
+            })
+            .inc_by(outcome.seq_conflicts.len() as u64);
+        tracing::warn!(
+            tenant = %tenant,
+            device = %batch.device_id,
+            seqs = ?outcome.seq_conflicts,
+            "a device reused seqs under new event ids (truncated or restored log)"
+        );
+    }
     let gaps: Vec<[u64; 2]> = outcome
         .coverage
         .gaps()
@@ -134,5 +152,6 @@ pub async fn post_events(
             .into_iter()
             .take(MAX_GAPS_REPORTED)
             .collect(),
+        seq_conflicts: outcome.seq_conflicts,
     }))
 }

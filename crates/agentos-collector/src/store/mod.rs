@@ -280,6 +280,10 @@ pub struct IngestOutcome {
     pub held: SeqRanges,
     /// The device's forgotten seqs after this batch.
     pub forgotten: SeqRanges,
+    /// Seqs of events stored by this batch that the device had already accounted for (covered
+    /// and not held back): the same seq under a new event id, i.e. a device that reused seqs
+    /// (a truncated or restored log). Stored, not dropped, and reported.
+    pub seq_conflicts: Vec<u64>,
 }
 
 /// A stored API key record (never the key itself).

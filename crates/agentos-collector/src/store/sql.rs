@@ -127,11 +127,19 @@ pub(super) async fn ingest(
                 )
             });
         let mut coverage = parse_coverage(&text)?;
+        let mut held = parse_seq_ranges(&held, "held")?;
+        // Before this batch's ranges are added: a new event at a seq the device had already
+        // accounted for (and was not holding back) reuses that seq.
+        let seq_conflicts: Vec<u64> = events
+            .iter()
+            .filter(|e| stored.contains(&e.event_id))
+            .filter_map(|e| u64::try_from(e.seq).ok())
+            .filter(|&seq| coverage.contains(seq) && !held.contains(seq))
+            .collect();
         for &(from, to) in &update.covered {
             coverage.add(from, to);
         }
         check_fragmentation(&coverage, device_id)?;
-        let mut held = parse_seq_ranges(&held, "held")?;
         let mut forgotten = parse_seq_ranges(&forgotten, "forgotten")?;
         for &(from, to) in &update.held {
             held.add(from, to);
@@ -168,6 +176,7 @@ pub(super) async fn ingest(
             coverage,
             held,
             forgotten,
+            seq_conflicts,
         })
     }
     .await;

@@ -618,3 +618,41 @@ proptest::proptest! {
         }
     }
 }
+
+/// A device that hands out a seq twice (its log truncated, then written again) is flagged: the
+/// second event at that seq is stored but reported in `seq_conflicts`; replays are not.
+async fn a_reused_seq_is_flagged(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let t = |i: i64| T {
+        ts_us: NOW_US - 3_600_000_000 + i * 1_000_000,
+        session: 0,
+        model: MODELS[0],
+        tokens: Tokens {
+            input: 10,
+            output: 5,
+            ..Tokens::default()
+        },
+    };
+    let first: Vec<Value> = (1..=3).map(|s| turn_event(s, &t(s as i64), None)).collect();
+    let (status, r) = h
+        .post_events(&key, &batch("dev-r", 1, 3, first.clone()))
+        .await?;
+    assert_eq!(status, 200, "{r}");
+    assert!(r.get("seq_conflicts").is_none(), "{r}");
+    // A replay of the same events (same ids): duplicates, no conflict.
+    let (_, r) = h.post_events(&key, &batch("dev-r", 1, 3, first)).await?;
+    assert_eq!(r["duplicates"], 3);
+    assert!(r.get("seq_conflicts").is_none(), "{r}");
+    // Seqs 2 and 3 again under new event ids, and a genuinely new seq 4.
+    let again: Vec<Value> = (2..=4)
+        .map(|s| turn_event(s, &t(10 + s as i64), None))
+        .collect();
+    let (status, r) = h.post_events(&key, &batch("dev-r", 2, 4, again)).await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["accepted"], 3, "stored, not dropped: {r}");
+    assert_eq!(r["seq_conflicts"], json!([2, 3]), "{r}");
+    assert_eq!(r["watermark"], 4);
+    Ok(())
+}
+
+crate::both_backends!(a_reused_seq_is_flagged);
