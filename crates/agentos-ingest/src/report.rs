@@ -341,6 +341,9 @@ pub struct Bucket {
 /// Device key of records read on this machine (they carry no device).
 const LOCAL_DEVICE: i64 = -1;
 
+/// A report group: (row key, model, project or source key).
+type GroupKey = (i64, u32, u32);
+
 /// Groups kept aside by [`Aggregator::add`] before they go to the hash map.
 const RECENT: usize = 4;
 
@@ -363,7 +366,7 @@ pub struct Aggregator<'o> {
     // The last few groups records went to, with their sums so far: a session's turns fall in a
     // handful of (day, model) groups, so most records update one of these without hashing.
     // Folded into `groups` when evicted and by `flush_recent`.
-    recent: [Option<((i64, u32, u32), Agg)>; RECENT],
+    recent: [Option<(GroupKey, Agg)>; RECENT],
     recent_next: usize,
     // Ids (projects, sessions) that pass the filters; `None` = no such filter.
     projects_ok: Option<FxHashSet<u32>>,

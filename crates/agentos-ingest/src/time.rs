@@ -285,8 +285,8 @@ mod tests {
             assert!(is_utc_name(n), "{n}");
             // Each spelling jiff knows must really be UTC, or the shortcut would change days.
             if let Ok(tz) = TimeZone::get(n) {
-                let jan = "2026-01-15T12:00:00Z".parse::<Timestamp>().unwrap();
-                let jul = "2026-07-15T12:00:00Z".parse::<Timestamp>().unwrap();
+                let jan = "2026-01-15T12:00:00Z".parse::<Timestamp>().expect("time");
+                let jul = "2026-07-15T12:00:00Z".parse::<Timestamp>().expect("time");
                 assert_eq!(tz.to_offset(jan).seconds(), 0, "{n}");
                 assert_eq!(tz.to_offset(jul).seconds(), 0, "{n}");
             }
