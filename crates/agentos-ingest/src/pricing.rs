@@ -196,6 +196,60 @@ pub fn normalize_model(model: &str) -> String {
     m.to_ascii_lowercase().replace('.', "-")
 }
 
+/// Provider recorded for a cost the price table estimated (not one the caller measured).
+pub const TABLE_PROVIDER: &str = "agentos-price-table";
+
+/// Where a turn's cost came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Estimate {
+    /// The caller gave one.
+    Given,
+    /// Estimated from the table.
+    FromTable {
+        /// The estimate (USD).
+        usd: f64,
+        /// The table's date.
+        as_of: String,
+    },
+    /// Neither: the model has no price.
+    Unpriced,
+}
+
+/// Fills in the cost of a turn (`agentos ccc turn` and the Python `log_event` without a cost) that has none from `table`, marked as estimated by its provider
+/// ([`TABLE_PROVIDER`]) and the unit prices used (USD per million tokens, and the table's date
+/// as `as_of_yyyymmdd`).
+pub fn estimate_turn_cost(t: &mut agentos_core::event::TurnEvent, table: &PriceTable) -> Estimate {
+    if t.cost.is_some() {
+        return Estimate::Given;
+    }
+    let Some(p) = table.lookup(&t.turn.model) else {
+        return Estimate::Unpriced;
+    };
+    let tokens = Tokens {
+        input: t.turn.tokens_in,
+        output: t.turn.tokens_out,
+        cache_creation: t.turn.cache_creation_tokens.unwrap_or(0),
+        cache_read: t.turn.cache_read_tokens.unwrap_or(0),
+    };
+    let usd = p.cost(&tokens);
+    let mut unit = std::collections::BTreeMap::from([
+        ("input_usd_per_mtok".to_string(), p.input),
+        ("output_usd_per_mtok".to_string(), p.output),
+        ("cache_creation_usd_per_mtok".to_string(), p.cache_creation),
+        ("cache_read_usd_per_mtok".to_string(), p.cache_read),
+    ]);
+    let as_of = table.as_of().unwrap_or("unknown").to_string();
+    if let Ok(d) = as_of.replace('-', "").parse::<u32>() {
+        unit.insert("as_of_yyyymmdd".to_string(), f64::from(d));
+    }
+    t.cost = Some(agentos_core::event::Cost {
+        provider: TABLE_PROVIDER.to_string(),
+        estimated_usd: usd,
+        unit_costs: Some(unit),
+    });
+    Estimate::FromTable { usd, as_of }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

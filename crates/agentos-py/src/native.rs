@@ -137,6 +137,8 @@ pub struct PyRecorder {
     rec: Mutex<Recorder>,
     cfg: Config,
     policy: RedactionPolicy,
+    /// For a turn logged without a cost (`[ingest] prices` or the embedded table).
+    prices: agentos_ingest::PriceTable,
     /// Read-locked by recording threads (to nudge) and by `flush` (which may wait long), so a
     /// flush in one thread never stalls `log_event` in another; write-locked only by `close`.
     delivery: RwLock<DeliveryState>,
@@ -207,10 +209,12 @@ impl PyRecorder {
             } else {
                 start_background(&cfg)?
             };
+            let prices = prices(&cfg)?;
             Ok(PyRecorder {
                 rec: Mutex::new(rec),
                 cfg,
                 policy,
+                prices,
                 delivery: RwLock::new(delivery),
                 pid: std::process::id(),
             })
@@ -341,7 +345,7 @@ impl PyRecorder {
         extras_json: Option<String>,
         want_event: bool,
     ) -> PyResult<Option<String>> {
-        let turn = build_turn(
+        let mut turn = build_turn(
             model,
             subagent,
             tokens_in,
@@ -352,6 +356,8 @@ impl PyRecorder {
             attribution,
             extras_json.as_deref(),
         )?;
+        // As `agentos ccc turn`: without a cost, the price table's estimate, marked as such.
+        agentos_ingest::pricing::estimate_turn_cost(&mut turn, &self.prices);
         let r = py.detach(|| lock(&self.rec).record_turn(turn).map_err(recorder_err))?;
         self.nudge();
         self.egress(&r, want_event)

@@ -145,7 +145,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         None => turn_from_flags(args)?,
     };
     let mut turn = turn;
-    let estimated = estimate_cost(&mut turn, &ctx.ingest()?.prices(None)?);
+    let estimated =
+        agentos_ingest::pricing::estimate_turn_cost(&mut turn, &ctx.ingest()?.prices(None)?);
     let model = turn.turn.model.clone();
     let r = rec.record_turn(turn)?;
     report_log_warnings(&r.warnings);
@@ -180,64 +181,15 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         ));
     }
     match estimated {
-        Estimate::Given => {}
-        Estimate::FromTable { usd, as_of } => crate::output::note(&format!(
-            "cost estimated from the price table (as of {as_of}): ${usd:.6}"
-        )),
-        Estimate::Unpriced => crate::output::note(&format!(
+        agentos_ingest::pricing::Estimate::Given => {}
+        agentos_ingest::pricing::Estimate::FromTable { usd, as_of } => crate::output::note(
+            &format!("cost estimated from the price table (as of {as_of}): ${usd:.6}"),
+        ),
+        agentos_ingest::pricing::Estimate::Unpriced => crate::output::note(&format!(
             "no price for model {model:?}: turn recorded without a cost (see `agentos prices`)"
         )),
     }
     Ok(ExitStatus::Ok)
-}
-
-/// Provider recorded for a cost the price table estimated (not one the caller measured).
-pub const TABLE_PROVIDER: &str = "agentos-price-table";
-
-/// Where a turn's cost came from.
-#[derive(Debug, Clone, PartialEq)]
-enum Estimate {
-    /// The caller gave one.
-    Given,
-    /// Estimated from the table.
-    FromTable { usd: f64, as_of: String },
-    /// Neither: the model has no price.
-    Unpriced,
-}
-
-/// Fills in the cost of a turn that has none from `table`, marked as estimated by its provider
-/// ([`TABLE_PROVIDER`]) and the unit prices used (USD per million tokens, and the table's date
-/// as `as_of_yyyymmdd`).
-fn estimate_cost(t: &mut TurnEvent, table: &agentos_ingest::PriceTable) -> Estimate {
-    if t.cost.is_some() {
-        return Estimate::Given;
-    }
-    let Some(p) = table.lookup(&t.turn.model) else {
-        return Estimate::Unpriced;
-    };
-    let tokens = agentos_ingest::Tokens {
-        input: t.turn.tokens_in,
-        output: t.turn.tokens_out,
-        cache_creation: t.turn.cache_creation_tokens.unwrap_or(0),
-        cache_read: t.turn.cache_read_tokens.unwrap_or(0),
-    };
-    let usd = p.cost(&tokens);
-    let mut unit = BTreeMap::from([
-        ("input_usd_per_mtok".to_string(), p.input),
-        ("output_usd_per_mtok".to_string(), p.output),
-        ("cache_creation_usd_per_mtok".to_string(), p.cache_creation),
-        ("cache_read_usd_per_mtok".to_string(), p.cache_read),
-    ]);
-    let as_of = table.as_of().unwrap_or("unknown").to_string();
-    if let Ok(d) = as_of.replace('-', "").parse::<u32>() {
-        unit.insert("as_of_yyyymmdd".to_string(), f64::from(d));
-    }
-    t.cost = Some(Cost {
-        provider: TABLE_PROVIDER.to_string(),
-        estimated_usd: usd,
-        unit_costs: Some(unit),
-    });
-    Estimate::FromTable { usd, as_of }
 }
 
 fn has_field_flags(a: &Args) -> bool {
