@@ -71,24 +71,7 @@ impl Store {
                 .bind(now_us)
                 .fetch_optional(pool)
                 .await?;
-            match row {
-                None => Ok(None),
-                Some(r) => {
-                    let role: String = r.try_get("role")?;
-                    Ok(Some(WebSession {
-                        id_hash: r.try_get("id_hash")?,
-                        tenant: r.try_get("tenant")?,
-                        key_id: r.try_get("key_id")?,
-                        role: Role::parse(&role).map_err(|e| StoreError::Corrupt {
-                            table: "web_sessions",
-                            detail: e.to_string(),
-                        })?,
-                        csrf: r.try_get("csrf")?,
-                        created_at_us: r.try_get("created_at_us")?,
-                        expires_at_us: r.try_get("expires_at_us")?,
-                    }))
-                }
-            }
+            row.as_ref().map(web_session_from_row).transpose()
         })
     }
 
@@ -110,24 +93,7 @@ impl Store {
                 .bind(now_us)
                 .fetch_optional(pool)
                 .await?;
-            match row {
-                None => Ok(None),
-                Some(r) => {
-                    let role: String = r.try_get("role")?;
-                    Ok(Some(WebSession {
-                        id_hash: r.try_get("id_hash")?,
-                        tenant: r.try_get("tenant")?,
-                        key_id: r.try_get("key_id")?,
-                        role: Role::parse(&role).map_err(|e| StoreError::Corrupt {
-                            table: "web_sessions",
-                            detail: e.to_string(),
-                        })?,
-                        csrf: r.try_get("csrf")?,
-                        created_at_us: r.try_get("created_at_us")?,
-                        expires_at_us: r.try_get("expires_at_us")?,
-                    }))
-                }
-            }
+            row.as_ref().map(web_session_from_row).transpose()
         })
     }
 
@@ -225,5 +191,26 @@ where
         ],
         latency_ms: r.try_get("latency_ms")?,
         cost_usd: r.try_get("cost_usd")?,
+    })
+}
+
+fn web_session_from_row<R: Row>(r: &R) -> Result<WebSession, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let role: String = r.try_get("role")?;
+    Ok(WebSession {
+        id_hash: r.try_get("id_hash")?,
+        tenant: r.try_get("tenant")?,
+        key_id: r.try_get("key_id")?,
+        role: Role::parse(&role).map_err(|e| StoreError::Corrupt {
+            table: "web_sessions",
+            detail: e.to_string(),
+        })?,
+        csrf: r.try_get("csrf")?,
+        created_at_us: r.try_get("created_at_us")?,
+        expires_at_us: r.try_get("expires_at_us")?,
     })
 }

@@ -404,15 +404,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
     } else if let Some(v) = verdict {
         println!("{v}");
     } else {
-        let layout = Layout {
-            breakdown: args.c.breakdown,
-            compact: args.c.compact,
-            width: table_width(),
-            color: color_stdout(),
-        };
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        render_table(&mut out, &report, &layout)?;
-        out.flush()?;
+        print_table(&report, args.c.breakdown, args.c.compact)?;
     }
     run.account.turns = report.totals.turns;
     if args.c.verbose {
@@ -475,15 +467,7 @@ fn run_remote(
     } else if report.rows.is_empty() {
         println!("No usage in the requested range.");
     } else {
-        let layout = Layout {
-            breakdown: args.c.breakdown,
-            compact: args.c.compact,
-            width: table_width(),
-            color: color_stdout(),
-        };
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        render_table(&mut out, &report, &layout)?;
-        out.flush()?;
+        print_table(&report, args.c.breakdown, args.c.compact)?;
     }
     Ok(ExitStatus::Ok)
 }
@@ -817,12 +801,12 @@ fn build_table(rep: &Report, l: &Layout, compact: bool) -> Table {
     }
 }
 
-/// Prints `rep` on stdout as the report commands do (terminal width, colours per `NO_COLOR`), for
-/// other commands that show a report (`agentos demo`).
-pub(crate) fn print_table(rep: &Report, breakdown: bool) -> std::io::Result<()> {
+/// Prints `rep` on stdout as a table that fits the terminal (colours per `NO_COLOR`), through a
+/// buffered writer: the report commands and `agentos demo`.
+pub(crate) fn print_table(rep: &Report, breakdown: bool, compact: bool) -> std::io::Result<()> {
     let layout = Layout {
         breakdown,
-        compact: false,
+        compact,
         width: table_width(),
         color: color_stdout(),
     };

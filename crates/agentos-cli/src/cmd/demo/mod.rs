@@ -391,10 +391,7 @@ fn source_totals(
         .with_context(|| format!("reading the {kind:?} store"))?;
     let mut t = agentos_ingest::pricing::Tokens::default();
     for r in &set.records {
-        t.input += r.tokens.input;
-        t.output += r.tokens.output;
-        t.cache_creation += r.tokens.cache_creation;
-        t.cache_read += r.tokens.cache_read;
+        t.add(&r.tokens);
     }
     Ok(json!({
         "turns": set.records.len(),
@@ -532,7 +529,7 @@ fn print_human(
         "{}",
         bold("the team's daily report, from the collector (today, UTC)")
     );
-    crate::cmd::ccc::report::print_table(team, false)?;
+    crate::cmd::ccc::report::print_table(team, false, false)?;
     println!();
     println!("{}", bold("dashboard"));
     println!(
