@@ -149,10 +149,20 @@ pub fn refresh_usage(
     agentos_config::durable::replace_file(&p, &bytes).map_err(ClaudeError::io("writing", &p))
 }
 
-/// The quota of `model` in `cache`: by exact name, else by the price table's normalised name
-/// (case, dots, provider prefixes: `anthropic.Claude-Sonnet-4.5` is `claude-sonnet-4-5`).
+/// The quota of `model` in `cache`: by exact name, else by canonical model id (the alias
+/// table: `claude-sonnet-4-5-20250929` is `claude-sonnet-4.5`), else by the price table's
+/// normalised name (case, dots, provider prefixes).
 pub fn quota_for(cache: &UsageCache, model: &str) -> Option<Quota> {
+    use agentos_core::model::canonical_model;
     if let Some(q) = cache.models.get(model) {
+        return Some(*q);
+    }
+    let canonical = canonical_model(model);
+    if let Some((_, q)) = cache
+        .models
+        .iter()
+        .find(|(m, _)| canonical_model(m) == canonical)
+    {
         return Some(*q);
     }
     let want = agentos_ingest::pricing::normalize_model(model);
@@ -555,6 +565,9 @@ mod tests {
         };
         assert!(quota_for(&cache, "claude-sonnet-4-5-20250929").is_some());
         assert!(quota_for(&cache, "claude-opus-4-1-20250805").is_none());
+        // Another spelling of the same model (the alias table), as a proxy or Bedrock sends it.
+        assert!(quota_for(&cache, "claude-sonnet-4.5").is_some());
+        assert!(quota_for(&cache, "anthropic.claude-sonnet-4-5-20250929-v1:0").is_some());
         assert!(!usage_is_stale(Some(&cache), now));
         let later = now + jiff::SignedDuration::from_secs(61);
         assert!(usage_is_stale(Some(&cache), later));

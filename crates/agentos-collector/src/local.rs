@@ -106,6 +106,10 @@ pub async fn import(
         e.cache_creation_tokens = Some(n(r.tokens.cache_creation));
         e.cache_read_tokens = Some(n(r.tokens.cache_read));
         e.session_id = Some(set.strings.get(r.session).to_string());
+        // The source tag `load_all` set, under the turn wire value the pages' `source` filter
+        // maps its names onto (an untagged record would otherwise read as `recorder`).
+        e.source = agentos_ingest::store::SourceKind::from_flags(r.flags)
+            .map(|k| k.source().turn_wire().to_string());
         let s = sessions.entry(r.session).or_insert((r.project, r.ts_ms));
         s.1 = s.1.min(r.ts_ms);
         events.push(e);

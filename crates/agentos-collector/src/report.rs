@@ -10,6 +10,7 @@
 //! does not know is listed under `pricing.unpriced_models` and its breakdown says
 //! `"priced": false`: its cost is unknown, not zero.
 
+use agentos_core::source::Source;
 use agentos_ingest::pricing::{PriceTable, Tokens};
 use agentos_ingest::record::StringTable;
 use agentos_ingest::report::{Aggregator, Bucket, Filters, Report, ReportKind, ReportOptions};
@@ -35,10 +36,11 @@ pub struct ReportQuery {
     /// IANA time zone of the calendar buckets (default `UTC`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tz: Option<String>,
-    /// `repo`: one row per period and repository.
+    /// `repo`: one row per period and repository; `source`: one row per period and source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    /// Only turns of this source (`claude_code`; `none` = turns without a source).
+    /// Only turns of this source: `claude`, `codex`, `ccc`, `otlp` or `recorder` (turns recorded
+    /// without a source); `claude_code` and `none` are accepted for the first and the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Only this repository.
@@ -146,17 +148,29 @@ pub fn plan(q: &ReportQuery, prices: &PriceTable, now_us: i64) -> Result<Plan, A
     }
     let week_start = parse_weekday(q.week_start.as_deref().unwrap_or("monday"))
         .map_err(|e| bad("week_start", e.to_string()))?;
-    let instances = match q.group.as_deref() {
-        None | Some("") => false,
-        Some("repo") => true,
+    let (instances, by_source) = match q.group.as_deref() {
+        None | Some("") => (false, false),
+        Some("repo") => (true, false),
+        Some("source") => (false, true),
         Some(other) => {
             return Err(bad(
                 "group",
                 format!(
-                    "unknown grouping `{other}` (repo; use kind=device or kind=model for those)"
+                    "unknown grouping `{other}` (repo or source; use kind=device or kind=model for those)"
                 ),
             ));
         }
+    };
+    // The report vocabulary (`claude`, `codex`, `ccc`, `otlp`, `recorder`; `claude_code` and
+    // `none` still accepted), stored under each turn's `turn.source` wire value.
+    let source = match q.source.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse::<Source>()
+                .map_err(|e| bad("source", e.to_string()))?
+                .turn_wire()
+                .to_string(),
+        ),
     };
     let descending = match q.order.as_deref() {
         None | Some("asc") => false,
@@ -186,15 +200,14 @@ pub fn plan(q: &ReportQuery, prices: &PriceTable, now_us: i64) -> Result<Plan, A
         by_repo: instances || matches!(kind, ReportKind::Session | ReportKind::Repo),
         repo: q.repo.clone(),
         device: q.device.clone(),
-        model: q.model.clone(),
-        source: q.source.as_deref().map(|s| {
-            if s == "none" {
-                String::new()
-            } else {
-                s.to_string()
-            }
-        }),
+        // The rollup keeps canonical model ids: any spelling of the model finds its turns.
+        model: q
+            .model
+            .as_deref()
+            .map(|m| agentos_core::model::canonical_model(m).into_owned()),
+        source,
         session: None,
+        by_source,
     };
     Ok(Plan {
         options: ReportOptions {
@@ -211,9 +224,7 @@ pub fn plan(q: &ReportQuery, prices: &PriceTable, now_us: i64) -> Result<Plan, A
                 project: None,
                 session_id: None,
                 instances,
-                // The rollup keeps the source per bucket but the report rows are not split by
-                // it yet: `source=` filters (see the query) instead.
-                by_source: false,
+                by_source,
                 descending,
                 last: q.last,
             },
@@ -253,6 +264,8 @@ pub fn assemble(
             carried_turns: r.carried_turns,
             carried_tokens: tokens(r.carried_tokens),
             carried_cost_usd: r.carried_cost_usd,
+            flags: Source::of_turn(Some(&r.source))
+                .map_or(0, |s| s.code() << agentos_ingest::record::SOURCE_SHIFT),
         })
         .collect();
     let mut agg = Aggregator::new(o, &strings);

@@ -473,7 +473,40 @@ fn window_cost(t: &WindowTotals, price: Option<Price>) -> Option<f64> {
     price.map(|p| t.carried_cost_usd + p.cost(&rest))
 }
 
-/// Computes the snapshot at `now_us` (epoch microseconds).
+/// `inputs` with every spelling of a model merged under one name: the quotas file's name for
+/// it when the file configures that model (so a CCC client finds the model under the name it
+/// configured, as the CCC answers), else the canonical id (`agentos_core::model`).
+pub fn merge_spellings(quotas: &Quotas, inputs: &UsageInputs) -> UsageInputs {
+    use agentos_core::model::canonical_model;
+    let configured: BTreeMap<String, &String> = quotas
+        .models
+        .keys()
+        .map(|k| (canonical_model(k).into_owned(), k))
+        .collect();
+    let name_of = |raw: &str| -> String {
+        if quotas.models.contains_key(raw) {
+            return raw.to_string();
+        }
+        let canonical = canonical_model(raw);
+        configured
+            .get(canonical.as_ref())
+            .map_or_else(|| canonical.into_owned(), |k| (*k).clone())
+    };
+    let mut out = UsageInputs::default();
+    for (m, t) in &inputs.rolling {
+        out.rolling.entry(name_of(m)).or_default().merge(t);
+    }
+    for (m, hours) in &inputs.weekly_by_hour {
+        let merged = out.weekly_by_hour.entry(name_of(m)).or_default();
+        for (h, t) in hours {
+            merged.entry(*h).or_default().merge(t);
+        }
+    }
+    out
+}
+
+/// Computes the snapshot at `now_us` (epoch microseconds). Spellings of one model are merged
+/// first ([`merge_spellings`]).
 pub fn compute(
     quotas: &Quotas,
     now_us: i64,
@@ -481,6 +514,8 @@ pub fn compute(
     license: Option<LicenseBlock>,
     prices: &PriceTable,
 ) -> UsageSnapshot {
+    let merged = merge_spellings(quotas, inputs);
+    let inputs = &merged;
     let mut names: Vec<&String> = inputs.weekly_by_hour.keys().collect();
     names.extend(inputs.rolling.keys());
     names.sort();

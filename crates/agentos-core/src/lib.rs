@@ -8,6 +8,7 @@
 //! - [`tier`]: privacy [`Tier`]s and the [`tier::Egress`] endpoints they open.
 //! - [`event`]: the v1 envelope and its payloads.
 //! - [`origin`]: turn ids derived from where a turn came from (same request, same id).
+//! - [`source`]: the names reports give the places usage comes from (claude, codex, …).
 //! - [`rollup`]: summaries folded from events.
 //! - [`schema`]: the JSON Schemas the envelope is validated against.
 //! - [`privacy`]: what may leave the machine and the redaction applied on the way out.
@@ -28,6 +29,7 @@ pub mod privacy;
 pub mod rollup;
 pub mod schema;
 pub mod seq_ranges;
+pub mod source;
 pub mod tier;
 
 pub use event::{Envelope, EventBody, EventId, SessionId, TurnId, TurnSource};

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::blocks::{BLOCK_MS, BlockInfo, TokenLimit, block_starts, is_active, project};
 use crate::pricing::{PriceTable, Tokens};
 use crate::record::{RecordSet, SOURCE_MASK, SOURCE_SHIFT, StringTable, UsageRecord};
-use crate::store::SourceKind;
 use crate::time::{TimeRange, civil_from_days, day_string, format_ms, offset_seconds, week_start};
 
 /// Which report.
@@ -190,7 +189,9 @@ pub struct Row {
     /// Project (session report) or end of the block (blocks report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
-    /// Source of the row's records (`--by-source`): `claude`, `codex`, `ccc`, or `untagged`.
+    /// Source of the row's records (`--by-source`, `group=source`): a name of
+    /// [`agentos_core::source::Source`] (`claude`, `codex`, `ccc`, `otlp`, `recorder`), or
+    /// `untagged`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Block end (blocks report).
@@ -336,6 +337,9 @@ pub struct Bucket {
     pub carried_tokens: Tokens,
     /// Σ of the costs they carried (USD).
     pub carried_cost_usd: f64,
+    /// Record flags of the turns; only the source tag ([`crate::record::SOURCE_MASK`]) is
+    /// read, for rows per source.
+    pub flags: u32,
 }
 
 /// Device key of records read on this machine (they carry no device).
@@ -542,7 +546,7 @@ impl<'o> Aggregator<'o> {
             b.model,
             i64::from(b.device),
         );
-        let p = self.project_key(b.project, 0);
+        let p = self.project_key(b.project, b.flags);
         self.groups
             .entry((key, b.model, p))
             .or_default()
@@ -597,7 +601,7 @@ impl<'o> Aggregator<'o> {
             let Some(&start) = i.checked_sub(1).and_then(|i| starts.get(i)) else {
                 continue;
             };
-            let p = self.project_key(b.project, 0);
+            let p = self.project_key(b.project, b.flags);
             self.groups
                 .entry((start, b.model, p))
                 .or_default()
@@ -750,9 +754,8 @@ const SOURCE_KEY: u32 = u32::MAX - 1;
 
 /// The source name of a `--by-source` group key.
 fn source_name(p: u32) -> String {
-    let code = SOURCE_KEY - p;
-    SourceKind::from_flags(code << SOURCE_SHIFT)
-        .map_or("untagged", |k| k.as_str())
+    agentos_core::source::Source::from_code(SOURCE_KEY - p)
+        .map_or("untagged", |s| s.as_str())
         .to_string()
 }
 

@@ -48,12 +48,17 @@ impl SourceKind {
     /// The kind's tag in [`crate::record::UsageRecord::flags`] (bits 8–11, set only in memory
     /// by [`crate::ingest::load_all`]; never stored).
     pub fn flag(&self) -> u32 {
-        let code = match self {
-            SourceKind::Claude => 1,
-            SourceKind::Ccc => 2,
-            SourceKind::Codex => 3,
-        };
-        code << crate::record::SOURCE_SHIFT
+        self.source().code() << crate::record::SOURCE_SHIFT
+    }
+
+    /// The report vocabulary's name for this kind's turns.
+    pub fn source(&self) -> agentos_core::source::Source {
+        use agentos_core::source::Source;
+        match self {
+            SourceKind::Claude => Source::Claude,
+            SourceKind::Ccc => Source::Ccc,
+            SourceKind::Codex => Source::Codex,
+        }
     }
 
     /// The kind tagged in `flags`, if any.

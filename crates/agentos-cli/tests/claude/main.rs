@@ -617,6 +617,34 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
         carried > 0.0 && (cost - carried).abs() <= 1e-9 * carried.max(1.0),
         "remote cost {cost} vs carried {carried}"
     );
+    // Per source: the hooks' turns are all `claude`; no recorder turns.
+    let by = sb
+        .ok(&[
+            "ccc",
+            "report",
+            "monthly",
+            "--remote",
+            "--by-source",
+            "--json",
+            "--timezone",
+            "UTC",
+        ])
+        .json();
+    let sources: Vec<&str> = by["rows"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["source"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        !sources.is_empty() && sources.iter().all(|s| *s == "claude"),
+        "{by}"
+    );
+    assert_eq!(by["totals"]["turns"], rep["totals"]["turns"], "{by}");
+    let none = sb
+        .ok(&[
+            "ccc", "report", "monthly", "--remote", "--source", "recorder", "--json",
+        ])
+        .json();
+    assert_eq!(none["totals"]["turns"], 0, "{none}");
     let table = sb.ok(&["ccc", "report", "daily", "--remote", "--timezone", "UTC"]);
     assert!(table.stdout.contains("Total"), "{}", table.stdout);
     assert!(table.stdout.contains("Time zone: UTC"), "{}", table.stdout);

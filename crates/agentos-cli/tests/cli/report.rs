@@ -639,3 +639,46 @@ fn prices_print_the_table_with_its_date() {
     let text = sb.ok(&["prices"]).stdout;
     assert!(text.contains("As of 2026-12-01"), "{text}");
 }
+
+#[test]
+fn source_recorder_reports_recorded_turns_and_otlp_points_to_the_collector() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "ccc",
+        "session",
+        "start",
+        "--repo-id",
+        "github.com/acme/api",
+        "--tier",
+        "local",
+    ]);
+    for model in ["claude-sonnet-4.5", "claude-sonnet-4-5-20250929"] {
+        let args = crate::common::seed_turn_args(model);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sb.ok(&args);
+    }
+    let rep = sb
+        .ok(&[
+            "report",
+            "monthly",
+            "--source",
+            "recorder",
+            "--timezone",
+            "UTC",
+            "--json",
+        ])
+        .json();
+    let t = &rep["totals"];
+    assert_eq!(t["turns"], 2, "{rep}");
+    assert_eq!(t["input_tokens"], 2400, "{rep}");
+    assert_eq!(t["output_tokens"], 600, "{rep}");
+    // Two spellings, one model.
+    assert_eq!(
+        rep["rows"][0]["models"],
+        serde_json::json!(["claude-sonnet-4-5-20250929"]),
+        "{rep}"
+    );
+    let r = sb.run(&["report", "daily", "--source", "otlp"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--remote"), "{}", r.stderr);
+}

@@ -101,11 +101,20 @@ pub(super) async fn apply(
     write(tx, tenant, device_id, &sums, &sessions).await
 }
 
+/// The canonical id of `model` (`agentos_core::model`): the rollup keeps one name per model, so
+/// spellings from different sources are one row and a `model=` filter finds them all.
+fn canonical(model: &str) -> &str {
+    match agentos_core::model::canonical_model(model) {
+        std::borrow::Cow::Borrowed(c) => c,
+        std::borrow::Cow::Owned(_) => model,
+    }
+}
+
 fn fold<'a>(sums: &mut BTreeMap<Key<'a>, Sums>, e: &'a NewEvent) {
     let key = (
         bucket_of(e.recorded_at_us),
         e.session_id.as_deref().unwrap_or(""),
-        e.model.as_deref().unwrap_or(""),
+        canonical(e.model.as_deref().unwrap_or("")),
         e.source.as_deref().unwrap_or(""),
         i64::from(e.cost_usd.is_some()),
     );
@@ -316,10 +325,12 @@ pub struct BucketQuery {
     pub device: Option<String>,
     /// Only this model.
     pub model: Option<String>,
-    /// Only this source (`""` = turns without one).
+    /// Only this source (its `turn.source` wire value, `""` = turns without one).
     pub source: Option<String>,
     /// Only this session.
     pub session: Option<String>,
+    /// One row per source ([`BucketRow::source`]).
+    pub by_source: bool,
 }
 
 /// One group of rollup rows.
@@ -337,6 +348,8 @@ pub struct BucketRow {
     pub device: String,
     /// Repository (`""` unless grouped by repository, or unknown).
     pub repo: String,
+    /// The turns' `turn.source` wire value (`""` unless grouped by source, or none).
+    pub source: String,
     /// Turns.
     pub turns: u64,
     /// Σ tokens_in, tokens_out, cache creation, cache read.
@@ -412,6 +425,7 @@ impl Store {
             (q.by_session, "r.session_id", "session"),
             (q.by_device, "r.device_id", "device"),
             (q.by_repo && !late_repo, "COALESCE(s.repo_id, '')", "repo"),
+            (q.by_source, "r.source", "source"),
         ] {
             if on {
                 select.push(format!("{col} AS {name}"));
@@ -511,6 +525,7 @@ impl Store {
                         session: r.try_get("session")?,
                         device: r.try_get("device")?,
                         repo: r.try_get("repo")?,
+                        source: r.try_get("source")?,
                         turns: u64::try_from(turns).unwrap_or(0),
                         tokens: [
                             sat(f("tin")?),

@@ -72,7 +72,11 @@ impl PageQuery {
             repo: nonempty(&self.repo),
             device: nonempty(&self.device),
             model: nonempty(&self.model),
-            source: nonempty(&self.source),
+            // One spelling per source (`claude_code` → `claude`), so the picker shows it.
+            source: nonempty(&self.source).map(|s| {
+                s.parse::<agentos_core::source::Source>()
+                    .map_or(s, |src| src.as_str().to_string())
+            }),
             format: nonempty(&self.format),
             table: nonempty(&self.table),
         };
@@ -1137,7 +1141,56 @@ pub async fn attribution(
             ]
         })
         .collect();
+    // Per source: the model report split by source (`group=source`), summed per source.
+    let mut by_source_q = q.report("model");
+    by_source_q.group = Some("source".into());
+    let by_source = crate::report::run(
+        state.store(),
+        &v.principal.tenant,
+        &by_source_q,
+        &state.inner.prices,
+        state.now_us(),
+    )
+    .await?;
+    let mut sources: BTreeMap<String, (u64, u64, f64, bool)> = BTreeMap::new();
+    for r in &by_source.report.rows {
+        let e = sources
+            .entry(r.source.clone().unwrap_or_default())
+            .or_default();
+        e.0 += r.turns;
+        e.1 += r.tokens.total_tokens;
+        e.2 += r.cost_usd;
+        e.3 |= r.breakdown.iter().any(|b| !b.priced);
+    }
+    let source_rows = sources
+        .iter()
+        .map(|(src, (turns, tokens, cost, unpriced))| {
+            vec![
+                txt(src.clone()),
+                num(thousands(i64::try_from(*turns).unwrap_or(i64::MAX))),
+                num(tok(*tokens)),
+                num(if *unpriced {
+                    format!("{} + unpriced", money(*cost))
+                } else {
+                    money(*cost)
+                }),
+            ]
+        })
+        .collect();
     let sections = vec![
+        Section {
+            id: "sources".into(),
+            title: "By source".into(),
+            note: Some(
+                "Where the turns came from: claude (Claude Code hooks and transcripts), codex, ccc (CCC shim), otlp (Claude Code's OpenTelemetry), recorder (recorded without a source); the same figures as GET /v1/report?kind=model&group=source.".into(),
+            ),
+            chart: None,
+            table: Some(table(
+                "by-source",
+                &["Source", "Turns", "Tokens", "Cost (USD)"],
+                source_rows,
+            )),
+        },
         Section {
             id: "share".into(),
             title: "Model share per week".into(),

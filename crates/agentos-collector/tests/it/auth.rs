@@ -60,10 +60,12 @@ async fn a_key_only_sees_its_own_tenant(h: &Harness) -> anyhow::Result<()> {
     assert_eq!(rb["accepted"], 1);
     assert_eq!(rb["duplicates"], 0);
     assert_eq!(rb["watermark"], 1, "device state is per tenant");
+    // Turns sent as `claude-haiku-4.5` (no quota configured under that name) are listed under
+    // the model's canonical id.
     let (_, usage_b) = h.get("/v1/usage", &b).await?;
-    assert_eq!(usage_b["models"]["claude-haiku-4.5"]["reqs"], 1);
+    assert_eq!(usage_b["models"]["claude-haiku-4-5-20251001"]["reqs"], 1);
     let (_, usage_a) = h.get("/v1/usage", &a).await?;
-    assert_eq!(usage_a["models"]["claude-haiku-4.5"]["reqs"], 2);
+    assert_eq!(usage_a["models"]["claude-haiku-4-5-20251001"]["reqs"], 2);
     let (_, sum_b) = h.get("/v1/summary", &b).await?;
     assert_eq!(sum_b["tenant"], "tenant-b");
     assert_eq!(sum_b["devices"]["d"]["events"], 1);

@@ -80,8 +80,11 @@ async fn the_uploader_delivers_a_log_exactly_once(h: &Harness) -> anyhow::Result
     assert_eq!(dev["gaps"], serde_json::json!([]));
     assert_eq!(s["merged"]["devices"], 1, "the summary arrived too: {s}");
     let (_, u) = h.get("/v1/usage", &key).await?;
-    assert_eq!(u["models"]["claude-haiku-4.5"]["reqs"], 8);
-    assert_eq!(u["models"]["claude-haiku-4.5"]["rolling_in"], 8_000);
+    assert_eq!(u["models"]["claude-haiku-4-5-20251001"]["reqs"], 8);
+    assert_eq!(
+        u["models"]["claude-haiku-4-5-20251001"]["rolling_in"],
+        8_000
+    );
 
     // A second sync has nothing new to send; nothing is stored twice.
     let again = agentos_delivery::sync_once(settings, Duration::from_secs(20)).await?;

@@ -656,3 +656,139 @@ async fn a_reused_seq_is_flagged(h: &Harness) -> anyhow::Result<()> {
 }
 
 crate::both_backends!(a_reused_seq_is_flagged);
+
+/// One vocabulary (issue #11 §3): the spellings of one model are one row and one filter value;
+/// sources filter and group by their report names (`claude`, `recorder`, …) on the API and the
+/// dashboard; `/v1/usage` merges the spellings too.
+async fn sources_and_model_spellings_are_one_vocabulary(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let t = |minute: i64, model: &'static str| T {
+        ts_us: NOW_US - 3_600_000_000 + minute * 60_000_000,
+        session: 0,
+        model,
+        tokens: Tokens {
+            input: 1000,
+            output: 10,
+            cache_creation: 0,
+            cache_read: 0,
+        },
+    };
+    let mut claude = turn_event(1, &t(0, "claude-sonnet-4-5-20250929"), None);
+    claude["turn"]["source"] = json!("claude_code");
+    let events = vec![
+        claude,
+        turn_event(2, &t(1, "claude-sonnet-4.5"), None),
+        turn_event(3, &t(2, "sonnet-4.5"), None),
+        turn_event(4, &t(3, "mystery-model-1"), None),
+    ];
+    let (s, r) = h.post_events(&key, &batch("d", 1, 4, events)).await?;
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(4)), "{r}");
+
+    let (s, rep) = h.get("/v1/report?kind=model", &key).await?;
+    assert_eq!(s, 200, "{rep}");
+    let keys: Vec<(&str, u64)> = rep["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| Some((r["key"].as_str()?, r["turns"].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        [("claude-sonnet-4-5-20250929", 3), ("mystery-model-1", 1)],
+        "{rep}"
+    );
+    for spelling in [
+        "claude-sonnet-4.5",
+        "sonnet-4-5",
+        "claude-sonnet-4-5-20250929",
+    ] {
+        let (_, f) = h
+            .get(&format!("/v1/report?kind=daily&model={spelling}"), &key)
+            .await?;
+        assert_eq!(f["totals"]["turns"].as_u64(), Some(3), "{spelling}: {f}");
+    }
+
+    for (source, turns) in [
+        ("claude", 1),
+        ("claude_code", 1),
+        ("recorder", 3),
+        ("none", 3),
+        ("codex", 0),
+        ("otlp", 0),
+    ] {
+        let (s, f) = h
+            .get(&format!("/v1/report?kind=daily&source={source}"), &key)
+            .await?;
+        assert_eq!(s, 200, "{f}");
+        assert_eq!(f["totals"]["turns"].as_u64(), Some(turns), "{source}: {f}");
+    }
+    let (s, e) = h.get("/v1/report?kind=daily&source=gemini", &key).await?;
+    assert_eq!(s, 422, "{e}");
+    assert_eq!(e["pointer"], "/source", "{e}");
+
+    let (s, g) = h.get("/v1/report?kind=daily&group=source", &key).await?;
+    assert_eq!(s, 200, "{g}");
+    let by_source: Vec<(&str, u64)> = g["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| Some((r["source"].as_str()?, r["turns"].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(by_source, [("claude", 1), ("recorder", 3)], "{g}");
+    assert_eq!(g["totals"]["turns"].as_u64(), Some(4), "{g}");
+
+    let (s, u) = h.get("/v1/usage", &key).await?;
+    assert_eq!(s, 200, "{u}");
+    let models: Vec<&String> = u["models"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        models,
+        ["claude-sonnet-4-5-20250929", "mystery-model-1"],
+        "{u}"
+    );
+    assert_eq!(
+        u["models"]["claude-sonnet-4-5-20250929"]["reqs"].as_u64(),
+        Some(3),
+        "{u}"
+    );
+
+    // The dashboard: the source picker keeps the report name, and the attribution page's
+    // per-source table says the same as `group=source`.
+    let viewer =
+        crate::dashboard::key_with(h, "acme", agentos_collector::auth::Role::Viewer).await?;
+    let cookie = crate::dashboard::sign_in(h, &viewer).await?;
+    let (s, html) = crate::dashboard::page(h, &cookie, "/?source=claude_code").await?;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(r#"<option value="claude" selected>"#),
+        "the picker shows `claude` selected"
+    );
+    let (s, body) =
+        crate::dashboard::page(h, &cookie, "/attribution?format=json&table=by-source").await?;
+    assert_eq!(s, 200, "{body}");
+    let table: Value = serde_json::from_str(&body)?;
+    let rows: Vec<(String, String)> = table
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r["Source"].to_string(), r["Turns"].to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        [
+            ("\"claude\"".to_string(), "\"1\"".to_string()),
+            ("\"recorder\"".to_string(), "\"3\"".to_string())
+        ],
+        "{table}"
+    );
+    Ok(())
+}
+crate::both_backends!(sources_and_model_spellings_are_one_vocabulary);

@@ -98,7 +98,7 @@ async fn spread_workload(
                     .collect()
             })
             .unwrap_or_default();
-        let m = &usage["models"]["claude-haiku-4.5"];
+        let m = &usage["models"]["claude-haiku-4-5-20251001"];
         views.push((
             devices,
             m["reqs"].as_u64(),

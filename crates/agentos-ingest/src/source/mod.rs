@@ -33,6 +33,7 @@ use crate::time::TimeRange;
 pub mod ccc;
 pub mod claude;
 pub mod codex;
+pub mod recorder;
 pub mod results;
 pub mod usage_snapshot;
 

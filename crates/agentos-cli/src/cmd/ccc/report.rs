@@ -58,6 +58,24 @@ pub enum Source {
     Codex,
     /// CCC shim usage logs (needs `--ccp-root`).
     Ccc,
+    /// Claude Code's OpenTelemetry export, received by the collector (needs `--remote`).
+    Otlp,
+    /// Turns recorded by the recorder without a source of their own (`windows.jsonl`).
+    Recorder,
+}
+
+impl Source {
+    /// The report vocabulary's name (what `--remote` sends as `source=`).
+    fn name(self) -> agentos_core::source::Source {
+        use agentos_core::source::Source as S;
+        match self {
+            Source::Claude => S::Claude,
+            Source::Codex => S::Codex,
+            Source::Ccc => S::Ccc,
+            Source::Otlp => S::Otlp,
+            Source::Recorder => S::Recorder,
+        }
+    }
 }
 
 /// `agentos report …` (also `agentos ccc report …`): one subcommand per report, so each
@@ -106,7 +124,9 @@ pub struct ValueArgs {
 /// Flags of every report.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Common {
-    /// Read this source (through the store) instead of everything already ingested.
+    /// Read this source (through the store) instead of everything already ingested:
+    /// `recorder` reads the turns recorded without a source (`windows.jsonl`); with `--remote`,
+    /// only the collector's turns of this source (`otlp` exists only there).
     #[arg(long, value_enum)]
     pub source: Option<Source>,
     /// Claude config or projects dir (with `--source claude`), Codex home or sessions dir
@@ -147,7 +167,8 @@ pub struct Common {
     /// One row per period and project.
     #[arg(long)]
     pub instances: bool,
-    /// One row per period and source (claude, codex, ccc) over everything ingested.
+    /// One row per period and source: claude, codex and ccc over everything ingested; with
+    /// `--remote`, every source the collector holds (also otlp and recorder).
     #[arg(long, conflicts_with_all = ["instances", "source"])]
     pub by_source: bool,
     /// Row order: `asc` (oldest first, the default) or `desc`.
@@ -160,8 +181,9 @@ pub struct Common {
     #[arg(long, short)]
     pub verbose: bool,
     /// The team's report from the collector (`[ccc] url` and `api_key`, `GET /v1/report`)
-    /// instead of the local store; `--project` then names a repository exactly.
-    #[arg(long, conflicts_with_all = ["source", "path", "ccp_root"])]
+    /// instead of the local store; `--project` then names a repository exactly, `--source`
+    /// filters the collector's turns by source and `--by-source` splits rows by it.
+    #[arg(long, conflicts_with_all = ["path", "ccp_root"])]
     pub remote: bool,
     /// `--threads`, `--prices`, `--strict`.
     #[command(flatten)]
@@ -339,6 +361,14 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
             }
             .with_context(|| format!("reading CCC logs under {}", root.display()))
         }
+        Some(Source::Recorder) => {
+            let log = agentos_config::DataDir::new(&s.data_dir).windows();
+            agentos_ingest::source::recorder::load(&log)
+                .with_context(|| format!("reading the recorder log {}", log.display()))
+        }
+        Some(Source::Otlp) => anyhow::bail!(
+            "OpenTelemetry turns are received by the collector (`ccc serve --otlp-listen`), not stored on this machine: add --remote"
+        ),
     };
     bar.finish();
     let mut run = res?;
@@ -445,7 +475,14 @@ fn run_remote(
         since: args.c.since.clone(),
         until: args.c.until.clone(),
         tz: Some(tz_name.to_string()),
-        group: args.c.instances.then(|| "repo".to_string()),
+        group: if args.c.instances {
+            Some("repo".to_string())
+        } else if args.c.by_source {
+            Some("source".to_string())
+        } else {
+            None
+        },
+        source: args.c.source.map(|src| src.name().to_string()),
         repo: args.c.project.clone(),
         week_start: Some(format!("{week_start:?}").to_ascii_lowercase()),
         order: (args.c.order == Order::Desc).then(|| "desc".to_string()),
@@ -522,6 +559,8 @@ fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
         Some(Source::Claude) => claude_paths::searched(args.c.path.as_deref()),
         Some(Source::Codex) => Codex::searched(args.c.path.as_deref()),
         Some(Source::Ccc) => args.c.ccp_root.iter().map(|r| r.join("logs")).collect(),
+        Some(Source::Recorder) => vec![agentos_config::DataDir::new(data_dir).windows()],
+        Some(Source::Otlp) => Vec::new(),
     };
     let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
     let hint = match args.c.source {
@@ -531,6 +570,10 @@ fn explain_no_data(args: &Args, data_dir: &std::path::Path) {
             "pass `--path` to a Codex home (holding sessions/) or set CODEX_HOME"
         }
         Some(Source::Ccc) => "check that `--ccp-root` is the CCC root (holding logs/)",
+        Some(Source::Recorder) => {
+            "record turns with `agentos ccc turn` (turns from the Claude Code hooks are under --source claude)"
+        }
+        Some(Source::Otlp) => "add --remote",
     };
     let looked = if looked.is_empty() {
         "nowhere: HOME is not set".to_string()
