@@ -410,6 +410,10 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
         ],
     );
     sb.ok(&["ingest", "claude", "--path", root.to_str().expect("utf-8")]);
+    // Codex sessions (September 2026 too): the hook-free path into the pages.
+    let codex = codex_home(&sb);
+    let codex = codex.to_str().expect("utf-8");
+    sb.ok(&["ingest", "codex", "--path", codex]);
     // A recorded session with one hand-recorded turn (recorder log), today.
     let started = crate::start(&sb, "local");
     assert_eq!(started.code, 0, "{}", started.stderr);
@@ -445,6 +449,11 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
             .and_then(|r| Ok((r.status().as_u16(), r.text()?)))
     };
     let page = get("/?since=2026-09-01&until=2026-09-30&tz=UTC");
+    let by_source = ["claude", "codex"].map(|src| {
+        get(&format!(
+            "/?since=2026-09-01&until=2026-09-30&tz=UTC&source={src}"
+        ))
+    });
     let sessions = get("/sessions?since=2026-09-01&until=2026-09-30&tz=UTC");
     let recorded = get("/sessions");
     let _ = child.kill();
@@ -475,6 +484,39 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
     let cost = local["totals"]["cost_usd"].as_f64().expect("cost");
     assert_eq!(fig("cost"), format!("${cost:.2}"));
     assert!(!html.contains("Sign out"), "nothing to sign out of");
+    // Per source, the pages agree with the local report of that source alone.
+    let root_str = root.to_str().expect("utf-8");
+    for ((src, path), page) in [("claude", root_str), ("codex", codex)]
+        .into_iter()
+        .zip(by_source)
+    {
+        let (status, html) = page.expect("overview per source");
+        assert_eq!(status, 200, "{html}");
+        let want = sb
+            .ok(&[
+                "report",
+                "monthly",
+                "--json",
+                "--timezone",
+                "UTC",
+                "--since",
+                "2026-09-01",
+                "--until",
+                "2026-09-30",
+                "--source",
+                src,
+                "--path",
+                path,
+            ])
+            .json();
+        let at = html
+            .find("data-figure=\"turns\">")
+            .unwrap_or_else(|| panic!("turns figure in {html}"));
+        let rest = &html[at..];
+        let turns = &rest[rest.find('>').expect(">") + 1..rest.find("</span>").expect("span")];
+        assert_eq!(turns, want["totals"]["turns"].to_string(), "{src}");
+        assert!(want["totals"]["turns"].as_u64() > Some(0), "{src}: {want}");
+    }
     let (status, html) = sessions.expect("sessions");
     assert_eq!(status, 200);
     assert!(
