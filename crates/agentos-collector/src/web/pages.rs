@@ -990,7 +990,8 @@ pub async fn session(
             vec![
                 txt(when),
                 txt(t.device_id.clone()),
-                txt(t.model.clone()),
+                // The stored spelling, shown under the canonical id like every other figure.
+                txt(agentos_core::model::canonical_model(&t.model).into_owned()),
                 num(tok(u(0))),
                 num(tok(u(1))),
                 num(tok(u(2))),
