@@ -37,7 +37,9 @@ Feature: CCC adapter over the wire — what reaches a real collector
     Then the local summary has no model health
     When I sync
     And I record the seed turn with model "claude-sonnet-4.5"
-    Then the local summary's model health comes from the collector and lists "claude-sonnet-4.5"
+    # The collector lists a model under its canonical id (the alias table), whatever spelling
+    # the turns used, unless its quotas file configures another name for it.
+    Then the local summary's model health comes from the collector and lists "claude-sonnet-4-5-20250929"
 
   Scenario: an outage loses nothing and doubles nothing
     Given a license granting "telemetry_minimized,telemetry_full"
