@@ -224,13 +224,16 @@ pub struct Turn {
 pub enum TurnSource {
     /// Claude Code, from its transcripts (via the hooks or `ccc ingest claude`: same ids).
     ClaudeCode,
+    /// Codex CLI, from its session rollouts (`agentos ingest codex --record`).
+    Codex,
 }
 
 impl TurnSource {
-    /// The wire name (`claude_code`).
+    /// The wire name (`claude_code`, `codex`).
     pub fn as_str(self) -> &'static str {
         match self {
             TurnSource::ClaudeCode => "claude_code",
+            TurnSource::Codex => "codex",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! |---|---|
 //! | Claude Code request | `message.id`, `requestId` |
 //! | Claude Code entry without both ids | transcript file name, byte offset of the line (decimal) |
+//! | Codex CLI turn | session id, the ingest store's identity of the turn (32 hex digits: its time and the cumulative totals after it, or its file and offset) |
 //!
 //! The ids the provider assigned never appear in the turn id itself: only their hash leaves.
 //! Turns without an origin (recorded by hand) keep random UUIDv7 ids.
@@ -42,6 +43,14 @@ pub enum Origin<'a> {
         /// Byte offset of the line in the file.
         offset: u64,
     },
+    /// A Codex CLI turn as the ingest store identifies it (the same turn read again, from any
+    /// copy of the rollout, has the same identity).
+    CodexTurn {
+        /// The Codex session id.
+        session_id: &'a str,
+        /// The store's identity of the turn, as 32 lowercase hex digits.
+        key: &'a str,
+    },
 }
 
 impl Origin<'_> {
@@ -49,6 +58,7 @@ impl Origin<'_> {
     pub fn source(&self) -> TurnSource {
         match self {
             Origin::ClaudeRequest { .. } | Origin::ClaudePosition { .. } => TurnSource::ClaudeCode,
+            Origin::CodexTurn { .. } => TurnSource::Codex,
         }
     }
 
@@ -74,6 +84,7 @@ impl Origin<'_> {
                 offset = o.to_string();
                 [file_name.as_bytes(), offset.as_bytes()]
             }
+            Origin::CodexTurn { session_id, key } => [session_id.as_bytes(), key.as_bytes()],
         };
         derive(self.source(), &parts)
     }

@@ -6,7 +6,8 @@
 //! Layout: `source/<name>/{paths,parser,loader}.rs` per source (each with a README on quirks),
 //! [`record`] for the normalised record, [`dedup`] for the key and its tie-break rule,
 //! [`checkpoint`] and [`store`] for incremental runs, [`report`] for the calendar reports and
-//! [`backfill`] for the summary document.
+//! [`backfill`] for the summary document, [`forward`] for handing ingested Codex turns to the
+//! recorder log (and so to the collector).
 
 pub mod account;
 pub mod agent;
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod chunk;
 pub mod dedup;
 pub mod error;
+pub mod forward;
 pub mod ingest;
 pub mod parallel;
 pub mod pricing;

@@ -599,6 +599,78 @@ impl Recorder {
         })
     }
 
+    /// Appends `events` under `tier` with one locked write and at most one `fsync`, each
+    /// event with its own `recorded_at`: for turns read from an agent's own log (`agentos
+    /// ingest codex --record`), which happened when the agent made the request, not when they
+    /// were read. Every event is validated before anything is written: a schema error writes
+    /// nothing. Returns the seq of the last event (`None` for an empty batch).
+    ///
+    /// # Errors
+    /// A schema error naming the JSON pointer (nothing written), I/O errors.
+    pub fn append_batch(
+        &mut self,
+        tier: Tier,
+        events: Vec<(jiff::Timestamp, EventBody)>,
+    ) -> Result<Option<u64>, RecorderError> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let _lock =
+            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.paths.windows)
+            .map_err(io_err("opening", &self.paths.windows))?;
+        let mut warnings = Vec::new();
+        self.catch_up(&mut file, &mut warnings)?;
+        let state = self.state.get_or_insert_with(LogState::default);
+        let mut envs = Vec::with_capacity(events.len());
+        let mut bytes = Vec::new();
+        for (seq, (at, body)) in (state.next_seq()..).zip(events) {
+            let env = Envelope {
+                event_id: EventId(uuid::Uuid::now_v7()),
+                seq,
+                recorded_at: at,
+                tier,
+                body,
+            };
+            let value = agentos_core::schema::check_envelope(&env)?;
+            serde_json::to_writer(&mut bytes, &value).map_err(|e| RecorderError::Serialize {
+                what: "event",
+                message: e.to_string(),
+            })?;
+            bytes.push(b'\n');
+            envs.push(env);
+        }
+        file.write_all(&bytes)
+            .map_err(io_err("appending to", &self.paths.windows))?;
+        if self.config.recorder.fsync {
+            file.sync_data()
+                .map_err(io_err("syncing", &self.paths.windows))?;
+        }
+        state.covered_len += bytes.len() as u64;
+        state.lines += envs.len() as u64;
+        for env in &envs {
+            state.fold_event(env, None, &mut warnings);
+        }
+        // Recorded from here on: what fails now is retried by the next flush, never an error.
+        for env in &envs {
+            if let EventBody::Turn(t) = &env.body
+                && is_glm_model(&t.turn.model)
+            {
+                let _ = self.append_glm(t);
+            }
+        }
+        self.dirty = true;
+        if self.persist().is_err() {
+            // Still dirty: the next append, flush or drop tries again.
+            self.dirty = true;
+        }
+        Ok(envs.last().map(|e| e.seq))
+    }
+
     fn append_glm(&self, t: &TurnEvent) -> Result<(), RecorderError> {
         let rec = GlmCount {
             session_id: &t.turn.session_id,

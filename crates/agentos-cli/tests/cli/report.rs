@@ -724,3 +724,112 @@ fn source_recorder_reports_recorded_turns_and_otlp_points_to_the_collector() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--remote"), "{}", r.stderr);
 }
+
+#[test]
+fn codex_turns_recorded_from_ingest_reach_the_collector_once() {
+    let mut sb = Sandbox::new();
+    sb.license("telemetry_full");
+    let trust = sb
+        .env
+        .iter()
+        .find(|(k, _)| k == "AGENTOS_LICENSE_PUBKEYS")
+        .map(|(_, v)| v.clone())
+        .expect("the sandbox's trusted key");
+    let collector = crate::common::collector::Collector::start(sb.path(), &trust);
+    sb.set_env("AGENTOS_CCC_URL", &collector.url);
+    sb.set_env("AGENTOS_CCC_API_KEY", &collector.api_key);
+    sb.set_env("AGENTOS_TIER", "full");
+    let home = codex_home(&sb);
+    let home = home.to_str().expect("utf-8");
+    let local = sb
+        .ok(&[
+            "report",
+            "monthly",
+            "--source",
+            "codex",
+            "--path",
+            home,
+            "--timezone",
+            "UTC",
+            "--json",
+        ])
+        .json();
+    let turns = local["totals"]["turns"].as_u64().expect("turns");
+    assert_eq!(turns, 3, "{local}");
+
+    let first = sb
+        .ok(&["ingest", "codex", "--path", home, "--record", "--json"])
+        .json();
+    assert_eq!(first["recorded"]["turns"], turns, "{first}");
+    assert_eq!(first["recorded"]["sessions"], 2, "{first}");
+    let logged: Vec<serde_json::Value> = sb
+        .log_lines()
+        .into_iter()
+        .filter(|e| e["type"] == "turn" && e["turn"]["source"] == "codex")
+        .collect();
+    assert_eq!(logged.len() as u64, turns);
+    assert!(
+        logged.iter().all(|e| e["recorded_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-09-01T"))),
+        "each turn at the time Codex made the request: {logged:?}"
+    );
+    // Nothing new: nothing recorded. A lost state file: the log says what is there already.
+    let again = sb
+        .ok(&["ingest", "codex", "--path", home, "--record", "--json"])
+        .json();
+    assert_eq!(again["recorded"]["turns"], 0, "{again}");
+    let store = std::path::PathBuf::from(first["store"].as_str().expect("store dir"));
+    std::fs::remove_file(store.join("forwarded.json")).expect("remove state");
+    let lost = sb
+        .ok(&["ingest", "codex", "--path", home, "--record", "--json"])
+        .json();
+    assert_eq!(lost["recorded"]["turns"], 0, "{lost}");
+    assert_eq!(lost["recorded"]["already_in_log"], turns, "{lost}");
+    let sessions = sb
+        .log_lines()
+        .iter()
+        .filter(|e| e["type"] == "session")
+        .count();
+    assert_eq!(sessions, 2, "one recorder session per Codex session");
+
+    sb.ok(&["ccc", "sync"]);
+    let remote = sb
+        .ok(&[
+            "ccc",
+            "report",
+            "monthly",
+            "--remote",
+            "--source",
+            "codex",
+            "--timezone",
+            "UTC",
+            "--json",
+        ])
+        .json();
+    for k in [
+        "turns",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+    ] {
+        assert_eq!(remote["totals"][k], local["totals"][k], "{k}: {remote}");
+    }
+    let models = |v: &serde_json::Value| v["rows"][0]["models"].clone();
+    assert_eq!(models(&remote), models(&local));
+    let by = sb
+        .ok(&[
+            "ccc",
+            "report",
+            "monthly",
+            "--remote",
+            "--by-source",
+            "--timezone",
+            "UTC",
+            "--json",
+        ])
+        .json();
+    assert_eq!(by["rows"][0]["source"], "codex", "{by}");
+    assert_eq!(by["totals"]["turns"], turns, "{by}");
+}

@@ -155,3 +155,71 @@ fn a_truncated_log_never_gets_a_seq_handed_out_before() {
     let mut c = Recorder::open(cfg).expect("open");
     assert_eq!(c.record_turn(seed_turn("m")).expect("turn").seq, 7);
 }
+
+#[test]
+fn a_batch_keeps_each_events_time_takes_consecutive_seqs_and_is_all_or_nothing() {
+    use agentos_core::event::EventBody;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cfg, log, mut rec) = local_session(dir.path());
+    let session = rec
+        .current_session()
+        .expect("session")
+        .expect("a session")
+        .session_id;
+    let turn = |model: &str| {
+        let mut t = seed_turn(model);
+        t.turn.session_id = session.clone();
+        t.turn.turn_id = agentos_core::TurnId(uuid::Uuid::now_v7().to_string());
+        t
+    };
+    let at: jiff::Timestamp = "2026-09-01T10:00:00Z".parse().expect("time");
+    let later: jiff::Timestamp = "2026-09-01T10:05:00Z".parse().expect("time");
+    let before = std::fs::read(&log).expect("log");
+    // One invalid event (a negative latency the schema refuses): nothing at all is written.
+    let mut bad = turn("m");
+    bad.turn.latency_ms = -1.0;
+    let err = rec
+        .append_batch(
+            Tier::Local,
+            vec![
+                (at, EventBody::Turn(turn("m"))),
+                (later, EventBody::Turn(bad)),
+            ],
+        )
+        .expect_err("schema error");
+    assert!(err.to_string().contains("latency"), "{err}");
+    assert_eq!(std::fs::read(&log).expect("log"), before);
+
+    let last = rec
+        .append_batch(
+            Tier::Local,
+            vec![
+                (at, EventBody::Turn(turn("m"))),
+                (later, EventBody::Turn(turn("m"))),
+            ],
+        )
+        .expect("batch");
+    assert_eq!(last, Some(3), "the session is seq 1");
+    drop(rec);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let times: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l["recorded_at"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(times, ["2026-09-01T10:00:00Z", "2026-09-01T10:05:00Z"]);
+    let seqs: Vec<u64> = lines
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    // The summary written after the batch counts both turns.
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(cfg.data_dir.join("metrics_summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["turns"], 2, "{summary}");
+}

@@ -55,6 +55,12 @@ pub struct CodexArgs {
     /// `~/.codex`).
     #[arg(long)]
     pub path: Option<PathBuf>,
+    /// Also record the Codex turns not recorded yet into the recorder log (`windows.jsonl`),
+    /// one recorder session per Codex session, each turn at the time Codex made the request:
+    /// `agentos ccc sync` then delivers them to the collector under the session's tier, like
+    /// turns from the Claude Code hooks.
+    #[arg(long)]
+    pub record: bool,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -103,22 +109,96 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitStatus> {
         .as_deref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    let (account, in_store, store_dir) = (r.account.clone(), r.record_count(), r.store_dir.clone());
+    // The run may hold the store (its lock) for a deferred report: release it before reading
+    // the store again to record.
+    drop(r);
+    let recorded = match (&cmd, store_dir) {
+        (Command::Codex(a), Some(dir)) if a.record => Some(record_codex(ctx, &dir)?),
+        _ => None,
+    };
     if flags.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "store": store,
-            "added": r.account.added,
-            "records_in_store": r.record_count(),
-            "account": r.account,
+            "added": account.added,
+            "records_in_store": in_store,
+            "account": account,
         });
+        if let Some(rec) = &recorded {
+            v["recorded"] = serde_json::to_value(rec)?;
+        }
         print_json(&v)?;
     } else {
         println!(
             "{} new record(s) in {} ({} in the store)",
-            r.account.added,
-            store,
-            r.record_count()
+            account.added, store, in_store
         );
+        if let Some(rec) = &recorded {
+            println!(
+                "recorded {} turn(s) of {} session(s) into the log ({} already there); `agentos ccc sync` delivers them",
+                rec.turns, rec.sessions, rec.already_in_log
+            );
+        }
     }
-    print_account(what, &r.account);
-    Ok(skipped_lines_status(flags.strict.strict, &r.account))
+    print_account(what, &account);
+    Ok(skipped_lines_status(flags.strict.strict, &account))
+}
+
+/// What `--record` wrote.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct RecordedTurns {
+    /// Turns appended to the log.
+    turns: u64,
+    /// Sessions they belong to.
+    sessions: u64,
+    /// Turns a previous run had already written (it stopped before saving its state).
+    already_in_log: u64,
+}
+
+/// `ingest codex --record`: appends the store's Codex turns not forwarded yet to the recorder
+/// log, opening a recorder session (licence handshake, tier) for each Codex session seen for
+/// the first time; then saves what was forwarded (`agentos_ingest::forward`).
+fn record_codex(ctx: &Context, store_dir: &std::path::Path) -> anyhow::Result<RecordedTurns> {
+    use agentos_ingest::forward::{ForwardState, pending};
+    use agentos_recorder::{Recorder, StartRequest};
+    let store =
+        agentos_ingest::store::Store::open(store_dir, agentos_ingest::store::SourceKind::Codex, "")
+            .with_context(|| format!("opening {}", store_dir.display()))?;
+    let prices = ctx.ingest()?.prices(None)?;
+    let mut rec = Recorder::open(ctx.config()?.clone())?;
+    let log = rec.paths().windows.clone();
+    let mut state = ForwardState::load(store_dir)?;
+    let todo = pending(&store, &mut state, &log, &prices)
+        .with_context(|| format!("reading {} and {}", store_dir.display(), log.display()))?;
+    let mut out = RecordedTurns {
+        already_in_log: todo.already_in_log,
+        ..RecordedTurns::default()
+    };
+    for s in todo.sessions {
+        let tier = match s.tier {
+            Some(t) => t,
+            None => {
+                let repo = agentos_claude::git::repo_info(std::path::Path::new(&s.repo));
+                let opened = rec.open_session(StartRequest {
+                    repo_id: repo.repo_id,
+                    branch: repo.branch,
+                    commit: repo.commit,
+                    session_id: Some(agentos_core::SessionId(s.session_id.clone())),
+                    ..StartRequest::default()
+                })?;
+                state
+                    .sessions
+                    .insert(s.session_id.clone(), opened.session.tier);
+                opened.session.tier
+            }
+        };
+        out.turns += s.turns.len() as u64;
+        out.sessions += 1;
+        rec.append_batch(tier, s.turns)?;
+    }
+    rec.flush()?;
+    state.records = todo.records;
+    state.log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    state.save(store_dir)?;
+    Ok(out)
 }
