@@ -224,13 +224,18 @@ pub struct Turn {
 pub enum TurnSource {
     /// Claude Code, from its transcripts (via the hooks or `ccc ingest claude`: same ids).
     ClaudeCode,
+    /// Claude Code's own OpenTelemetry export (`claude_code.api_request` log events received
+    /// by the collector's OTLP listener). Its ids cannot match a transcript's, so the collector
+    /// counts a session from one source only (see `docs/opentelemetry.md`).
+    Otlp,
 }
 
 impl TurnSource {
-    /// The wire name (`claude_code`).
+    /// The wire name (`claude_code`, `otlp`).
     pub fn as_str(self) -> &'static str {
         match self {
             TurnSource::ClaudeCode => "claude_code",
+            TurnSource::Otlp => "otlp",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! |---|---|
 //! | Claude Code request | `message.id`, `requestId` |
 //! | Claude Code entry without both ids | transcript file name, byte offset of the line (decimal) |
+//! | Claude Code OpenTelemetry `api_request` event (source `otlp`) | `session.id`, `event.sequence`, `event.timestamp`, `prompt.id`, `model` (each empty when absent) |
 //!
 //! The ids the provider assigned never appear in the turn id itself: only their hash leaves.
 //! Turns without an origin (recorded by hand) keep random UUIDv7 ids.
@@ -42,6 +43,22 @@ pub enum Origin<'a> {
         /// Byte offset of the line in the file.
         offset: u64,
     },
+    /// A `claude_code.api_request` log event of Claude Code's OpenTelemetry export. The event
+    /// carries no provider request id, so it is identified by the attributes that tell one
+    /// request of a session from another; an exporter retry resends the same record, so it
+    /// gets the same id. Absent attributes are empty strings.
+    OtlpApiRequest {
+        /// `session.id`.
+        session_id: &'a str,
+        /// `event.sequence` (decimal), a per-session counter in newer Claude Code versions.
+        sequence: &'a str,
+        /// `event.timestamp` as sent (or the record's time in nanoseconds when absent).
+        timestamp: &'a str,
+        /// `prompt.id`.
+        prompt_id: &'a str,
+        /// `model`.
+        model: &'a str,
+    },
 }
 
 impl Origin<'_> {
@@ -49,6 +66,7 @@ impl Origin<'_> {
     pub fn source(&self) -> TurnSource {
         match self {
             Origin::ClaudeRequest { .. } | Origin::ClaudePosition { .. } => TurnSource::ClaudeCode,
+            Origin::OtlpApiRequest { .. } => TurnSource::Otlp,
         }
     }
 
@@ -62,18 +80,31 @@ impl Origin<'_> {
     /// ```
     pub fn turn_id(&self) -> TurnId {
         let offset;
-        let parts: [&[u8]; 2] = match self {
+        let parts: Vec<&[u8]> = match self {
             Origin::ClaudeRequest {
                 message_id,
                 request_id,
-            } => [message_id.as_bytes(), request_id.as_bytes()],
+            } => vec![message_id.as_bytes(), request_id.as_bytes()],
             Origin::ClaudePosition {
                 file_name,
                 offset: o,
             } => {
                 offset = o.to_string();
-                [file_name.as_bytes(), offset.as_bytes()]
+                vec![file_name.as_bytes(), offset.as_bytes()]
             }
+            Origin::OtlpApiRequest {
+                session_id,
+                sequence,
+                timestamp,
+                prompt_id,
+                model,
+            } => vec![
+                session_id.as_bytes(),
+                sequence.as_bytes(),
+                timestamp.as_bytes(),
+                prompt_id.as_bytes(),
+                model.as_bytes(),
+            ],
         };
         derive(self.source(), &parts)
     }
@@ -143,6 +174,27 @@ mod tests {
         }
         .turn_id();
         assert_eq!(id.0, FROZEN);
+    }
+
+    #[test]
+    fn otlp_requests_differ_by_sequence_and_never_match_a_transcript_id() {
+        let a = Origin::OtlpApiRequest {
+            session_id: "s",
+            sequence: "1",
+            timestamp: "2026-01-01T00:00:00Z",
+            prompt_id: "p",
+            model: "m",
+        };
+        let b = Origin::OtlpApiRequest {
+            session_id: "s",
+            sequence: "2",
+            timestamp: "2026-01-01T00:00:00Z",
+            prompt_id: "p",
+            model: "m",
+        };
+        assert_eq!(a.source(), TurnSource::Otlp);
+        assert_ne!(a.turn_id(), b.turn_id());
+        assert_eq!(a.turn_id(), a.turn_id());
     }
 
     // Computed independently (Python hashlib) from the rule in the module docs.
