@@ -13,6 +13,7 @@ mod hostile;
 mod license;
 mod lifecycle;
 mod metrics_summary;
+mod otlp;
 mod prom;
 mod props;
 mod report;
