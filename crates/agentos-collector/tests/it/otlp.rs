@@ -553,3 +553,205 @@ async fn bad_requests_get_the_status_the_spec_asks_for(h: &Harness) -> anyhow::R
     Ok(())
 }
 crate::both_backends!(bad_requests_get_the_status_the_spec_asks_for);
+
+/// A Claude Code turn as the hooks deliver it (source `claude_code`, id derived from the
+/// transcript's message and request ids) for `session`.
+fn hook_turn(seq: u64, session: &str, message_id: &str) -> Value {
+    let mut v = crate::common::turn_at(
+        seq,
+        NOW_US - 3_600_000_000,
+        "claude-sonnet-4-5",
+        1000,
+        100,
+        1500.0,
+    );
+    let id = agentos_core::origin::Origin::ClaudeRequest {
+        message_id,
+        request_id: &format!("req-{message_id}"),
+    }
+    .turn_id();
+    v["turn"]["session_id"] = json!(session);
+    v["turn"]["turn_id"] = json!(id.0);
+    v["turn"]["source"] = json!("claude_code");
+    v
+}
+
+async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let otlp = Otlp::of(h).await?;
+    // OTLP first: counted until the session's hook turns arrive, then retracted.
+    let (s, r) = otlp
+        .post_json("/v1/logs", &key, &logs_json(&two_requests("s-both-1")))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    assert_two_otlp_turns(h, &key).await?;
+    let hooks = vec![hook_turn(1, "s-both-1", "m1"), hook_turn(2, "s-both-1", "m2")];
+    let (s, r) = h
+        .post_events(&key, &crate::common::batch("laptop", 1, 2, hooks))
+        .await?;
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(2)), "{r}");
+    let only_hooks = |t: &Value| {
+        assert_eq!(t["turns"], 2, "{t}");
+        assert_eq!(t["input_tokens"], 2000, "{t}");
+        assert_eq!(t["output_tokens"], 200, "{t}");
+    };
+    assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
+    only_hooks(&totals(h, &key, "claude_code").await?);
+    let (_, all) = h.get("/v1/report?kind=daily", &key).await?;
+    only_hooks(&all["totals"]);
+    let (_, u) = h.get("/v1/usage", &key).await?;
+    assert_eq!(u["models"]["claude-sonnet-4-5"]["reqs"], 2, "{u}");
+    assert_eq!(u["models"]["claude-sonnet-4-5"]["rolling_in"], 2000, "{u}");
+    // The retracted OTLP events are gone; an exporter retry does not bring them back.
+    let stored = h.state.store().device_events("acme", "otlp:acc-0001", 10).await?;
+    assert!(stored.is_empty(), "{stored:?}");
+    let (s, r) = otlp
+        .post_json("/v1/logs", &key, &logs_json(&two_requests("s-both-1")))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
+
+    // Hooks first: the session's OTLP turns are never stored.
+    let hooks = vec![hook_turn(3, "s-both-2", "m3")];
+    let (s, r) = h
+        .post_events(&key, &crate::common::batch("laptop", 3, 3, hooks))
+        .await?;
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(1)), "{r}");
+    let (s, r) = otlp
+        .post_json("/v1/logs", &key, &logs_json(&two_requests("s-both-2")))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
+    assert_eq!(totals(h, &key, "claude_code").await?["turns"], 3);
+    let m = |o: &str| format!("agentos_collector_otlp_records_total{{signal=\"logs\",outcome=\"{o}\"}}");
+    assert_eq!(counter(h, &m("retracted")).await?, 2.0);
+    assert_eq!(counter(h, &m("superseded")).await?, 4.0);
+
+    // A session only OTLP saw stays counted from OTLP, next to the others.
+    let (s, r) = otlp
+        .post_json("/v1/logs", &key, &logs_json(&two_requests("s-only-otlp")))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    // /v1/usage: the 3 hook turns and this session's 2 OTLP turns, nothing else.
+    let (_, u) = h.get("/v1/usage", &key).await?;
+    let m = &u["models"]["claude-sonnet-4-5"];
+    assert_eq!((m["reqs"].as_u64(), m["rolling_in"].as_u64()), (Some(5), Some(4500)), "{u}");
+    let t = totals(h, &key, "otlp").await?;
+    assert_eq!((t["turns"].as_u64(), t["input_tokens"].as_u64()), (Some(2), Some(1500)), "{t}");
+    Ok(())
+}
+crate::both_backends!(hook_turns_win_over_otlp_turns_of_the_same_session);
+
+fn point(session: &str, kind: Option<&str>, start: &str, time: &str, v: f64) -> Value {
+    let mut attrs = vec![
+        s("session.id", session),
+        s("model", "claude-sonnet-4-5"),
+        s("user.account_uuid", "acc-0001"),
+    ];
+    if let Some(k) = kind {
+        attrs.push(s("type", k));
+    }
+    json!({"attributes": attrs, "startTimeUnixNano": start, "timeUnixNano": time, "asDouble": v})
+}
+
+/// Claude Code's two usage counters as OTLP/JSON (`temporality` 1 = delta, 2 = cumulative),
+/// plus a counter this collector does not keep.
+fn metrics_json(temporality: i32, tokens: Vec<Value>, cost: Vec<Value>) -> Value {
+    json!({"resourceMetrics": [{
+        "resource": {"attributes": [s("service.name", "claude-code")]},
+        "scopeMetrics": [{
+            "scope": {"name": "com.anthropic.claude_code", "version": "2.0.0"},
+            "metrics": [
+                {"name": "claude_code.token.usage", "unit": "tokens",
+                 "sum": {"aggregationTemporality": temporality, "isMonotonic": true, "dataPoints": tokens}},
+                {"name": "claude_code.cost.usage", "unit": "USD",
+                 "sum": {"aggregationTemporality": temporality, "isMonotonic": true, "dataPoints": cost}},
+                {"name": "claude_code.session.count", "unit": "count",
+                 "sum": {"aggregationTemporality": temporality, "isMonotonic": true,
+                         "dataPoints": [{"attributes": [s("session.id", "x")], "asInt": "1",
+                                         "timeUnixNano": "1795546800000000000"}]}},
+            ],
+        }],
+    }]})
+}
+
+async fn metrics_cross_check_the_turns_per_session(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let otlp = Otlp::of(h).await?;
+    let (s, r) = otlp
+        .post_json("/v1/logs", &key, &logs_json(&two_requests("s-check")))
+        .await?;
+    assert_eq!(s, 200, "{r}");
+    // Delta points, one export per request.
+    let (t0, t1, t2) = ("1795546800000000000", "1795546805000000000", "1795546810000000000");
+    let tokens = vec![
+        point("s-check", Some("input"), t0, t1, 1200.0),
+        point("s-check", Some("output"), t0, t1, 340.0),
+        point("s-check", Some("cacheRead"), t0, t1, 5000.0),
+        point("s-check", Some("cacheCreation"), t0, t1, 800.0),
+        point("s-check", Some("input"), t1, t2, 300.0),
+        point("s-check", Some("output"), t1, t2, 60.0),
+        point("s-check", Some("cacheCreation"), t1, t2, 100.0),
+    ];
+    let cost = vec![
+        point("s-check", None, t0, t1, 0.25),
+        point("s-check", None, t1, t2, 0.5),
+    ];
+    let body = metrics_json(1, tokens, cost);
+    for _ in 0..2 {
+        // The second post is an exporter retry: stored once.
+        let (s, r) = otlp.post_json("/v1/metrics", &key, &body).await?;
+        assert_eq!(s, 200, "{r}");
+        assert!(r["partialSuccess"].is_null(), "{r}");
+    }
+    // Cumulative points of a session whose turns never arrived: the latest is the total.
+    let body = metrics_json(
+        2,
+        vec![
+            point("s-lost", Some("input"), t0, t1, 100.0),
+            point("s-lost", Some("input"), t0, t2, 250.0),
+        ],
+        vec![],
+    );
+    let (s, r) = otlp.post_json("/v1/metrics", &key, &body).await?;
+    assert_eq!(s, 200, "{r}");
+    // A point without a session is refused by name.
+    let body = metrics_json(1, vec![json!({"asDouble": 1.0, "timeUnixNano": t1})], vec![]);
+    let (s, r) = otlp.post_json("/v1/metrics", &key, &body).await?;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["partialSuccess"]["rejectedDataPoints"], 1, "{r}");
+    assert!(
+        r["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`session.id` is missing"),
+        "{r}"
+    );
+
+    let (s, x) = h.get("/v1/otlp/sessions", &key).await?;
+    assert_eq!(s, 200, "{x}");
+    let session = |id: &str| {
+        x["sessions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["session_id"] == id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let c = session("s-check");
+    assert_eq!(c["consistent"], true, "{x}");
+    assert_eq!(c["counted_source"], "otlp", "{x}");
+    assert_eq!(c["turn_count"], 2, "{x}");
+    assert_eq!(c["metrics"]["input_tokens"].as_f64(), Some(1500.0), "{x}");
+    assert_eq!(c["metrics"]["cache_creation_tokens"].as_f64(), Some(900.0), "{x}");
+    assert_eq!(c["metrics"]["cost_usd"].as_f64(), Some(0.75), "{x}");
+    let lost = session("s-lost");
+    assert_eq!(lost["metrics"]["input_tokens"].as_f64(), Some(250.0), "{x}");
+    assert_eq!(lost["consistent"], false, "{x}");
+    assert_eq!(x["inconsistent"], 1, "{x}");
+    // Per tenant.
+    let other = h.key("globex").await?;
+    let (_, y) = h.get("/v1/otlp/sessions", &other).await?;
+    assert_eq!(y["sessions"], json!([]), "{y}");
+    Ok(())
+}
+crate::both_backends!(metrics_cross_check_the_turns_per_session);
