@@ -53,7 +53,9 @@ pub struct DroppedLabels {
 }
 
 /// Operations whose database errors are counted.
-pub const DB_OPS: [&str; 7] = ["ingest", "metrics", "usage", "summary", "ping", "keys", "otlp"];
+pub const DB_OPS: [&str; 7] = [
+    "ingest", "metrics", "usage", "summary", "ping", "keys", "otlp",
+];
 
 /// Every metric the collector exports, plus the registry that renders them.
 #[derive(Debug, Clone)]

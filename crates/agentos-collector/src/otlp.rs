@@ -158,7 +158,9 @@ pub fn decompress<'a>(
             flate2::read::GzDecoder::new(body)
                 .take(limit)
                 .read_to_end(&mut out)
-                .map_err(|e| OtlpError::Undecodable(format!("gzip body cannot be decompressed: {e}")))?;
+                .map_err(|e| {
+                    OtlpError::Undecodable(format!("gzip body cannot be decompressed: {e}"))
+                })?;
             if out.len() > cap {
                 return Err(OtlpError::TooLarge {
                     limit: cap,
@@ -178,9 +180,8 @@ where
     M: prost::Message + Default + serde::de::DeserializeOwned,
 {
     match encoding {
-        Encoding::Protobuf => M::decode(bytes).map_err(|e| {
-            OtlpError::Undecodable(format!("body is not a protobuf {what}: {e}"))
-        }),
+        Encoding::Protobuf => M::decode(bytes)
+            .map_err(|e| OtlpError::Undecodable(format!("body is not a protobuf {what}: {e}"))),
         Encoding::Json => serde_json::from_slice(bytes)
             .map_err(|e| OtlpError::Undecodable(format!("body is not an OTLP/JSON {what}: {e}"))),
     }
@@ -190,7 +191,10 @@ where
 ///
 /// # Errors
 /// [`OtlpError::Undecodable`] with the decoder's reason.
-pub fn decode_logs(bytes: &[u8], encoding: Encoding) -> Result<ExportLogsServiceRequest, OtlpError> {
+pub fn decode_logs(
+    bytes: &[u8],
+    encoding: Encoding,
+) -> Result<ExportLogsServiceRequest, OtlpError> {
     decode(bytes, encoding, "ExportLogsServiceRequest")
 }
 
@@ -506,7 +510,8 @@ fn api_request_turn(rec: &LogRecord, attrs: &Attrs<'_>) -> Result<(String, NewEv
         envelope["cost"] = json!({"provider": "anthropic", "estimated_usd": c});
     }
     let raw = envelope.to_string();
-    let ev = crate::ingest::check_event(&envelope, &raw).map_err(|(code, why)| format!("{code}: {why}"))?;
+    let ev = crate::ingest::check_event(&envelope, &raw)
+        .map_err(|(code, why)| format!("{code}: {why}"))?;
     let account = attrs.text("user.account_uuid");
     let installation = attrs.text("user.id");
     Ok((device_id(account.as_deref(), installation.as_deref()), ev))
@@ -604,32 +609,52 @@ pub fn map_metrics(req: &ExportMetricsServiceRequest, limits: &OtlpLimits) -> Ma
                         Some(PointValue::AsInt(i)) => i as f64,
                         None => f64::NAN,
                     };
-                    let Some(session) = attrs.text("session.id").filter(|s| {
-                        !s.is_empty() && s.len() <= MAX_ID_LEN && !s.contains('\0')
-                    }) else {
+                    let Some(session) = attrs
+                        .text("session.id")
+                        .filter(|s| !s.is_empty() && s.len() <= MAX_ID_LEN && !s.contains('\0'))
+                    else {
                         refuse(
                             &mut out,
-                            format!("{} data point {index}: attribute `session.id` is missing", metric.name),
+                            format!(
+                                "{} data point {index}: attribute `session.id` is missing",
+                                metric.name
+                            ),
                         );
                         continue;
                     };
                     if !value.is_finite() || value < 0.0 {
                         refuse(
                             &mut out,
-                            format!("{} data point {index}: the value must be a number ≥ 0", metric.name),
+                            format!(
+                                "{} data point {index}: the value must be a number ≥ 0",
+                                metric.name
+                            ),
                         );
                         continue;
                     }
                     let kind = if metric.name == COST_USAGE {
                         "cost".to_string()
                     } else {
-                        attrs.text("type").map(|t| t.into_owned()).unwrap_or_default()
+                        attrs
+                            .text("type")
+                            .map(|t| t.into_owned())
+                            .unwrap_or_default()
                     };
-                    let model = attrs.text("model").map(|m| m.into_owned()).unwrap_or_default();
-                    if kind.len() > MAX_ID_LEN || model.len() > MAX_ID_LEN || kind.contains('\0') || model.contains('\0') {
+                    let model = attrs
+                        .text("model")
+                        .map(|m| m.into_owned())
+                        .unwrap_or_default();
+                    if kind.len() > MAX_ID_LEN
+                        || model.len() > MAX_ID_LEN
+                        || kind.contains('\0')
+                        || model.contains('\0')
+                    {
                         refuse(
                             &mut out,
-                            format!("{} data point {index}: attribute `type` or `model` is too long", metric.name),
+                            format!(
+                                "{} data point {index}: attribute `type` or `model` is too long",
+                                metric.name
+                            ),
                         );
                         continue;
                     }

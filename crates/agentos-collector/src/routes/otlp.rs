@@ -328,7 +328,12 @@ pub async fn post_metrics(
     count(&state, "metrics", "rejected", mapped.rejected);
     count(&state, "metrics", "ignored", mapped.ignored);
     dropped(&state, "over_limit", mapped.dropped_over_limit);
-    let msg = message(&mapped.errors, mapped.rejected, 0, mapped.dropped_over_limit);
+    let msg = message(
+        &mapped.errors,
+        mapped.rejected,
+        0,
+        mapped.dropped_over_limit,
+    );
     let partial_success = (!msg.is_empty()).then(|| ExportMetricsPartialSuccess {
         rejected_data_points: i64::try_from(mapped.rejected).unwrap_or(i64::MAX),
         error_message: msg,

@@ -53,8 +53,8 @@ mod rollup;
 mod sql;
 mod web;
 
-pub use rollup::{BUCKET_US, BucketQuery, BucketRow, HOUR_US, bucket_of};
 pub use otlp::{SessionCrossCheck, UsageTotals};
+pub use rollup::{BUCKET_US, BucketQuery, BucketRow, HOUR_US, bucket_of};
 pub use web::{SessionTurn, WebSession};
 
 use std::str::FromStr;

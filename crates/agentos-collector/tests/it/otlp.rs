@@ -255,7 +255,10 @@ pub fn logs_proto(reqs: &[ApiRequest]) -> ExportLogsServiceRequest {
             }),
             attributes: vec![
                 kv("session.id", AnyInner::StringValue(r.session.into())),
-                kv("user.account_uuid", AnyInner::StringValue("acc-0001".into())),
+                kv(
+                    "user.account_uuid",
+                    AnyInner::StringValue("acc-0001".into()),
+                ),
                 kv("event.timestamp", AnyInner::StringValue(r.at.into())),
                 kv("event.sequence", AnyInner::IntValue(r.seq as i64)),
                 kv("prompt.id", AnyInner::StringValue(r.prompt_id.into())),
@@ -272,7 +275,10 @@ pub fn logs_proto(reqs: &[ApiRequest]) -> ExportLogsServiceRequest {
                     "cache_creation_tokens",
                     AnyInner::IntValue(r.cache_creation as i64),
                 ),
-                kv("tool_parameters", AnyInner::StringValue("{\"cmd\":\"rm\"}".into())),
+                kv(
+                    "tool_parameters",
+                    AnyInner::StringValue("{\"cmd\":\"rm\"}".into()),
+                ),
             ],
             ..LogRecord::default()
         })
@@ -280,7 +286,10 @@ pub fn logs_proto(reqs: &[ApiRequest]) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", AnyInner::StringValue("claude-code".into()))],
+                attributes: vec![kv(
+                    "service.name",
+                    AnyInner::StringValue("claude-code".into()),
+                )],
                 ..Resource::default()
             }),
             scope_logs: vec![ScopeLogs {
@@ -337,7 +346,11 @@ async fn assert_prompt_never_stored(h: &Harness, tenant: &str) -> anyhow::Result
     for e in &events {
         assert!(!e.body.contains("SECRET-PROMPT"), "{}", e.body);
         assert!(!e.body.contains("dev@example.invalid"), "{}", e.body);
-        assert!(!e.body.contains("cmd"), "tool parameters leaked: {}", e.body);
+        assert!(
+            !e.body.contains("cmd"),
+            "tool parameters leaked: {}",
+            e.body
+        );
     }
     if let Some(path) = h.url.strip_prefix("sqlite:") {
         for suffix in ["", "-wal"] {
@@ -354,7 +367,13 @@ async fn assert_prompt_never_stored(h: &Harness, tenant: &str) -> anyhow::Result
 }
 
 async fn counter(h: &Harness, line_prefix: &str) -> anyhow::Result<f64> {
-    let text = h.client.get(format!("{}/metrics", h.base)).send().await?.text().await?;
+    let text = h
+        .client
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await?
+        .text()
+        .await?;
     Ok(text
         .lines()
         .find(|l| l.starts_with(line_prefix))
@@ -382,7 +401,9 @@ async fn json_from_the_docs_becomes_turns_once(h: &Harness) -> anyhow::Result<()
     assert_two_otlp_turns(h, &key).await?;
     assert_prompt_never_stored(h, "acme").await?;
     // Counted: 2 accepted, 2 duplicates, 2 ignored user_prompt records, 2 prompts dropped.
-    let m = |o: &str| format!("agentos_collector_otlp_records_total{{signal=\"logs\",outcome=\"{o}\"}}");
+    let m = |o: &str| {
+        format!("agentos_collector_otlp_records_total{{signal=\"logs\",outcome=\"{o}\"}}")
+    };
     assert_eq!(counter(h, &m("accepted")).await?, 2.0);
     assert_eq!(counter(h, &m("duplicate")).await?, 2.0);
     assert_eq!(counter(h, &m("ignored")).await?, 2.0);
@@ -419,7 +440,11 @@ async fn protobuf_and_gzip_bodies_are_accepted(h: &Harness) -> anyhow::Result<()
     let answer = ExportLogsServiceResponse::decode(body.as_slice())?;
     let ps = answer.partial_success.expect("drops are reported");
     assert_eq!(ps.rejected_log_records, 0);
-    assert!(ps.error_message.contains("2 free-text"), "{}", ps.error_message);
+    assert!(
+        ps.error_message.contains("2 free-text"),
+        "{}",
+        ps.error_message
+    );
     assert_two_otlp_turns(h, &key).await?;
     // The same requests sent again as JSON (another exporter protocol) are the same turns.
     let (s, r) = otlp
@@ -441,31 +466,57 @@ async fn bad_requests_get_the_status_the_spec_asks_for(h: &Harness) -> anyhow::R
     let json = "application/json";
     let status = |r: (u16, reqwest::header::HeaderMap, Vec<u8>)| r.0;
     // 401 without or with an unknown key, 403 for a viewer key; nothing stored.
-    assert_eq!(status(otlp.post("/v1/logs", None, json, None, good.clone()).await?), 401);
     assert_eq!(
-        status(otlp.post("/v1/logs", Some("ak_nope_nope"), json, None, good.clone()).await?),
+        status(
+            otlp.post("/v1/logs", None, json, None, good.clone())
+                .await?
+        ),
         401
     );
-    let (s, _, b) = otlp.post("/v1/logs", Some(&viewer), json, None, good.clone()).await?;
+    assert_eq!(
+        status(
+            otlp.post("/v1/logs", Some("ak_nope_nope"), json, None, good.clone())
+                .await?
+        ),
+        401
+    );
+    let (s, _, b) = otlp
+        .post("/v1/logs", Some(&viewer), json, None, good.clone())
+        .await?;
     assert_eq!(s, 403);
     let st: Value = serde_json::from_slice(&b)?;
     assert_eq!(st["code"], 7, "{st}");
     // 415 for another content type or encoding.
     assert_eq!(
-        status(otlp.post("/v1/logs", Some(&key), "text/plain", None, good.clone()).await?),
+        status(
+            otlp.post("/v1/logs", Some(&key), "text/plain", None, good.clone())
+                .await?
+        ),
         415
     );
     assert_eq!(
-        status(otlp.post("/v1/logs", Some(&key), json, Some("br"), good.clone()).await?),
+        status(
+            otlp.post("/v1/logs", Some(&key), json, Some("br"), good.clone())
+                .await?
+        ),
         415
     );
     // 400 for undecodable bodies, with the decoder's reason.
     let (s, _, b) = otlp
-        .post("/v1/logs", Some(&key), json, None, b"{\"resourceLogs\": 7}".to_vec())
+        .post(
+            "/v1/logs",
+            Some(&key),
+            json,
+            None,
+            b"{\"resourceLogs\": 7}".to_vec(),
+        )
         .await?;
     assert_eq!(s, 400);
     let st: Value = serde_json::from_slice(&b)?;
-    assert!(st["message"].as_str().unwrap_or("").contains("OTLP/JSON"), "{st}");
+    assert!(
+        st["message"].as_str().unwrap_or("").contains("OTLP/JSON"),
+        "{st}"
+    );
     let (s, _, _) = otlp
         .post(
             "/v1/logs",
@@ -477,7 +528,10 @@ async fn bad_requests_get_the_status_the_spec_asks_for(h: &Harness) -> anyhow::R
         .await?;
     assert_eq!(s, 400);
     assert_eq!(
-        status(otlp.post("/v1/logs", Some(&key), json, Some("gzip"), b"nope".to_vec()).await?),
+        status(
+            otlp.post("/v1/logs", Some(&key), json, Some("gzip"), b"nope".to_vec())
+                .await?
+        ),
         400
     );
     assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
@@ -585,7 +639,10 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
         .await?;
     assert_eq!(s, 200, "{r}");
     assert_two_otlp_turns(h, &key).await?;
-    let hooks = vec![hook_turn(1, "s-both-1", "m1"), hook_turn(2, "s-both-1", "m2")];
+    let hooks = vec![
+        hook_turn(1, "s-both-1", "m1"),
+        hook_turn(2, "s-both-1", "m2"),
+    ];
     let (s, r) = h
         .post_events(&key, &crate::common::batch("laptop", 1, 2, hooks))
         .await?;
@@ -603,7 +660,11 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     assert_eq!(u["models"]["claude-sonnet-4-5"]["reqs"], 2, "{u}");
     assert_eq!(u["models"]["claude-sonnet-4-5"]["rolling_in"], 2000, "{u}");
     // The retracted OTLP events are gone; an exporter retry does not bring them back.
-    let stored = h.state.store().device_events("acme", "otlp:acc-0001", 10).await?;
+    let stored = h
+        .state
+        .store()
+        .device_events("acme", "otlp:acc-0001", 10)
+        .await?;
     assert!(stored.is_empty(), "{stored:?}");
     let (s, r) = otlp
         .post_json("/v1/logs", &key, &logs_json(&two_requests("s-both-1")))
@@ -623,7 +684,9 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     assert_eq!(s, 200, "{r}");
     assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
     assert_eq!(totals(h, &key, "claude_code").await?["turns"], 3);
-    let m = |o: &str| format!("agentos_collector_otlp_records_total{{signal=\"logs\",outcome=\"{o}\"}}");
+    let m = |o: &str| {
+        format!("agentos_collector_otlp_records_total{{signal=\"logs\",outcome=\"{o}\"}}")
+    };
     assert_eq!(counter(h, &m("retracted")).await?, 2.0);
     assert_eq!(counter(h, &m("superseded")).await?, 4.0);
 
@@ -635,9 +698,17 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     // /v1/usage: the 3 hook turns and this session's 2 OTLP turns, nothing else.
     let (_, u) = h.get("/v1/usage", &key).await?;
     let m = &u["models"]["claude-sonnet-4-5"];
-    assert_eq!((m["reqs"].as_u64(), m["rolling_in"].as_u64()), (Some(5), Some(4500)), "{u}");
+    assert_eq!(
+        (m["reqs"].as_u64(), m["rolling_in"].as_u64()),
+        (Some(5), Some(4500)),
+        "{u}"
+    );
     let t = totals(h, &key, "otlp").await?;
-    assert_eq!((t["turns"].as_u64(), t["input_tokens"].as_u64()), (Some(2), Some(1500)), "{t}");
+    assert_eq!(
+        (t["turns"].as_u64(), t["input_tokens"].as_u64()),
+        (Some(2), Some(1500)),
+        "{t}"
+    );
     Ok(())
 }
 crate::both_backends!(hook_turns_win_over_otlp_turns_of_the_same_session);
@@ -683,7 +754,11 @@ async fn metrics_cross_check_the_turns_per_session(h: &Harness) -> anyhow::Resul
         .await?;
     assert_eq!(s, 200, "{r}");
     // Delta points, one export per request.
-    let (t0, t1, t2) = ("1795546800000000000", "1795546805000000000", "1795546810000000000");
+    let (t0, t1, t2) = (
+        "1795546800000000000",
+        "1795546805000000000",
+        "1795546810000000000",
+    );
     let tokens = vec![
         point("s-check", Some("input"), t0, t1, 1200.0),
         point("s-check", Some("output"), t0, t1, 340.0),
@@ -716,7 +791,11 @@ async fn metrics_cross_check_the_turns_per_session(h: &Harness) -> anyhow::Resul
     let (s, r) = otlp.post_json("/v1/metrics", &key, &body).await?;
     assert_eq!(s, 200, "{r}");
     // A point without a session is refused by name.
-    let body = metrics_json(1, vec![json!({"asDouble": 1.0, "timeUnixNano": t1})], vec![]);
+    let body = metrics_json(
+        1,
+        vec![json!({"asDouble": 1.0, "timeUnixNano": t1})],
+        vec![],
+    );
     let (s, r) = otlp.post_json("/v1/metrics", &key, &body).await?;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["partialSuccess"]["rejectedDataPoints"], 1, "{r}");
@@ -742,7 +821,11 @@ async fn metrics_cross_check_the_turns_per_session(h: &Harness) -> anyhow::Resul
     assert_eq!(c["counted_source"], "otlp", "{x}");
     assert_eq!(c["turn_count"], 2, "{x}");
     assert_eq!(c["metrics"]["input_tokens"].as_f64(), Some(1500.0), "{x}");
-    assert_eq!(c["metrics"]["cache_creation_tokens"].as_f64(), Some(900.0), "{x}");
+    assert_eq!(
+        c["metrics"]["cache_creation_tokens"].as_f64(),
+        Some(900.0),
+        "{x}"
+    );
     assert_eq!(c["metrics"]["cost_usd"].as_f64(), Some(0.75), "{x}");
     let lost = session("s-lost");
     assert_eq!(lost["metrics"]["input_tokens"].as_f64(), Some(250.0), "{x}");
