@@ -14,6 +14,7 @@ mod license;
 mod lifecycle;
 mod metrics_summary;
 mod otlp;
+mod otlp_exporter;
 mod prom;
 mod props;
 mod report;
