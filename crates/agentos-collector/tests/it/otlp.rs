@@ -415,6 +415,16 @@ async fn json_from_the_docs_becomes_turns_once(h: &Harness) -> anyhow::Result<()
         .await?,
         2.0
     );
+    // The team view: the dashboard lists the person's synthetic device and the session.
+    let viewer = crate::dashboard::key_with(h, "acme", Role::Viewer).await?;
+    let cookie = crate::dashboard::sign_in(h, &viewer).await?;
+    let (s, devices) = crate::dashboard::page(h, &cookie, "/devices").await?;
+    assert_eq!(s, 200);
+    assert!(devices.contains("otlp:acc-0001"), "{devices}");
+    let (s, sessions) = crate::dashboard::page(h, &cookie, "/sessions").await?;
+    assert_eq!(s, 200);
+    assert!(sessions.contains("s-otlp-1"), "{sessions}");
+    assert!(!sessions.contains("SECRET-PROMPT"));
     // Another tenant sees none of it.
     let other = h.key("globex").await?;
     assert_eq!(totals(h, &other, "otlp").await?["turns"], 0);
