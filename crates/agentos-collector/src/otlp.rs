@@ -726,6 +726,56 @@ mod tests {
         ));
     }
 
+    /// OTLP/JSON as the specification writes it: hex trace and span ids, 64-bit integers as
+    /// strings (or numbers), camelCase names, enums as integers.
+    #[test]
+    fn otlp_json_decodes_as_the_specification_writes_it() {
+        let body = br#"{"resourceLogs":[{"resource":{"attributes":[
+            {"key":"service.name","value":{"stringValue":"claude-code"}}]},
+          "scopeLogs":[{"scope":{"name":"x"},"logRecords":[{
+            "timeUnixNano":"1795546800000000000","severityNumber":9,
+            "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+            "body":{"stringValue":"claude_code.api_request"},
+            "attributes":[
+              {"key":"session.id","value":{"stringValue":"s"}},
+              {"key":"model","value":{"stringValue":"m"}},
+              {"key":"input_tokens","value":{"intValue":"12"}},
+              {"key":"output_tokens","value":{"intValue":3}},
+              {"key":"cost_usd","value":{"doubleValue":0.5}},
+              {"key":"prompt","value":{"stringValue":"free text"}}]}]}]}]}"#;
+        let req = decode_logs(body, Encoding::Json).expect("OTLP/JSON");
+        let rec = &req.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(rec.trace_id.len(), 16);
+        assert_eq!(rec.time_unix_nano, 1_795_546_800_000_000_000);
+        let mapped = map_logs(&req, &OtlpLimits::default());
+        assert_eq!((mapped.turn_count(), mapped.rejected), (1, 0), "{mapped:?}");
+        assert_eq!(mapped.dropped_free_text, 1);
+        let ev = &mapped.turns["otlp:unknown"][0];
+        assert_eq!((ev.tokens_in, ev.tokens_out), (Some(12), Some(3)));
+        assert_eq!(ev.cost_usd, Some(0.5));
+        assert_eq!(ev.recorded_at_us, 1_795_546_800_000_000);
+        assert!(!ev.body.contains("free text"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// Any body, in any mode, decodes and maps or is refused; never a panic.
+        #[test]
+        fn any_body_maps_or_is_refused(mode in 0u8..8, body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let limits = OtlpLimits { max_body_bytes: 4096, ..OtlpLimits::default() };
+            let enc = if mode & 1 == 0 { Encoding::Protobuf } else { Encoding::Json };
+            if let Ok(bytes) = decompress(&body, (mode & 2 != 0).then_some("gzip"), limits.max_body_bytes) {
+                if mode & 4 == 0 {
+                    if let Ok(req) = decode_logs(&bytes, enc) {
+                        let _ = map_logs(&req, &limits);
+                    }
+                } else if let Ok(req) = decode_metrics(&bytes, enc) {
+                    let _ = map_metrics(&req, &limits);
+                }
+            }
+        }
+    }
+
     #[test]
     fn devices_are_synthetic_and_valid() {
         assert_eq!(device_id(Some("acc"), Some("inst")), "otlp:acc");
