@@ -133,7 +133,7 @@ struct RollupRow {
 
 /// Removes a session's OTLP turns from both rollups and from the events, in the transaction.
 async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, StoreError> {
-    let rows: Vec<RollupRow> = per_backend!(&mut *tx, |t| {
+    let mut rows: Vec<RollupRow> = per_backend!(&mut *tx, |t| {
         sqlx::query(OTLP_ROWS)
             .bind(tenant)
             .bind(session)
@@ -173,6 +173,22 @@ async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, St
     if rows.is_empty() {
         return Ok(0);
     }
+    // In key order, like the rollup's own upserts: two transactions retracting sessions that
+    // share hourly rows lock them in one order (no deadlock on PostgreSQL).
+    rows.sort_by(|a, b| {
+        (
+            a.bucket.div_euclid(super::HOUR_US),
+            &a.model,
+            &a.device,
+            a.carried,
+        )
+            .cmp(&(
+                b.bucket.div_euclid(super::HOUR_US),
+                &b.model,
+                &b.device,
+                b.carried,
+            ))
+    });
     const SUBTRACT_HOURLY: &str = "UPDATE turn_rollup_hourly SET turns = turns - $7, \
         tokens_in = tokens_in - $8, tokens_out = tokens_out - $9, \
         cache_creation_tokens = cache_creation_tokens - $10, cache_read_tokens = cache_read_tokens - $11, \

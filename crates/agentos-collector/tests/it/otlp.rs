@@ -848,3 +848,69 @@ async fn metrics_cross_check_the_turns_per_session(h: &Harness) -> anyhow::Resul
     Ok(())
 }
 crate::both_backends!(metrics_cross_check_the_turns_per_session);
+
+/// Two collectors over one database take the OTLP export and the hook turns of the same
+/// sessions at the same time: whatever the interleaving, each session ends up counted from its
+/// hook turns only (the `session_sources` row serialises the two transactions).
+async fn concurrent_sources_of_one_session_are_never_counted_twice(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    const SESSIONS: [&str; 8] = ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5", "c-6", "c-7"];
+    let key = h.key("acme").await?;
+    let sibling = h.sibling().await?;
+    // Room for every request at once (the default would answer some 429, to be retried).
+    let otlp = Otlp::with_limits(
+        &sibling,
+        OtlpLimits {
+            max_inflight: SESSIONS.len(),
+            ..OtlpLimits::default()
+        },
+    )
+    .await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, session) in SESSIONS.into_iter().enumerate() {
+        let body = logs_json(&two_requests(session));
+        let (client, base, k) = (otlp.client.clone(), otlp.base.clone(), key.clone());
+        tasks.spawn(async move {
+            let r = client
+                .post(format!("{base}/v1/logs"))
+                .bearer_auth(&k)
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::Ok(r.status().as_u16())
+        });
+        let seq = i as u64 + 1;
+        let hooks = crate::common::batch(
+            "laptop",
+            seq,
+            seq,
+            vec![hook_turn(seq, session, &format!("mc{i}"))],
+        );
+        let (client, base, k, license) = (h.client.clone(), h.base.clone(), key.clone(), h.full());
+        tasks.spawn(async move {
+            let r = client
+                .post(format!("{base}/v1/events"))
+                .bearer_auth(&k)
+                .header("X-AgentOS-License", license)
+                .json(&hooks)
+                .send()
+                .await?;
+            anyhow::Ok(r.status().as_u16())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done??, 200);
+    }
+    assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
+    let t = totals(h, &key, "claude_code").await?;
+    assert_eq!(
+        (t["turns"].as_u64(), t["input_tokens"].as_u64()),
+        (Some(8), Some(8000)),
+        "{t}"
+    );
+    let (_, u) = h.get("/v1/usage", &key).await?;
+    assert_eq!(u["models"]["claude-sonnet-4-5"]["reqs"], 8, "{u}");
+    Ok(())
+}
+crate::both_backends!(concurrent_sources_of_one_session_are_never_counted_twice);
