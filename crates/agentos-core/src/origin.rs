@@ -197,6 +197,20 @@ mod tests {
         assert_eq!(a.turn_id(), a.turn_id());
     }
 
+    #[test]
+    fn the_otlp_derivation_is_frozen() {
+        let id = Origin::OtlpApiRequest {
+            session_id: "sess-1",
+            sequence: "7",
+            timestamp: "2026-11-24T19:00:00.000Z",
+            prompt_id: "prompt-1",
+            model: "claude-sonnet-4-5",
+        }
+        .turn_id();
+        assert_eq!(id.0, FROZEN_OTLP);
+    }
+
     // Computed independently (Python hashlib) from the rule in the module docs.
     const FROZEN: &str = "66ba221c-197b-8f56-a314-cb9a729c1e3c";
+    const FROZEN_OTLP: &str = "db5bc679-f940-86ae-a015-4ed092223416";
 }

@@ -723,6 +723,27 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
 }
 crate::both_backends!(hook_turns_win_over_otlp_turns_of_the_same_session);
 
+async fn a_device_cannot_send_otlp_turns(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let mut forged = hook_turn(1, "s-forged", "m1");
+    forged["turn"]["source"] = json!("otlp");
+    let (s, r) = h
+        .post_events(&key, &crate::common::batch("laptop", 1, 1, vec![forged]))
+        .await?;
+    assert_eq!((s, r["accepted"].as_u64()), (200, Some(0)), "{r}");
+    assert_eq!(r["rejected"][0]["code"], "invalid_value", "{r}");
+    assert!(
+        r["rejected"][0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/turn/source"),
+        "{r}"
+    );
+    assert_eq!(totals(h, &key, "otlp").await?["turns"], 0);
+    Ok(())
+}
+crate::both_backends!(a_device_cannot_send_otlp_turns);
+
 fn point(session: &str, kind: Option<&str>, start: &str, time: &str, v: f64) -> Value {
     let mut attrs = vec![
         s("session.id", session),
