@@ -10,8 +10,9 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   # collector_request: the /v1/events body parser; license_pack: pack verification;
   # claude_line / ccc_line: the Claude Code transcript and CCC usage-log line parsers;
-  # report_query: the query string of GET /v1/report. (No OTLP receiver exists yet.)
-  targets=(collector_request license_pack claude_line ccc_line report_query)
+  # report_query: the query string of GET /v1/report; otlp_request: an OTLP/HTTP body of the
+  # OpenTelemetry receiver (logs or metrics, protobuf or JSON, gzip or not).
+  targets=(collector_request license_pack claude_line ccc_line report_query otlp_request)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 failed=0

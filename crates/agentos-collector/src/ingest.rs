@@ -421,7 +421,18 @@ fn push_event(out: &mut ParsedBatch, raw: &str, seen: &mut HashSet<String>) {
         out.covered.push((s, s));
         out.arrived.push(s);
     }
-    match check_event(&value, raw) {
+    let checked = check_event(&value, raw).and_then(|ev| {
+        // `otlp` turns are made by the collector's OpenTelemetry receiver; a device sending
+        // one would take part in the session precedence it has no business in.
+        if ev.source.as_deref() == Some("otlp") {
+            return Err((
+                "invalid_value",
+                "/turn/source: `otlp` turns are made by the collector from OpenTelemetry; a client may not send them".to_string(),
+            ));
+        }
+        Ok(ev)
+    });
+    match checked {
         Ok(ev) => {
             if seen.insert(ev.event_id.clone()) {
                 out.events.push(ev);

@@ -10,9 +10,16 @@
 //! | `GET /v1/usage` | key | optional (adds `license`) | per-model `ccp.usage.v1` snapshot |
 //! | `GET /v1/summary` | key | – | summaries merged across devices, and per device |
 //! | `GET /v1/report` | key | – | the CLI's usage reports over the tenant's turns, priced ([`report`]) |
+//! | `GET /v1/otlp/sessions` | key | – | Claude Code's OTLP token/cost counters per session next to its counted turns |
 //! | `GET /healthz`, `/readyz`, `/metrics` | – | – | liveness, readiness, Prometheus |
 //! | `GET /`, `/models`, `/devices`, `/sessions[/{id}]`, `/attribution` | session cookie | – | the dashboard ([`web`]) |
 //! | `GET`/`POST /login`, `POST /logout` | – / CSRF | – | dashboard sign-in and sign-out |
+//!
+//! The OpenTelemetry receiver ([`otlp_app`], [`serve_otlp`]) listens on a port of its own
+//! (`--otlp-listen`), because `/v1/metrics` already means something else here: `POST /v1/logs`
+//! and `POST /v1/metrics` in OTLP/HTTP, with an `ingest` or `admin` key and no license header
+//! (Claude Code's exporter sends only the headers it is configured with); see
+//! `docs/opentelemetry.md`.
 //!
 //! A key reads and writes only its own tenant's data: every query is scoped by the tenant the
 //! key resolves to. Storage is SQLite (default) or PostgreSQL ([`store`]); collectors are
@@ -29,6 +36,7 @@ pub mod ingest;
 pub mod license;
 pub mod local;
 pub mod metrics;
+pub mod otlp;
 pub mod report;
 pub mod routes;
 pub mod server;
@@ -69,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/usage", get(routes::usage::get_usage))
         .route("/v1/summary", get(routes::summary::get_summary))
         .route("/v1/report", get(routes::report::get_report))
+        .route("/v1/otlp/sessions", get(routes::otlp::get_sessions))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::prom::get_metrics))
@@ -91,11 +100,53 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The OTLP/HTTP receiver's router (`POST /v1/logs`, `POST /v1/metrics`), for its own listener.
+/// Its request metrics carry the route prefixed with `otlp:`, so they do not mix with the main
+/// port's `/v1/metrics`.
+pub fn otlp_app(state: AppState) -> Router {
+    let body_limit = state.otlp_limits().max_body_bytes;
+    Router::new()
+        .route("/v1/logs", post(routes::otlp::post_logs))
+        .route("/v1/metrics", post(routes::otlp::post_metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            track_otlp_request,
+        ))
+        .with_state(state)
+}
+
+/// Serves the OTLP receiver ([`otlp_app`]) on `listener` until `shutdown` resolves, under the
+/// same connection limits as [`serve`].
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve_otlp(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.limits();
+    server::serve_app(listener, otlp_app(state), limits, shutdown).await
+}
+
+async fn track_otlp_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    track(state, "otlp:", req, next).await
+}
+
 async fn track_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    track(state, "", req, next).await
+}
+
+async fn track(state: AppState, prefix: &str, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(
+        || format!("{prefix}unmatched"),
+        |p| format!("{prefix}{}", p.as_str()),
+    );
     let method = req.method().clone();
     let resp = next.run(req).await;
     let status = resp.status();

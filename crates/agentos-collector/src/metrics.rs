@@ -34,8 +34,28 @@ pub struct DbErrorLabels {
     pub op: &'static str,
 }
 
+/// Labels of `agentos_collector_otlp_records_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OtlpLabels {
+    /// `logs` or `metrics`.
+    pub signal: &'static str,
+    /// `accepted`, `duplicate`, `superseded` (session counted from claude_code turns),
+    /// `retracted`, `rejected` or `ignored` (not a Claude Code event or metric this collector
+    /// stores).
+    pub outcome: &'static str,
+}
+
+/// Labels of `agentos_collector_otlp_dropped_attributes_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DroppedLabels {
+    /// `free_text` (a prompt, tool input, … never stored) or `over_limit`.
+    pub reason: &'static str,
+}
+
 /// Operations whose database errors are counted.
-pub const DB_OPS: [&str; 6] = ["ingest", "metrics", "usage", "summary", "ping", "keys"];
+pub const DB_OPS: [&str; 7] = [
+    "ingest", "metrics", "usage", "summary", "ping", "keys", "otlp",
+];
 
 /// Every metric the collector exports, plus the registry that renders them.
 #[derive(Debug, Clone)]
@@ -53,6 +73,10 @@ pub struct Metrics {
     pub ingest_latency: Histogram,
     /// Database failures by operation.
     pub db_errors: Family<DbErrorLabels, Counter>,
+    /// OTLP log records and metric points by outcome.
+    pub otlp_records: Family<OtlpLabels, Counter>,
+    /// OTLP attributes dropped, by reason.
+    pub otlp_dropped: Family<DroppedLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -102,6 +126,21 @@ impl Metrics {
             "Database errors by operation",
             db_errors.clone(),
         );
+        let otlp_records = Family::<OtlpLabels, Counter>::default();
+        let otlp_dropped = Family::<DroppedLabels, Counter>::default();
+        registry.register(
+            "otlp_records",
+            "OTLP log records and metric data points by signal and outcome",
+            otlp_records.clone(),
+        );
+        registry.register(
+            "otlp_dropped_attributes",
+            "OTLP attributes dropped unstored: free text (prompts, tool inputs) or over the per-record limit",
+            otlp_dropped.clone(),
+        );
+        for reason in ["free_text", "over_limit"] {
+            let _ = otlp_dropped.get_or_create(&DroppedLabels { reason });
+        }
         // Pre-create the series so a healthy collector exports explicit zeros (alerts on
         // `increase(...) > 0` then work from the first scrape).
         for op in DB_OPS {
@@ -115,6 +154,8 @@ impl Metrics {
             gap_seqs,
             ingest_latency,
             db_errors,
+            otlp_records,
+            otlp_dropped,
         }
     }
 

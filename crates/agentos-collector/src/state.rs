@@ -41,6 +41,10 @@ pub(crate) struct Inner {
     pub(crate) secure_cookies: bool,
     /// Local mode: pages need no sign-in and read this principal's tenant.
     pub(crate) local_ui: Option<crate::auth::Principal>,
+    /// Limits of the OTLP listener.
+    pub(crate) otlp: crate::otlp::OtlpLimits,
+    /// One permit per OTLP request being processed (back-pressure: 429 beyond).
+    pub(crate) otlp_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// How long `/readyz` stays 503 after a write failed for lack of room or connection, unless a
@@ -95,9 +99,17 @@ pub struct StateBuilder {
     prices: PriceTable,
     secure_cookies: bool,
     local_ui: Option<crate::auth::Principal>,
+    otlp: crate::otlp::OtlpLimits,
 }
 
 impl StateBuilder {
+    /// Limits of the OTLP listener (default: [`crate::otlp::OtlpLimits::default`]).
+    #[must_use]
+    pub fn otlp(mut self, limits: crate::otlp::OtlpLimits) -> Self {
+        self.otlp = limits;
+        self
+    }
+
     /// Marks dashboard cookies `Secure` whatever the request says (a collector that is only
     /// reachable over TLS).
     #[must_use]
@@ -172,6 +184,8 @@ impl StateBuilder {
                 prices: self.prices,
                 secure_cookies: self.secure_cookies,
                 local_ui: self.local_ui,
+                otlp: self.otlp,
+                otlp_permits: Arc::new(tokio::sync::Semaphore::new(self.otlp.max_inflight)),
             }),
         }
     }
@@ -190,6 +204,7 @@ impl AppState {
             prices: PriceTable::embedded(),
             secure_cookies: false,
             local_ui: None,
+            otlp: crate::otlp::OtlpLimits::default(),
         }
     }
 
@@ -206,6 +221,11 @@ impl AppState {
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.inner.limits
+    }
+
+    /// The OTLP listener's limits.
+    pub fn otlp_limits(&self) -> crate::otlp::OtlpLimits {
+        self.inner.otlp
     }
 
     pub(crate) fn now_us(&self) -> i64 {

@@ -266,6 +266,15 @@ pub struct CollectorConfig {
     /// TLS); `--secure-cookies`. Default false: `Secure` only when the proxy sends
     /// `X-Forwarded-Proto: https`.
     pub secure_cookies: Option<bool>,
+    /// Listen address of the OpenTelemetry (OTLP/HTTP) receiver; `--otlp-listen` /
+    /// `AGENTOS_COLLECTOR_OTLP_LISTEN`. Default: none (no OTLP receiver). See
+    /// `docs/opentelemetry.md`.
+    pub otlp_listen: Option<SocketAddr>,
+    /// Largest OTLP request body in bytes, compressed and after decompression;
+    /// `--otlp-body-limit`. Default 8388608.
+    pub otlp_body_limit: Option<usize>,
+    /// Most OTLP requests processed at once (429 beyond); `--otlp-max-inflight`. Default 4.
+    pub otlp_max_inflight: Option<usize>,
 }
 
 /// `[ingest]` section: `agentos ccc ingest`, `backfill` and `report` (flags win).
@@ -729,6 +738,7 @@ batch_max_events = 7
 fsync = true
 [collector]
 listen = "127.0.0.1:1"
+otlp_listen = "127.0.0.1:4318"
 [ingest]
 threads = 3
 "#,
@@ -748,6 +758,7 @@ threads = 3
         assert!(cfg.recorder.fsync);
         assert_eq!(cfg.ingest.threads, Some(3));
         assert_eq!(cfg.collector.listen, "127.0.0.1:1".parse().ok());
+        assert_eq!(cfg.collector.otlp_listen, "127.0.0.1:4318".parse().ok());
 
         let e = env(&[
             ("AGENTOS_CCC_URL", "http://env"),

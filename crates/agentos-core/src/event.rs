@@ -226,14 +226,19 @@ pub enum TurnSource {
     ClaudeCode,
     /// Codex CLI, from its session rollouts (`agentos ingest codex --record`).
     Codex,
+    /// Claude Code's own OpenTelemetry export (`claude_code.api_request` log events received
+    /// by the collector's OTLP listener). Its ids cannot match a transcript's, so the collector
+    /// counts a session from one source only (see `docs/opentelemetry.md`).
+    Otlp,
 }
 
 impl TurnSource {
-    /// The wire name (`claude_code`, `codex`).
+    /// The wire name (`claude_code`, `codex`, `otlp`).
     pub fn as_str(self) -> &'static str {
         match self {
             TurnSource::ClaudeCode => "claude_code",
             TurnSource::Codex => "codex",
+            TurnSource::Otlp => "otlp",
         }
     }
 }

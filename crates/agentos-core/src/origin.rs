@@ -14,6 +14,7 @@
 //! | Claude Code request | `message.id`, `requestId` |
 //! | Claude Code entry without both ids | transcript file name, byte offset of the line (decimal) |
 //! | Codex CLI turn | session id, the ingest store's identity of the turn (32 hex digits: its time and the cumulative totals after it, or its file and offset) |
+//! | Claude Code OpenTelemetry `api_request` event (source `otlp`) | `session.id`, `event.sequence`, `event.timestamp`, `prompt.id`, `model` (each empty when absent) |
 //!
 //! The ids the provider assigned never appear in the turn id itself: only their hash leaves.
 //! Turns without an origin (recorded by hand) keep random UUIDv7 ids.
@@ -51,6 +52,22 @@ pub enum Origin<'a> {
         /// The store's identity of the turn, as 32 lowercase hex digits.
         key: &'a str,
     },
+    /// A `claude_code.api_request` log event of Claude Code's OpenTelemetry export. The event
+    /// carries no provider request id, so it is identified by the attributes that tell one
+    /// request of a session from another; an exporter retry resends the same record, so it
+    /// gets the same id. Absent attributes are empty strings.
+    OtlpApiRequest {
+        /// `session.id`.
+        session_id: &'a str,
+        /// `event.sequence` (decimal), a per-session counter in newer Claude Code versions.
+        sequence: &'a str,
+        /// `event.timestamp` as sent (or the record's time in nanoseconds when absent).
+        timestamp: &'a str,
+        /// `prompt.id`.
+        prompt_id: &'a str,
+        /// `model`.
+        model: &'a str,
+    },
 }
 
 impl Origin<'_> {
@@ -59,6 +76,7 @@ impl Origin<'_> {
         match self {
             Origin::ClaudeRequest { .. } | Origin::ClaudePosition { .. } => TurnSource::ClaudeCode,
             Origin::CodexTurn { .. } => TurnSource::Codex,
+            Origin::OtlpApiRequest { .. } => TurnSource::Otlp,
         }
     }
 
@@ -72,19 +90,32 @@ impl Origin<'_> {
     /// ```
     pub fn turn_id(&self) -> TurnId {
         let offset;
-        let parts: [&[u8]; 2] = match self {
+        let parts: Vec<&[u8]> = match self {
             Origin::ClaudeRequest {
                 message_id,
                 request_id,
-            } => [message_id.as_bytes(), request_id.as_bytes()],
+            } => vec![message_id.as_bytes(), request_id.as_bytes()],
             Origin::ClaudePosition {
                 file_name,
                 offset: o,
             } => {
                 offset = o.to_string();
-                [file_name.as_bytes(), offset.as_bytes()]
+                vec![file_name.as_bytes(), offset.as_bytes()]
             }
-            Origin::CodexTurn { session_id, key } => [session_id.as_bytes(), key.as_bytes()],
+            Origin::CodexTurn { session_id, key } => vec![session_id.as_bytes(), key.as_bytes()],
+            Origin::OtlpApiRequest {
+                session_id,
+                sequence,
+                timestamp,
+                prompt_id,
+                model,
+            } => vec![
+                session_id.as_bytes(),
+                sequence.as_bytes(),
+                timestamp.as_bytes(),
+                prompt_id.as_bytes(),
+                model.as_bytes(),
+            ],
         };
         derive(self.source(), &parts)
     }
@@ -156,6 +187,41 @@ mod tests {
         assert_eq!(id.0, FROZEN);
     }
 
+    #[test]
+    fn otlp_requests_differ_by_sequence_and_never_match_a_transcript_id() {
+        let a = Origin::OtlpApiRequest {
+            session_id: "s",
+            sequence: "1",
+            timestamp: "2026-01-01T00:00:00Z",
+            prompt_id: "p",
+            model: "m",
+        };
+        let b = Origin::OtlpApiRequest {
+            session_id: "s",
+            sequence: "2",
+            timestamp: "2026-01-01T00:00:00Z",
+            prompt_id: "p",
+            model: "m",
+        };
+        assert_eq!(a.source(), TurnSource::Otlp);
+        assert_ne!(a.turn_id(), b.turn_id());
+        assert_eq!(a.turn_id(), a.turn_id());
+    }
+
+    #[test]
+    fn the_otlp_derivation_is_frozen() {
+        let id = Origin::OtlpApiRequest {
+            session_id: "sess-1",
+            sequence: "7",
+            timestamp: "2026-11-24T19:00:00.000Z",
+            prompt_id: "prompt-1",
+            model: "claude-sonnet-4-5",
+        }
+        .turn_id();
+        assert_eq!(id.0, FROZEN_OTLP);
+    }
+
     // Computed independently (Python hashlib) from the rule in the module docs.
     const FROZEN: &str = "66ba221c-197b-8f56-a314-cb9a729c1e3c";
+    const FROZEN_OTLP: &str = "db5bc679-f940-86ae-a015-4ed092223416";
 }

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod demo;
+mod otlp;
 mod report;
 
 use common::{Sandbox, seed_turn_args, strs};

@@ -108,6 +108,15 @@ pub async fn post_events(
             })
             .inc();
     }
+    if outcome.retracted > 0 {
+        // This batch brought the first claude_code turns of sessions counted from OTLP so far.
+        m.otlp_records
+            .get_or_create(&crate::metrics::OtlpLabels {
+                signal: "logs",
+                outcome: "retracted",
+            })
+            .inc_by(outcome.retracted);
+    }
     if !outcome.seq_conflicts.is_empty() {
         m.events
             .get_or_create(&EventLabels {

@@ -3,6 +3,7 @@
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod otlp;
 pub mod prom;
 pub mod report;
 pub mod summary;

@@ -47,10 +47,13 @@ macro_rules! fetch_all {
     };
 }
 
+mod otlp;
+mod precedence;
 mod rollup;
 mod sql;
 mod web;
 
+pub use otlp::{SessionCrossCheck, UsageTotals};
 pub use rollup::{BUCKET_US, BucketQuery, BucketRow, HOUR_US, bucket_of};
 pub use web::{SessionTurn, WebSession};
 
@@ -284,6 +287,11 @@ pub struct IngestOutcome {
     /// and not held back): the same seq under a new event id, i.e. a device that reused seqs
     /// (a truncated or restored log). Stored, not dropped, and reported.
     pub seq_conflicts: Vec<u64>,
+    /// OTLP turns not stored because their session has claude_code turns (session precedence,
+    /// `docs/opentelemetry.md`).
+    pub superseded: u64,
+    /// OTLP turns retracted because this batch brought their session's first claude_code turns.
+    pub retracted: u64,
 }
 
 /// A stored API key record (never the key itself).

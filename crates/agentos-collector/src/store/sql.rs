@@ -108,8 +108,12 @@ pub(super) async fn ingest(
     };
     let out: Result<IngestOutcome, StoreError> = async {
         let mut tx = begin(&mut conn).await?;
+        // One source per session (claude_code over otlp): see `precedence`.
+        let (admitted, superseded) = super::precedence::admit(&mut tx, tenant, events).await?;
+        let events: &[NewEvent] = &admitted;
         let stored = insert_events(&mut tx, tenant, device_id, events, now_us).await?;
         let inserted = stored.len() as u64;
+        let retracted = super::precedence::claim(&mut tx, tenant, events, &stored).await?;
         super::rollup::apply(&mut tx, tenant, device_id, events, &stored).await?;
         let (text, held, forgotten, old_events): (String, String, String, i64) =
             per_backend!(&mut tx, |t| {
@@ -177,6 +181,8 @@ pub(super) async fn ingest(
             held,
             forgotten,
             seq_conflicts,
+            superseded,
+            retracted,
         })
     }
     .await;

@@ -13,6 +13,8 @@ mod hostile;
 mod license;
 mod lifecycle;
 mod metrics_summary;
+mod otlp;
+mod otlp_exporter;
 mod prom;
 mod props;
 mod report;

@@ -2,6 +2,8 @@
 //!
 //! Resolution (flags > env > `[collector]` in agentos.toml > defaults):
 //! - listen: `--listen` / `AGENTOS_COLLECTOR_LISTEN` / `collector.listen` / `127.0.0.1:8082`;
+//! - OTLP receiver: `--otlp-listen` / `AGENTOS_COLLECTOR_OTLP_LISTEN` / `collector.otlp_listen` /
+//!   none (no OTLP listener; see `docs/opentelemetry.md`);
 //! - database: `--database` / `AGENTOS_COLLECTOR_DATABASE` / `collector.database` /
 //!   `sqlite:<data dir>/collector.db`;
 //! - quotas: `--quotas` / `AGENTOS_COLLECTOR_QUOTAS` / `collector.quotas` / CCC defaults;
@@ -55,6 +57,16 @@ pub struct Args {
     /// only over TLS); otherwise only when the proxy sends `X-Forwarded-Proto: https`.
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Also serve the OpenTelemetry receiver (OTLP/HTTP `/v1/logs`, `/v1/metrics`) on this
+    /// address, e.g. 127.0.0.1:4318 [default: off].
+    #[arg(long, env = "AGENTOS_COLLECTOR_OTLP_LISTEN")]
+    pub otlp_listen: Option<SocketAddr>,
+    /// Largest OTLP request body in bytes, compressed and decompressed [default: 8388608].
+    #[arg(long)]
+    pub otlp_body_limit: Option<usize>,
+    /// Most OTLP requests processed at once; more are answered 429 [default: 4].
+    #[arg(long)]
+    pub otlp_max_inflight: Option<usize>,
 }
 
 /// Runs `agentos ccc serve`.
@@ -106,6 +118,19 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .unwrap_or(StoreOptions::default().max_connections),
         ..StoreOptions::default()
     };
+    let otlp_listen = args.otlp_listen.or(section.otlp_listen);
+    let otlp_defaults = agentos_collector::otlp::OtlpLimits::default();
+    let otlp_limits = agentos_collector::otlp::OtlpLimits {
+        max_body_bytes: args
+            .otlp_body_limit
+            .or(section.otlp_body_limit)
+            .unwrap_or(otlp_defaults.max_body_bytes),
+        max_inflight: args
+            .otlp_max_inflight
+            .or(section.otlp_max_inflight)
+            .unwrap_or(otlp_defaults.max_inflight),
+        ..otlp_defaults
+    };
     let prices = ctx.ingest()?.prices(None)?;
     let secure_cookies = args.secure_cookies || section.secure_cookies.unwrap_or(false);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -129,6 +154,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
             .limits(limits)
             .prices(prices)
             .secure_cookies(secure_cookies)
+            .otlp(otlp_limits)
             .build();
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -137,9 +163,37 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitStatus> {
         println!(
             "agentos collector listening on http://{addr} (database {shown_db}, {kids} license key(s))"
         );
-        agentos_collector::serve(listener, state, agentos_collector::shutdown_signal())
-            .await
-            .context("serving")?;
+        // One signal stops both listeners: the OTLP one is told through a channel.
+        let (otlp_stop, otlp_stopped) = tokio::sync::watch::channel(false);
+        let otlp_task = match otlp_listen {
+            Some(at) => {
+                let l = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding the OTLP listener {at}"))?;
+                println!(
+                    "agentos collector OTLP receiver listening on http://{}",
+                    l.local_addr()?
+                );
+                let mut stopped = otlp_stopped.clone();
+                Some(tokio::spawn(agentos_collector::serve_otlp(
+                    l,
+                    state.clone(),
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )))
+            }
+            None => None,
+        };
+        let served =
+            agentos_collector::serve(listener, state, agentos_collector::shutdown_signal()).await;
+        let _ = otlp_stop.send(true);
+        if let Some(task) = otlp_task {
+            task.await
+                .context("the OTLP listener's task")?
+                .context("serving OTLP")?;
+        }
+        served.context("serving")?;
         // In-flight requests have finished (each commits before answering); release the pools.
         store.close().await;
         eprintln!("agentos collector stopped");
