@@ -327,7 +327,7 @@ pub async fn assert_two_otlp_turns(h: &Harness, key: &str) -> anyhow::Result<()>
     assert_eq!(t["cost_usd"].as_f64(), Some(0.75), "{t}");
     let (s, u) = h.get("/v1/usage", key).await?;
     assert_eq!(s, 200, "{u}");
-    let m = &u["models"]["claude-sonnet-4-5"];
+    let m = &u["models"]["claude-sonnet-4-5-20250929"];
     assert_eq!(m["reqs"], 2, "{u}");
     assert_eq!(m["rolling_in"], 1500, "{u}");
     assert_eq!(m["rolling_out"], 400, "{u}");
@@ -667,8 +667,8 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     let (_, all) = h.get("/v1/report?kind=daily", &key).await?;
     only_hooks(&all["totals"]);
     let (_, u) = h.get("/v1/usage", &key).await?;
-    assert_eq!(u["models"]["claude-sonnet-4-5"]["reqs"], 2, "{u}");
-    assert_eq!(u["models"]["claude-sonnet-4-5"]["rolling_in"], 2000, "{u}");
+    assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["reqs"], 2, "{u}");
+    assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["rolling_in"], 2000, "{u}");
     // The retracted OTLP events are gone; an exporter retry does not bring them back.
     let stored = h
         .state
@@ -707,7 +707,7 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     assert_eq!(s, 200, "{r}");
     // /v1/usage: the 3 hook turns and this session's 2 OTLP turns, nothing else.
     let (_, u) = h.get("/v1/usage", &key).await?;
-    let m = &u["models"]["claude-sonnet-4-5"];
+    let m = &u["models"]["claude-sonnet-4-5-20250929"];
     assert_eq!(
         (m["reqs"].as_u64(), m["rolling_in"].as_u64()),
         (Some(5), Some(4500)),
@@ -931,7 +931,7 @@ async fn concurrent_sources_of_one_session_are_never_counted_twice(
         "{t}"
     );
     let (_, u) = h.get("/v1/usage", &key).await?;
-    assert_eq!(u["models"]["claude-sonnet-4-5"]["reqs"], 8, "{u}");
+    assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["reqs"], 8, "{u}");
     Ok(())
 }
 crate::both_backends!(concurrent_sources_of_one_session_are_never_counted_twice);

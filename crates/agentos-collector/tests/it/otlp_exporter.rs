@@ -214,7 +214,7 @@ async fn the_official_exporter_delivers_claude_code_turns(h: &Harness) -> anyhow
     assert_eq!(t["cache_creation_tokens"], 3600, "{t}");
     assert_eq!(t["cost_usd"].as_f64(), Some(3.0), "{t}");
     let (_, u) = h.get("/v1/usage", &key).await?;
-    assert_eq!(u["models"]["claude-sonnet-4-5"]["reqs"], 8, "{u}");
+    assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["reqs"], 8, "{u}");
     // The exporter sends a session again (a retry after a lost answer): counted once.
     let (base, k) = (otlp.base.clone(), key.clone());
     let again = Wire {
