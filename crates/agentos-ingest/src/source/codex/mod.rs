@@ -1,6 +1,7 @@
 //! Codex CLI session rollouts (`${CODEX_HOME:-~/.codex}/sessions/**/rollout-*.jsonl`). See
 //! `README.md` beside this file for the format and how its tokens map onto ours.
 
+mod fast;
 pub mod parser;
 pub mod paths;
 
