@@ -64,6 +64,19 @@ impl Seen {
     }
 }
 
+/// A mask with the high bit set in the byte lanes of `w` (little endian) that hold a quote, a
+/// backslash or a control byte, exact up to the first such lane (the lowest set bit), which is
+/// all [`Reader::string`] uses: the usual "has a zero byte" bit trick.
+#[inline]
+fn special(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    zero(w ^ (ONES * u64::from(b'"')))
+        | zero(w ^ (ONES * u64::from(b'\\')))
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+}
+
 struct Reader<'a> {
     b: &'a [u8],
     i: usize,
@@ -118,6 +131,17 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // Eight bytes at a time up to the next quote, backslash or control byte.
+            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                let m = special(u64::from_le_bytes(w));
+                if m != 0 {
+                    self.i += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
             let c = *self.b.get(self.i)?;
             self.i += 1;
             match c {
@@ -467,6 +491,25 @@ mod tests {
             }
         }
         b
+    }
+
+    #[test]
+    fn the_word_scan_stops_at_the_first_quote_backslash_or_control_byte() {
+        for (text, at) in [
+            (&b"abcdefgh"[..], None),
+            (b"abc\"efgh", Some(3)),
+            (b"\\bcdefgh", Some(0)),
+            (b"abcdefg\x1f", Some(7)),
+            (b"ab\x00\"\"\"\"\"", Some(2)),
+            (b"\x7f\x80\xff !#[]", None),
+            (b"\xe2\x9c\x93\xc3\xa9\x01\"z", Some(5)),
+        ] {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(text);
+            let m = special(u64::from_le_bytes(w));
+            let first = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
+            assert_eq!(first, at, "{text:?}");
+        }
     }
 
     /// One value skipped to the end of `text`, as the envelope's unknown fields are.
