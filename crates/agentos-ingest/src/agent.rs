@@ -245,14 +245,16 @@ pub fn ingest<S: AgentSource>(
     }
     let replaced = run.set.replacements - replaced_before;
     record_skips(&run, &mut store)?;
-    // Before the checkpoints: a state whose offset no checkpoint has yet is never used.
+    // Durable before the checkpoints (a state whose offset no checkpoint has yet is never used),
+    // written while the store syncs its records.
     let mut saved: Vec<SavedState<S::State>> = states
         .into_iter()
         .map(|(id, (offset, state))| SavedState { id, offset, state })
         .collect();
     saved.sort_by_key(|s| s.id);
-    write_json_atomic(&state_path, &saved)?;
-    store.commit(app, replaced, &run.set.strings, None, cps)?;
+    store.commit_with(app, replaced, &run.set.strings, None, cps, || {
+        write_json_atomic(&state_path, &saved)
+    })?;
     finish_counts_store(&mut run, &store)?;
     Ok(run)
 }
