@@ -55,15 +55,19 @@ impl AgentSource for Codex {
 fn key(state: &CodexState, t: &TurnUsage, file: &str, offset: u64) -> DedupKey {
     match t.total {
         Some(total) => {
-            let mut b = Vec::with_capacity(48);
-            b.extend_from_slice(&t.ts_ms.to_le_bytes());
-            for v in [
+            // On the stack: this runs once per turn.
+            let mut b = [0u8; 40];
+            for (i, v) in [
+                t.ts_ms as u64,
                 total.input_tokens,
                 total.cached_input_tokens,
                 total.output_tokens,
                 total.reasoning_output_tokens,
-            ] {
-                b.extend_from_slice(&v.to_le_bytes());
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
             }
             DedupKey {
                 a: fnv1a64(state.session.as_bytes()) ^ 0xc0de_c0de_0000_0000,
@@ -172,6 +176,35 @@ pub fn read_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dedup_key_hashes_time_and_totals_as_stored_before() {
+        let total = CodexUsage {
+            input_tokens: 53925,
+            cached_input_tokens: 35066,
+            output_tokens: 119,
+            reasoning_output_tokens: 47,
+        };
+        let t = TurnUsage {
+            ts_ms: -1_796_000_000_123,
+            usage: total,
+            total: Some(total),
+        };
+        let state = CodexState {
+            session: "s".into(),
+            ..CodexState::default()
+        };
+        // The bytes the store's existing keys were made from: time, then the four totals.
+        let mut b = t.ts_ms.to_le_bytes().to_vec();
+        for v in [53925u64, 35066, 119, 47] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let k = key(&state, &t, "f", 0);
+        assert_eq!(
+            (k.a, k.b),
+            (fnv1a64(b"s") ^ 0xc0de_c0de_0000_0000, fnv1a64(&b))
+        );
+    }
 
     #[test]
     fn the_session_id_falls_back_to_the_uuid_in_the_file_name() {
