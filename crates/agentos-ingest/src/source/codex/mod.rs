@@ -50,9 +50,34 @@ impl AgentSource for Codex {
     }
 }
 
+/// The hash of the session id, remembered while the session stays the same (once per file,
+/// usually, instead of once per turn).
+#[derive(Default)]
+struct SessionHash {
+    session: String,
+    hash: u64,
+}
+
+impl SessionHash {
+    fn of(&mut self, session: &str) -> u64 {
+        if self.session != session || self.hash == 0 {
+            self.session.clear();
+            self.session.push_str(session);
+            self.hash = fnv1a64(session.as_bytes());
+        }
+        self.hash
+    }
+}
+
 /// The dedup key of a turn: its session, time and the cumulative totals after it identify it
 /// wherever it is read again; without totals, its file and offset do.
-fn key(state: &CodexState, t: &TurnUsage, file: &str, offset: u64) -> DedupKey {
+fn key(
+    state: &CodexState,
+    hs: &mut SessionHash,
+    t: &TurnUsage,
+    file: &str,
+    offset: u64,
+) -> DedupKey {
     match t.total {
         Some(total) => {
             // On the stack: this runs once per turn.
@@ -70,7 +95,7 @@ fn key(state: &CodexState, t: &TurnUsage, file: &str, offset: u64) -> DedupKey {
                 b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
             }
             DedupKey {
-                a: fnv1a64(state.session.as_bytes()) ^ 0xc0de_c0de_0000_0000,
+                a: hs.of(&state.session) ^ 0xc0de_c0de_0000_0000,
                 b: fnv1a64(&b),
             }
         }
@@ -114,6 +139,7 @@ pub fn read_file(
         ..Account::default()
     };
     let mut skipped = Vec::new();
+    let mut hs = SessionHash::default();
     let mut buf = ReadBuffer::take();
     let res = scan_file(&job.path, job.start, job.first_line, &mut buf, |line| {
         account.lines += 1;
@@ -123,7 +149,7 @@ pub fn read_file(
             Parsed::Usage(t) => {
                 account.records += 1;
                 if range.contains(t.ts_ms) {
-                    let k = key(&state, &t, &file_name, line.offset);
+                    let k = key(&state, &mut hs, &t, &file_name, line.offset);
                     let model = if state.model.is_empty() {
                         UNKNOWN_MODEL
                     } else {
@@ -199,7 +225,7 @@ mod tests {
         for v in [53925u64, 35066, 119, 47] {
             b.extend_from_slice(&v.to_le_bytes());
         }
-        let k = key(&state, &t, "f", 0);
+        let k = key(&state, &mut SessionHash::default(), &t, "f", 0);
         assert_eq!(
             (k.a, k.b),
             (fnv1a64(b"s") ^ 0xc0de_c0de_0000_0000, fnv1a64(&b))
