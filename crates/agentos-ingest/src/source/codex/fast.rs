@@ -1,6 +1,6 @@
 //! A fast path for the rollout lines that must be parsed (`token_count`, `turn_context`,
 //! `session_meta`): one pass over the bytes that checks the whole line is JSON and picks out the
-//! few fields [`Envelope`] holds, without serde's per-key string handling (about half of a cold
+//! few fields [`Envelope`] holds, without serde's per-key string handling (about 40 % of a cold
 //! read's CPU went into serde_json before; see `docs/perf/codex.md`).
 //!
 //! It answers only when it is sure. A line that is not plain — an escape in a key or in a kept
