@@ -63,21 +63,12 @@ struct SavedState<S> {
 
 const STATE_FILE: &str = "state.json";
 
-/// The jobs of one run and the store key of their roots.
-type Jobs<S> = (Vec<AgentJob<S>>, String);
-
 /// Saved states by file: (checkpoint offset, state).
 type States<S> = FxHashMap<FileId, (u64, S)>;
 
-fn jobs<S: AgentSource>(
-    path: Option<&Path>,
-    mut cps: Option<&mut Checkpoints>,
-    states: &States<S::State>,
-    range: &TimeRange,
-    acc: &mut Account,
-) -> Result<Jobs<S::State>, IngestError> {
-    let roots = S::roots(path)?;
-    let root_key = roots
+/// The store key of `roots`: their canonical paths.
+pub(crate) fn key_of(roots: &[PathBuf]) -> String {
+    roots
         .iter()
         .map(|r| {
             std::fs::canonicalize(r)
@@ -86,9 +77,18 @@ fn jobs<S: AgentSource>(
                 .to_string()
         })
         .collect::<Vec<_>>()
-        .join(",");
+        .join(",")
+}
+
+fn jobs<S: AgentSource>(
+    roots: &[PathBuf],
+    mut cps: Option<&mut Checkpoints>,
+    states: &States<S::State>,
+    range: &TimeRange,
+    acc: &mut Account,
+) -> Vec<AgentJob<S::State>> {
     let mut out = Vec::new();
-    for root in &roots {
+    for root in roots {
         for f in S::files(root) {
             let Ok(meta) = std::fs::metadata(&f) else {
                 continue;
@@ -131,20 +131,12 @@ fn jobs<S: AgentSource>(
             });
         }
     }
-    Ok((out, root_key))
+    out
 }
 
-/// The store key of the roots `path` resolves to for source `S`.
+/// The store key of the roots `path` resolves to for source `S` (no file is listed).
 pub fn root_key<S: AgentSource>(path: Option<&Path>) -> Result<String, IngestError> {
-    let mut acc = Account::default();
-    jobs::<S>(
-        path,
-        None,
-        &States::default(),
-        &TimeRange::default(),
-        &mut acc,
-    )
-    .map(|(_, k)| k)
+    Ok(key_of(&S::roots(path)?))
 }
 
 /// Reads source `S` straight from disk (no store), skipping work outside `opts.range`.
@@ -154,13 +146,13 @@ pub fn scan<S: AgentSource>(
     progress: Option<&Progress>,
 ) -> Result<IngestRun, IngestError> {
     let mut run = IngestRun::default();
-    let (jobs, _) = jobs::<S>(
-        path,
+    let jobs = jobs::<S>(
+        &S::roots(path)?,
         None,
         &States::default(),
         &opts.range,
         &mut run.account,
-    )?;
+    );
     set_total(progress, jobs.iter().map(|j| j.size).sum());
     crate::parallel::for_each_ordered(
         &jobs,
@@ -184,7 +176,8 @@ pub fn ingest<S: AgentSource>(
     opts: &RunOptions,
     progress: Option<&Progress>,
 ) -> Result<IngestRun, IngestError> {
-    let key = root_key::<S>(path)?;
+    let roots = S::roots(path)?;
+    let key = key_of(&roots);
     let dir = store_dir(data_dir, S::KIND, &key);
     let mut store = Store::open(&dir, S::KIND, &key)?;
     let state_path = dir.join(STATE_FILE);
@@ -198,13 +191,13 @@ pub fn ingest<S: AgentSource>(
         store_dir: Some(dir.clone()),
         ..IngestRun::default()
     };
-    let (jobs, _) = jobs::<S>(
-        path,
+    let jobs = jobs::<S>(
+        &roots,
         Some(&mut cps),
         &states,
         &TimeRange::default(),
         &mut run.account,
-    )?;
+    );
     if jobs.is_empty() && cps == store.checkpoints && store.is_duplicate_free() {
         run.account.turns = store.record_count();
         recorded_skips(&mut run, &store);
@@ -252,14 +245,16 @@ pub fn ingest<S: AgentSource>(
     }
     let replaced = run.set.replacements - replaced_before;
     record_skips(&run, &mut store)?;
-    // Before the checkpoints: a state whose offset no checkpoint has yet is never used.
+    // Durable before the checkpoints (a state whose offset no checkpoint has yet is never used),
+    // written while the store syncs its records.
     let mut saved: Vec<SavedState<S::State>> = states
         .into_iter()
         .map(|(id, (offset, state))| SavedState { id, offset, state })
         .collect();
     saved.sort_by_key(|s| s.id);
-    write_json_atomic(&state_path, &saved)?;
-    store.commit(app, replaced, &run.set.strings, None, cps)?;
+    store.commit_with(app, replaced, &run.set.strings, None, cps, || {
+        write_json_atomic(&state_path, &saved)
+    })?;
     finish_counts_store(&mut run, &store)?;
     Ok(run)
 }

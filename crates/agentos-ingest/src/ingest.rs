@@ -71,16 +71,7 @@ fn claude_jobs(
     acc: &mut Account,
 ) -> Result<(Vec<FileJob>, String), IngestError> {
     let roots = claude::paths::roots(path)?;
-    let root_key = roots
-        .iter()
-        .map(|r| {
-            std::fs::canonicalize(r)
-                .unwrap_or_else(|_| r.clone())
-                .display()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join(",");
+    let root_key = crate::agent::key_of(&roots);
     let mut jobs = Vec::new();
     let mut cps = cps;
     for root in &roots {
@@ -122,10 +113,9 @@ fn claude_jobs(
     Ok((jobs, root_key))
 }
 
-/// The store key of the Claude roots `path` resolves to.
+/// The store key of the Claude roots `path` resolves to (no file is listed).
 pub fn claude_root_key(path: Option<&Path>) -> Result<String, IngestError> {
-    let mut acc = Account::default();
-    claude_jobs(path, None, &TimeRange::default(), &mut acc).map(|(_, k)| k)
+    Ok(crate::agent::key_of(&claude::paths::roots(path)?))
 }
 
 /// Reads Claude transcripts straight from disk (no store), skipping work outside `opts.range`.

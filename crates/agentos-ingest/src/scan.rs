@@ -111,6 +111,47 @@ pub struct ScanEnd {
     pub oversized: u64,
 }
 
+thread_local! {
+    /// This thread's spare read buffer (see [`ReadBuffer`]).
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A read buffer for [`scan_file`] that goes back to its thread when dropped, so a worker
+/// reading many files allocates and zeroes one block, not one per file. A buffer that grew past
+/// [`BLOCK`] for a long line is freed instead: what a thread keeps is one block.
+#[derive(Debug, Default)]
+pub struct ReadBuffer(Vec<u8>);
+
+impl ReadBuffer {
+    /// This thread's spare buffer (empty if it has none or it is in use).
+    pub fn take() -> ReadBuffer {
+        ReadBuffer(SPARE.with(std::cell::Cell::take))
+    }
+}
+
+impl std::ops::Deref for ReadBuffer {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ReadBuffer {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        if self.0.capacity() > 0 && self.0.len() <= BLOCK {
+            let buf = std::mem::take(&mut self.0);
+            // `try_with`: during thread teardown the slot may be gone; the buffer is then freed.
+            let _ = SPARE.try_with(|s| s.set(buf));
+        }
+    }
+}
+
 /// Scans `path` from `start` (a line boundary), calling `f` for each line.
 ///
 /// `first_line_no` is the number the line at `start` gets (checkpoints remember it). The callback
@@ -302,6 +343,20 @@ mod tests {
         assert_eq!(end.offset, 7);
         assert_eq!(end.lines, 2);
         assert_eq!(end.last_line_hash, fnv1a64(b"cd"));
+    }
+
+    #[test]
+    fn a_read_buffer_is_reused_on_its_thread_unless_it_grew() {
+        let mut b = ReadBuffer::take();
+        b.resize(BLOCK, 0);
+        let first = b.as_ptr();
+        drop(b);
+        let mut b = ReadBuffer::take();
+        assert_eq!(b.as_ptr(), first, "the same block again");
+        assert!(ReadBuffer::take().is_empty(), "in use: a new, empty one");
+        b.resize(BLOCK * 2, 0);
+        drop(b);
+        assert!(ReadBuffer::take().is_empty(), "a grown buffer is not kept");
     }
 
     #[test]

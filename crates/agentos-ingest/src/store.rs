@@ -9,10 +9,12 @@
 //! * `pending.json` — CCC requests still waiting for their final line;
 //! * `skipped.jsonl` — the lines skipped by every run (their count is in `checkpoints.json`).
 //!
-//! Commit order: append records and `fsync`, then replace `strings.json`, `pending.json` and
-//! `checkpoints.json` (each by temp file + rename). A crash before the checkpoint rename leaves
-//! extra bytes after `records_len`; they are cut off when the store is next opened, and the files
-//! are re-read from the old checkpoints, so nothing is lost or counted twice.
+//! Commit order: append records; then `fsync` them while `strings.json` and `pending.json` are
+//! replaced (each by temp file + `fsync` + rename; the string table only grows, so a newer one
+//! beside older records is harmless); then, once all of that succeeded, replace
+//! `checkpoints.json` the same way. A crash before the checkpoint rename leaves extra bytes after
+//! `records_len`; they are cut off when the store is next opened, and the files are re-read from
+//! the old checkpoints, so nothing is lost or counted twice.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -365,18 +367,43 @@ impl Store {
         pending: Option<&[CccTurn]>,
         checkpoints: Checkpoints,
     ) -> Result<(), IngestError> {
-        if let Some(f) = &app.file {
-            f.sync_data().map_err(|e| IngestError::io(&app.path, e))?;
-        }
+        self.commit_with(app, replaced, strings, pending, checkpoints, || Ok(()))
+    }
+
+    /// [`Store::commit`], running `side` (another file the checkpoints vouch for, such as a
+    /// source's reader state) alongside. The `fsync` of the records, the strings and pending
+    /// files, and `side` do not depend on each other, so they overlap; the checkpoints, which
+    /// refer to all of them, are replaced only after every one succeeded.
+    pub fn commit_with(
+        &mut self,
+        app: Appender,
+        replaced: u64,
+        strings: &StringTable,
+        pending: Option<&[CccTurn]>,
+        checkpoints: Checkpoints,
+        side: impl FnOnce() -> Result<(), IngestError> + Send,
+    ) -> Result<(), IngestError> {
+        let dir = &self.dir;
+        std::thread::scope(|s| {
+            let records = app.file.as_ref().map(|f| s.spawn(move || f.sync_data()));
+            let side = s.spawn(side);
+            let mut res = Ok(());
+            if app.written > 0 {
+                let items: Vec<&str> = strings.items().collect();
+                res = write_json_atomic(&dir.join("strings.json"), &items);
+            }
+            if let (Ok(()), Some(p)) = (&res, pending) {
+                res = write_json_atomic(&dir.join("pending.json"), &p);
+            }
+            let synced = match records.map(joined) {
+                Some(Err(e)) => Err(IngestError::io(&app.path, e)),
+                _ => Ok(()),
+            };
+            let side = joined(side);
+            synced.and(side).and(res)
+        })?;
         self.replaced += replaced;
-        if app.written > 0 {
-            self.records_len += app.written;
-            let items: Vec<&str> = strings.items().collect();
-            write_json_atomic(&self.dir.join("strings.json"), &items)?;
-        }
-        if let Some(p) = pending {
-            write_json_atomic(&self.dir.join("pending.json"), &p)?;
-        }
+        self.records_len += app.written;
         self.checkpoints = checkpoints;
         write_json_atomic(
             &self.dir.join("checkpoints.json"),
@@ -403,6 +430,11 @@ impl Store {
     pub fn skipped_path(&self) -> PathBuf {
         self.dir.join("skipped.jsonl")
     }
+}
+
+/// The result of a scoped thread, its panic passed on.
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Appends records to `records.bin` during a run.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::parser::{Kind, Lane, LogRecord, RerouteMode, Status};
 use crate::account::{Account, Progress, SkipReason, SkippedLine};
 use crate::dedup::DedupKey;
-use crate::scan::{ScanEnd, Tail, scan_file};
+use crate::scan::{ReadBuffer, ScanEnd, Tail, scan_file};
 use crate::time::TimeRange;
 
 /// Routing facts of one request, merged from its decision lines and its final line (later
@@ -377,7 +377,7 @@ pub fn read_log(job: &LogJob, range: &TimeRange, progress: Option<&Progress>) ->
     let mut open: FxHashMap<Arc<str>, CccTurn> = FxHashMap::default();
     let mut open_order: Vec<Arc<str>> = Vec::new();
     let mut it = Interner::default();
-    let mut buf = Vec::new();
+    let mut buf = ReadBuffer::take();
     let acc = &mut out.account;
     let closed = &mut out.closed;
     let skipped = &mut out.skipped;

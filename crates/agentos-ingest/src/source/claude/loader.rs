@@ -10,7 +10,7 @@ use super::parser::{Parsed, USAGE_MARKER, parse_line};
 use crate::account::{Account, Progress, SkippedLine, settle_scan};
 use crate::dedup::DedupKey;
 use crate::record::{FLAG_SIDECHAIN, LocalBatch, UsageRecord};
-use crate::scan::{ScanEnd, Tail, scan_file};
+use crate::scan::{ReadBuffer, ScanEnd, Tail, scan_file};
 use crate::time::TimeRange;
 
 /// One file to read, possibly from a checkpoint.
@@ -103,7 +103,7 @@ pub fn read_file(job: &FileJob, range: &TimeRange, progress: Option<&Progress>) 
         ..Account::default()
     };
     let mut skipped = Vec::new();
-    let mut buf = Vec::new();
+    let mut buf = ReadBuffer::take();
     let scan_start = if job.resync { job.start - 1 } else { job.start };
     let mut skip_partial = job.resync;
     let res = scan_file(&job.path, scan_start, job.first_line, &mut buf, |line| {

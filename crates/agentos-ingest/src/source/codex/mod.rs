@@ -1,6 +1,7 @@
 //! Codex CLI session rollouts (`${CODEX_HOME:-~/.codex}/sessions/**/rollout-*.jsonl`). See
 //! `README.md` beside this file for the format and how its tokens map onto ours.
 
+mod fast;
 pub mod parser;
 pub mod paths;
 
@@ -15,7 +16,7 @@ use crate::agent::{AgentJob, AgentOutcome};
 use crate::dedup::DedupKey;
 use crate::error::IngestError;
 use crate::record::{LocalBatch, UsageRecord};
-use crate::scan::{Tail, fnv1a64, scan_file};
+use crate::scan::{ReadBuffer, Tail, fnv1a64, scan_file};
 use crate::source::AgentSource;
 use crate::store::SourceKind;
 use crate::time::TimeRange;
@@ -49,23 +50,52 @@ impl AgentSource for Codex {
     }
 }
 
+/// The hash of the session id, remembered while the session stays the same (once per file,
+/// usually, instead of once per turn).
+#[derive(Default)]
+struct SessionHash {
+    session: String,
+    hash: u64,
+}
+
+impl SessionHash {
+    fn of(&mut self, session: &str) -> u64 {
+        if self.session != session || self.hash == 0 {
+            self.session.clear();
+            self.session.push_str(session);
+            self.hash = fnv1a64(session.as_bytes());
+        }
+        self.hash
+    }
+}
+
 /// The dedup key of a turn: its session, time and the cumulative totals after it identify it
 /// wherever it is read again; without totals, its file and offset do.
-fn key(state: &CodexState, t: &TurnUsage, file: &str, offset: u64) -> DedupKey {
+fn key(
+    state: &CodexState,
+    hs: &mut SessionHash,
+    t: &TurnUsage,
+    file: &str,
+    offset: u64,
+) -> DedupKey {
     match t.total {
         Some(total) => {
-            let mut b = Vec::with_capacity(48);
-            b.extend_from_slice(&t.ts_ms.to_le_bytes());
-            for v in [
+            // On the stack: this runs once per turn.
+            let mut b = [0u8; 40];
+            for (i, v) in [
+                t.ts_ms as u64,
                 total.input_tokens,
                 total.cached_input_tokens,
                 total.output_tokens,
                 total.reasoning_output_tokens,
-            ] {
-                b.extend_from_slice(&v.to_le_bytes());
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
             }
             DedupKey {
-                a: fnv1a64(state.session.as_bytes()) ^ 0xc0de_c0de_0000_0000,
+                a: hs.of(&state.session) ^ 0xc0de_c0de_0000_0000,
                 b: fnv1a64(&b),
             }
         }
@@ -109,7 +139,8 @@ pub fn read_file(
         ..Account::default()
     };
     let mut skipped = Vec::new();
-    let mut buf = Vec::new();
+    let mut hs = SessionHash::default();
+    let mut buf = ReadBuffer::take();
     let res = scan_file(&job.path, job.start, job.first_line, &mut buf, |line| {
         account.lines += 1;
         // A line still being written must not move the state: keep a copy to roll back to.
@@ -118,7 +149,7 @@ pub fn read_file(
             Parsed::Usage(t) => {
                 account.records += 1;
                 if range.contains(t.ts_ms) {
-                    let k = key(&state, &t, &file_name, line.offset);
+                    let k = key(&state, &mut hs, &t, &file_name, line.offset);
                     let model = if state.model.is_empty() {
                         UNKNOWN_MODEL
                     } else {
@@ -171,6 +202,35 @@ pub fn read_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dedup_key_hashes_time_and_totals_as_stored_before() {
+        let total = CodexUsage {
+            input_tokens: 53925,
+            cached_input_tokens: 35066,
+            output_tokens: 119,
+            reasoning_output_tokens: 47,
+        };
+        let t = TurnUsage {
+            ts_ms: -1_796_000_000_123,
+            usage: total,
+            total: Some(total),
+        };
+        let state = CodexState {
+            session: "s".into(),
+            ..CodexState::default()
+        };
+        // The bytes the store's existing keys were made from: time, then the four totals.
+        let mut b = t.ts_ms.to_le_bytes().to_vec();
+        for v in [53925u64, 35066, 119, 47] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let k = key(&state, &mut SessionHash::default(), &t, "f", 0);
+        assert_eq!(
+            (k.a, k.b),
+            (fnv1a64(b"s") ^ 0xc0de_c0de_0000_0000, fnv1a64(&b))
+        );
+    }
 
     #[test]
     fn the_session_id_falls_back_to_the_uuid_in_the_file_name() {

@@ -73,36 +73,37 @@ pub struct CodexState {
     pub total: Option<CodexUsage>,
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
+/// The fields of a rollout line the reader uses (everything else is skipped).
+#[derive(Debug, PartialEq, Deserialize)]
+pub(super) struct Envelope<'a> {
     #[serde(default, borrow)]
-    timestamp: Option<Cow<'a, str>>,
+    pub(super) timestamp: Option<Cow<'a, str>>,
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    pub(super) kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    payload: Option<Payload<'a>>,
+    pub(super) payload: Option<Payload<'a>>,
 }
 
-#[derive(Deserialize)]
-struct Payload<'a> {
+#[derive(Debug, PartialEq, Deserialize)]
+pub(super) struct Payload<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    pub(super) kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
+    pub(super) id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    cwd: Option<Cow<'a, str>>,
+    pub(super) cwd: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    model: Option<Cow<'a, str>>,
+    pub(super) model: Option<Cow<'a, str>>,
     #[serde(default)]
-    info: Option<Info>,
+    pub(super) info: Option<Info>,
 }
 
-#[derive(Deserialize)]
-struct Info {
+#[derive(Debug, PartialEq, Deserialize)]
+pub(super) struct Info {
     #[serde(default)]
-    total_token_usage: Option<CodexUsage>,
+    pub(super) total_token_usage: Option<CodexUsage>,
     #[serde(default)]
-    last_token_usage: Option<CodexUsage>,
+    pub(super) last_token_usage: Option<CodexUsage>,
 }
 
 /// The usage of one turn.
@@ -186,10 +187,16 @@ pub(crate) fn parse_line(line: &[u8], state: &mut CodexState, m: &Markers) -> Pa
             ))
         };
     }
-    let e: Envelope<'_> = match serde_json::from_slice(trimmed) {
-        Ok(e) => e,
-        Err(err) if err.is_data() => return Parsed::Skip(SkipReason::BadField(err.to_string())),
-        Err(err) => return Parsed::Skip(SkipReason::InvalidJson(err.to_string())),
+    // The fast path answers for plain lines; serde_json decides everything else.
+    let e: Envelope<'_> = match super::fast::envelope(trimmed) {
+        Some(e) => e,
+        None => match serde_json::from_slice(trimmed) {
+            Ok(e) => e,
+            Err(err) if err.is_data() => {
+                return Parsed::Skip(SkipReason::BadField(err.to_string()));
+            }
+            Err(err) => return Parsed::Skip(SkipReason::InvalidJson(err.to_string())),
+        },
     };
     let Some(p) = e.payload else {
         return Parsed::NoUsage;
