@@ -533,16 +533,8 @@ impl Recorder {
         body: EventBody,
         force_refresh: bool,
     ) -> Result<Recorded, RecorderError> {
-        let _lock =
-            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&self.paths.windows)
-            .map_err(io_err("opening", &self.paths.windows))?;
         let mut warnings = Vec::new();
-        self.catch_up(&mut file, &mut warnings)?;
+        let (_lock, mut file) = self.open_log(&mut warnings)?;
         let state = self.state.get_or_insert_with(LogState::default);
 
         let env = Envelope {
@@ -615,16 +607,8 @@ impl Recorder {
         if events.is_empty() {
             return Ok(None);
         }
-        let _lock =
-            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&self.paths.windows)
-            .map_err(io_err("opening", &self.paths.windows))?;
         let mut warnings = Vec::new();
-        self.catch_up(&mut file, &mut warnings)?;
+        let (_lock, mut file) = self.open_log(&mut warnings)?;
         let state = self.state.get_or_insert_with(LogState::default);
         let mut envs = Vec::with_capacity(events.len());
         let mut bytes = Vec::new();
@@ -669,6 +653,24 @@ impl Recorder {
             self.dirty = true;
         }
         Ok(envs.last().map(|e| e.seq))
+    }
+
+    /// Takes the writer lock, opens the log for appending and folds what other writers added
+    /// since: every append and flush starts here. The lock is held until the guard drops.
+    fn open_log(
+        &mut self,
+        warnings: &mut Vec<LogWarning>,
+    ) -> Result<(FileLock, File), RecorderError> {
+        let lock =
+            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.paths.windows)
+            .map_err(io_err("opening", &self.paths.windows))?;
+        self.catch_up(&mut file, warnings)?;
+        Ok((lock, file))
     }
 
     fn append_glm(&self, t: &TurnEvent) -> Result<(), RecorderError> {
@@ -742,16 +744,8 @@ impl Recorder {
         if !self.dirty {
             return Ok(());
         }
-        let _lock =
-            FileLock::acquire(&self.paths.lock).map_err(io_err("locking", &self.paths.lock))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&self.paths.windows)
-            .map_err(io_err("opening", &self.paths.windows))?;
         let mut warnings = Vec::new();
-        self.catch_up(&mut file, &mut warnings)?;
+        let (_lock, _file) = self.open_log(&mut warnings)?;
         self.persist()
     }
 

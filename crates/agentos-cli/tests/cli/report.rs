@@ -391,6 +391,15 @@ fn json_format_ccusage_matches_ccusage_20_goldens() {
 
 /// `agentos ui`: the dashboard pages over this machine's ingested usage, without sign-in, on
 /// loopback only; its figures are `agentos report`'s.
+/// The text of the page's figure `key` (`<span … data-figure="key">text</span>`).
+fn figure(html: &str, key: &str) -> String {
+    let at = html
+        .find(&format!("data-figure=\"{key}\">"))
+        .unwrap_or_else(|| panic!("figure {key} in {html}"));
+    let rest = &html[at..];
+    rest[rest.find('>').expect(">") + 1..rest.find("</span>").expect("span")].to_string()
+}
+
 #[test]
 fn ui_serves_the_local_reports_figures_on_loopback_only() {
     use std::io::BufRead as _;
@@ -473,16 +482,9 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
             "2026-09-30",
         ])
         .json();
-    let fig = |key: &str| {
-        let at = html
-            .find(&format!("data-figure=\"{key}\">"))
-            .unwrap_or_else(|| panic!("figure {key} in {html}"));
-        let rest = &html[at..];
-        rest[rest.find('>').expect(">") + 1..rest.find("</span>").expect("span")].to_string()
-    };
-    assert_eq!(fig("turns"), local["totals"]["turns"].to_string());
+    assert_eq!(figure(&html, "turns"), local["totals"]["turns"].to_string());
     let cost = local["totals"]["cost_usd"].as_f64().expect("cost");
-    assert_eq!(fig("cost"), format!("${cost:.2}"));
+    assert_eq!(figure(&html, "cost"), format!("${cost:.2}"));
     assert!(!html.contains("Sign out"), "nothing to sign out of");
     // Per source, the pages agree with the local report of that source alone.
     let root_str = root.to_str().expect("utf-8");
@@ -509,12 +511,11 @@ fn ui_serves_the_local_reports_figures_on_loopback_only() {
                 path,
             ])
             .json();
-        let at = html
-            .find("data-figure=\"turns\">")
-            .unwrap_or_else(|| panic!("turns figure in {html}"));
-        let rest = &html[at..];
-        let turns = &rest[rest.find('>').expect(">") + 1..rest.find("</span>").expect("span")];
-        assert_eq!(turns, want["totals"]["turns"].to_string(), "{src}");
+        assert_eq!(
+            figure(&html, "turns"),
+            want["totals"]["turns"].to_string(),
+            "{src}"
+        );
         assert!(want["totals"]["turns"].as_u64() > Some(0), "{src}: {want}");
     }
     let (status, html) = sessions.expect("sessions");

@@ -668,7 +668,10 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     only_hooks(&all["totals"]);
     let (_, u) = h.get("/v1/usage", &key).await?;
     assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["reqs"], 2, "{u}");
-    assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["rolling_in"], 2000, "{u}");
+    assert_eq!(
+        u["models"]["claude-sonnet-4-5-20250929"]["rolling_in"], 2000,
+        "{u}"
+    );
     // The retracted OTLP events are gone; an exporter retry does not bring them back.
     let stored = h
         .state
