@@ -72,6 +72,30 @@ const UPSERT_HOURLY: &str = "INSERT INTO turn_rollup_hourly (tenant, bucket_us, 
 /// Width of an hourly bucket (µs).
 pub const HOUR_US: i64 = 3_600_000_000;
 
+/// [`UPSERT`] for the per-session table (no time; carried turns in their own columns).
+const UPSERT_SESSION: &str = "INSERT INTO turn_rollup_session (tenant, session_id, model, device_id, source, \
+    turns, tokens_in, tokens_out, cache_creation_tokens, cache_read_tokens, carried_turns, carried_tokens_in, \
+    carried_tokens_out, carried_cache_creation_tokens, carried_cache_read_tokens, cost_usd, latency_ms, features, \
+    capacity, first_us, last_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+    $18, $19, $20, $21) \
+    ON CONFLICT (tenant, session_id, model, device_id, source) DO UPDATE SET \
+    turns = turn_rollup_session.turns + excluded.turns, \
+    tokens_in = turn_rollup_session.tokens_in + excluded.tokens_in, \
+    tokens_out = turn_rollup_session.tokens_out + excluded.tokens_out, \
+    cache_creation_tokens = turn_rollup_session.cache_creation_tokens + excluded.cache_creation_tokens, \
+    cache_read_tokens = turn_rollup_session.cache_read_tokens + excluded.cache_read_tokens, \
+    carried_turns = turn_rollup_session.carried_turns + excluded.carried_turns, \
+    carried_tokens_in = turn_rollup_session.carried_tokens_in + excluded.carried_tokens_in, \
+    carried_tokens_out = turn_rollup_session.carried_tokens_out + excluded.carried_tokens_out, \
+    carried_cache_creation_tokens = turn_rollup_session.carried_cache_creation_tokens + excluded.carried_cache_creation_tokens, \
+    carried_cache_read_tokens = turn_rollup_session.carried_cache_read_tokens + excluded.carried_cache_read_tokens, \
+    cost_usd = turn_rollup_session.cost_usd + excluded.cost_usd, \
+    latency_ms = turn_rollup_session.latency_ms + excluded.latency_ms, \
+    features = turn_rollup_session.features + excluded.features, \
+    capacity = turn_rollup_session.capacity + excluded.capacity, \
+    first_us = CASE WHEN excluded.first_us < turn_rollup_session.first_us THEN excluded.first_us ELSE turn_rollup_session.first_us END, \
+    last_us = CASE WHEN excluded.last_us > turn_rollup_session.last_us THEN excluded.last_us ELSE turn_rollup_session.last_us END";
+
 const SESSION_UPSERT: &str = "INSERT INTO report_sessions (tenant, session_id, repo_id) VALUES ($1, $2, $3) \
     ON CONFLICT (tenant, session_id) DO UPDATE SET repo_id = excluded.repo_id";
 
@@ -128,6 +152,21 @@ fn fold<'a>(sums: &mut BTreeMap<Key<'a>, Sums>, e: &'a NewEvent) {
     s.last = s.last.max(e.recorded_at_us);
 }
 
+/// Adds `s` to `into` (whose `first` and `last` must already be those of a real turn).
+fn add(into: &mut Sums, s: &Sums) {
+    into.turns += s.turns;
+    into.tin += s.tin;
+    into.tout += s.tout;
+    into.tcc += s.tcc;
+    into.tcr += s.tcr;
+    into.latency += s.latency;
+    into.cost += s.cost;
+    into.features += s.features;
+    into.capacity += s.capacity;
+    into.first = into.first.min(s.first);
+    into.last = into.last.max(s.last);
+}
+
 async fn write(
     tx: &mut Tx<'_>,
     tenant: &str,
@@ -144,17 +183,25 @@ async fn write(
                 last: s.last,
                 ..Sums::default()
             });
-        h.turns += s.turns;
-        h.tin += s.tin;
-        h.tout += s.tout;
-        h.tcc += s.tcc;
-        h.tcr += s.tcr;
-        h.latency += s.latency;
-        h.cost += s.cost;
-        h.features += s.features;
-        h.capacity += s.capacity;
-        h.first = h.first.min(s.first);
-        h.last = h.last.max(s.last);
+        add(h, s);
+    }
+    // Per session: (session, model, source) -> (all turns, the carried ones).
+    let mut per_session: BTreeMap<(&str, &str, &str), (Sums, Sums)> = BTreeMap::new();
+    for (&(_, session, model, source, carried), s) in sums {
+        let e = per_session
+            .entry((session, model, source))
+            .or_insert_with(|| {
+                let empty = Sums {
+                    first: s.first,
+                    last: s.last,
+                    ..Sums::default()
+                };
+                (empty, Sums::default())
+            });
+        add(&mut e.0, s);
+        if carried == 1 {
+            add(&mut e.1, s);
+        }
     }
     for (&(bucket, model, source, carried), s) in &hourly {
         per_backend!(&mut *tx, |t| {
@@ -205,6 +252,34 @@ async fn write(
                 .await?;
         });
     }
+    for (&(session, model, source), (s, c)) in &per_session {
+        per_backend!(&mut *tx, |t| {
+            sqlx::query(UPSERT_SESSION)
+                .bind(tenant)
+                .bind(session)
+                .bind(model)
+                .bind(device_id)
+                .bind(source)
+                .bind(s.turns)
+                .bind(s.tin)
+                .bind(s.tout)
+                .bind(s.tcc)
+                .bind(s.tcr)
+                .bind(c.turns)
+                .bind(c.tin)
+                .bind(c.tout)
+                .bind(c.tcc)
+                .bind(c.tcr)
+                .bind(s.cost)
+                .bind(s.latency)
+                .bind(s.features)
+                .bind(s.capacity)
+                .bind(s.first)
+                .bind(s.last)
+                .execute(&mut **t)
+                .await?;
+        });
+    }
     for (&session, &repo) in sessions {
         per_backend!(&mut *tx, |t| {
             sqlx::query(SESSION_UPSERT)
@@ -217,6 +292,9 @@ async fn write(
     }
     Ok(())
 }
+
+/// Sessions per query when summing the sessions at a range's edges from the 15-minute rollup.
+const EDGE_CHUNK: usize = 500;
 
 /// Events stored before the rollup existed, folded in per page at start-up.
 const UNROLLED_PAGE: i64 = 2000;
@@ -375,6 +453,148 @@ impl Store {
         tenant: &str,
         q: &BucketQuery,
     ) -> Result<Vec<BucketRow>, StoreError> {
+        if q.by_session && !q.by_device && q.grain_us.is_none() && q.session.is_none() {
+            return self.session_buckets(tenant, q).await;
+        }
+        self.grouped_buckets(tenant, q, &[]).await
+    }
+
+    /// One row per session and model over a range, from the per-session rollup: the rows of
+    /// `turn_rollup_session` that lie wholly inside the range as they are, and the sessions
+    /// active at one of its edges (a row of theirs only partly inside) summed from the
+    /// 15-minute rollup over the range, as [`Store::grouped_buckets`] would (see migration
+    /// 0008). Rows of one session and model may come more than once: the aggregator sums them.
+    async fn session_buckets(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        let since = q.since_us.unwrap_or(i64::MIN);
+        let until = q.until_us.unwrap_or(i64::MAX);
+        // The repository: a filter needs the join; otherwise looked up once per session after.
+        let join = q.repo.is_some();
+        let late_repo = q.by_repo && !join;
+        let mut args = vec![Arg::S(tenant.to_string()), Arg::I(since), Arg::I(until)];
+        let mut wh = vec![
+            "r.tenant = $1".to_string(),
+            "r.last_us >= $2".into(),
+            "r.first_us < $3".into(),
+        ];
+        for (val, col) in [
+            (&q.repo, "COALESCE(s.repo_id, '')"),
+            (&q.device, "r.device_id"),
+            (&q.model, "r.model"),
+            (&q.source, "r.source"),
+        ] {
+            if let Some(v) = val {
+                args.push(Arg::S(v.clone()));
+                wh.push(format!("{col} = ${}", args.len()));
+            }
+        }
+        let sql = format!(
+            "SELECT r.first_us AS first_us, r.last_us AS last_us, r.model AS model, \
+             r.session_id AS session, '' AS device, {} AS repo, r.turns AS turns, \
+             r.tokens_in AS tin, r.tokens_out AS tout, r.cache_creation_tokens AS tcc, \
+             r.cache_read_tokens AS tcr, r.carried_turns AS cturns, r.carried_tokens_in AS cin, \
+             r.carried_tokens_out AS cout, r.carried_cache_creation_tokens AS ccc, \
+             r.carried_cache_read_tokens AS ccr, r.cost_usd AS cost, r.latency_ms AS lat, \
+             r.features AS features, r.capacity AS capacity \
+             FROM turn_rollup_session r {} WHERE {}",
+            if q.by_repo && join {
+                "COALESCE(s.repo_id, '')"
+            } else {
+                "''"
+            },
+            if join {
+                "LEFT JOIN report_sessions s ON s.tenant = r.tenant AND s.session_id = r.session_id"
+            } else {
+                ""
+            },
+            wh.join(" AND "),
+        );
+        let mut rows = self.bucket_rows(sql, &args).await?;
+        // Each session's span over its rows (that passed the filters).
+        let mut spans: std::collections::HashMap<&str, (i64, i64)> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            let e = spans
+                .entry(r.session.as_str())
+                .or_insert((r.first_us, r.last_us));
+            e.0 = e.0.min(r.first_us);
+            e.1 = e.1.max(r.last_us);
+        }
+        // Sessions active at the range's start, and (the others) at its end.
+        let mut at_start: Vec<String> = Vec::new();
+        let mut at_end: Vec<String> = Vec::new();
+        let (mut start_last, mut end_first) = (since, until);
+        for (&session, &(first, last)) in &spans {
+            if first < since {
+                at_start.push(session.to_string());
+                start_last = start_last.max(last);
+            } else if last >= until {
+                at_end.push(session.to_string());
+                end_first = end_first.min(first);
+            }
+        }
+        drop(spans);
+        if at_start.is_empty() && at_end.is_empty() {
+            return self.with_repos(tenant, rows, late_repo).await;
+        }
+        let edge: HashSet<&str> = at_start.iter().chain(&at_end).map(String::as_str).collect();
+        rows.retain(|r| !edge.contains(r.session.as_str()));
+        drop(edge);
+        // Their turns in the range lie between the start and their last turn, or between their
+        // first turn and the end: only those buckets are read.
+        let mut edges = Vec::new();
+        if !at_start.is_empty() {
+            let hi = until.min(bucket_of(start_last).saturating_add(BUCKET_US));
+            edges.push((at_start, since, hi));
+        }
+        if !at_end.is_empty() {
+            edges.push((at_end, since.max(bucket_of(end_first)), until));
+        }
+        for (sessions, lo, hi) in edges {
+            let window = BucketQuery {
+                since_us: Some(lo),
+                until_us: Some(hi),
+                grain_us: None,
+                by_session: true,
+                by_device: false,
+                by_repo: q.by_repo && join,
+                ..q.clone()
+            };
+            for chunk in sessions.chunks(EDGE_CHUNK) {
+                rows.extend(self.grouped_buckets(tenant, &window, chunk).await?);
+            }
+        }
+        self.with_repos(tenant, rows, late_repo).await
+    }
+
+    /// Sets each row's repository to its session's when `late`.
+    async fn with_repos(
+        &self,
+        tenant: &str,
+        mut rows: Vec<BucketRow>,
+        late: bool,
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        if late {
+            let repos = self.session_repos(tenant).await?;
+            for r in &mut rows {
+                if let Some(repo) = repos.get(&r.session) {
+                    r.repo.clone_from(repo);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Groups of rollup rows (15-minute or hourly) as `q` asks, only of `sessions` unless empty.
+    async fn grouped_buckets(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+        sessions: &[String],
+    ) -> Result<Vec<BucketRow>, StoreError> {
         let mut args = vec![Arg::S(tenant.to_string())];
         let p = |a: Arg, args: &mut Vec<Arg>| {
             args.push(a);
@@ -383,6 +603,7 @@ impl Store {
         // Per session, the repository is the session's: joined after grouping (one lookup per
         // session instead of one per rollup row).
         let late_repo = q.by_session && q.by_repo && q.repo.is_none();
+        debug_assert!(sessions.is_empty() || q.by_session);
         let join = (q.by_repo && !late_repo) || q.repo.is_some();
         // The hourly table has no session: usable when no session or repository is involved
         // and every boundary the query draws falls on the hour.
@@ -438,6 +659,13 @@ impl Store {
                 wh.push(format!("{col} = {}", p(Arg::S(v.clone()), &mut args)));
             }
         }
+        if !sessions.is_empty() {
+            let list: Vec<String> = sessions
+                .iter()
+                .map(|v| p(Arg::S(v.clone()), &mut args))
+                .collect();
+            wh.push(format!("r.session_id IN ({})", list.join(", ")));
+        }
         let sql = format!(
             "SELECT {}, CAST(SUM(r.turns) AS BIGINT) AS turns, \
              SUM(r.tokens_in) AS tin, SUM(r.tokens_out) AS tout, SUM(r.cache_creation_tokens) AS tcc, \
@@ -456,16 +684,8 @@ impl Store {
             wh.join(" AND "),
             group.join(", "),
         );
-        let mut rows = self.bucket_rows(sql, &args).await?;
-        if late_repo {
-            let repos = self.session_repos(tenant).await?;
-            for r in &mut rows {
-                if let Some(repo) = repos.get(&r.session) {
-                    r.repo.clone_from(repo);
-                }
-            }
-        }
-        Ok(rows)
+        let rows = self.bucket_rows(sql, &args).await?;
+        self.with_repos(tenant, rows, late_repo).await
     }
 
     /// Every session's repository, for a tenant.

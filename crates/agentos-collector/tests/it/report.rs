@@ -157,7 +157,8 @@ pub(crate) async fn post_all(h: &Harness, key: &str, data: &[T]) -> anyhow::Resu
             seq += 1;
             events.push(turn_event(seq, t, None));
         }
-        for s in (0..6).filter(|s| device_of(*s) == device) {
+        let sessions: std::collections::BTreeSet<usize> = data.iter().map(|t| t.session).collect();
+        for &s in sessions.iter().filter(|s| device_of(**s) == device) {
             seq += 1;
             events.push(session_event(seq, s));
         }
@@ -458,6 +459,7 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
         "DELETE FROM turn_rollup",
         "DELETE FROM turn_rollup_hourly",
         "DELETE FROM report_sessions",
+        "DELETE FROM turn_rollup_session",
         "UPDATE events SET rolled = NULL",
     ];
     if h.url.starts_with("sqlite:") {
@@ -488,6 +490,124 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
     Ok(())
 }
 crate::both_backends!(events_stored_before_the_rollup_are_folded_in_at_start);
+
+/// The shared turns, three in four moved to short sessions (a dozen turns each, ids from 06):
+/// long sessions active at every range edge and short ones inside, outside and across them.
+pub(crate) fn mixed_sessions() -> Vec<T> {
+    turns()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            if i % 4 != 0 {
+                t.session = 6 + i / 12;
+            }
+            t
+        })
+        .collect()
+}
+
+/// RFC 3339 time `minutes` after the first day of the data set (a quarter hour when `minutes`
+/// is a multiple of 15).
+fn at(minutes: i64) -> &'static str {
+    let us = (NOW_US - 30 * 86_400_000_000).div_euclid(86_400_000_000) * 86_400_000_000
+        + minutes * 60_000_000;
+    jiff::Timestamp::from_microsecond(us)
+        .expect("valid time")
+        .to_string()
+        .leak()
+}
+
+/// The session report reads whole sessions from the per-session rollup and sums the sessions
+/// active at a range's edges from the 15-minute rollup: for ranges whose edges cut sessions, in
+/// several zones, with and without filters, it equals the CLI's report over the same turns.
+async fn session_report_is_exact_at_the_edges_of_a_range(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let data = mixed_sessions();
+    post_all(h, &key, &data).await?;
+    let ranges: Vec<(Option<&'static str>, Option<&'static str>)> = vec![
+        (Some(at(2 * 1440 + 195)), Some(at(9 * 1440 + 1005))),
+        (Some(at(11 * 1440 + 45)), Some(at(11 * 1440 + 600))),
+        (Some(at(17 * 1440 + 720)), None),
+        (None, Some(at(6 * 1440 + 135))),
+        (Some("2026-11-03"), Some("2026-11-20")),
+        (Some(at(29 * 1440)), Some(at(40 * 1440))),
+    ];
+    let mut compared = 0;
+    for (since, until) in ranges {
+        for tz in ["UTC", "Asia/Kolkata"] {
+            let c = Case {
+                since,
+                until,
+                ..case(ReportKind::Session, tz)
+            };
+            let path = api_path(&c);
+            // Unfiltered, and filtered by one repository, device and model: each equal to the
+            // CLI's report over only the turns the filter keeps.
+            let filters: [(&str, &dyn Fn(&T) -> bool); 4] = [
+                ("", &|_| true),
+                ("&repo=infra", &|t| repo_of(t.session) == "infra"),
+                ("&device=dev-a", &|t| device_of(t.session) == "dev-a"),
+                ("&model=claude-opus-4-1-20250805", &|t| {
+                    t.model == "claude-opus-4-1-20250805"
+                }),
+            ];
+            for (filter, keep) in filters {
+                let path = format!("{path}{filter}");
+                let (status, mut api) = h.get(&path, &key).await?;
+                assert_eq!(status, 200, "{path}: {api}");
+                api.as_object_mut().map(|o| o.remove("pricing"));
+                let kept: Vec<T> = data.iter().filter(|t| keep(t)).cloned().collect();
+                let cli = cli_report(&record_set(&kept), &c);
+                assert_eq!(api, cli, "{path}: API and CLI differ");
+                compared += cli["rows"].as_array().map_or(0, Vec::len);
+            }
+        }
+    }
+    assert!(compared > 100, "the ranges must hold sessions: {compared}");
+    Ok(())
+}
+crate::both_backends!(session_report_is_exact_at_the_edges_of_a_range);
+
+/// A database migrated before the per-session rollup existed gets it filled from the 15-minute
+/// rollup by migration 0008: the session report is the same before and after.
+async fn the_session_rollup_is_filled_in_by_its_migration(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    post_all(h, &key, &mixed_sessions()).await?;
+    let path = format!("/v1/report?kind=session&since={}", at(5 * 1440 + 600));
+    let (_, before) = h.get(&path, &key).await?;
+    assert!(
+        before["rows"].as_array().is_some_and(|r| r.len() > 10),
+        "{before}"
+    );
+    // Back to the schema before 0008, then a collector starts and migrates.
+    let undo = [
+        "DROP TABLE turn_rollup_session",
+        "DELETE FROM _sqlx_migrations WHERE version = 8",
+    ];
+    if h.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&h.url).await?;
+        for q in undo {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&h.url).await?;
+        for q in undo {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    }
+    let (status, _) = h.get(&path, &key).await?;
+    assert_ne!(status, 200, "the table is gone");
+    agentos_collector::Store::connect(&h.url, &agentos_collector::StoreOptions::default())
+        .await?
+        .close()
+        .await;
+    let (_, after) = h.get(&path, &key).await?;
+    assert_eq!(after, before);
+    Ok(())
+}
+crate::both_backends!(the_session_rollup_is_filled_in_by_its_migration);
 
 /// `kind=value`: the collector folds the turns that reached it with the same rule as the local
 /// `agentos report value` (`agentos_core::attribution`), over a range, for one tenant only.
