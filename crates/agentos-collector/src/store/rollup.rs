@@ -69,8 +69,28 @@ const UPSERT_HOURLY: &str = "INSERT INTO turn_rollup_hourly (tenant, bucket_us, 
     first_us = CASE WHEN excluded.first_us < turn_rollup_hourly.first_us THEN excluded.first_us ELSE turn_rollup_hourly.first_us END, \
     last_us = CASE WHEN excluded.last_us > turn_rollup_hourly.last_us THEN excluded.last_us ELSE turn_rollup_hourly.last_us END";
 
+/// [`UPSERT`] for the daily table (UTC days, no session).
+const UPSERT_DAILY: &str = "INSERT INTO turn_rollup_daily (tenant, bucket_us, model, device_id, source, carried, \
+    turns, tokens_in, tokens_out, cache_creation_tokens, cache_read_tokens, latency_ms, cost_usd, features, capacity, \
+    first_us, last_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+    ON CONFLICT (tenant, bucket_us, model, device_id, source, carried) DO UPDATE SET \
+    turns = turn_rollup_daily.turns + excluded.turns, \
+    tokens_in = turn_rollup_daily.tokens_in + excluded.tokens_in, \
+    tokens_out = turn_rollup_daily.tokens_out + excluded.tokens_out, \
+    cache_creation_tokens = turn_rollup_daily.cache_creation_tokens + excluded.cache_creation_tokens, \
+    cache_read_tokens = turn_rollup_daily.cache_read_tokens + excluded.cache_read_tokens, \
+    latency_ms = turn_rollup_daily.latency_ms + excluded.latency_ms, \
+    cost_usd = turn_rollup_daily.cost_usd + excluded.cost_usd, \
+    features = turn_rollup_daily.features + excluded.features, \
+    capacity = turn_rollup_daily.capacity + excluded.capacity, \
+    first_us = CASE WHEN excluded.first_us < turn_rollup_daily.first_us THEN excluded.first_us ELSE turn_rollup_daily.first_us END, \
+    last_us = CASE WHEN excluded.last_us > turn_rollup_daily.last_us THEN excluded.last_us ELSE turn_rollup_daily.last_us END";
+
 /// Width of an hourly bucket (µs).
 pub const HOUR_US: i64 = 3_600_000_000;
+
+/// Width of a daily bucket (a UTC day, µs).
+pub const DAY_US: i64 = 86_400_000_000;
 
 /// [`UPSERT`] for the per-session table (no time; carried turns in their own columns).
 const UPSERT_SESSION: &str = "INSERT INTO turn_rollup_session (tenant, session_id, model, device_id, source, \
@@ -203,29 +223,42 @@ async fn write(
             add(&mut e.1, s);
         }
     }
+    let mut daily: BTreeMap<(i64, &str, &str, i64), Sums> = BTreeMap::new();
     for (&(bucket, model, source, carried), s) in &hourly {
-        per_backend!(&mut *tx, |t| {
-            sqlx::query(UPSERT_HOURLY)
-                .bind(tenant)
-                .bind(bucket)
-                .bind(model)
-                .bind(device_id)
-                .bind(source)
-                .bind(carried)
-                .bind(s.turns)
-                .bind(s.tin)
-                .bind(s.tout)
-                .bind(s.tcc)
-                .bind(s.tcr)
-                .bind(s.latency)
-                .bind(s.cost)
-                .bind(s.features)
-                .bind(s.capacity)
-                .bind(s.first)
-                .bind(s.last)
-                .execute(&mut **t)
-                .await?;
-        });
+        let d = daily
+            .entry((bucket.div_euclid(DAY_US) * DAY_US, model, source, carried))
+            .or_insert(Sums {
+                first: s.first,
+                last: s.last,
+                ..Sums::default()
+            });
+        add(d, s);
+    }
+    for (upsert, rows) in [(UPSERT_DAILY, &daily), (UPSERT_HOURLY, &hourly)] {
+        for (&(bucket, model, source, carried), s) in rows {
+            per_backend!(&mut *tx, |t| {
+                sqlx::query(upsert)
+                    .bind(tenant)
+                    .bind(bucket)
+                    .bind(model)
+                    .bind(device_id)
+                    .bind(source)
+                    .bind(carried)
+                    .bind(s.turns)
+                    .bind(s.tin)
+                    .bind(s.tout)
+                    .bind(s.tcc)
+                    .bind(s.tcr)
+                    .bind(s.latency)
+                    .bind(s.cost)
+                    .bind(s.features)
+                    .bind(s.capacity)
+                    .bind(s.first)
+                    .bind(s.last)
+                    .execute(&mut **t)
+                    .await?;
+            });
+        }
     }
     for (&(bucket, session, model, source, carried), s) in sums {
         per_backend!(&mut *tx, |t| {
@@ -293,8 +326,17 @@ async fn write(
     Ok(())
 }
 
-/// Sessions per query when summing the sessions at a range's edges from the 15-minute rollup.
+/// Sessions per query when summing the sessions at a range's edges from the 15-minute rollup
+/// (and most sessions whose repositories are looked up by id).
 const EDGE_CHUNK: usize = 500;
+
+/// Most sessions [`Store::top_session_candidates`] adds whose cost is within rounding of the
+/// n-th's (ties): the first by id.
+const BAND: usize = 200;
+
+/// Most sessions a per-session query lists by id (edges plus the caller's); beyond, the
+/// range's 15-minute rows are grouped instead.
+const MAX_LISTED: usize = 5000;
 
 /// Events stored before the rollup existed, folded in per page at start-up.
 const UNROLLED_PAGE: i64 = 2000;
@@ -436,6 +478,51 @@ pub struct BucketRow {
 enum Arg {
     I(i64),
     S(String),
+    F(f64),
+}
+
+/// What [`Store::session_buckets`] reads from the per-session rollup for the sessions wholly
+/// inside the range.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Inside {
+    /// Its rows as they are.
+    Rows,
+    /// Sums per repository and model (without latency, features and capacity, which no
+    /// report of repositories shows).
+    ByRepo,
+}
+
+const SESSION_REPO_JOIN: &str =
+    "LEFT JOIN report_sessions s ON s.tenant = r.tenant AND s.session_id = r.session_id";
+
+/// `q`'s filters on `turn_rollup_session r` (the repository through [`SESSION_REPO_JOIN`]),
+/// their values appended to `args`.
+fn session_filters(q: &BucketQuery, args: &mut Vec<Arg>) -> Vec<String> {
+    let mut wh = Vec::new();
+    for (val, col) in [
+        (&q.repo, "COALESCE(s.repo_id, '')"),
+        (&q.device, "r.device_id"),
+        (&q.model, "r.model"),
+        (&q.source, "r.source"),
+    ] {
+        if let Some(v) = val {
+            args.push(Arg::S(v.clone()));
+            wh.push(format!("{col} = ${}", args.len()));
+        }
+    }
+    wh
+}
+
+/// `$i, $j, …` for `values`, appended to `args`.
+fn placeholders(values: &[String], args: &mut Vec<Arg>) -> String {
+    values
+        .iter()
+        .map(|v| {
+            args.push(Arg::S(v.clone()));
+            format!("${}", args.len())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn sat(v: Option<f64>) -> u64 {
@@ -453,121 +540,385 @@ impl Store {
         tenant: &str,
         q: &BucketQuery,
     ) -> Result<Vec<BucketRow>, StoreError> {
-        if q.by_session && !q.by_device && q.grain_us.is_none() && q.session.is_none() {
-            return self.session_buckets(tenant, q).await;
+        let whole = !q.by_device && q.grain_us.is_none() && q.session.is_none();
+        if whole && q.by_session {
+            return self.session_buckets(tenant, q, None, Inside::Rows).await;
+        }
+        if whole && q.by_repo {
+            return self.session_buckets(tenant, q, None, Inside::ByRepo).await;
         }
         self.grouped_buckets(tenant, q, &[]).await
     }
 
-    /// One row per session and model over a range, from the per-session rollup: the rows of
-    /// `turn_rollup_session` that lie wholly inside the range as they are, and the sessions
-    /// active at one of its edges (a row of theirs only partly inside) summed from the
-    /// 15-minute rollup over the range, as [`Store::grouped_buckets`] would (see migration
-    /// 0008). Rows of one session and model may come more than once: the aggregator sums them.
+    /// The session report's groups for only the sessions in `only` (see [`Store::top_sessions`]).
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn session_buckets_of(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+        only: &[String],
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        if only.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.session_buckets(tenant, q, Some(only), Inside::Rows)
+            .await
+    }
+
+    /// A range's session or repository groups from the per-session rollup (migration 0008):
+    /// the sessions whose rows (those `q`'s filters keep) all lie inside the range come from
+    /// `turn_rollup_session` as they are (`Inside::Rows`, one row per session, model, device and
+    /// source) or summed per repository and model (`Inside::ByRepo`); the sessions active at one
+    /// of the range's edges are summed from the 15-minute rollup over the range, as
+    /// [`Store::grouped_buckets`] would, reading only the buckets between the edge and their
+    /// last (first) turn. The aggregator sums rows of one group that come more than once.
     async fn session_buckets(
         &self,
         tenant: &str,
         q: &BucketQuery,
+        only: Option<&[String]>,
+        inside: Inside,
     ) -> Result<Vec<BucketRow>, StoreError> {
         let since = q.since_us.unwrap_or(i64::MIN);
         let until = q.until_us.unwrap_or(i64::MAX);
-        // The repository: a filter needs the join; otherwise looked up once per session after.
-        let join = q.repo.is_some();
-        let late_repo = q.by_repo && !join;
+        let edges = self.edge_sessions(tenant, q, only).await?;
+        if edges.len() + only.map_or(0, <[String]>::len) > MAX_LISTED {
+            // Too many to list in a query: the range's 15-minute rows, as without this table.
+            let mut rows = self.grouped_buckets(tenant, q, &[]).await?;
+            if let Some(only) = only {
+                let keep: HashSet<&str> = only.iter().map(String::as_str).collect();
+                rows.retain(|r| keep.contains(r.session.as_str()));
+            }
+            return Ok(rows);
+        }
+        let edge_ids: Vec<String> = edges.iter().map(|(s, _, _)| s.clone()).collect();
+        let by_repo = inside == Inside::ByRepo;
+        let mut args = vec![Arg::S(tenant.to_string()), Arg::I(since), Arg::I(until)];
+        let join = by_repo || q.repo.is_some();
+        let mut wh = vec![
+            "r.tenant = $1".to_string(),
+            "r.last_us >= $2".into(),
+            "r.last_us < $3".into(),
+            "r.first_us >= $2".into(),
+        ];
+        wh.extend(session_filters(q, &mut args));
+        if let Some(only) = only {
+            wh.push(format!(
+                "r.session_id IN ({})",
+                placeholders(only, &mut args)
+            ));
+        }
+        if !edge_ids.is_empty() {
+            wh.push(format!(
+                "r.session_id NOT IN ({})",
+                placeholders(&edge_ids, &mut args)
+            ));
+        }
+        let repo_col = if join {
+            "COALESCE(s.repo_id, '')"
+        } else {
+            "''"
+        };
+        let sql = match inside {
+            Inside::Rows => format!(
+                "SELECT r.first_us AS first_us, r.last_us AS last_us, r.model AS model, \
+                 r.session_id AS session, '' AS device, {repo_col} AS repo, r.turns AS turns, \
+                 r.tokens_in AS tin, r.tokens_out AS tout, r.cache_creation_tokens AS tcc, \
+                 r.cache_read_tokens AS tcr, r.carried_turns AS cturns, \
+                 r.carried_tokens_in AS cin, r.carried_tokens_out AS cout, \
+                 r.carried_cache_creation_tokens AS ccc, r.carried_cache_read_tokens AS ccr, \
+                 r.cost_usd AS cost, r.latency_ms AS lat, r.features AS features, \
+                 r.capacity AS capacity FROM turn_rollup_session r {} WHERE {}",
+                if join { SESSION_REPO_JOIN } else { "" },
+                wh.join(" AND "),
+            ),
+            Inside::ByRepo => format!(
+                "SELECT MIN(r.first_us) AS first_us, MAX(r.last_us) AS last_us, r.model AS model, \
+                 '' AS session, '' AS device, {repo_col} AS repo, \
+                 CAST(SUM(r.turns) AS BIGINT) AS turns, SUM(r.tokens_in) AS tin, \
+                 SUM(r.tokens_out) AS tout, SUM(r.cache_creation_tokens) AS tcc, \
+                 SUM(r.cache_read_tokens) AS tcr, CAST(SUM(r.carried_turns) AS BIGINT) AS cturns, \
+                 SUM(r.carried_tokens_in) AS cin, SUM(r.carried_tokens_out) AS cout, \
+                 SUM(r.carried_cache_creation_tokens) AS ccc, \
+                 SUM(r.carried_cache_read_tokens) AS ccr, SUM(r.cost_usd) AS cost, \
+                 CAST(0 AS DOUBLE PRECISION) AS lat, CAST(0 AS DOUBLE PRECISION) AS features, \
+                 CAST(0 AS DOUBLE PRECISION) AS capacity \
+                 FROM turn_rollup_session r {SESSION_REPO_JOIN} \
+                 WHERE {} GROUP BY {repo_col}, r.model",
+                wh.join(" AND "),
+            ),
+        };
+        let mut rows = self.bucket_rows(sql, &args).await?;
+        // The repository of each session is looked up after grouping, for the rows that do not
+        // have it from a join.
+        let late = q.by_repo && q.repo.is_none();
+        if late && !by_repo {
+            rows = self.with_repos(tenant, rows, true).await?;
+        }
+        let edge_rows = self.edge_buckets(tenant, q, &edges).await?;
+        rows.extend(self.with_repos(tenant, edge_rows, late).await?);
+        Ok(rows)
+    }
+
+    /// The sessions of a range (as `q` filters it, only those of `only` if given) that were
+    /// active at one of its edges: a row of theirs lies partly inside. With the first and last
+    /// turn over their rows that reach into the range.
+    async fn edge_sessions(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+        only: Option<&[String]>,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let since = q.since_us.unwrap_or(i64::MIN);
+        let until = q.until_us.unwrap_or(i64::MAX);
+        if q.since_us.is_none() && q.until_us.is_none() {
+            return Ok(Vec::new());
+        }
         let mut args = vec![Arg::S(tenant.to_string()), Arg::I(since), Arg::I(until)];
         let mut wh = vec![
             "r.tenant = $1".to_string(),
             "r.last_us >= $2".into(),
             "r.first_us < $3".into(),
         ];
-        for (val, col) in [
-            (&q.repo, "COALESCE(s.repo_id, '')"),
-            (&q.device, "r.device_id"),
-            (&q.model, "r.model"),
-            (&q.source, "r.source"),
-        ] {
-            if let Some(v) = val {
-                args.push(Arg::S(v.clone()));
-                wh.push(format!("{col} = ${}", args.len()));
-            }
+        wh.extend(session_filters(q, &mut args));
+        if let Some(only) = only {
+            wh.push(format!(
+                "r.session_id IN ({})",
+                placeholders(only, &mut args)
+            ));
         }
+        // Sessions with a row across an edge (whatever the filters), then their span over the
+        // rows the filters keep.
         let sql = format!(
-            "SELECT r.first_us AS first_us, r.last_us AS last_us, r.model AS model, \
-             r.session_id AS session, '' AS device, {} AS repo, r.turns AS turns, \
-             r.tokens_in AS tin, r.tokens_out AS tout, r.cache_creation_tokens AS tcc, \
-             r.cache_read_tokens AS tcr, r.carried_turns AS cturns, r.carried_tokens_in AS cin, \
-             r.carried_tokens_out AS cout, r.carried_cache_creation_tokens AS ccc, \
-             r.carried_cache_read_tokens AS ccr, r.cost_usd AS cost, r.latency_ms AS lat, \
-             r.features AS features, r.capacity AS capacity \
-             FROM turn_rollup_session r {} WHERE {}",
-            if q.by_repo && join {
-                "COALESCE(s.repo_id, '')"
-            } else {
-                "''"
-            },
-            if join {
-                "LEFT JOIN report_sessions s ON s.tenant = r.tenant AND s.session_id = r.session_id"
+            "SELECT r.session_id AS session, MIN(r.first_us) AS f, MAX(r.last_us) AS l \
+             FROM turn_rollup_session r {} WHERE {} AND r.session_id IN \
+             (SELECT e.session_id FROM turn_rollup_session e WHERE e.tenant = $1 \
+             AND e.last_us >= $2 AND e.first_us < $3 AND (e.first_us < $2 OR e.last_us >= $3)) \
+             GROUP BY r.session_id",
+            if q.repo.is_some() {
+                SESSION_REPO_JOIN
             } else {
                 ""
             },
             wh.join(" AND "),
         );
-        let mut rows = self.bucket_rows(sql, &args).await?;
-        // Each session's span over its rows (that passed the filters).
-        let mut spans: std::collections::HashMap<&str, (i64, i64)> =
-            std::collections::HashMap::new();
-        for r in &rows {
-            let e = spans
-                .entry(r.session.as_str())
-                .or_insert((r.first_us, r.last_us));
-            e.0 = e.0.min(r.first_us);
-            e.1 = e.1.max(r.last_us);
-        }
-        // Sessions active at the range's start, and (the others) at its end.
+        let spans: Vec<(String, i64, i64)> = per_backend!(self.reader(), |pool| {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for a in &args {
+                query = match a {
+                    Arg::I(v) => query.bind(*v),
+                    Arg::S(v) => query.bind(v.as_str()),
+                    Arg::F(v) => query.bind(*v),
+                };
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<(String, i64, i64), StoreError> {
+                    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(spans
+            .into_iter()
+            .filter(|&(_, first, last)| first < since || last >= until)
+            .collect())
+    }
+
+    /// The groups of the sessions in `edges` (from [`Store::edge_sessions`]) over the range,
+    /// from the 15-minute rollup: for those active at the start, the buckets from the start to
+    /// their last turn; for the others, from their first turn to the end.
+    async fn edge_buckets(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+        edges: &[(String, i64, i64)],
+    ) -> Result<Vec<BucketRow>, StoreError> {
+        let since = q.since_us.unwrap_or(i64::MIN);
+        let until = q.until_us.unwrap_or(i64::MAX);
         let mut at_start: Vec<String> = Vec::new();
         let mut at_end: Vec<String> = Vec::new();
         let (mut start_last, mut end_first) = (since, until);
-        for (&session, &(first, last)) in &spans {
-            if first < since {
-                at_start.push(session.to_string());
-                start_last = start_last.max(last);
-            } else if last >= until {
-                at_end.push(session.to_string());
-                end_first = end_first.min(first);
+        for (session, first, last) in edges {
+            if *first < since {
+                at_start.push(session.clone());
+                start_last = start_last.max(*last);
+            } else {
+                at_end.push(session.clone());
+                end_first = end_first.min(*first);
             }
         }
-        drop(spans);
-        if at_start.is_empty() && at_end.is_empty() {
-            return self.with_repos(tenant, rows, late_repo).await;
-        }
-        let edge: HashSet<&str> = at_start.iter().chain(&at_end).map(String::as_str).collect();
-        rows.retain(|r| !edge.contains(r.session.as_str()));
-        drop(edge);
-        // Their turns in the range lie between the start and their last turn, or between their
-        // first turn and the end: only those buckets are read.
-        let mut edges = Vec::new();
+        let mut windows = Vec::new();
         if !at_start.is_empty() {
             let hi = until.min(bucket_of(start_last).saturating_add(BUCKET_US));
-            edges.push((at_start, since, hi));
+            windows.push((at_start, since, hi));
         }
         if !at_end.is_empty() {
-            edges.push((at_end, since.max(bucket_of(end_first)), until));
+            windows.push((at_end, since.max(bucket_of(end_first)), until));
         }
-        for (sessions, lo, hi) in edges {
+        let mut rows = Vec::new();
+        for (sessions, lo, hi) in windows {
             let window = BucketQuery {
                 since_us: Some(lo),
                 until_us: Some(hi),
                 grain_us: None,
                 by_session: true,
                 by_device: false,
-                by_repo: q.by_repo && join,
+                // The repository through the join when a filter needs it; otherwise the
+                // caller looks it up.
+                by_repo: q.repo.is_some(),
                 ..q.clone()
             };
             for chunk in sessions.chunks(EDGE_CHUNK) {
                 rows.extend(self.grouped_buckets(tenant, &window, chunk).await?);
             }
         }
-        self.with_repos(tenant, rows, late_repo).await
+        Ok(rows)
+    }
+
+    /// Candidates for the `n` costliest sessions of a range (as `q` filters it), ranked by a
+    /// cost computed in SQL from the per-session rollup with the price of each model
+    /// (`prices`: (stored model name, USD per million input, output, cache write, cache read
+    /// tokens); a model not listed costs only what its turns carried). That cost differs from
+    /// the report's (priced in Rust, summed in another order) only by rounding, so the
+    /// candidates are the top `n` and every session within a billionth of the `n`-th's cost
+    /// (when more than [`BAND`] are, the costliest then first by id: ties), plus the sessions
+    /// active at an edge of the range (whose SQL cost would count turns outside it). The caller
+    /// prices the candidates exactly and keeps the top `n`.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn top_session_candidates(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+        prices: &[(String, [f64; 4])],
+        n: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let since = q.since_us.unwrap_or(i64::MIN);
+        let until = q.until_us.unwrap_or(i64::MAX);
+        let edges = self.edge_sessions(tenant, q, None).await?;
+        let mut out: Vec<String> = edges.iter().map(|(s, _, _)| s.clone()).collect();
+        if n == 0 {
+            return Ok(out);
+        }
+        let mut args = vec![Arg::S(tenant.to_string()), Arg::I(since), Arg::I(until)];
+        let mut wh = vec![
+            "r.tenant = $1".to_string(),
+            "r.last_us >= $2".into(),
+            "r.last_us < $3".into(),
+            "r.first_us >= $2".into(),
+        ];
+        wh.extend(session_filters(q, &mut args));
+        if !out.is_empty() {
+            wh.push(format!(
+                "r.session_id NOT IN ({})",
+                placeholders(&out, &mut args)
+            ));
+        }
+        let mut values = Vec::new();
+        for (model, p) in prices {
+            args.push(Arg::S(model.clone()));
+            let m = args.len();
+            for v in p {
+                args.push(Arg::F(*v));
+            }
+            values.push(format!(
+                "(${m}, ${}, ${}, ${}, ${})",
+                m + 1,
+                m + 2,
+                m + 3,
+                m + 4
+            ));
+        }
+        // A model without a price: its uncarried tokens cost nothing here, as in the report.
+        let priced = if values.is_empty() {
+            ("".to_string(), "0.0".to_string())
+        } else {
+            (
+                format!(
+                    "WITH p (model, pin, pout, pcc, pcr) AS (VALUES {}) ",
+                    values.join(", ")
+                ),
+                "COALESCE((r.tokens_in - r.carried_tokens_in) * p.pin \
+                 + (r.tokens_out - r.carried_tokens_out) * p.pout \
+                 + (r.cache_creation_tokens - r.carried_cache_creation_tokens) * p.pcc \
+                 + (r.cache_read_tokens - r.carried_cache_read_tokens) * p.pcr, 0.0) / 1000000.0"
+                    .to_string(),
+            )
+        };
+        let from_prices = if values.is_empty() {
+            ""
+        } else {
+            "LEFT JOIN p ON p.model = r.model"
+        };
+        // n and the sessions within rounding of the n-th: at most BAND more.
+        let limit = n + BAND;
+        let sql = format!(
+            "{}SELECT r.session_id AS session, SUM(r.cost_usd + {}) AS c \
+             FROM turn_rollup_session r {from_prices} {} WHERE {} \
+             GROUP BY r.session_id ORDER BY c DESC, r.session_id LIMIT {limit}",
+            priced.0,
+            priced.1,
+            if q.repo.is_some() {
+                SESSION_REPO_JOIN
+            } else {
+                ""
+            },
+            wh.join(" AND "),
+        );
+        let ranked: Vec<(String, f64)> = per_backend!(self.reader(), |pool| {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for a in &args {
+                query = match a {
+                    Arg::I(v) => query.bind(*v),
+                    Arg::S(v) => query.bind(v.as_str()),
+                    Arg::F(v) => query.bind(*v),
+                };
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<(String, f64), StoreError> {
+                    let c: Option<f64> = r.try_get(1)?;
+                    Ok((r.try_get(0)?, c.unwrap_or(0.0)))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        let Some(&(_, nth)) = ranked.get(n - 1) else {
+            // Fewer sessions than n: all of them.
+            out.extend(ranked.into_iter().map(|(s, _)| s));
+            return Ok(out);
+        };
+        let f = nth - 1e-9 * nth.abs().max(1.0);
+        out.extend(
+            ranked
+                .into_iter()
+                .take_while(|&(_, c)| c >= f)
+                .map(|(s, _)| s),
+        );
+        Ok(out)
+    }
+
+    /// Every model name stored in the tenant's per-session rollup.
+    ///
+    /// # Errors
+    /// Driver errors.
+    pub async fn session_models(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT DISTINCT model FROM turn_rollup_session WHERE tenant = $1";
+        per_backend!(self.reader(), |pool| {
+            sqlx::query(SQL)
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| -> Result<String, StoreError> { Ok(r.try_get(0)?) })
+                .collect::<Result<Vec<_>, _>>()
+        })
     }
 
     /// Sets each row's repository to its session's when `late`.
@@ -577,8 +928,11 @@ impl Store {
         mut rows: Vec<BucketRow>,
         late: bool,
     ) -> Result<Vec<BucketRow>, StoreError> {
-        if late {
-            let repos = self.session_repos(tenant).await?;
+        if late && !rows.is_empty() {
+            let mut sessions: Vec<&str> = rows.iter().map(|r| r.session.as_str()).collect();
+            sessions.sort_unstable();
+            sessions.dedup();
+            let repos = self.session_repos(tenant, &sessions).await?;
             for r in &mut rows {
                 if let Some(repo) = repos.get(&r.session) {
                     r.repo.clone_from(repo);
@@ -608,13 +962,18 @@ impl Store {
         // The hourly table has no session: usable when no session or repository is involved
         // and every boundary the query draws falls on the hour.
         let on_hour = |v: Option<i64>| v.is_none_or(|v| v.rem_euclid(HOUR_US) == 0);
+        let on_day = |v: Option<i64>| v.is_none_or(|v| v.rem_euclid(DAY_US) == 0);
         let hourly = !q.by_session
             && !join
             && q.session.is_none()
             && on_hour(q.grain_us)
             && on_hour(q.since_us)
             && on_hour(q.until_us);
-        let table = if hourly {
+        // The daily table likewise, when every boundary falls on a UTC day.
+        let daily = hourly && on_day(q.grain_us) && on_day(q.since_us) && on_day(q.until_us);
+        let table = if daily {
+            "turn_rollup_daily"
+        } else if hourly {
             "turn_rollup_hourly"
         } else {
             "turn_rollup"
@@ -688,15 +1047,31 @@ impl Store {
         self.with_repos(tenant, rows, late_repo).await
     }
 
-    /// Every session's repository, for a tenant.
+    /// The repositories of `sessions` (every session's when they are many), for a tenant.
     async fn session_repos(
         &self,
         tenant: &str,
+        sessions: &[&str],
     ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-        const SQL: &str = "SELECT session_id, repo_id FROM report_sessions WHERE tenant = $1";
+        const ALL: &str = "SELECT session_id, repo_id FROM report_sessions WHERE tenant = $1";
+        let mut args = vec![Arg::S(tenant.to_string())];
+        let sql = if sessions.len() > EDGE_CHUNK {
+            ALL.to_string()
+        } else {
+            let list: Vec<String> = sessions.iter().map(|s| (*s).to_string()).collect();
+            format!(
+                "{ALL} AND session_id IN ({})",
+                placeholders(&list, &mut args)
+            )
+        };
         per_backend!(self.reader(), |pool| {
-            sqlx::query(SQL)
-                .bind(tenant)
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for a in &args {
+                if let Arg::S(v) = a {
+                    query = query.bind(v.as_str());
+                }
+            }
+            query
                 .fetch_all(pool)
                 .await?
                 .iter()
@@ -714,6 +1089,7 @@ impl Store {
                 query = match a {
                     Arg::I(v) => query.bind(*v),
                     Arg::S(v) => query.bind(v.as_str()),
+                    Arg::F(v) => query.bind(*v),
                 };
             }
             query

@@ -391,8 +391,8 @@ fn exported(
 }
 
 /// The overview's "top sessions" are the ten costliest rows of `/v1/report?kind=session` for
-/// the same range and filters (ties by id), figure for figure; its "top repositories" are those
-/// rows summed per repository. Ranges whose edges cut sessions included.
+/// the same range and filters (ties by id), figure for figure, and its "top repositories" the
+/// costliest rows of `/v1/report?kind=repo`. Ranges whose edges cut sessions included.
 async fn the_overview_top_lists_are_the_top_of_the_session_report(
     h: &Harness,
 ) -> anyhow::Result<()> {
@@ -413,44 +413,11 @@ async fn the_overview_top_lists_are_the_top_of_the_session_report(
             rows.len() > 10,
             "{range}: more sessions than the list shows"
         );
-        // Repositories: the rows summed per repository in report order, costliest ten.
-        let mut repos: std::collections::BTreeMap<String, Value> = Default::default();
-        for r in &rows {
-            let repo = r["project"].as_str().unwrap_or("").to_string();
-            let e = repos.entry(repo.clone()).or_insert_with(|| {
-                serde_json::json!({"key": repo, "turns": 0, "input_tokens": 0, "output_tokens": 0,
-                    "cache_creation_tokens": 0, "cache_read_tokens": 0, "total_tokens": 0,
-                    "cost_usd": 0.0, "models": [], "breakdown": []})
-            });
-            for k in [
-                "turns",
-                "input_tokens",
-                "output_tokens",
-                "cache_creation_tokens",
-                "cache_read_tokens",
-                "total_tokens",
-            ] {
-                e[k] = (e[k].as_u64().unwrap_or(0) + r[k].as_u64().unwrap_or(0)).into();
-            }
-            e["cost_usd"] = (e["cost_usd"].as_f64().unwrap_or(0.0)
-                + r["cost_usd"].as_f64().unwrap_or(0.0))
-            .into();
-            let mut models: Vec<Value> = e["models"].as_array().cloned().unwrap_or_default();
-            for m in r["models"].as_array().into_iter().flatten() {
-                if !models.contains(m) {
-                    models.push(m.clone());
-                }
-            }
-            models.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
-            e["models"] = models.into();
-            if r["breakdown"]
-                .as_array()
-                .is_some_and(|b| b.iter().any(|b| b["priced"] == false))
-            {
-                e["breakdown"] = serde_json::json!([{"priced": false}]);
-            }
-        }
-        let mut repos: Vec<Value> = repos.into_values().collect();
+        let (_, api) = h
+            .get(&format!("/v1/report?kind=repo&{range}"), &ingest)
+            .await?;
+        let mut repos: Vec<Value> = api["rows"].as_array().cloned().unwrap_or_default();
+        assert!(repos.len() > 1, "{range}: {api}");
         let by_cost = |x: &Value, y: &Value| {
             let c = |v: &Value| v["cost_usd"].as_f64().unwrap_or(0.0);
             c(y).total_cmp(&c(x))

@@ -460,6 +460,7 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
         "DELETE FROM turn_rollup_hourly",
         "DELETE FROM report_sessions",
         "DELETE FROM turn_rollup_session",
+        "DELETE FROM turn_rollup_daily",
         "UPDATE events SET rolled = NULL",
     ];
     if h.url.starts_with("sqlite:") {
@@ -517,6 +518,9 @@ fn at(minutes: i64) -> &'static str {
         .leak()
 }
 
+/// Which turns a report filter keeps.
+type Keep<'a> = &'a dyn Fn(&T) -> bool;
+
 /// The session report reads whole sessions from the per-session rollup and sums the sessions
 /// active at a range's edges from the 15-minute rollup: for ranges whose edges cut sessions, in
 /// several zones, with and without filters, it equals the CLI's report over the same turns.
@@ -543,7 +547,7 @@ async fn session_report_is_exact_at_the_edges_of_a_range(h: &Harness) -> anyhow:
             let path = api_path(&c);
             // Unfiltered, and filtered by one repository, device and model: each equal to the
             // CLI's report over only the turns the filter keeps.
-            let filters: [(&str, &dyn Fn(&T) -> bool); 4] = [
+            let filters: [(&str, Keep); 4] = [
                 ("", &|_| true),
                 ("&repo=infra", &|t| repo_of(t.session) == "infra"),
                 ("&device=dev-a", &|t| device_of(t.session) == "dev-a"),
@@ -568,8 +572,68 @@ async fn session_report_is_exact_at_the_edges_of_a_range(h: &Harness) -> anyhow:
 }
 crate::both_backends!(session_report_is_exact_at_the_edges_of_a_range);
 
-/// A database migrated before the per-session rollup existed gets it filled from the 15-minute
-/// rollup by migration 0008: the session report is the same before and after.
+/// `report::top_sessions` (the overview's list) gives the first `n` rows of the session report
+/// sorted by cost (ties by id), for every `n`: the database's ranking only picks candidates,
+/// including when it must fetch more of them (few fetched for small `n`; all costs tied at zero
+/// for an unpriced model) and for sessions cut by the range's edges.
+async fn top_sessions_are_the_costliest_rows_of_the_session_report(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    use agentos_collector::report::{ReportQuery, top_sessions};
+    let key = h.key("acme").await?;
+    post_all(h, &key, &mixed_sessions()).await?;
+    let store =
+        agentos_collector::Store::connect(&h.url, &agentos_collector::StoreOptions::default())
+            .await?;
+    let prices = PriceTable::embedded();
+    let queries = [
+        ReportQuery::default(),
+        ReportQuery {
+            since: Some(at(3 * 1440 + 615).into()),
+            until: Some(at(21 * 1440 + 90).into()),
+            ..ReportQuery::default()
+        },
+        ReportQuery {
+            since: Some("2026-11-02".into()),
+            until: Some("2026-11-16".into()),
+            tz: Some("Asia/Kolkata".into()),
+            repo: Some("infra".into()),
+            ..ReportQuery::default()
+        },
+        ReportQuery {
+            model: Some("mystery-model-1".into()),
+            ..ReportQuery::default()
+        },
+    ];
+    for q in queries {
+        let full = agentos_collector::report::run(
+            &store,
+            "acme",
+            &ReportQuery {
+                kind: Some("session".into()),
+                ..q.clone()
+            },
+            &prices,
+            NOW_US,
+        )
+        .await?;
+        let mut rows = full.report.rows.clone();
+        assert!(rows.len() > 5, "{q:?}: {}", rows.len());
+        rows.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
+        for n in [1, 2, 3, 7, 10, 100] {
+            let top = top_sessions(&store, "acme", &q, &prices, NOW_US, n).await?;
+            let want: Vec<_> = rows.iter().take(n).cloned().collect();
+            assert_eq!(top.rows, want, "{q:?}, n = {n}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+crate::both_backends!(top_sessions_are_the_costliest_rows_of_the_session_report);
+
+/// A database migrated before the per-session and daily rollups existed gets them filled from
+/// the 15-minute and hourly rollups by migration 0008: the reports are the same before and
+/// after.
 async fn the_session_rollup_is_filled_in_by_its_migration(h: &Harness) -> anyhow::Result<()> {
     let key = h.key("acme").await?;
     post_all(h, &key, &mixed_sessions()).await?;
@@ -579,9 +643,17 @@ async fn the_session_rollup_is_filled_in_by_its_migration(h: &Harness) -> anyhow
         before["rows"].as_array().is_some_and(|r| r.len() > 10),
         "{before}"
     );
+    // Whole UTC days: read from the daily table.
+    let days = "/v1/report?kind=daily&since=2026-10-27&until=2026-11-20";
+    let (_, days_before) = h.get(days, &key).await?;
+    assert!(
+        days_before["rows"].as_array().is_some_and(|r| r.len() > 10),
+        "{days_before}"
+    );
     // Back to the schema before 0008, then a collector starts and migrates.
     let undo = [
         "DROP TABLE turn_rollup_session",
+        "DROP TABLE turn_rollup_daily",
         "DELETE FROM _sqlx_migrations WHERE version = 8",
     ];
     if h.url.starts_with("sqlite:") {
@@ -605,6 +677,8 @@ async fn the_session_rollup_is_filled_in_by_its_migration(h: &Harness) -> anyhow
         .await;
     let (_, after) = h.get(&path, &key).await?;
     assert_eq!(after, before);
+    let (_, days_after) = h.get(days, &key).await?;
+    assert_eq!(days_after, days_before);
     Ok(())
 }
 crate::both_backends!(the_session_rollup_is_filled_in_by_its_migration);
