@@ -347,7 +347,7 @@ pub async fn top_sessions(
     let plan = plan(&q, prices, now_us)?;
     let db = |e: crate::store::StoreError| ApiError::from_store(&e);
     let table: Vec<(String, [f64; 4])> = store
-        .session_models(tenant)
+        .models_in(tenant, &plan.buckets)
         .await
         .map_err(db)?
         .into_iter()

@@ -332,7 +332,7 @@ const EDGE_CHUNK: usize = 500;
 
 /// Most sessions [`Store::top_session_candidates`] adds whose cost is within rounding of the
 /// n-th's (ties): the first by id.
-const BAND: usize = 200;
+const BAND: usize = 50;
 
 /// Most sessions a per-session query lists by id (edges plus the caller's); beyond, the
 /// range's 15-minute rows are grouped instead.
@@ -819,50 +819,37 @@ impl Store {
                 placeholders(&out, &mut args)
             ));
         }
-        let mut values = Vec::new();
+        // Each model's uncarried tokens at its price; a model not listed costs only what its
+        // turns carried, as in the report.
+        let mut cases = Vec::new();
         for (model, p) in prices {
             args.push(Arg::S(model.clone()));
             let m = args.len();
             for v in p {
                 args.push(Arg::F(*v));
             }
-            values.push(format!(
-                "(${m}, ${}, ${}, ${}, ${})",
+            cases.push(format!(
+                "WHEN ${m} THEN (r.tokens_in - r.carried_tokens_in) * ${} \
+                 + (r.tokens_out - r.carried_tokens_out) * ${} \
+                 + (r.cache_creation_tokens - r.carried_cache_creation_tokens) * ${} \
+                 + (r.cache_read_tokens - r.carried_cache_read_tokens) * ${}",
                 m + 1,
                 m + 2,
                 m + 3,
                 m + 4
             ));
         }
-        // A model without a price: its uncarried tokens cost nothing here, as in the report.
-        let priced = if values.is_empty() {
-            ("".to_string(), "0.0".to_string())
+        let priced = if cases.is_empty() {
+            "0.0".to_string()
         } else {
-            (
-                format!(
-                    "WITH p (model, pin, pout, pcc, pcr) AS (VALUES {}) ",
-                    values.join(", ")
-                ),
-                "COALESCE((r.tokens_in - r.carried_tokens_in) * p.pin \
-                 + (r.tokens_out - r.carried_tokens_out) * p.pout \
-                 + (r.cache_creation_tokens - r.carried_cache_creation_tokens) * p.pcc \
-                 + (r.cache_read_tokens - r.carried_cache_read_tokens) * p.pcr, 0.0) / 1000000.0"
-                    .to_string(),
-            )
-        };
-        let from_prices = if values.is_empty() {
-            ""
-        } else {
-            "LEFT JOIN p ON p.model = r.model"
+            format!("CASE r.model {} ELSE 0.0 END", cases.join(" "))
         };
         // n and the sessions within rounding of the n-th: at most BAND more.
         let limit = n + BAND;
         let sql = format!(
-            "{}SELECT r.session_id AS session, SUM(r.cost_usd + {}) AS c \
-             FROM turn_rollup_session r {from_prices} {} WHERE {} \
+            "SELECT r.session_id AS session, SUM(r.cost_usd + ({priced}) / 1000000.0) AS c \
+             FROM turn_rollup_session r {} WHERE {} \
              GROUP BY r.session_id ORDER BY c DESC, r.session_id LIMIT {limit}",
-            priced.0,
-            priced.1,
             if q.repo.is_some() {
                 SESSION_REPO_JOIN
             } else {
@@ -904,15 +891,27 @@ impl Store {
         Ok(out)
     }
 
-    /// Every model name stored in the tenant's per-session rollup.
+    /// The model names of the tenant's turns in the UTC days that overlap the range of `q`
+    /// (from the daily rollup).
     ///
     /// # Errors
     /// Driver errors.
-    pub async fn session_models(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
-        const SQL: &str = "SELECT DISTINCT model FROM turn_rollup_session WHERE tenant = $1";
+    pub async fn models_in(
+        &self,
+        tenant: &str,
+        q: &BucketQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        const SQL: &str = "SELECT DISTINCT model FROM turn_rollup_daily WHERE tenant = $1 \
+            AND bucket_us >= $2 AND bucket_us < $3";
+        let since = q
+            .since_us
+            .map_or(i64::MIN, |v| v.div_euclid(DAY_US) * DAY_US);
+        let until = q.until_us.unwrap_or(i64::MAX);
         per_backend!(self.reader(), |pool| {
             sqlx::query(SQL)
                 .bind(tenant)
+                .bind(since)
+                .bind(until)
                 .fetch_all(pool)
                 .await?
                 .iter()
