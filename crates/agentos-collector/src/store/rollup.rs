@@ -234,93 +234,137 @@ async fn write(
             });
         add(d, s);
     }
+    // One multi-row upsert per table (rows in key order, so two transactions lock shared rows
+    // in one order).
     for (upsert, rows) in [(UPSERT_DAILY, &daily), (UPSERT_HOURLY, &hourly)] {
-        for (&(bucket, model, source, carried), s) in rows {
-            per_backend!(&mut *tx, |t| {
-                sqlx::query(upsert)
-                    .bind(tenant)
-                    .bind(bucket)
-                    .bind(model)
-                    .bind(device_id)
-                    .bind(source)
-                    .bind(carried)
-                    .bind(s.turns)
-                    .bind(s.tin)
-                    .bind(s.tout)
-                    .bind(s.tcc)
-                    .bind(s.tcr)
-                    .bind(s.latency)
-                    .bind(s.cost)
-                    .bind(s.features)
-                    .bind(s.capacity)
-                    .bind(s.first)
-                    .bind(s.last)
-                    .execute(&mut **t)
-                    .await?;
-            });
+        let rows: Vec<Vec<V<'_>>> = rows
+            .iter()
+            .map(|(&(bucket, model, source, carried), s)| {
+                time_row([tenant, model, device_id, source], bucket, carried, s)
+            })
+            .collect();
+        upsert_many(tx, upsert, &rows).await?;
+    }
+    let rows: Vec<Vec<V<'_>>> = sums
+        .iter()
+        .map(|(&(bucket, session, model, source, carried), s)| {
+            let mut r = time_row([tenant, model, device_id, source], bucket, carried, s);
+            // turn_rollup's columns: the session after the bucket.
+            r.insert(2, V::S(session));
+            r
+        })
+        .collect();
+    upsert_many(tx, UPSERT, &rows).await?;
+    let rows: Vec<Vec<V<'_>>> = per_session
+        .iter()
+        .map(|(&(session, model, source), (s, c))| {
+            vec![
+                V::S(tenant),
+                V::S(session),
+                V::S(model),
+                V::S(device_id),
+                V::S(source),
+                V::I(s.turns),
+                V::F(s.tin),
+                V::F(s.tout),
+                V::F(s.tcc),
+                V::F(s.tcr),
+                V::I(c.turns),
+                V::F(c.tin),
+                V::F(c.tout),
+                V::F(c.tcc),
+                V::F(c.tcr),
+                V::F(s.cost),
+                V::F(s.latency),
+                V::F(s.features),
+                V::F(s.capacity),
+                V::I(s.first),
+                V::I(s.last),
+            ]
+        })
+        .collect();
+    upsert_many(tx, UPSERT_SESSION, &rows).await?;
+    let rows: Vec<Vec<V<'_>>> = sessions
+        .iter()
+        .map(|(&session, &repo)| vec![V::S(tenant), V::S(session), V::S(repo)])
+        .collect();
+    upsert_many(tx, SESSION_UPSERT, &rows).await?;
+    Ok(())
+}
+
+/// A row of the hourly or daily table (`turn_rollup` with the session inserted at 2):
+/// `[tenant, model, device, source]`.
+fn time_row<'a>(k: [&'a str; 4], bucket: i64, carried: i64, s: &Sums) -> Vec<V<'a>> {
+    let [tenant, model, device_id, source] = k;
+    vec![
+        V::S(tenant),
+        V::I(bucket),
+        V::S(model),
+        V::S(device_id),
+        V::S(source),
+        V::I(carried),
+        V::I(s.turns),
+        V::F(s.tin),
+        V::F(s.tout),
+        V::F(s.tcc),
+        V::F(s.tcr),
+        V::F(s.latency),
+        V::F(s.cost),
+        V::F(s.features),
+        V::F(s.capacity),
+        V::I(s.first),
+        V::I(s.last),
+    ]
+}
+
+/// A value bound into a multi-row upsert.
+enum V<'a> {
+    I(i64),
+    F(f64),
+    S(&'a str),
+}
+
+/// Rows per multi-row statement: 21 columns × 400 stays under SQLite's 32,766 parameters.
+const UPSERT_ROWS: usize = 400;
+
+/// Runs `sql` (a one-row `INSERT … VALUES ($1, …) ON CONFLICT …` statement) for all `rows` at
+/// once: its VALUES list repeated per row, in chunks of [`UPSERT_ROWS`]. The rows' keys must
+/// be distinct (PostgreSQL refuses to update one row twice in a statement).
+async fn upsert_many(tx: &mut Tx<'_>, sql: &str, rows: &[Vec<V<'_>>]) -> Result<(), StoreError> {
+    // The statements are this module's constants, all of that shape.
+    let values_at = sql.find(" VALUES (").unwrap_or(sql.len());
+    let conflict_at = sql.find(" ON CONFLICT").unwrap_or(sql.len());
+    for chunk in rows.chunks(UPSERT_ROWS) {
+        let mut text = String::with_capacity(sql.len() + chunk.len() * 128);
+        text.push_str(&sql[..values_at]);
+        text.push_str(" VALUES ");
+        let mut n = 0usize;
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push('(');
+            for j in 0..row.len() {
+                n += 1;
+                if j > 0 {
+                    text.push_str(", ");
+                }
+                text.push('$');
+                text.push_str(&n.to_string());
+            }
+            text.push(')');
         }
-    }
-    for (&(bucket, session, model, source, carried), s) in sums {
+        text.push_str(&sql[conflict_at..]);
         per_backend!(&mut *tx, |t| {
-            sqlx::query(UPSERT)
-                .bind(tenant)
-                .bind(bucket)
-                .bind(session)
-                .bind(model)
-                .bind(device_id)
-                .bind(source)
-                .bind(carried)
-                .bind(s.turns)
-                .bind(s.tin)
-                .bind(s.tout)
-                .bind(s.tcc)
-                .bind(s.tcr)
-                .bind(s.latency)
-                .bind(s.cost)
-                .bind(s.features)
-                .bind(s.capacity)
-                .bind(s.first)
-                .bind(s.last)
-                .execute(&mut **t)
-                .await?;
-        });
-    }
-    for (&(session, model, source), (s, c)) in &per_session {
-        per_backend!(&mut *tx, |t| {
-            sqlx::query(UPSERT_SESSION)
-                .bind(tenant)
-                .bind(session)
-                .bind(model)
-                .bind(device_id)
-                .bind(source)
-                .bind(s.turns)
-                .bind(s.tin)
-                .bind(s.tout)
-                .bind(s.tcc)
-                .bind(s.tcr)
-                .bind(c.turns)
-                .bind(c.tin)
-                .bind(c.tout)
-                .bind(c.tcc)
-                .bind(c.tcr)
-                .bind(s.cost)
-                .bind(s.latency)
-                .bind(s.features)
-                .bind(s.capacity)
-                .bind(s.first)
-                .bind(s.last)
-                .execute(&mut **t)
-                .await?;
-        });
-    }
-    for (&session, &repo) in sessions {
-        per_backend!(&mut *tx, |t| {
-            sqlx::query(SESSION_UPSERT)
-                .bind(tenant)
-                .bind(session)
-                .bind(repo)
-                .execute(&mut **t)
-                .await?;
+            let mut q = sqlx::query(AssertSqlSafe(text));
+            for v in chunk.iter().flatten() {
+                q = match v {
+                    V::I(x) => q.bind(*x),
+                    V::F(x) => q.bind(*x),
+                    V::S(x) => q.bind(*x),
+                };
+            }
+            q.execute(&mut **t).await?;
         });
     }
     Ok(())
@@ -550,7 +594,8 @@ impl Store {
         self.grouped_buckets(tenant, q, &[]).await
     }
 
-    /// The session report's groups for only the sessions in `only` (see [`Store::top_sessions`]).
+    /// The session report's groups for only the sessions in `only` (see
+    /// [`crate::report::top_sessions`]).
     ///
     /// # Errors
     /// Driver errors.
