@@ -236,6 +236,7 @@ async fn write(
     }
     // One multi-row upsert per table (rows in key order, so two transactions lock shared rows
     // in one order).
+    let mut parts: Vec<(&str, Vec<Vec<V<'_>>>)> = Vec::new();
     for (upsert, rows) in [(UPSERT_DAILY, &daily), (UPSERT_HOURLY, &hourly)] {
         let rows: Vec<Vec<V<'_>>> = rows
             .iter()
@@ -243,7 +244,7 @@ async fn write(
                 time_row([tenant, model, device_id, source], bucket, carried, s)
             })
             .collect();
-        upsert_many(tx, upsert, &rows).await?;
+        parts.push((upsert, rows));
     }
     let rows: Vec<Vec<V<'_>>> = sums
         .iter()
@@ -254,7 +255,7 @@ async fn write(
             r
         })
         .collect();
-    upsert_many(tx, UPSERT, &rows).await?;
+    parts.push((UPSERT, rows));
     let rows: Vec<Vec<V<'_>>> = per_session
         .iter()
         .map(|(&(session, model, source), (s, c))| {
@@ -283,13 +284,13 @@ async fn write(
             ]
         })
         .collect();
-    upsert_many(tx, UPSERT_SESSION, &rows).await?;
+    parts.push((UPSERT_SESSION, rows));
     let rows: Vec<Vec<V<'_>>> = sessions
         .iter()
         .map(|(&session, &repo)| vec![V::S(tenant), V::S(session), V::S(repo)])
         .collect();
-    upsert_many(tx, SESSION_UPSERT, &rows).await?;
-    Ok(())
+    parts.push((SESSION_UPSERT, rows));
+    upsert_all(tx, &parts).await
 }
 
 /// A row of the hourly or daily table (`turn_rollup` with the session inserted at 2):
@@ -327,45 +328,78 @@ enum V<'a> {
 /// Rows per multi-row statement: 21 columns × 400 stays under SQLite's 32,766 parameters.
 const UPSERT_ROWS: usize = 400;
 
-/// Runs `sql` (a one-row `INSERT … VALUES ($1, …) ON CONFLICT …` statement) for all `rows` at
-/// once: its VALUES list repeated per row, in chunks of [`UPSERT_ROWS`]. The rows' keys must
-/// be distinct (PostgreSQL refuses to update one row twice in a statement).
-async fn upsert_many(tx: &mut Tx<'_>, sql: &str, rows: &[Vec<V<'_>>]) -> Result<(), StoreError> {
-    // The statements are this module's constants, all of that shape.
+/// `sql` (a one-row `INSERT … VALUES ($1, …) ON CONFLICT …` statement, one of this module's
+/// constants) for all `rows`: its VALUES list repeated per row, placeholders from `$first`.
+fn values_sql(sql: &str, rows: &[Vec<V<'_>>], first: usize) -> String {
     let values_at = sql.find(" VALUES (").unwrap_or(sql.len());
     let conflict_at = sql.find(" ON CONFLICT").unwrap_or(sql.len());
-    for chunk in rows.chunks(UPSERT_ROWS) {
-        let mut text = String::with_capacity(sql.len() + chunk.len() * 128);
-        text.push_str(&sql[..values_at]);
-        text.push_str(" VALUES ");
-        let mut n = 0usize;
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
+    let mut text = String::with_capacity(sql.len() + rows.len() * 128);
+    text.push_str(&sql[..values_at]);
+    text.push_str(" VALUES ");
+    let mut n = first;
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        for j in 0..row.len() {
+            if j > 0 {
                 text.push_str(", ");
             }
-            text.push('(');
-            for j in 0..row.len() {
-                n += 1;
-                if j > 0 {
-                    text.push_str(", ");
-                }
-                text.push('$');
-                text.push_str(&n.to_string());
-            }
-            text.push(')');
+            text.push('$');
+            text.push_str(&n.to_string());
+            n += 1;
         }
-        text.push_str(&sql[conflict_at..]);
-        per_backend!(&mut *tx, |t| {
-            let mut q = sqlx::query(AssertSqlSafe(text));
-            for v in chunk.iter().flatten() {
-                q = match v {
-                    V::I(x) => q.bind(*x),
-                    V::F(x) => q.bind(*x),
-                    V::S(x) => q.bind(*x),
-                };
-            }
-            q.execute(&mut **t).await?;
-        });
+        text.push(')');
+    }
+    text.push_str(&sql[conflict_at..]);
+    text
+}
+
+/// Runs `text` with `values` bound in order.
+async fn run_bound(tx: &mut Tx<'_>, text: String, values: &[&V<'_>]) -> Result<(), StoreError> {
+    per_backend!(&mut *tx, |t| {
+        let mut q = sqlx::query(AssertSqlSafe(text));
+        for v in values {
+            q = match v {
+                V::I(x) => q.bind(*x),
+                V::F(x) => q.bind(*x),
+                V::S(x) => q.bind(*x),
+            };
+        }
+        q.execute(&mut **t).await?;
+    });
+    Ok(())
+}
+
+/// Most parameters of one PostgreSQL statement combining every table's upsert.
+const PG_COMBINED_PARAMS: usize = 30_000;
+
+/// Every table's multi-row upsert (`(statement, rows)`, rows with distinct keys: PostgreSQL
+/// refuses to update one row twice in a statement). On PostgreSQL, one statement (the upserts
+/// as data-modifying `WITH` queries, each run once and to completion): one round trip instead
+/// of one per table. On SQLite (in-process) one statement per table, in chunks of
+/// [`UPSERT_ROWS`] rows.
+async fn upsert_all(tx: &mut Tx<'_>, parts: &[(&str, Vec<Vec<V<'_>>>)]) -> Result<(), StoreError> {
+    let params: usize = parts.iter().flat_map(|(_, rows)| rows).map(Vec::len).sum();
+    if matches!(tx, PerBackend::Postgres(_)) && params > 0 && params <= PG_COMBINED_PARAMS {
+        let mut ctes = Vec::new();
+        let mut values: Vec<&V<'_>> = Vec::with_capacity(params);
+        for (i, (sql, rows)) in parts.iter().enumerate().filter(|(_, (_, r))| !r.is_empty()) {
+            ctes.push(format!(
+                "u{i} AS ({})",
+                values_sql(sql, rows, values.len() + 1)
+            ));
+            values.extend(rows.iter().flatten());
+        }
+        let text = format!("WITH {} SELECT 1", ctes.join(", "));
+        return run_bound(tx, text, &values).await;
+    }
+    for (sql, rows) in parts {
+        for chunk in rows.chunks(UPSERT_ROWS) {
+            let values: Vec<&V<'_>> = chunk.iter().flatten().collect();
+            run_bound(tx, values_sql(sql, chunk, 1), &values).await?;
+        }
     }
     Ok(())
 }
