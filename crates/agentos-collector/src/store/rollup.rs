@@ -234,8 +234,8 @@ async fn write(
             });
         add(d, s);
     }
-    // One multi-row upsert per table (rows in key order, so two transactions lock shared rows
-    // in one order).
+    // Multi-row upserts, every table's rows in key order so two transactions lock shared rows
+    // in one order (see upsert_all).
     let mut parts: Vec<(&str, Vec<Vec<V<'_>>>)> = Vec::new();
     for (upsert, rows) in [(UPSERT_DAILY, &daily), (UPSERT_HOURLY, &hourly)] {
         let rows: Vec<Vec<V<'_>>> = rows
