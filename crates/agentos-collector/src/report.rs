@@ -336,6 +336,56 @@ pub async fn run_with_rows(
     Ok((out, rows, plan))
 }
 
+/// The `n` costliest rows of the session report for `q` (ties by session id), each exactly as
+/// [`run`] with `kind=session` gives it, without building the other sessions' rows: the
+/// database ranks the sessions by a cost it computes with the table's prices
+/// ([`Store::top_session_candidates`]) and only the candidates are priced here.
+///
+/// # Errors
+/// As [`run`].
+pub async fn top_sessions(
+    store: &Store,
+    tenant: &str,
+    q: &ReportQuery,
+    prices: &PriceTable,
+    now_us: i64,
+    n: usize,
+) -> Result<Report, ApiError> {
+    let q = ReportQuery {
+        kind: Some("session".into()),
+        order: None,
+        last: None,
+        ..q.clone()
+    };
+    let plan = plan(&q, prices, now_us)?;
+    let db = |e: crate::store::StoreError| ApiError::from_store(&e);
+    let table: Vec<(String, [f64; 4])> = store
+        .models_in(tenant, &plan.buckets)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .filter_map(|m| {
+            // The price the aggregator uses: that of the canonical name.
+            let p = prices.lookup(&agentos_core::model::canonical_model(&m))?;
+            Some((m, [p.input, p.output, p.cache_creation, p.cache_read]))
+        })
+        .collect();
+    let candidates = store
+        .top_session_candidates(tenant, &plan.buckets, &table, n)
+        .await
+        .map_err(db)?;
+    let rows = store
+        .session_buckets_of(tenant, &plan.buckets, &candidates)
+        .await
+        .map_err(db)?;
+    let mut report = assemble(&plan.options, &rows, &[], prices).report;
+    report
+        .rows
+        .sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
+    report.rows.truncate(n);
+    Ok(report)
+}
+
 /// `GET /v1/report?kind=value`: features attributed to models (the same fold as the local
 /// `agentos report value` and the summary's `value` block, `agentos_core::attribution`), over
 /// the tenant's turns recorded in the range. Only turns that left under `full` are here.

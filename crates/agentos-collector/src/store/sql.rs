@@ -21,15 +21,20 @@ const SQLITE_MAX_ROWS: usize = 512;
 /// statement quadratic (60 % of ingest CPU in a profile).
 const SQLITE_ROW_PARAMS: usize = 17;
 
-/// INSERT statements by row count, built on first use. Clients send batches of a steady size,
-/// so a batch is usually one statement that sqlx already has prepared.
-static SQLITE_INSERTS: LazyLock<Mutex<HashMap<usize, Arc<str>>>> = LazyLock::new(Mutex::default);
+/// INSERT statements by row count and form, built on first use. Clients send batches of a
+/// steady size, so a batch is usually one statement that sqlx already has prepared.
+static SQLITE_INSERTS: LazyLock<Mutex<InsertCache>> = LazyLock::new(Mutex::default);
 
-fn sqlite_insert_sql(rows: usize) -> Arc<str> {
+/// (rows, skips stored ids) → statement.
+type InsertCache = HashMap<(usize, bool), Arc<str>>;
+
+/// The INSERT of `rows` events: plain (fails on an id already stored, inserting nothing) or,
+/// with `skip_stored`, `ON CONFLICT DO NOTHING RETURNING event_id`.
+fn sqlite_insert_sql(rows: usize, skip_stored: bool) -> Arc<str> {
     if let Some(sql) = SQLITE_INSERTS
         .lock()
         .ok()
-        .and_then(|m| m.get(&rows).cloned())
+        .and_then(|m| m.get(&(rows, skip_stored)).cloned())
     {
         return sql;
     }
@@ -45,11 +50,13 @@ fn sqlite_insert_sql(rows: usize) -> Arc<str> {
         }
         sql.push_str(&row);
     }
-    // RETURNING names the rows actually stored: only those enter the report rollup.
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING event_id");
+    if skip_stored {
+        // RETURNING names the rows actually stored: only those enter the report rollup.
+        sql.push_str(" ON CONFLICT DO NOTHING RETURNING event_id");
+    }
     let sql: Arc<str> = sql.into();
     if let Ok(mut m) = SQLITE_INSERTS.lock() {
-        m.insert(rows, sql.clone());
+        m.insert((rows, skip_stored), sql.clone());
     }
     sql
 }
@@ -223,29 +230,48 @@ async fn insert_events(
             while !rest.is_empty() {
                 let (chunk, tail) = rest.split_at(rest.len().min(SQLITE_MAX_ROWS));
                 rest = tail;
-                let mut q = sqlx::query(AssertSqlSafe(sqlite_insert_sql(chunk.len())));
-                for e in chunk {
-                    q = q
-                        .bind(tenant)
-                        .bind(e.event_id.as_str())
-                        .bind(device_id)
-                        .bind(e.seq)
-                        .bind(e.kind)
-                        .bind(e.recorded_at_us)
-                        .bind(e.model.as_deref())
-                        .bind(e.tokens_in)
-                        .bind(e.tokens_out)
-                        .bind(e.latency_ms)
-                        .bind(now_us)
-                        .bind(e.body.as_str())
-                        .bind(e.turn_key.as_deref())
-                        .bind(e.cache_creation_tokens)
-                        .bind(e.cache_read_tokens)
-                        .bind(e.session_id.as_deref())
-                        .bind(e.cost_usd);
-                }
-                for row in q.fetch_all(&mut **tx).await? {
-                    inserted.insert(row.try_get::<String, _>(0)?);
+                let bind_all = |sql: Arc<str>| {
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for e in chunk {
+                        q = q
+                            .bind(tenant)
+                            .bind(e.event_id.as_str())
+                            .bind(device_id)
+                            .bind(e.seq)
+                            .bind(e.kind)
+                            .bind(e.recorded_at_us)
+                            .bind(e.model.as_deref())
+                            .bind(e.tokens_in)
+                            .bind(e.tokens_out)
+                            .bind(e.latency_ms)
+                            .bind(now_us)
+                            .bind(e.body.as_str())
+                            .bind(e.turn_key.as_deref())
+                            .bind(e.cache_creation_tokens)
+                            .bind(e.cache_read_tokens)
+                            .bind(e.session_id.as_deref())
+                            .bind(e.cost_usd);
+                    }
+                    q
+                };
+                // Usually every event is new: a plain INSERT stores them all without handing
+                // 500 ids back through the driver one row at a time. When one is already
+                // stored (a retried batch) it fails and stores nothing (SQLite undoes the
+                // statement, the transaction goes on); then the rows actually stored are named.
+                match bind_all(sqlite_insert_sql(chunk.len(), false))
+                    .execute(&mut **tx)
+                    .await
+                {
+                    Ok(_) => inserted.extend(chunk.iter().map(|e| e.event_id.clone())),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        for row in bind_all(sqlite_insert_sql(chunk.len(), true))
+                            .fetch_all(&mut **tx)
+                            .await?
+                        {
+                            inserted.insert(row.try_get::<String, _>(0)?);
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

@@ -121,15 +121,16 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<SessionTurn>, StoreError> {
         // No index on session_id (it would cost every insert): the session's time span from
-        // the rollup bounds a scan of the turns-by-time index instead.
+        // the per-session rollup (a primary-key lookup) bounds a scan of the turns-by-time
+        // index instead.
         const SQL: &str = "SELECT recorded_at_us, device_id, COALESCE(model, '') AS model, \
             COALESCE(tokens_in, 0) AS tin, COALESCE(tokens_out, 0) AS tout, \
             COALESCE(cache_creation_tokens, 0) AS tcc, COALESCE(cache_read_tokens, 0) AS tcr, \
             latency_ms, cost_usd FROM events \
             WHERE tenant = $1 AND kind = 'turn' AND recorded_at_us >= \
-            (SELECT MIN(first_us) FROM turn_rollup WHERE tenant = $1 AND session_id = $2) \
+            (SELECT MIN(first_us) FROM turn_rollup_session WHERE tenant = $1 AND session_id = $2) \
             AND recorded_at_us <= \
-            (SELECT MAX(last_us) FROM turn_rollup WHERE tenant = $1 AND session_id = $2) \
+            (SELECT MAX(last_us) FROM turn_rollup_session WHERE tenant = $1 AND session_id = $2) \
             AND session_id = $2 ORDER BY recorded_at_us, seq LIMIT $3";
         let rows = match self.reader() {
             PerBackend::Sqlite(pool) => sqlx::query(SQL)

@@ -548,61 +548,6 @@ fn report_table(
     )
 }
 
-/// The session report's rows summed per repository, costliest first, top ten.
-fn repos_of(sessions: &Report) -> Report {
-    let mut by: BTreeMap<String, Row> = BTreeMap::new();
-    for r in &sessions.rows {
-        let repo = r.project.clone().unwrap_or_default();
-        let e = by.entry(repo.clone()).or_insert_with(|| Row {
-            key: repo,
-            project: None,
-            source: None,
-            end: None,
-            first: r.first.clone(),
-            last: r.last.clone(),
-            turns: 0,
-            tokens: Default::default(),
-            cost_usd: 0.0,
-            models: Vec::new(),
-            breakdown: Vec::new(),
-            unpriced_models: Vec::new(),
-            block: None,
-        });
-        e.turns += r.turns;
-        let (t, a) = (&mut e.tokens, &r.tokens);
-        t.input_tokens += a.input_tokens;
-        t.output_tokens += a.output_tokens;
-        t.cache_creation_tokens += a.cache_creation_tokens;
-        t.cache_read_tokens += a.cache_read_tokens;
-        t.total_tokens += a.total_tokens;
-        e.cost_usd += r.cost_usd;
-        e.first = e.first.clone().min(r.first.clone());
-        e.last = e.last.clone().max(r.last.clone());
-        for m in &r.models {
-            if !e.models.contains(m) {
-                e.models.push(m.clone());
-            }
-        }
-        // Only the priced flag matters for display ("+ unpriced").
-        e.breakdown
-            .extend(r.breakdown.iter().filter(|b| !b.priced).cloned());
-    }
-    let mut rows: Vec<Row> = by.into_values().collect();
-    for r in &mut rows {
-        r.models.sort();
-    }
-    rows.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
-    rows.truncate(10);
-    Report {
-        kind: agentos_ingest::report::ReportKind::Repo,
-        timezone: sessions.timezone.clone(),
-        week_start: None,
-        rows,
-        token_limit: None,
-        totals: sessions.totals.clone(),
-    }
-}
-
 /// `GET /`: the overview.
 ///
 /// # Errors
@@ -613,14 +558,17 @@ pub async fn overview(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let q = query(q)?.normalised(state.now_us());
-    let (daily, buckets, plan) = crate::report::run_with_rows(
-        state.store(),
-        &v.principal.tenant,
-        &q.report("daily"),
-        &state.inner.prices,
-        state.now_us(),
-    )
-    .await?;
+    // The three reads are independent: run them at once (separate pooled connections).
+    let tenant = &v.principal.tenant;
+    let prices = &state.inner.prices;
+    let now_us = state.now_us();
+    let (daily_q, session_q, repo_q) = (q.report("daily"), q.report("session"), q.report("repo"));
+    let (daily, sessions, repos) = tokio::try_join!(
+        crate::report::run_with_rows(state.store(), tenant, &daily_q, prices, now_us),
+        crate::report::top_sessions(state.store(), tenant, &session_q, prices, now_us, 10),
+        crate::report::run(state.store(), tenant, &repo_q, prices, now_us),
+    )?;
+    let (daily, buckets, plan) = daily;
     let models = models_of(&daily.report.rows);
     let rows = &daily.report.rows;
     let mut sections = vec![
@@ -703,13 +651,12 @@ pub async fn overview(
             feature_rows,
         )),
     });
-    let mut sessions = report(&state, &v, &q, "session").await?.report;
-    // Repositories from the same session rows (one rollup scan for both lists).
-    let repos = repos_of(&sessions);
-    sessions
+    // The repository report's rows, costliest first.
+    let mut repos = repos.report;
+    repos
         .rows
         .sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
-    sessions.rows.truncate(10);
+    repos.rows.truncate(10);
     let link = |r: &Row| format!("/sessions/{}", url_encode(&r.key));
     sections.push(Section {
         id: "top-sessions".into(),

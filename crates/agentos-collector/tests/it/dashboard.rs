@@ -7,7 +7,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 
 use crate::common::{Harness, NOW_US};
-use crate::report::{device_of, post_all, session_id, turns};
+use crate::report::{device_of, mixed_sessions, post_all, session_id, turns};
 
 pub(crate) async fn key_with(h: &Harness, tenant: &str, role: Role) -> anyhow::Result<String> {
     let (key, record) = generate_key_with_role(tenant, role, NOW_US)?;
@@ -346,6 +346,103 @@ crate::both_backends!(every_page_shows_the_report_figures_and_only_its_tenant);
 /// A one-time sign-in link: the GET changes nothing, the POST (with the form's CSRF token)
 /// signs in once; a second use, a link used as a cookie, an ingest key's link and an expired
 /// link are all refused.
+/// The overview's table of a report row, cell for cell: what the page must show for `r`.
+fn expected_cells(first: &str, r: &Value) -> Vec<(String, String)> {
+    let n = |k: &str| thousands(r[k].as_u64().unwrap_or(u64::MAX));
+    let mut cost = agentos_collector::web::pages::money(r["cost_usd"].as_f64().unwrap_or(-1.0));
+    let unpriced = r["breakdown"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|b| b["priced"] == false));
+    if unpriced {
+        cost.push_str(" + unpriced");
+    }
+    let models: Vec<&str> = r["models"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    vec![
+        (first.into(), r["key"].as_str().unwrap_or("").to_string()),
+        ("Turns".into(), n("turns")),
+        ("Input".into(), n("input_tokens")),
+        ("Output".into(), n("output_tokens")),
+        ("Cache write".into(), n("cache_creation_tokens")),
+        ("Cache read".into(), n("cache_read_tokens")),
+        ("Total tokens".into(), n("total_tokens")),
+        ("Cost (USD)".into(), cost),
+        ("Models".into(), models.join(" ")),
+    ]
+}
+
+/// The cells of an exported (JSON) page table, in header order.
+fn exported(
+    json: &str,
+    headers: &[(String, String)],
+) -> anyhow::Result<Vec<Vec<(String, String)>>> {
+    let rows: Vec<serde_json::Map<String, Value>> = serde_json::from_str(json)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            headers
+                .iter()
+                .map(|(h, _)| (h.clone(), r[h].as_str().unwrap_or("<none>").to_string()))
+                .collect()
+        })
+        .collect())
+}
+
+/// The overview's "top sessions" are the ten costliest rows of `/v1/report?kind=session` for
+/// the same range and filters (ties by id), figure for figure, and its "top repositories" the
+/// costliest rows of `/v1/report?kind=repo`. Ranges whose edges cut sessions included.
+async fn the_overview_top_lists_are_the_top_of_the_session_report(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    let ingest = h.key("acme").await?;
+    post_all(h, &ingest, &mixed_sessions()).await?;
+    let a = sign_in(h, &key_with(h, "acme", Role::Viewer).await?).await?;
+    for range in [
+        "since=2026-10-25&until=2026-11-24&tz=UTC",
+        "since=2026-11-03&until=2026-11-12&tz=Asia/Kolkata",
+        "since=2026-10-28&until=2026-11-18&tz=UTC&device=dev-b",
+        "since=2026-10-28&until=2026-11-18&tz=UTC&model=mystery-model-1",
+    ] {
+        let (_, api) = h
+            .get(&format!("/v1/report?kind=session&{range}"), &ingest)
+            .await?;
+        let mut rows: Vec<Value> = api["rows"].as_array().cloned().unwrap_or_default();
+        assert!(
+            rows.len() > 10,
+            "{range}: more sessions than the list shows"
+        );
+        let (_, api) = h
+            .get(&format!("/v1/report?kind=repo&{range}"), &ingest)
+            .await?;
+        let mut repos: Vec<Value> = api["rows"].as_array().cloned().unwrap_or_default();
+        assert!(repos.len() > 1, "{range}: {api}");
+        let by_cost = |x: &Value, y: &Value| {
+            let c = |v: &Value| v["cost_usd"].as_f64().unwrap_or(0.0);
+            c(y).total_cmp(&c(x))
+                .then(x["key"].as_str().cmp(&y["key"].as_str()))
+        };
+        repos.sort_by(by_cost);
+        repos.truncate(10);
+        rows.sort_by(by_cost);
+        rows.truncate(10);
+        for (table, first, want) in [
+            ("top-sessions", "Session", &rows),
+            ("top-repos", "Repository", &repos),
+        ] {
+            let (s, json) = page(h, &a, &format!("/?{range}&format=json&table={table}")).await?;
+            assert_eq!(s, 200, "{range}: {json}");
+            let want: Vec<Vec<(String, String)>> =
+                want.iter().map(|r| expected_cells(first, r)).collect();
+            let got = exported(&json, &want[0])?;
+            assert_eq!(got, want, "{range}: {table}");
+        }
+    }
+    Ok(())
+}
+crate::both_backends!(the_overview_top_lists_are_the_top_of_the_session_report);
+
 async fn one_time_sign_in_links(h: &Harness) -> anyhow::Result<()> {
     use agentos_collector::auth::Principal;
     use agentos_collector::web::create_sign_in_link;

@@ -157,7 +157,8 @@ pub(crate) async fn post_all(h: &Harness, key: &str, data: &[T]) -> anyhow::Resu
             seq += 1;
             events.push(turn_event(seq, t, None));
         }
-        for s in (0..6).filter(|s| device_of(*s) == device) {
+        let sessions: std::collections::BTreeSet<usize> = data.iter().map(|t| t.session).collect();
+        for &s in sessions.iter().filter(|s| device_of(**s) == device) {
             seq += 1;
             events.push(session_event(seq, s));
         }
@@ -458,6 +459,8 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
         "DELETE FROM turn_rollup",
         "DELETE FROM turn_rollup_hourly",
         "DELETE FROM report_sessions",
+        "DELETE FROM turn_rollup_session",
+        "DELETE FROM turn_rollup_daily",
         "UPDATE events SET rolled = NULL",
     ];
     if h.url.starts_with("sqlite:") {
@@ -488,6 +491,197 @@ async fn events_stored_before_the_rollup_are_folded_in_at_start(h: &Harness) -> 
     Ok(())
 }
 crate::both_backends!(events_stored_before_the_rollup_are_folded_in_at_start);
+
+/// The shared turns, three in four moved to short sessions (a dozen turns each, ids from 06):
+/// long sessions active at every range edge and short ones inside, outside and across them.
+pub(crate) fn mixed_sessions() -> Vec<T> {
+    turns()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            if i % 4 != 0 {
+                t.session = 6 + i / 12;
+            }
+            t
+        })
+        .collect()
+}
+
+/// RFC 3339 time `minutes` after the first day of the data set (a quarter hour when `minutes`
+/// is a multiple of 15).
+fn at(minutes: i64) -> &'static str {
+    let us = (NOW_US - 30 * 86_400_000_000).div_euclid(86_400_000_000) * 86_400_000_000
+        + minutes * 60_000_000;
+    jiff::Timestamp::from_microsecond(us)
+        .expect("valid time")
+        .to_string()
+        .leak()
+}
+
+/// Which turns a report filter keeps.
+type Keep<'a> = &'a dyn Fn(&T) -> bool;
+
+/// The session report reads whole sessions from the per-session rollup and sums the sessions
+/// active at a range's edges from the 15-minute rollup: for ranges whose edges cut sessions, in
+/// several zones, with and without filters, it equals the CLI's report over the same turns.
+async fn session_report_is_exact_at_the_edges_of_a_range(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    let data = mixed_sessions();
+    post_all(h, &key, &data).await?;
+    let ranges: Vec<(Option<&'static str>, Option<&'static str>)> = vec![
+        (Some(at(2 * 1440 + 195)), Some(at(9 * 1440 + 1005))),
+        (Some(at(11 * 1440 + 45)), Some(at(11 * 1440 + 600))),
+        (Some(at(17 * 1440 + 720)), None),
+        (None, Some(at(6 * 1440 + 135))),
+        (Some("2026-11-03"), Some("2026-11-20")),
+        (Some(at(29 * 1440)), Some(at(40 * 1440))),
+    ];
+    let mut compared = 0;
+    for (since, until) in ranges {
+        for tz in ["UTC", "Asia/Kolkata"] {
+            let c = Case {
+                since,
+                until,
+                ..case(ReportKind::Session, tz)
+            };
+            let path = api_path(&c);
+            // Unfiltered, and filtered by one repository, device and model: each equal to the
+            // CLI's report over only the turns the filter keeps.
+            let filters: [(&str, Keep); 4] = [
+                ("", &|_| true),
+                ("&repo=infra", &|t| repo_of(t.session) == "infra"),
+                ("&device=dev-a", &|t| device_of(t.session) == "dev-a"),
+                ("&model=claude-opus-4-1-20250805", &|t| {
+                    t.model == "claude-opus-4-1-20250805"
+                }),
+            ];
+            for (filter, keep) in filters {
+                let path = format!("{path}{filter}");
+                let (status, mut api) = h.get(&path, &key).await?;
+                assert_eq!(status, 200, "{path}: {api}");
+                api.as_object_mut().map(|o| o.remove("pricing"));
+                let kept: Vec<T> = data.iter().filter(|t| keep(t)).cloned().collect();
+                let cli = cli_report(&record_set(&kept), &c);
+                assert_eq!(api, cli, "{path}: API and CLI differ");
+                compared += cli["rows"].as_array().map_or(0, Vec::len);
+            }
+        }
+    }
+    assert!(compared > 100, "the ranges must hold sessions: {compared}");
+    Ok(())
+}
+crate::both_backends!(session_report_is_exact_at_the_edges_of_a_range);
+
+/// `report::top_sessions` (the overview's list) gives the first `n` rows of the session report
+/// sorted by cost (ties by id), for every `n`: the database's ranking only picks candidates,
+/// including when it must fetch more of them (few fetched for small `n`; all costs tied at zero
+/// for an unpriced model) and for sessions cut by the range's edges.
+async fn top_sessions_are_the_costliest_rows_of_the_session_report(
+    h: &Harness,
+) -> anyhow::Result<()> {
+    use agentos_collector::report::{ReportQuery, top_sessions};
+    let key = h.key("acme").await?;
+    post_all(h, &key, &mixed_sessions()).await?;
+    let store =
+        agentos_collector::Store::connect(&h.url, &agentos_collector::StoreOptions::default())
+            .await?;
+    let prices = PriceTable::embedded();
+    let queries = [
+        ReportQuery::default(),
+        ReportQuery {
+            since: Some(at(3 * 1440 + 615).into()),
+            until: Some(at(21 * 1440 + 90).into()),
+            ..ReportQuery::default()
+        },
+        ReportQuery {
+            since: Some("2026-11-02".into()),
+            until: Some("2026-11-16".into()),
+            tz: Some("Asia/Kolkata".into()),
+            repo: Some("infra".into()),
+            ..ReportQuery::default()
+        },
+        ReportQuery {
+            model: Some("mystery-model-1".into()),
+            ..ReportQuery::default()
+        },
+    ];
+    for q in queries {
+        let full = agentos_collector::report::run(
+            &store,
+            "acme",
+            &ReportQuery {
+                kind: Some("session".into()),
+                ..q.clone()
+            },
+            &prices,
+            NOW_US,
+        )
+        .await?;
+        let mut rows = full.report.rows.clone();
+        assert!(rows.len() > 5, "{q:?}: {}", rows.len());
+        rows.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
+        for n in [1, 2, 3, 7, 10, 100] {
+            let top = top_sessions(&store, "acme", &q, &prices, NOW_US, n).await?;
+            let want: Vec<_> = rows.iter().take(n).cloned().collect();
+            assert_eq!(top.rows, want, "{q:?}, n = {n}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+crate::both_backends!(top_sessions_are_the_costliest_rows_of_the_session_report);
+
+/// A database migrated before the per-session and daily rollups existed gets them filled from
+/// the 15-minute and hourly rollups by migration 0008: the reports are the same before and
+/// after.
+async fn the_session_rollup_is_filled_in_by_its_migration(h: &Harness) -> anyhow::Result<()> {
+    let key = h.key("acme").await?;
+    post_all(h, &key, &mixed_sessions()).await?;
+    let path = format!("/v1/report?kind=session&since={}", at(5 * 1440 + 600));
+    let (_, before) = h.get(&path, &key).await?;
+    assert!(
+        before["rows"].as_array().is_some_and(|r| r.len() > 10),
+        "{before}"
+    );
+    // Whole UTC days: read from the daily table.
+    let days = "/v1/report?kind=daily&since=2026-10-27&until=2026-11-20";
+    let (_, days_before) = h.get(days, &key).await?;
+    assert!(
+        days_before["rows"].as_array().is_some_and(|r| r.len() > 10),
+        "{days_before}"
+    );
+    // Back to the schema before 0008, then a collector starts and migrates.
+    let undo = [
+        "DROP TABLE turn_rollup_session",
+        "DROP TABLE turn_rollup_daily",
+        "DELETE FROM _sqlx_migrations WHERE version = 8",
+    ];
+    if h.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&h.url).await?;
+        for q in undo {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&h.url).await?;
+        for q in undo {
+            sqlx::query(q).execute(&mut c).await?;
+        }
+    }
+    let (status, _) = h.get(&path, &key).await?;
+    assert_ne!(status, 200, "the table is gone");
+    agentos_collector::Store::connect(&h.url, &agentos_collector::StoreOptions::default())
+        .await?
+        .close()
+        .await;
+    let (_, after) = h.get(&path, &key).await?;
+    assert_eq!(after, before);
+    let (_, days_after) = h.get(days, &key).await?;
+    assert_eq!(days_after, days_before);
+    Ok(())
+}
+crate::both_backends!(the_session_rollup_is_filled_in_by_its_migration);
 
 /// `kind=value`: the collector folds the turns that reached it with the same rule as the local
 /// `agentos report value` (`agentos_core::attribution`), over a range, for one tenant only.
