@@ -1,4 +1,4 @@
-//! The OTLP metric cross-check (`otlp_metric_points`, migration 0008): Claude Code's
+//! The OTLP metric cross-check (`otlp_metric_points`, migration 0009): Claude Code's
 //! `claude_code.token.usage` / `claude_code.cost.usage` points stored once each, and per-session
 //! totals compared with the session's counted turns.
 

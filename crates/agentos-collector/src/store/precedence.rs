@@ -1,4 +1,4 @@
-//! Session precedence between the two sources of Claude Code turns (migration 0008,
+//! Session precedence between the two sources of Claude Code turns (migration 0009,
 //! `docs/opentelemetry.md`): a session is counted from its `claude_code` turns (hooks or
 //! `ccc ingest claude`, exact per request) when it has any, else from its `otlp` turns.
 //!
@@ -38,9 +38,15 @@ const CLAIM: &str = "INSERT INTO session_sources (tenant, session_id, claude, ot
     ON CONFLICT (tenant, session_id) DO UPDATE SET claude = 1 WHERE session_sources.claude = 0 \
     RETURNING otlp_live";
 
+/// The time span of a session's OTLP turns, from the per-session rollup (its primary key).
+const OTLP_SPAN: &str = "SELECT MIN(first_us) AS f, MAX(last_us) AS l FROM turn_rollup_session \
+    WHERE tenant = $1 AND session_id = $2 AND source = 'otlp'";
+
+/// A session's OTLP rows of the 15-minute rollup, within its span (a range of the primary key).
 const OTLP_ROWS: &str = "SELECT bucket_us, model, device_id, carried, turns, tokens_in, tokens_out, \
     cache_creation_tokens, cache_read_tokens, latency_ms, cost_usd, features, capacity, first_us, last_us \
-    FROM turn_rollup WHERE tenant = $1 AND session_id = $2 AND source = 'otlp'";
+    FROM turn_rollup WHERE tenant = $1 AND bucket_us >= $3 AND bucket_us <= $4 \
+    AND session_id = $2 AND source = 'otlp'";
 
 /// Keeps the OTLP turns of `events` whose session has no claude_code turns; returns them with
 /// the number left out. A batch without OTLP turns costs nothing.
@@ -131,12 +137,26 @@ struct RollupRow {
     last: i64,
 }
 
-/// Removes a session's OTLP turns from both rollups and from the events, in the transaction.
+/// Removes a session's OTLP turns from every rollup (15-minute, hourly, daily, per-session) and
+/// from the events, in the transaction.
 async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, StoreError> {
+    let span: (Option<i64>, Option<i64>) = per_backend!(&mut *tx, |t| {
+        let r = sqlx::query(OTLP_SPAN)
+            .bind(tenant)
+            .bind(session)
+            .fetch_one(&mut **t)
+            .await?;
+        (r.try_get("f")?, r.try_get("l")?)
+    });
+    let (Some(first), Some(last)) = span else {
+        return Ok(0);
+    };
     let mut rows: Vec<RollupRow> = per_backend!(&mut *tx, |t| {
         sqlx::query(OTLP_ROWS)
             .bind(tenant)
             .bind(session)
+            .bind(super::rollup::bucket_of(first))
+            .bind(super::rollup::bucket_of(last))
             .fetch_all(&mut **t)
             .await?
             .iter()
@@ -197,6 +217,9 @@ async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, St
         WHERE tenant = $1 AND bucket_us = $2 AND model = $3 AND device_id = $4 AND source = $5 AND carried = $6";
     const DROP_EMPTY_HOURLY: &str = "DELETE FROM turn_rollup_hourly WHERE tenant = $1 AND bucket_us = $2 \
         AND model = $3 AND device_id = $4 AND source = $5 AND carried = $6 AND turns <= 0";
+    // The daily rollup (migration 0008) holds the same sums per UTC day: the same subtraction.
+    let daily = |sql: &str| sql.replace("turn_rollup_hourly", "turn_rollup_daily");
+    let (subtract_daily, drop_empty_daily) = (daily(SUBTRACT_HOURLY), daily(DROP_EMPTY_HOURLY));
     let mut turns = 0i64;
     let mut span = (i64::MAX, i64::MIN);
     let mut devices = BTreeSet::new();
@@ -227,10 +250,34 @@ async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, St
                 .bind(r.carried)
                 .execute(&mut **t)
                 .await?;
+            let day = r.bucket.div_euclid(super::rollup::DAY_US) * super::rollup::DAY_US;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(subtract_daily.as_str()))
+                .bind(tenant)
+                .bind(day)
+                .bind(&r.model)
+                .bind(&r.device)
+                .bind(OTLP)
+                .bind(r.carried)
+                .bind(r.turns);
+            for v in &r.sums {
+                q = q.bind(*v);
+            }
+            q.execute(&mut **t).await?;
+            sqlx::query(sqlx::AssertSqlSafe(drop_empty_daily.as_str()))
+                .bind(tenant)
+                .bind(day)
+                .bind(&r.model)
+                .bind(&r.device)
+                .bind(OTLP)
+                .bind(r.carried)
+                .execute(&mut **t)
+                .await?;
         });
     }
-    const DROP_ROLLUP: &str =
-        "DELETE FROM turn_rollup WHERE tenant = $1 AND session_id = $2 AND source = 'otlp'";
+    const DROP_ROLLUP: &str = "DELETE FROM turn_rollup WHERE tenant = $1 AND bucket_us >= $3 \
+        AND bucket_us <= $4 AND session_id = $2 AND source = 'otlp'";
+    const DROP_SESSION_ROLLUP: &str =
+        "DELETE FROM turn_rollup_session WHERE tenant = $1 AND session_id = $2 AND source = 'otlp'";
     // Bounded by the session's time span so the delete uses the turns-by-time index (there is
     // no index on events.session_id: it would cost every insert).
     const DROP_EVENTS: &str = "DELETE FROM events WHERE tenant = $1 AND kind = 'turn' \
@@ -240,6 +287,13 @@ async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, St
         WHERE tenant = $1 AND device_id = $2";
     per_backend!(&mut *tx, |t| {
         sqlx::query(DROP_ROLLUP)
+            .bind(tenant)
+            .bind(session)
+            .bind(super::rollup::bucket_of(first))
+            .bind(super::rollup::bucket_of(last))
+            .execute(&mut **t)
+            .await?;
+        sqlx::query(DROP_SESSION_ROLLUP)
             .bind(tenant)
             .bind(session)
             .execute(&mut **t)

@@ -713,10 +713,17 @@ impl Store {
         } else {
             "''"
         };
+        // Rows per source when the report splits by it (`group=source`).
+        let (source_col, source_group) = if q.by_source {
+            ("r.source", ", r.source")
+        } else {
+            ("''", "")
+        };
         let sql = match inside {
             Inside::Rows => format!(
                 "SELECT r.first_us AS first_us, r.last_us AS last_us, r.model AS model, \
-                 r.session_id AS session, '' AS device, {repo_col} AS repo, r.turns AS turns, \
+                 r.session_id AS session, '' AS device, {repo_col} AS repo, \
+                 {source_col} AS source, r.turns AS turns, \
                  r.tokens_in AS tin, r.tokens_out AS tout, r.cache_creation_tokens AS tcc, \
                  r.cache_read_tokens AS tcr, r.carried_turns AS cturns, \
                  r.carried_tokens_in AS cin, r.carried_tokens_out AS cout, \
@@ -728,7 +735,7 @@ impl Store {
             ),
             Inside::ByRepo => format!(
                 "SELECT MIN(r.first_us) AS first_us, MAX(r.last_us) AS last_us, r.model AS model, \
-                 '' AS session, '' AS device, {repo_col} AS repo, \
+                 '' AS session, '' AS device, {repo_col} AS repo, {source_col} AS source, \
                  CAST(SUM(r.turns) AS BIGINT) AS turns, SUM(r.tokens_in) AS tin, \
                  SUM(r.tokens_out) AS tout, SUM(r.cache_creation_tokens) AS tcc, \
                  SUM(r.cache_read_tokens) AS tcr, CAST(SUM(r.carried_turns) AS BIGINT) AS cturns, \
@@ -738,7 +745,7 @@ impl Store {
                  CAST(0 AS DOUBLE PRECISION) AS lat, CAST(0 AS DOUBLE PRECISION) AS features, \
                  CAST(0 AS DOUBLE PRECISION) AS capacity \
                  FROM turn_rollup_session r {SESSION_REPO_JOIN} \
-                 WHERE {} GROUP BY {repo_col}, r.model",
+                 WHERE {} GROUP BY {repo_col}, r.model{source_group}",
                 wh.join(" AND "),
             ),
         };

@@ -666,6 +666,24 @@ async fn hook_turns_win_over_otlp_turns_of_the_same_session(h: &Harness) -> anyh
     only_hooks(&totals(h, &key, "claude_code").await?);
     let (_, all) = h.get("/v1/report?kind=daily", &key).await?;
     only_hooks(&all["totals"]);
+    // Every rollup lost them: whole UTC days (the daily rollup) and sessions (the per-session
+    // rollup, which the session report and the overview's top lists read).
+    let (s, days) = h
+        .get(
+            "/v1/report?kind=daily&since=2026-01-01&until=2027-12-31",
+            &key,
+        )
+        .await?;
+    assert_eq!(s, 200, "{days}");
+    only_hooks(&days["totals"]);
+    let (s, sessions) = h.get("/v1/report?kind=session", &key).await?;
+    assert_eq!(s, 200, "{sessions}");
+    only_hooks(&sessions["totals"]);
+    assert_eq!(
+        sessions["rows"].as_array().map(Vec::len),
+        Some(1),
+        "{sessions}"
+    );
     let (_, u) = h.get("/v1/usage", &key).await?;
     assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["reqs"], 2, "{u}");
     assert_eq!(

@@ -934,6 +934,23 @@ async fn sources_and_model_spellings_are_one_vocabulary(h: &Harness) -> anyhow::
         .unwrap_or_default();
     assert_eq!(by_source, [("claude", 1), ("recorder", 3)], "{g}");
     assert_eq!(g["totals"]["turns"].as_u64(), Some(4), "{g}");
+    // Per session and per repository too (the per-session rollup keeps the source).
+    for kind in ["session", "repo"] {
+        let (s, g) = h
+            .get(&format!("/v1/report?kind={kind}&group=source"), &key)
+            .await?;
+        assert_eq!(s, 200, "{g}");
+        let mut by: Vec<(&str, u64)> = g["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| Some((r["source"].as_str()?, r["turns"].as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        by.sort_unstable();
+        assert_eq!(by, [("claude", 1), ("recorder", 3)], "{kind}: {g}");
+    }
 
     let (s, u) = h.get("/v1/usage", &key).await?;
     assert_eq!(s, 200, "{u}");

@@ -14,12 +14,14 @@ CREATE TABLE session_sources (
     PRIMARY KEY (tenant, session_id)
 );
 
--- Sessions stored before this migration that have claude_code turns.
+-- Sessions stored before this migration that have claude_code turns (the per-session rollup of
+-- migration 0008 has one row per session, model, device and source).
 INSERT INTO session_sources (tenant, session_id, claude, otlp_live)
-SELECT DISTINCT tenant, session_id, 1, 0 FROM turn_rollup WHERE source = 'claude_code';
+SELECT DISTINCT tenant, session_id, 1, 0 FROM turn_rollup_session WHERE source = 'claude_code';
 
--- Retracting a session's OTLP turns reads its rollup rows by session.
-CREATE INDEX turn_rollup_by_session ON turn_rollup (tenant, session_id);
+-- Retracting a session's OTLP turns finds their 15-minute rows through the session's time span
+-- (from turn_rollup_session) and the rollup's primary key: no index on turn_rollup's session,
+-- which every ingest would pay for.
 
 -- The `claude_code.token.usage` and `claude_code.cost.usage` data points, one row per point,
 -- so that an exporter retry (same series, same start and time) is stored once. `cumulative`
