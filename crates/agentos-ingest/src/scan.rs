@@ -172,6 +172,105 @@ pub fn scan_file(
     scan_reader(&mut file, start, first_line_no, buf, &mut f).map_err(|e| IngestError::io(path, e))
 }
 
+/// Files at most this large (from the start offset) are mapped by [`scan_file_mapped`]; larger
+/// ones are streamed, so what a reader keeps resident stays bounded whatever the file size.
+pub const MAP_MAX: u64 = 16 << 20;
+/// Below this a map costs more than it saves.
+const MAP_MIN: u64 = 64 << 10;
+
+/// [`scan_file`], but a file of [`MAP_MAX`] bytes or less is mapped read-only and split in
+/// place, without copying it out of the page cache: the same lines, offsets and [`ScanEnd`].
+///
+/// Used for agents' session logs (`source/<agent>/`), which are append-only and of bounded
+/// size. As in ripgrep, a file truncated by another process while it is mapped makes the
+/// process fail (SIGBUS) instead of reading short: a report then dies rather than being wrong;
+/// the hooks never use this.
+pub fn scan_file_mapped(
+    path: &Path,
+    start: u64,
+    first_line_no: u64,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(Line<'_>) -> ControlFlow<(), Tail>,
+) -> Result<ScanEnd, IngestError> {
+    let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let len = file.metadata().map_err(|e| IngestError::io(path, e))?.len();
+    let rest = len.saturating_sub(start);
+    if !(MAP_MIN..=MAP_MAX).contains(&rest) {
+        let mut file = file;
+        if start > 0 {
+            file.seek(SeekFrom::Start(start))
+                .map_err(|e| IngestError::io(path, e))?;
+        }
+        return scan_reader(&mut file, start, first_line_no, buf, &mut f)
+            .map_err(|e| IngestError::io(path, e));
+    }
+    // SAFETY: the map is read-only and private to this call; the bytes are only read, never
+    // assumed valid UTF-8 or anything else. The one hazard is another process truncating the
+    // file meanwhile (SIGBUS on access), accepted as documented above: agents append to these
+    // logs and never shorten them.
+    #[allow(unsafe_code)]
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(start)
+            .len(rest as usize)
+            .map(&file)
+    }
+    .map_err(|e| IngestError::io(path, e))?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(scan_slice(&map, start, first_line_no, &mut f))
+}
+
+/// The line loop of [`scan_reader`] over bytes already in memory (`data` starts at file offset
+/// `start`).
+fn scan_slice(
+    data: &[u8],
+    start: u64,
+    first_line_no: u64,
+    f: &mut impl FnMut(Line<'_>) -> ControlFlow<(), Tail>,
+) -> ScanEnd {
+    let mut end = ScanEnd {
+        offset: start,
+        last_line_offset: start,
+        lines: first_line_no.saturating_sub(1),
+        bytes_read: data.len() as u64,
+        ..ScanEnd::default()
+    };
+    let mut pos = 0usize;
+    let mut line_no = first_line_no;
+    let mut last: Option<(usize, usize)> = None;
+    while let Some(i) = memchr::memchr(b'\n', &data[pos..]) {
+        let nl = pos + i;
+        let off = start + pos as u64;
+        if nl - pos >= MAX_LINE {
+            // What the streaming reader cannot buffer is skipped here too.
+            end.oversized += 1;
+        } else {
+            let (len, stop) = complete_line(
+                &mut end,
+                f,
+                line_no,
+                off,
+                &data[pos..nl],
+                start + nl as u64 + 1,
+            );
+            last = Some((pos, pos + len));
+            if stop {
+                return end;
+            }
+        }
+        line_no += 1;
+        pos = nl + 1;
+    }
+    if let Some((a, b)) = last {
+        end.last_line_hash = fnv1a64(&data[a..b]);
+    }
+    if pos < data.len() && data.len() - pos < MAX_LINE {
+        let next = start + data.len() as u64;
+        tail_line(&mut end, f, line_no, start + pos as u64, &data[pos..], next);
+    }
+    end
+}
+
 fn scan_reader(
     r: &mut impl Read,
     start: u64,
@@ -220,24 +319,18 @@ fn scan_reader(
                 skipping_oversized = false;
                 end.oversized += 1;
             } else {
-                let mut line = &buf[pos..nl];
-                if let [rest @ .., b'\r'] = line {
-                    line = rest;
-                }
-                let flow = f(Line {
-                    no: line_no,
-                    offset: line_start_off,
-                    bytes: line,
-                    unterminated: false,
-                });
+                let (len, stop) = complete_line(
+                    &mut end,
+                    f,
+                    line_no,
+                    line_start_off,
+                    &buf[pos..nl],
+                    buf_offset + nl as u64 + 1,
+                );
                 // Hashing every line would cost more than splitting them: only the last line
                 // of each block is hashed, once, below.
-                last_in_block = Some((pos, pos + line.len()));
-                end.last_line_offset = line_start_off;
-                end.lines = line_no;
-                end.offset = buf_offset + nl as u64 + 1;
-                if flow.is_break() {
-                    end.last_line_hash = fnv1a64(line);
+                last_in_block = Some((pos, pos + len));
+                if stop {
                     return Ok(end);
                 }
             }
@@ -250,19 +343,9 @@ fn scan_reader(
         }
         if eof {
             if pos < data_end && !skipping_oversized {
-                let line = &buf[pos..data_end];
-                let line_start_off = buf_offset + pos as u64;
-                if let ControlFlow::Continue(Tail::Consumed) = f(Line {
-                    no: line_no,
-                    offset: line_start_off,
-                    bytes: line,
-                    unterminated: true,
-                }) {
-                    end.last_line_hash = fnv1a64(line);
-                    end.last_line_offset = line_start_off;
-                    end.lines = line_no;
-                    end.offset = buf_offset + data_end as u64;
-                }
+                let next = buf_offset + data_end as u64;
+                let off = buf_offset + pos as u64;
+                tail_line(&mut end, f, line_no, off, &buf[pos..data_end], next);
             }
             return Ok(end);
         }
@@ -270,6 +353,58 @@ fn scan_reader(
         buf.copy_within(pos..data_end, 0);
         buf_offset += pos as u64;
         filled = data_end - pos;
+    }
+}
+
+/// Hands the complete line `raw` (without its `\n`; a trailing `\r` is dropped) to `f` and
+/// moves `end` past it (`next` is the offset after its newline). Returns the length handed out
+/// and whether `f` asked to stop, in which case the line's hash is already in `end`.
+#[inline]
+fn complete_line(
+    end: &mut ScanEnd,
+    f: &mut impl FnMut(Line<'_>) -> ControlFlow<(), Tail>,
+    no: u64,
+    offset: u64,
+    raw: &[u8],
+    next: u64,
+) -> (usize, bool) {
+    let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let flow = f(Line {
+        no,
+        offset,
+        bytes: line,
+        unterminated: false,
+    });
+    end.last_line_offset = offset;
+    end.lines = no;
+    end.offset = next;
+    let stop = flow.is_break();
+    if stop {
+        end.last_line_hash = fnv1a64(line);
+    }
+    (line.len(), stop)
+}
+
+/// Offers the unterminated last line of a file to `f`; only when `f` consumes it does `end`
+/// move past it (to `next`, the end of the file).
+fn tail_line(
+    end: &mut ScanEnd,
+    f: &mut impl FnMut(Line<'_>) -> ControlFlow<(), Tail>,
+    no: u64,
+    offset: u64,
+    line: &[u8],
+    next: u64,
+) {
+    if let ControlFlow::Continue(Tail::Consumed) = f(Line {
+        no,
+        offset,
+        bytes: line,
+        unterminated: true,
+    }) {
+        end.last_line_hash = fnv1a64(line);
+        end.last_line_offset = offset;
+        end.lines = no;
+        end.offset = next;
     }
 }
 
@@ -331,6 +466,89 @@ mod tests {
         })
         .expect("in-memory read");
         (out, end)
+    }
+
+    /// Lines handed out and the end of a scan of `data` from `start`, by the streaming reader
+    /// (`block`-byte reads) or in place (`None`), consuming the tail when `consume`, stopping
+    /// after line `stop_at`.
+    fn run(
+        data: &[u8],
+        start: usize,
+        block: Option<usize>,
+        consume: bool,
+        stop_at: u64,
+    ) -> (Seen, ScanEnd) {
+        let mut out = Vec::new();
+        let mut f = |l: Line<'_>| {
+            out.push((l.no, l.offset, l.bytes.to_vec(), l.unterminated));
+            if l.no == stop_at {
+                ControlFlow::Break(())
+            } else if consume {
+                ControlFlow::Continue(Tail::Consumed)
+            } else {
+                ControlFlow::Continue(Tail::Pending)
+            }
+        };
+        let end = match block {
+            Some(b) => {
+                let mut buf = vec![0u8; b];
+                let mut r = std::io::Cursor::new(data[start..].to_vec());
+                scan_reader(&mut r, start as u64, 7, &mut buf, &mut f).expect("in-memory read")
+            }
+            None => scan_slice(&data[start..], start as u64, 7, &mut f),
+        };
+        (out, end)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_in_place_scan_hands_out_what_the_streaming_one_does(
+            data in proptest::collection::vec(proptest::sample::select(b"ab\r\n{}".to_vec()), 0..400),
+            start in 0usize..400,
+            block in 1usize..64,
+            consume: bool,
+            stop_at in 7u64..40,
+        ) {
+            let start = start.min(data.len());
+            let streamed = run(&data, start, Some(block), consume, stop_at);
+            let in_place = run(&data, start, None, consume, stop_at);
+            proptest::prop_assert_eq!(in_place.0, streamed.0);
+            let (a, b) = (in_place.1, streamed.1);
+            proptest::prop_assert_eq!(
+                (a.offset, a.last_line_offset, a.last_line_hash, a.lines, a.oversized),
+                (b.offset, b.last_line_offset, b.last_line_hash, b.lines, b.oversized)
+            );
+        }
+    }
+
+    #[test]
+    fn a_mapped_file_scans_like_a_streamed_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("log.jsonl");
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("{{\"n\":{i}}}\n"));
+        }
+        text.push_str("{\"tail\"");
+        std::fs::write(&path, &text).expect("write");
+        assert!(text.len() as u64 > MAP_MIN, "large enough to be mapped");
+        let scan = |mapped: bool, start: u64| {
+            let mut lines = Vec::new();
+            let mut buf = Vec::new();
+            let f = |l: Line<'_>| {
+                lines.push((l.no, l.offset, l.bytes.len(), l.unterminated));
+                ControlFlow::Continue(Tail::Pending)
+            };
+            let end = if mapped {
+                scan_file_mapped(&path, start, 1, &mut buf, f)
+            } else {
+                scan_file(&path, start, 1, &mut buf, f)
+            }
+            .expect("scan");
+            (lines, end)
+        };
+        assert_eq!(scan(true, 0), scan(false, 0));
+        assert_eq!(scan(true, 9), scan(false, 9));
     }
 
     #[test]
