@@ -131,9 +131,22 @@ pub(super) async fn apply(
 ) -> Result<(), StoreError> {
     let mut sums: BTreeMap<Key<'_>, Sums> = BTreeMap::new();
     let mut sessions: BTreeMap<&str, &str> = BTreeMap::new();
+    // A batch has few distinct spellings, and looking one up allocates: once per spelling.
+    let mut models: Vec<(&str, &str)> = Vec::new();
     for e in events.iter().filter(|e| stored.contains(&e.event_id)) {
         match e.kind {
-            "turn" => fold(&mut sums, e),
+            "turn" => {
+                let raw = e.model.as_deref().unwrap_or("");
+                let model = match models.iter().find(|(r, _)| *r == raw) {
+                    Some(&(_, c)) => c,
+                    None => {
+                        let c = canonical(raw);
+                        models.push((raw, c));
+                        c
+                    }
+                };
+                fold(&mut sums, e, model);
+            }
             "session" => {
                 if let (Some(s), Some(r)) = (e.session_id.as_deref(), e.repo_id.as_deref()) {
                     sessions.insert(s, r);
@@ -154,11 +167,12 @@ fn canonical(model: &str) -> &str {
     }
 }
 
-fn fold<'a>(sums: &mut BTreeMap<Key<'a>, Sums>, e: &'a NewEvent) {
+/// Adds turn `e`, whose canonical model id is `model`, to its 15-minute row.
+fn fold<'a>(sums: &mut BTreeMap<Key<'a>, Sums>, e: &'a NewEvent, model: &'a str) {
     let key = (
         bucket_of(e.recorded_at_us),
         e.session_id.as_deref().unwrap_or(""),
-        canonical(e.model.as_deref().unwrap_or("")),
+        model,
         e.source.as_deref().unwrap_or(""),
         i64::from(e.cost_usd.is_some()),
     );
