@@ -118,7 +118,7 @@ thread_local! {
 
 /// A read buffer for [`scan_file`] that goes back to its thread when dropped, so a worker
 /// reading many files allocates and zeroes one block, not one per file. A buffer that grew past
-/// [`BLOCK`] for a long line is freed instead: what a thread keeps is one block.
+/// `BLOCK` for a long line is freed instead: what a thread keeps is one block.
 #[derive(Debug, Default)]
 pub struct ReadBuffer(Vec<u8>);
 

@@ -898,7 +898,7 @@ impl Store {
     /// tokens); a model not listed costs only what its turns carried). That cost differs from
     /// the report's (priced in Rust, summed in another order) only by rounding, so the
     /// candidates are the top `n` and every session within a billionth of the `n`-th's cost
-    /// (when more than [`BAND`] are, the costliest then first by id: ties), plus the sessions
+    /// (when more than `BAND` are, the costliest then first by id: ties), plus the sessions
     /// active at an edge of the range (whose SQL cost would count turns outside it). The caller
     /// prices the candidates exactly and keeps the top `n`.
     ///
