@@ -169,9 +169,13 @@ pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), 
     std::fs::rename(&tmp, path).map_err(|e| IngestError::io(path, e))
 }
 
+/// How long [`Store::open`] waits for a store another run holds before it gives up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Store {
     /// Opens (creating when needed) the store at `dir` for `kind` and `root`, cutting off any
-    /// uncommitted tail of `records.bin`.
+    /// uncommitted tail of `records.bin`. Waits up to two seconds for a store another run
+    /// holds.
     pub fn open(dir: &Path, kind: SourceKind, root: &str) -> Result<Store, IngestError> {
         std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
         let lock_path = dir.join("lock");
@@ -181,11 +185,25 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(|e| IngestError::io(&lock_path, e))?;
-        if let Err(e) = lock.try_lock() {
-            return Err(IngestError::Store {
-                path: lock_path,
-                detail: format!("it is locked ({e}); is another agentos ingest or report running?"),
-            });
+        // A run that is just finishing should not fail the next one; nor should a child process
+        // of ours (a hook, a test's generator) that holds a copy of the lock for the instant
+        // between its fork and exec (flock locks go with the open file, which a fork shares).
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(IngestError::Store {
+                        path: lock_path,
+                        detail: format!(
+                            "it is locked ({e}); is another agentos ingest or report running?"
+                        ),
+                    });
+                }
+            }
         }
         let meta_path = dir.join("meta.json");
         match read_json::<Meta>(&meta_path)? {
