@@ -224,55 +224,39 @@ async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, St
     let mut span = (i64::MAX, i64::MIN);
     let mut devices = BTreeSet::new();
     for r in &rows {
-        let hour = r.bucket.div_euclid(super::HOUR_US) * super::HOUR_US;
         turns += r.turns;
         span = (span.0.min(r.first), span.1.max(r.last));
         devices.insert(r.device.as_str());
-        per_backend!(&mut *tx, |t| {
-            let mut q = sqlx::query(SUBTRACT_HOURLY)
-                .bind(tenant)
-                .bind(hour)
-                .bind(&r.model)
-                .bind(&r.device)
-                .bind(OTLP)
-                .bind(r.carried)
-                .bind(r.turns);
-            for v in &r.sums {
-                q = q.bind(*v);
-            }
-            q.execute(&mut **t).await?;
-            sqlx::query(DROP_EMPTY_HOURLY)
-                .bind(tenant)
-                .bind(hour)
-                .bind(&r.model)
-                .bind(&r.device)
-                .bind(OTLP)
-                .bind(r.carried)
-                .execute(&mut **t)
-                .await?;
-            let day = r.bucket.div_euclid(super::rollup::DAY_US) * super::rollup::DAY_US;
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(subtract_daily.as_str()))
-                .bind(tenant)
-                .bind(day)
-                .bind(&r.model)
-                .bind(&r.device)
-                .bind(OTLP)
-                .bind(r.carried)
-                .bind(r.turns);
-            for v in &r.sums {
-                q = q.bind(*v);
-            }
-            q.execute(&mut **t).await?;
-            sqlx::query(sqlx::AssertSqlSafe(drop_empty_daily.as_str()))
-                .bind(tenant)
-                .bind(day)
-                .bind(&r.model)
-                .bind(&r.device)
-                .bind(OTLP)
-                .bind(r.carried)
-                .execute(&mut **t)
-                .await?;
-        });
+        let hour = r.bucket.div_euclid(super::HOUR_US) * super::HOUR_US;
+        let day = r.bucket.div_euclid(super::rollup::DAY_US) * super::rollup::DAY_US;
+        for (bucket, subtract, drop_empty) in [
+            (hour, SUBTRACT_HOURLY, DROP_EMPTY_HOURLY),
+            (day, subtract_daily.as_str(), drop_empty_daily.as_str()),
+        ] {
+            per_backend!(&mut *tx, |t| {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(subtract))
+                    .bind(tenant)
+                    .bind(bucket)
+                    .bind(&r.model)
+                    .bind(&r.device)
+                    .bind(OTLP)
+                    .bind(r.carried)
+                    .bind(r.turns);
+                for v in &r.sums {
+                    q = q.bind(*v);
+                }
+                q.execute(&mut **t).await?;
+                sqlx::query(sqlx::AssertSqlSafe(drop_empty))
+                    .bind(tenant)
+                    .bind(bucket)
+                    .bind(&r.model)
+                    .bind(&r.device)
+                    .bind(OTLP)
+                    .bind(r.carried)
+                    .execute(&mut **t)
+                    .await?;
+            });
+        }
     }
     const DROP_ROLLUP: &str = "DELETE FROM turn_rollup WHERE tenant = $1 AND bucket_us >= $3 \
         AND bucket_us <= $4 AND session_id = $2 AND source = 'otlp'";

@@ -69,22 +69,9 @@ const UPSERT_HOURLY: &str = "INSERT INTO turn_rollup_hourly (tenant, bucket_us, 
     first_us = CASE WHEN excluded.first_us < turn_rollup_hourly.first_us THEN excluded.first_us ELSE turn_rollup_hourly.first_us END, \
     last_us = CASE WHEN excluded.last_us > turn_rollup_hourly.last_us THEN excluded.last_us ELSE turn_rollup_hourly.last_us END";
 
-/// [`UPSERT`] for the daily table (UTC days, no session).
-const UPSERT_DAILY: &str = "INSERT INTO turn_rollup_daily (tenant, bucket_us, model, device_id, source, carried, \
-    turns, tokens_in, tokens_out, cache_creation_tokens, cache_read_tokens, latency_ms, cost_usd, features, capacity, \
-    first_us, last_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-    ON CONFLICT (tenant, bucket_us, model, device_id, source, carried) DO UPDATE SET \
-    turns = turn_rollup_daily.turns + excluded.turns, \
-    tokens_in = turn_rollup_daily.tokens_in + excluded.tokens_in, \
-    tokens_out = turn_rollup_daily.tokens_out + excluded.tokens_out, \
-    cache_creation_tokens = turn_rollup_daily.cache_creation_tokens + excluded.cache_creation_tokens, \
-    cache_read_tokens = turn_rollup_daily.cache_read_tokens + excluded.cache_read_tokens, \
-    latency_ms = turn_rollup_daily.latency_ms + excluded.latency_ms, \
-    cost_usd = turn_rollup_daily.cost_usd + excluded.cost_usd, \
-    features = turn_rollup_daily.features + excluded.features, \
-    capacity = turn_rollup_daily.capacity + excluded.capacity, \
-    first_us = CASE WHEN excluded.first_us < turn_rollup_daily.first_us THEN excluded.first_us ELSE turn_rollup_daily.first_us END, \
-    last_us = CASE WHEN excluded.last_us > turn_rollup_daily.last_us THEN excluded.last_us ELSE turn_rollup_daily.last_us END";
+/// [`UPSERT`] for the daily table (UTC days, no session): the hourly one on another table.
+static UPSERT_DAILY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| UPSERT_HOURLY.replace("turn_rollup_hourly", "turn_rollup_daily"));
 
 /// Width of an hourly bucket (µs).
 pub const HOUR_US: i64 = 3_600_000_000;
@@ -260,7 +247,7 @@ async fn write(
     // Multi-row upserts, every table's rows in key order so two transactions lock shared rows
     // in one order (see upsert_all).
     let mut parts: Vec<(&str, Vec<Vec<V<'_>>>)> = Vec::new();
-    for (upsert, rows) in [(UPSERT_DAILY, &daily), (UPSERT_HOURLY, &hourly)] {
+    for (upsert, rows) in [(UPSERT_DAILY.as_str(), &daily), (UPSERT_HOURLY, &hourly)] {
         let rows: Vec<Vec<V<'_>>> = rows
             .iter()
             .map(|(&(bucket, model, source, carried), s)| {
