@@ -23,6 +23,25 @@ struct Wire {
     gzip: bool,
 }
 
+impl Wire {
+    const PROTO: Wire = Wire {
+        json: false,
+        gzip: false,
+    };
+    const JSON: Wire = Wire {
+        json: true,
+        gzip: false,
+    };
+    const PROTO_GZIP: Wire = Wire {
+        json: false,
+        gzip: true,
+    };
+    const JSON_GZIP: Wire = Wire {
+        json: true,
+        gzip: true,
+    };
+}
+
 fn headers(key: &str) -> HashMap<String, String> {
     // What OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer …" turns into.
     HashMap::from([("Authorization".to_string(), format!("Bearer {key}"))])
@@ -173,34 +192,10 @@ async fn the_official_exporter_delivers_claude_code_turns(h: &Harness) -> anyhow
     let key = h.key("acme").await?;
     let otlp = Otlp::of(h).await?;
     for (w, session) in [
-        (
-            Wire {
-                json: false,
-                gzip: false,
-            },
-            "s-exp-proto",
-        ),
-        (
-            Wire {
-                json: true,
-                gzip: false,
-            },
-            "s-exp-json",
-        ),
-        (
-            Wire {
-                json: false,
-                gzip: true,
-            },
-            "s-exp-proto-gz",
-        ),
-        (
-            Wire {
-                json: true,
-                gzip: true,
-            },
-            "s-exp-json-gz",
-        ),
+        (Wire::PROTO, "s-exp-proto"),
+        (Wire::JSON, "s-exp-json"),
+        (Wire::PROTO_GZIP, "s-exp-proto-gz"),
+        (Wire::JSON_GZIP, "s-exp-json-gz"),
     ] {
         let (base, k) = (otlp.base.clone(), key.clone());
         off_runtime(move || export_logs(base, k, w, two_requests(session))).await?;
@@ -217,10 +212,7 @@ async fn the_official_exporter_delivers_claude_code_turns(h: &Harness) -> anyhow
     assert_eq!(u["models"]["claude-sonnet-4-5-20250929"]["reqs"], 8, "{u}");
     // The exporter sends a session again (a retry after a lost answer): counted once.
     let (base, k) = (otlp.base.clone(), key.clone());
-    let again = Wire {
-        json: true,
-        gzip: false,
-    };
+    let again = Wire::JSON;
     off_runtime(move || export_logs(base, k, again, two_requests("s-exp-proto"))).await?;
     assert_eq!(totals(h, &key, "otlp").await?["turns"], 8);
     // The prompt was dropped, counted, and never stored.
@@ -252,22 +244,7 @@ async fn the_official_exporter_delivers_claude_code_turns(h: &Harness) -> anyhow
     assert_eq!(keys.len(), 4, "{sessions}");
 
     // Metrics, both protocols: the cross-check agrees with the turns.
-    for (w, session) in [
-        (
-            Wire {
-                json: false,
-                gzip: false,
-            },
-            "s-exp-proto",
-        ),
-        (
-            Wire {
-                json: true,
-                gzip: false,
-            },
-            "s-exp-json",
-        ),
-    ] {
+    for (w, session) in [(Wire::PROTO, "s-exp-proto"), (Wire::JSON, "s-exp-json")] {
         let (base, k) = (otlp.base.clone(), key.clone());
         off_runtime(move || export_metrics(base, k, w, two_requests(session))).await?;
     }
