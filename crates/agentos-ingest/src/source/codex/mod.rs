@@ -16,7 +16,7 @@ use crate::agent::{AgentJob, AgentOutcome};
 use crate::dedup::DedupKey;
 use crate::error::IngestError;
 use crate::record::{LocalBatch, UsageRecord};
-use crate::scan::{ReadBuffer, Tail, fnv1a64, scan_file_mapped};
+use crate::scan::{ReadBuffer, Tail, fnv1a64, scan_file};
 use crate::source::AgentSource;
 use crate::store::SourceKind;
 use crate::time::TimeRange;
@@ -141,7 +141,7 @@ pub fn read_file(
     let mut skipped = Vec::new();
     let mut hs = SessionHash::default();
     let mut buf = ReadBuffer::take();
-    let res = scan_file_mapped(&job.path, job.start, job.first_line, &mut buf, |line| {
+    let res = scan_file(&job.path, job.start, job.first_line, &mut buf, |line| {
         account.lines += 1;
         // A line still being written must not move the state: keep a copy to roll back to.
         let before = line.unterminated.then(|| state.clone());
