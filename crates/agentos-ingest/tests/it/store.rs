@@ -145,3 +145,52 @@ fn a_second_writer_on_the_same_store_gets_a_clear_error() {
     drop(first);
     Store::open(dir.path(), SourceKind::Ccc, "root").expect("free again");
 }
+
+#[test]
+fn records_appended_while_early_syncs_run_are_all_committed() {
+    use agentos_ingest::checkpoint::Checkpoints;
+    use agentos_ingest::record::{StringTable, UsageRecord};
+    use agentos_ingest::store::{SourceKind, Store};
+    use agentos_ingest::{DedupKey, Tokens};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut strings = StringTable::default();
+    let model = strings.intern("gpt-5");
+    let rec = |i: u64| UsageRecord {
+        key: DedupKey { a: i, b: !i },
+        ts_ms: i as i64,
+        model,
+        session: 0,
+        project: 0,
+        flags: 0,
+        tokens: Tokens {
+            input: i,
+            output: 1,
+            cache_creation: 0,
+            cache_read: 0,
+        },
+    };
+    // 5 MiB in 100 appends: the appender starts background syncs on the way, and the commit
+    // has to wait for the one in flight.
+    let n: u64 = (5 << 20) / UsageRecord::SIZE as u64;
+    let mut store = Store::open(dir.path(), SourceKind::Codex, "root").expect("open");
+    let mut app = store.appender();
+    let all: Vec<UsageRecord> = (0..n).map(rec).collect();
+    for chunk in all.chunks(all.len() / 100) {
+        app.write(chunk).expect("append");
+    }
+    assert_eq!(app.written(), n * UsageRecord::SIZE as u64);
+    store
+        .commit(app, 0, &strings, None, Checkpoints::default())
+        .expect("commit");
+    drop(store);
+    let store = Store::open(dir.path(), SourceKind::Codex, "root").expect("reopen");
+    assert_eq!(store.record_count(), n);
+    let set = store.load().expect("load");
+    assert_eq!(set.records, all);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("records.bin"))
+            .expect("meta")
+            .len(),
+        n * UsageRecord::SIZE as u64
+    );
+}
