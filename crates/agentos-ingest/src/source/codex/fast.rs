@@ -17,6 +17,28 @@ use super::parser::{CodexUsage, Envelope, Info, Payload};
 /// Nesting this reader follows before it gives the line to serde_json (whose limit is 128).
 const MAX_DEPTH: u32 = 64;
 
+/// The keys of the objects Codex writes, in its order (see [`Reader::object_hinted`]).
+const ENVELOPE_KEYS: &[&[u8]] = &[b"\"timestamp\"", b"\"type\"", b"\"payload\""];
+const TOKEN_COUNT_KEYS: &[&[u8]] = &[b"\"type\"", b"\"info\"", b"\"rate_limits\""];
+const TURN_CONTEXT_KEYS: &[&[u8]] = &[
+    b"\"cwd\"",
+    b"\"approval_policy\"",
+    b"\"sandbox_policy\"",
+    b"\"model\"",
+];
+const INFO_KEYS: &[&[u8]] = &[
+    b"\"total_token_usage\"",
+    b"\"model_context_window\"",
+    b"\"last_token_usage\"",
+];
+const USAGE_KEYS: &[&[u8]] = &[
+    b"\"input_tokens\"",
+    b"\"cached_input_tokens\"",
+    b"\"output_tokens\"",
+    b"\"reasoning_output_tokens\"",
+    b"\"total_tokens\"",
+];
+
 /// Parses `line` (one complete JSON text) into an [`Envelope`], or `None` when serde_json
 /// should look at it.
 pub(super) fn envelope(line: &[u8]) -> Option<Envelope<'_>> {
@@ -27,7 +49,7 @@ pub(super) fn envelope(line: &[u8]) -> Option<Envelope<'_>> {
         payload: None,
     };
     let mut seen = Seen::default();
-    r.object(|r, key| match key {
+    r.object_hinted(ENVELOPE_KEYS, |r, key| match key {
         b"timestamp" => {
             seen.once(0)?;
             e.timestamp = r.kept_str()?;
@@ -40,8 +62,13 @@ pub(super) fn envelope(line: &[u8]) -> Option<Envelope<'_>> {
         }
         b"payload" => {
             seen.once(2)?;
-            e.payload = r.payload()?;
-            Some(())
+            // Codex writes the type first, so the payload's usual keys are known here.
+            let hints = match e.kind.as_deref() {
+                Some("event_msg") => TOKEN_COUNT_KEYS,
+                Some("turn_context") => TURN_CONTEXT_KEYS,
+                _ => &[],
+            };
+            r.payload(hints, &mut e.payload)
         }
         _ => r.skip(1),
     })?;
@@ -125,13 +152,37 @@ impl<'a> Reader<'a> {
     }
 
     /// A string: its raw contents (between the quotes) and whether it has an escape.
+    ///
+    /// Inlined for the usual case, a short string without escapes (every key); the rest of a
+    /// string that has an escape or runs into the end of the line is [`Reader::string_rest`].
     #[inline]
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.i;
+        // Eight bytes at a time up to the next quote, backslash or control byte.
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let m = special(u64::from_le_bytes(w));
+            if m != 0 {
+                self.i += (m.trailing_zeros() / 8) as usize;
+                if self.b.get(self.i) == Some(&b'"') {
+                    self.i += 1;
+                    return Some((&self.b[start..self.i - 1], false));
+                }
+                break;
+            }
+            self.i += 8;
+        }
+        self.string_rest(start)
+    }
+
+    /// The rest of [`Reader::string`] from the cursor (inside the string that began at
+    /// `start`, no escape seen yet).
+    #[inline(never)]
+    fn string_rest(&mut self, start: usize) -> Option<(&'a [u8], bool)> {
         let mut escaped = false;
         loop {
-            // Eight bytes at a time up to the next quote, backslash or control byte.
             while let Some(chunk) = self.b.get(self.i..self.i + 8) {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(chunk);
@@ -195,17 +246,46 @@ impl<'a> Reader<'a> {
     /// Runs `field` on every member of the object at the cursor, the cursor on its value.
     /// Keys must be plain ASCII (serde checks every key of a struct is UTF-8).
     #[inline]
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+    fn object(&mut self, field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.object_hinted(&[], field)
+    }
+
+    /// [`Reader::object`] for an object whose keys usually come in the order of `hints` (each
+    /// a key with its quotes, plain ASCII without escapes): the next expected key is compared
+    /// as it stands instead of being scanned. A key that is not the expected one is scanned as
+    /// usual and moves the expectation on to the hint after it, so members in another order,
+    /// missing or extra cost a scan each and nothing else: the same keys come out either way.
+    #[inline]
+    fn object_hinted(
+        &mut self,
+        hints: &[&'static [u8]],
+        mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.i += 1;
             return Some(());
         }
+        let mut next = 0;
         loop {
-            let (key, escaped) = self.string()?;
-            if escaped || !key.is_ascii() {
-                return None;
-            }
+            self.ws();
+            let key: &'a [u8] = match hints.get(next) {
+                Some(h) if self.b[self.i..].starts_with(h) => {
+                    self.i += h.len();
+                    next += 1;
+                    &h[1..h.len() - 1]
+                }
+                _ => {
+                    let (key, escaped) = self.string()?;
+                    if escaped || !key.is_ascii() {
+                        return None;
+                    }
+                    if let Some(p) = hints.iter().position(|h| &h[1..h.len() - 1] == key) {
+                        next = p + 1;
+                    }
+                    key
+                }
+            };
             self.eat(b':')?;
             field(self, key)?;
             match self.peek()? {
@@ -319,21 +399,23 @@ impl<'a> Reader<'a> {
         Some(v)
     }
 
-    /// `payload`: `null` or an object.
-    fn payload(&mut self) -> Option<Option<Payload<'a>>> {
+    /// `payload`: `null` or an object, into `out` (in place: the payload is most of an
+    /// [`Envelope`], and moving it out of a return value cost more than parsing some keys).
+    fn payload(&mut self, hints: &[&'static [u8]], out: &mut Option<Payload<'a>>) -> Option<()> {
         if self.peek()? == b'n' {
             self.lit(b"null")?;
-            return Some(None);
+            *out = None;
+            return Some(());
         }
-        let mut p = Payload {
+        let p = out.insert(Payload {
             kind: None,
             id: None,
             cwd: None,
             model: None,
             info: None,
-        };
+        });
         let mut seen = Seen::default();
-        self.object(|r, key| match key {
+        self.object_hinted(hints, |r, key| match key {
             b"type" => {
                 seen.once(0)?;
                 p.kind = r.kept_str()?;
@@ -360,8 +442,7 @@ impl<'a> Reader<'a> {
                 Some(())
             }
             _ => r.skip(2),
-        })?;
-        Some(Some(p))
+        })
     }
 
     /// `info`: `null` or an object with the two usages.
@@ -375,7 +456,7 @@ impl<'a> Reader<'a> {
             last_token_usage: None,
         };
         let mut seen = Seen::default();
-        self.object(|r, key| match key {
+        self.object_hinted(INFO_KEYS, |r, key| match key {
             b"total_token_usage" => {
                 seen.once(0)?;
                 info.total_token_usage = r.usage()?;
@@ -399,7 +480,7 @@ impl<'a> Reader<'a> {
         }
         let mut u = CodexUsage::default();
         let mut seen = Seen::default();
-        self.object(|r, key| {
+        self.object_hinted(USAGE_KEYS, |r, key| {
             let (bit, slot) = match key {
                 b"input_tokens" => (0, &mut u.input_tokens),
                 b"cached_input_tokens" => (1, &mut u.cached_input_tokens),
