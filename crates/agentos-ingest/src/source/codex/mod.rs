@@ -126,7 +126,7 @@ pub fn read_file(
     range: &TimeRange,
     progress: Option<&Progress>,
 ) -> AgentOutcome<CodexState> {
-    let markers = parser::Markers::default();
+    let mut lines = parser::Lines::default();
     let path: Arc<Path> = Arc::from(job.path.as_path());
     let file_name = job.path.to_string_lossy();
     let mut state = job.state.clone();
@@ -145,7 +145,7 @@ pub fn read_file(
         account.lines += 1;
         // A line still being written must not move the state: keep a copy to roll back to.
         let before = line.unterminated.then(|| state.clone());
-        match parser::parse_line(line.bytes, &mut state, &markers) {
+        match parser::parse_line(line.bytes, &mut state, &mut lines) {
             Parsed::Usage(t) => {
                 account.records += 1;
                 if range.contains(t.ts_ms) {

@@ -131,9 +131,27 @@ pub enum Parsed {
     Skip(SkipReason),
 }
 
-/// Cheap filters: only lines with one of these can matter. A quote cannot appear unescaped
-/// inside a JSON string, so a message that merely mentions the word never matches.
-pub(crate) struct Markers {
+/// What reading one rollout keeps from line to line.
+///
+/// The markers are cheap filters: only lines with one of them can matter. A quote cannot appear
+/// unescaped inside a JSON string, so a message that merely mentions the word never matches.
+///
+/// Codex writes a `turn_context` line every turn, and within a session they usually differ in
+/// nothing but the timestamp, which a turn context does not use; the last one's bytes after
+/// the timestamp and what it set are remembered, so such a line is compared instead of parsed.
+#[derive(Default)]
+pub(crate) struct Lines {
+    markers: Markers,
+    last_context: Option<ContextMemo>,
+}
+
+/// A parsed `turn_context` line: its bytes after the timestamp string, and the model it set.
+struct ContextMemo {
+    tail: Vec<u8>,
+    model: Option<String>,
+}
+
+struct Markers {
     token_count: memmem::Finder<'static>,
     turn_context: memmem::Finder<'static>,
     session_meta: memmem::Finder<'static>,
@@ -149,6 +167,19 @@ impl Default for Markers {
             response_item: memmem::Finder::new(b"\"type\":\"response_item\""),
         }
     }
+}
+
+/// The line after its leading `{"timestamp":"…"` when that string is plain ASCII (no escape,
+/// no control byte), else `None`. Two lines with the same tail then differ only in a timestamp
+/// serde reads the same way, so they parse alike but for that value.
+fn after_plain_timestamp(line: &[u8]) -> Option<&[u8]> {
+    const OPEN: &[u8] = b"{\"timestamp\":\"";
+    let rest = line.strip_prefix(OPEN)?;
+    let end = memchr::memchr(b'"', rest)?;
+    rest[..end]
+        .iter()
+        .all(|&c| (0x20..0x7f).contains(&c) && c != b'\\')
+        .then(|| &rest[end + 1..])
 }
 
 /// Codex writes `{"timestamp":…,"type":…,"payload":…}`, so a line's kind is in its first bytes.
@@ -173,12 +204,12 @@ impl Markers {
 
 /// Looks at one line, updating `state`. Lines without a marker only get a structural check (a
 /// complete JSON object ends with `}`), so torn lines are counted without a parse.
-pub(crate) fn parse_line(line: &[u8], state: &mut CodexState, m: &Markers) -> Parsed {
+pub(crate) fn parse_line(line: &[u8], state: &mut CodexState, lines: &mut Lines) -> Parsed {
     let trimmed = line.trim_ascii();
     if trimmed.is_empty() {
         return Parsed::NoUsage;
     }
-    if !m.wanted(trimmed) {
+    if !lines.markers.wanted(trimmed) {
         return if trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}') {
             Parsed::NoUsage
         } else {
@@ -186,6 +217,15 @@ pub(crate) fn parse_line(line: &[u8], state: &mut CodexState, m: &Markers) -> Pa
                 "incomplete json object (torn line)".into(),
             ))
         };
+    }
+    let tail = after_plain_timestamp(trimmed);
+    if let (Some(t), Some(memo)) = (tail, &lines.last_context)
+        && t == memo.tail.as_slice()
+    {
+        if let Some(model) = &memo.model {
+            state.model.clone_from(model);
+        }
+        return Parsed::NoUsage;
     }
     // The fast path answers for plain lines; serde_json decides everything else.
     let e: Envelope<'_> = match super::fast::envelope(trimmed) {
@@ -212,8 +252,15 @@ pub(crate) fn parse_line(line: &[u8], state: &mut CodexState, m: &Markers) -> Pa
             Parsed::NoUsage
         }
         Some("turn_context") => {
-            if let Some(model) = p.model.filter(|m| !m.is_empty()) {
-                state.model = model.into_owned();
+            let model = p.model.filter(|m| !m.is_empty()).map(Cow::into_owned);
+            if let Some(m) = &model {
+                state.model.clone_from(m);
+            }
+            if let Some(t) = tail {
+                lines.last_context = Some(ContextMemo {
+                    tail: t.to_vec(),
+                    model,
+                });
             }
             Parsed::NoUsage
         }
@@ -295,20 +342,65 @@ mod tests {
     }
 
     #[test]
+    fn a_turn_context_like_the_last_but_for_its_time_is_compared_not_parsed_and_means_the_same() {
+        let ctx = |ts: &str, model: &str| {
+            format!(
+                r#"{{"timestamp":"{ts}","type":"turn_context","payload":{{"cwd":"/p","model":"{model}"}}}}"#
+            )
+        };
+        let mut m = Lines::default();
+        let mut s = CodexState::default();
+        let first = ctx("2026-09-01T10:00:00Z", "gpt-5");
+        assert!(matches!(
+            parse_line(first.as_bytes(), &mut s, &mut m),
+            Parsed::NoUsage
+        ));
+        assert_eq!(s.model, "gpt-5");
+        // Another reader state (another session resumed in the same file) meets the same
+        // line again: the remembered model is set, as a parse would.
+        s.model = "other".into();
+        let again = ctx("2026-09-01T10:05:00Z", "gpt-5");
+        assert!(matches!(
+            parse_line(again.as_bytes(), &mut s, &mut m),
+            Parsed::NoUsage
+        ));
+        assert_eq!(s.model, "gpt-5");
+        // Anything after the timestamp that differs is parsed.
+        let switched = ctx("2026-09-01T10:06:00Z", "gpt-5-codex");
+        parse_line(switched.as_bytes(), &mut s, &mut m);
+        assert_eq!(s.model, "gpt-5-codex");
+        // A timestamp with an escape is not plain: parsed (and the fast path hands it to serde).
+        let escaped = ctx("2026-09-01T10:07:00\\u005a", "gpt-5-codex");
+        assert_eq!(after_plain_timestamp(escaped.as_bytes()), None);
+        s.model.clear();
+        parse_line(escaped.as_bytes(), &mut s, &mut m);
+        assert_eq!(s.model, "gpt-5-codex");
+        // Reading a whole file with or without the memo gives the same states.
+        let lines = [&first, &again, &switched, &escaped, &first, &first];
+        let mut with = (CodexState::default(), Lines::default());
+        for l in lines {
+            parse_line(l.as_bytes(), &mut with.0, &mut with.1);
+            let mut without = (with.0.clone(), Lines::default());
+            parse_line(l.as_bytes(), &mut without.0, &mut without.1);
+            assert_eq!(with.0, without.0, "{l}");
+        }
+    }
+
+    #[test]
     fn cumulative_totals_become_deltas_and_repeats_are_dropped() {
-        let m = Markers::default();
+        let mut m = Lines::default();
         let mut s = CodexState::default();
         let a = tc("2026-09-01T10:00:00Z", Some([1000, 200, 100, 40]), None);
         let b = tc("2026-09-01T10:01:00Z", Some([3000, 1200, 300, 100]), None);
         assert_eq!(
-            usage(parse_line(a.as_bytes(), &mut s, &m)).input_tokens,
+            usage(parse_line(a.as_bytes(), &mut s, &mut m)).input_tokens,
             1000
         );
         assert!(matches!(
-            parse_line(a.as_bytes(), &mut s, &m),
+            parse_line(a.as_bytes(), &mut s, &mut m),
             Parsed::Repeat
         ));
-        let d = usage(parse_line(b.as_bytes(), &mut s, &m));
+        let d = usage(parse_line(b.as_bytes(), &mut s, &mut m));
         assert_eq!(
             d,
             CodexUsage {
@@ -330,19 +422,19 @@ mod tests {
         // Totals that go down: a restart; the new totals are this turn's usage.
         let c = tc("2026-09-01T12:00:00Z", Some([300, 0, 30, 0]), None);
         assert_eq!(
-            usage(parse_line(c.as_bytes(), &mut s, &m)).input_tokens,
+            usage(parse_line(c.as_bytes(), &mut s, &mut m)).input_tokens,
             300
         );
     }
 
     #[test]
     fn last_usage_wins_and_state_lines_set_model_and_session() {
-        let m = Markers::default();
+        let mut m = Lines::default();
         let mut s = CodexState::default();
         let meta = br#"{"timestamp":"2026-09-01T10:00:00Z","type":"session_meta","payload":{"id":"abc","cwd":"/w/p","git":{"branch":"main"},"instructions":"say \"token_count\""}}"#;
         let ctx = br#"{"timestamp":"2026-09-01T10:00:00Z","type":"turn_context","payload":{"cwd":"/w/p","model":"gpt-5-codex","sandbox_policy":{"mode":"read-only"}}}"#;
-        assert!(matches!(parse_line(meta, &mut s, &m), Parsed::NoUsage));
-        assert!(matches!(parse_line(ctx, &mut s, &m), Parsed::NoUsage));
+        assert!(matches!(parse_line(meta, &mut s, &mut m), Parsed::NoUsage));
+        assert!(matches!(parse_line(ctx, &mut s, &mut m), Parsed::NoUsage));
         assert_eq!((s.session.as_str(), s.project.as_str()), ("abc", "/w/p"));
         assert_eq!(s.model, "gpt-5-codex");
         let e = tc(
@@ -350,26 +442,29 @@ mod tests {
             Some([5000, 0, 50, 0]),
             Some([7, 0, 1, 0]),
         );
-        assert_eq!(usage(parse_line(e.as_bytes(), &mut s, &m)).input_tokens, 7);
+        assert_eq!(
+            usage(parse_line(e.as_bytes(), &mut s, &mut m)).input_tokens,
+            7
+        );
     }
 
     #[test]
     fn torn_and_null_lines() {
-        let m = Markers::default();
+        let mut m = Lines::default();
         let mut s = CodexState::default();
         let e = tc("2026-09-01T10:00:00Z", Some([5, 0, 5, 0]), None);
         let torn = &e.as_bytes()[..e.len() - 7];
-        assert!(matches!(parse_line(torn, &mut s, &m), Parsed::Skip(_)));
+        assert!(matches!(parse_line(torn, &mut s, &mut m), Parsed::Skip(_)));
         assert!(matches!(
             parse_line(
                 br#"{"type":"response_item","payload":{"type":"mess"#,
                 &mut s,
-                &m
+                &mut m
             ),
             Parsed::Skip(_)
         ));
         let null = br#"{"timestamp":"2026-09-01T10:00:00Z","type":"event_msg","payload":{"type":"token_count","info":null}}"#;
-        assert!(matches!(parse_line(null, &mut s, &m), Parsed::NoUsage));
+        assert!(matches!(parse_line(null, &mut s, &mut m), Parsed::NoUsage));
         assert_eq!(s.total, None);
     }
 }
