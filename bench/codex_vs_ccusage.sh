@@ -44,12 +44,19 @@ DATA=$WORK/data
 OUT=$WORK/out-codex; mkdir -p "$OUT"
 find "$CORPUS/sessions" -name '*.jsonl' -exec cat {} + > /dev/null
 
-# Alternate the tools run by run so load from other jobs on the box hits both alike.
+# Alternate the tools run by run so load from other jobs on the box hits both alike, and swap
+# which goes first every round: whichever runs right after ccusage measured slower (its exit
+# leaves the box busy for a moment), so a fixed order favours one side.
 : > "$OUT/measurements.jsonl"
-for _ in $(seq "$RUNS"); do
+ccusage_run() {
   MEASURE_STDOUT=$OUT/ccusage.json $MEASURE ccusage_codex_daily 1 --env CODEX_HOME="$CORPUS" -- "$CCUSAGE" codex daily --json --offline >> "$OUT/measurements.jsonl"
+}
+agentos_runs() {
   MEASURE_STDOUT=$OUT/agentos.json $MEASURE agentos_codex_daily_cold 1 --before "rm -rf '$DATA'" --env AGENTOS_DATA_DIR="$DATA" -- "$BIN" ccc report daily --source codex --path "$CORPUS" --json --timezone UTC >> "$OUT/measurements.jsonl"
   MEASURE_STDOUT=$OUT/agentos_warm.json $MEASURE agentos_codex_daily_warm 1 --env AGENTOS_DATA_DIR="$DATA" -- "$BIN" ccc report daily --source codex --path "$CORPUS" --json --timezone UTC >> "$OUT/measurements.jsonl"
+}
+for i in $(seq "$RUNS"); do
+  if [ $((i % 2)) -eq 1 ]; then ccusage_run; agentos_runs; else agentos_runs; ccusage_run; fi
 done
 
 python3 - "$OUT" "$CORPUS" "$BYTES" <<'PY'
