@@ -151,6 +151,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Moves the cursor to the next quote, backslash or control byte (eight bytes at a time),
+    /// or to within eight bytes of the end of the line.
+    #[inline]
+    fn skip_plain(&mut self) {
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let m = special(u64::from_le_bytes(w));
+            if m != 0 {
+                self.i += (m.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.i += 8;
+        }
+    }
+
     /// A string: its raw contents (between the quotes) and whether it has an escape.
     ///
     /// Inlined for the usual case, a short string without escapes (every key); the rest of a
@@ -159,20 +175,10 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.i;
-        // Eight bytes at a time up to the next quote, backslash or control byte.
-        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let m = special(u64::from_le_bytes(w));
-            if m != 0 {
-                self.i += (m.trailing_zeros() / 8) as usize;
-                if self.b.get(self.i) == Some(&b'"') {
-                    self.i += 1;
-                    return Some((&self.b[start..self.i - 1], false));
-                }
-                break;
-            }
-            self.i += 8;
+        self.skip_plain();
+        if self.b.get(self.i) == Some(&b'"') {
+            self.i += 1;
+            return Some((&self.b[start..self.i - 1], false));
         }
         self.string_rest(start)
     }
@@ -183,16 +189,7 @@ impl<'a> Reader<'a> {
     fn string_rest(&mut self, start: usize) -> Option<(&'a [u8], bool)> {
         let mut escaped = false;
         loop {
-            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                let m = special(u64::from_le_bytes(w));
-                if m != 0 {
-                    self.i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                self.i += 8;
-            }
+            self.skip_plain();
             let c = *self.b.get(self.i)?;
             self.i += 1;
             match c {
