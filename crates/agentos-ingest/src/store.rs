@@ -470,7 +470,7 @@ fn joined_detached<T>(h: std::thread::JoinHandle<T>) -> T {
 
 /// Appends records to `records.bin` during a run.
 ///
-/// Every [`EARLY_SYNC`] bytes it starts an `fsync` of what it appended so far on a background
+/// Every MiB appended it starts an `fsync` of what it appended so far on a background
 /// thread (one at a time), so the disk writes records while the run is still reading logs and
 /// the commit's own `fsync` has only the tail left (it took about a tenth of a cold Codex
 /// report's wall time when it had to write every record at the end). Durability is unchanged:
