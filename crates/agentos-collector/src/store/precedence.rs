@@ -234,27 +234,22 @@ async fn retract(tx: &mut Tx<'_>, tenant: &str, session: &str) -> Result<u64, St
             (day, subtract_daily.as_str(), drop_empty_daily.as_str()),
         ] {
             per_backend!(&mut *tx, |t| {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(subtract))
-                    .bind(tenant)
-                    .bind(bucket)
-                    .bind(&r.model)
-                    .bind(&r.device)
-                    .bind(OTLP)
-                    .bind(r.carried)
-                    .bind(r.turns);
+                // Both statements address the row by the same key, bound first.
+                let keyed = |sql: &str| {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(tenant)
+                        .bind(bucket)
+                        .bind(&r.model)
+                        .bind(&r.device)
+                        .bind(OTLP)
+                        .bind(r.carried)
+                };
+                let mut q = keyed(subtract).bind(r.turns);
                 for v in &r.sums {
                     q = q.bind(*v);
                 }
                 q.execute(&mut **t).await?;
-                sqlx::query(sqlx::AssertSqlSafe(drop_empty))
-                    .bind(tenant)
-                    .bind(bucket)
-                    .bind(&r.model)
-                    .bind(&r.device)
-                    .bind(OTLP)
-                    .bind(r.carried)
-                    .execute(&mut **t)
-                    .await?;
+                keyed(drop_empty).execute(&mut **t).await?;
             });
         }
     }
