@@ -397,16 +397,15 @@ impl Store {
     /// refer to all of them, are replaced only after every one succeeded.
     pub fn commit_with(
         &mut self,
-        app: Appender,
+        mut app: Appender,
         replaced: u64,
         strings: &StringTable,
         pending: Option<&[CccTurn]>,
         checkpoints: Checkpoints,
         side: impl FnOnce() -> Result<(), IngestError> + Send,
     ) -> Result<(), IngestError> {
-        let mut app = app;
         let early = app.syncing.take();
-        let app = app;
+        let app = &app;
         let dir = &self.dir;
         std::thread::scope(|s| {
             let records = app.file.as_ref().map(|f| s.spawn(move || f.sync_data()));
