@@ -79,7 +79,11 @@ fn hook_until_done(sb: &Sandbox, cwd: &Path, stdin: &str) {
 /// time bound hands the rest to a detached continuation, which writes it last.
 fn wait_for_session_end(sb: &Sandbox) {
     for _ in 0..600 {
-        if sb.log_lines().iter().any(|e| e["type"] == "session_end") {
+        if sb
+            .log_lines_so_far()
+            .iter()
+            .any(|e| e["type"] == "session_end")
+        {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -675,15 +679,7 @@ fn a_session_end_with_more_than_its_time_bound_is_finished_in_the_background() {
     hook(&sb, &s.cwd, &s.payload("SessionEnd"));
     eprintln!("after the bounded hook: {} turn(s)", turns(&sb).len());
     // Bounded wait for the detached continuation (fails if it never finishes).
-    let mut ended = false;
-    for _ in 0..600 {
-        if sb.log_lines().iter().any(|e| e["type"] == "session_end") {
-            ended = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(ended, "the session was never ended");
+    wait_for_session_end(&sb);
     let t = turns(&sb);
     assert_eq!(totals(&t), truth_totals(&truth));
     let ids: BTreeSet<_> = t.iter().map(|t| t["turn_id"].to_string()).collect();

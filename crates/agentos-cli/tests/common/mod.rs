@@ -175,6 +175,18 @@ impl Sandbox {
         }
     }
 
+    /// The log's complete lines while another process may still be appending to it: a read
+    /// can catch a line half written, so only lines that end in a newline are parsed (each one
+    /// strictly). For polling; once the writers are done, [`Sandbox::log_lines`] reads it all.
+    pub fn log_lines_so_far(&self) -> Vec<serde_json::Value> {
+        let t = std::fs::read_to_string(self.data_dir().join("windows.jsonl")).unwrap_or_default();
+        let complete = t.rfind('\n').map_or("", |end| &t[..end]);
+        complete
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log line parses"))
+            .collect()
+    }
+
     pub fn summary(&self) -> serde_json::Value {
         let t =
             std::fs::read_to_string(self.data_dir().join("metrics_summary.json")).expect("summary");
