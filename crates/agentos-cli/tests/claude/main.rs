@@ -66,7 +66,7 @@ fn hook(sb: &Sandbox, cwd: &Path, stdin: &str) -> common::Run {
 /// found: on a loaded machine a run may stop at its time bound and leave the rest for the next
 /// hook (by design), which a test asserting totals must not mistake for a loss.
 fn hook_until_done(sb: &Sandbox, cwd: &Path, stdin: &str) {
-    for _ in 0..50 {
+    for _ in 0..200 {
         hook(sb, cwd, stdin);
         if status(sb)["last_hook"]["outcome"] == "ok" {
             return;
@@ -75,20 +75,39 @@ fn hook_until_done(sb: &Sandbox, cwd: &Path, stdin: &str) {
     panic!("the hook never finished: {}", status(sb));
 }
 
-/// Waits (bounded) until the log holds the session's `session_end`: a SessionEnd cut off by its
-/// time bound hands the rest to a detached continuation, which writes it last.
+/// Waits (bounded) until the session is over and every hook process is done with it: the log
+/// holds its `session_end`, and no detached continuation is still running. A SessionEnd cut off
+/// by its time bound hands the rest to a continuation, which writes `session_end` and then its
+/// own status, and removes its copy of the payload (`<session>.end.json`) last.
 fn wait_for_session_end(sb: &Sandbox) {
+    let sessions = agentos_config::DataDir::new(sb.data_dir()).claude_sessions_dir();
+    let continuation_pending = || {
+        std::fs::read_dir(&sessions).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".end.json"))
+        })
+    };
     for _ in 0..600 {
-        if sb
+        let ended = sb
             .log_lines_so_far()
             .iter()
-            .any(|e| e["type"] == "session_end")
-        {
+            .any(|e| e["type"] == "session_end");
+        if ended && !continuation_pending() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("no session_end after 60 s: {}", status(sb));
+}
+
+/// The runs `claude/hook.log` holds: one line per hook run that did not end ok or partial.
+fn failed_hook_runs(sb: &Sandbox) -> Vec<Value> {
+    let log = agentos_config::DataDir::new(sb.data_dir()).claude_hook_log();
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("hook.log line parses"))
+        .collect()
 }
 
 fn status(sb: &Sandbox) -> Value {
@@ -260,7 +279,15 @@ fn a_simulated_session_records_exactly_the_generators_truth() {
     let st = status(&sb);
     assert_eq!(st["last_hook"]["outcome"], "ok");
     assert_eq!(st["last_hook"]["event"], "SessionEnd");
-    assert_eq!(st["errors_total"], 0);
+    // On a loaded machine a run may hit its hard time bound (by design: the next hook catches
+    // up, and the totals above hold). That is counted, but nothing may have gone wrong.
+    let failed = failed_hook_runs(&sb);
+    eprintln!("hook runs cut off at their time bound: {}", failed.len());
+    assert_eq!(st["errors_total"], failed.len(), "{failed:?}");
+    assert!(
+        failed.iter().all(|r| r["outcome"] == "timed_out"),
+        "only time bounds, no errors: {failed:?}"
+    );
 }
 
 #[test]
@@ -302,9 +329,7 @@ fn killing_the_hook_at_random_points_loses_nothing_and_doubles_nothing() {
         truth["assistant_unique"]
     );
     // Whatever the kills left, the next hooks catch up (a few, as each run is time-bounded).
-    for _ in 0..5 {
-        hook(&sb, &s.cwd, &s.payload("Stop"));
-    }
+    hook_until_done(&sb, &s.cwd, &s.payload("Stop"));
     let t = turns(&sb);
     let ids: BTreeSet<_> = t.iter().map(|t| t["turn_id"].to_string()).collect();
     assert_eq!(ids.len(), t.len(), "a turn recorded twice");
