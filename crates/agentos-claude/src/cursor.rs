@@ -63,6 +63,9 @@ pub struct CursorPaths {
     pub file: PathBuf,
     /// The per-session lock (held while one hook handles the session).
     pub lock: PathBuf,
+    /// The copy of a SessionEnd payload a detached continuation finishes from; it exists
+    /// while that continuation has work left, and the continuation removes it last.
+    pub end_payload: PathBuf,
 }
 
 /// The cursor paths of `session_id`. Session ids come from stdin, so anything but
@@ -83,6 +86,7 @@ pub fn paths(data_dir: &Path, session_id: &str) -> CursorPaths {
     CursorPaths {
         file: dir.join(format!("{safe}.json")),
         lock: dir.join(format!("{safe}.lock")),
+        end_payload: dir.join(format!("{safe}.end.json")),
     }
 }
 

@@ -379,9 +379,7 @@ fn hook(a: HookArgs, ctx: &Context) -> ExitStatus {
 /// allows, a detached, unbounded `agentos claude hook` finishes it (the turns, then
 /// `session_end`) from a copy of the payload beside the session's cursor.
 fn continue_detached(data_dir: &Path, input: &HookInput, payload: &[u8], global_args: &[String]) {
-    let file = agentos_claude::cursor::paths(data_dir, &input.session_id)
-        .file
-        .with_extension("end.json");
+    let file = agentos_claude::cursor::paths(data_dir, &input.session_id).end_payload;
     if agentos_config::atomic_write(&file, payload).is_err() {
         return;
     }

@@ -75,24 +75,18 @@ fn hook_until_done(sb: &Sandbox, cwd: &Path, stdin: &str) {
     panic!("the hook never finished: {}", status(sb));
 }
 
-/// Waits (bounded) until the session is over and every hook process is done with it: the log
+/// Waits (bounded) until session `id` is over and every hook process is done with it: the log
 /// holds its `session_end`, and no detached continuation is still running. A SessionEnd cut off
 /// by its time bound hands the rest to a continuation, which writes `session_end` and then its
-/// own status, and removes its copy of the payload (`<session>.end.json`) last.
-fn wait_for_session_end(sb: &Sandbox) {
-    let sessions = agentos_config::DataDir::new(sb.data_dir()).claude_sessions_dir();
-    let continuation_pending = || {
-        std::fs::read_dir(&sessions).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().ends_with(".end.json"))
-        })
-    };
+/// own status, and removes its copy of the payload last.
+fn wait_for_session_end(sb: &Sandbox, id: &str) {
+    let end_payload = agentos_claude::cursor::paths(&sb.data_dir(), id).end_payload;
     for _ in 0..600 {
         let ended = sb
             .log_lines_so_far()
             .iter()
             .any(|e| e["type"] == "session_end");
-        if ended && !continuation_pending() {
+        if ended && !end_payload.exists() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -261,7 +255,7 @@ fn a_simulated_session_records_exactly_the_generators_truth() {
     }
     hook(&sb, &s.cwd, &s.payload("SessionEnd"));
     // What a run left behind at its time bound, the SessionEnd (or its continuation) records.
-    wait_for_session_end(&sb);
+    wait_for_session_end(&sb, &s.id);
 
     let t = turns(&sb);
     assert_eq!(totals(&t), truth_totals(&truth));
@@ -567,7 +561,7 @@ fn end_to_end_the_collector_holds_the_generators_truth_once() {
         hook_until_done(&sb, &s.cwd, &s.payload("Stop"));
     }
     hook(&sb, &s.cwd, &s.payload("SessionEnd"));
-    wait_for_session_end(&sb);
+    wait_for_session_end(&sb, &s.id);
 
     // Hooks started background uploads; a foreground sync makes sure all is there (it may find
     // one of them still holding the data dir: retry, bounded).
@@ -704,7 +698,7 @@ fn a_session_end_with_more_than_its_time_bound_is_finished_in_the_background() {
     hook(&sb, &s.cwd, &s.payload("SessionEnd"));
     eprintln!("after the bounded hook: {} turn(s)", turns(&sb).len());
     // Bounded wait for the detached continuation (fails if it never finishes).
-    wait_for_session_end(&sb);
+    wait_for_session_end(&sb, &s.id);
     let t = turns(&sb);
     assert_eq!(totals(&t), truth_totals(&truth));
     let ids: BTreeSet<_> = t.iter().map(|t| t["turn_id"].to_string()).collect();
